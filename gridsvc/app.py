@@ -1,0 +1,53 @@
+"""The FastAPI application factory. Nothing connects at import time."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from gridsvc import errors
+from gridsvc.database.embedded import resolve_database_url
+from gridsvc.database.pool import create_pool
+from gridsvc.grids.api import router as grids_router
+from gridsvc.grids.live_overlay import OverlayHolder
+from gridsvc.health.api import router as health_router
+from gridsvc.jurisdictions.api import router as jurisdictions_router
+from gridsvc.settings import Settings, get_settings
+
+log = logging.getLogger("gridsvc")
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        url = await asyncio.to_thread(resolve_database_url, settings)
+        pool = await create_pool(url, min_size=settings.pool_min_size,
+                                 max_size=settings.pool_max_size)
+        overlay = OverlayHolder(pool)
+        app.state.pool = pool
+        app.state.overlay = overlay
+        try:
+            await overlay.start()
+            yield
+        finally:
+            await overlay.stop()
+            await pool.close()
+
+    app = FastAPI(
+        title="gridsvc",
+        summary="Grid overlay, routing and dispatch for 综合行政执法 dispatch centres",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    errors.install(app)
+    app.include_router(health_router)
+    app.include_router(grids_router)
+    app.include_router(jurisdictions_router)
+    return app

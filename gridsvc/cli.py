@@ -1,0 +1,315 @@
+"""The ``gridsvc`` console script: one command for every operator task."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from tqdm import tqdm
+
+from gridsvc.database.embedded import EmbeddedCluster, EmbeddedClusterError, resolve_database_url
+from gridsvc.database.migrate import MigrationError
+from gridsvc.database.migrate import pending as pending_migrations
+from gridsvc.database.migrate import upgrade as upgrade_database
+from gridsvc.database.pool import connect
+from gridsvc.grids.importer import FieldMap, GridImportError, prepare_layer
+from gridsvc.settings import Settings, get_settings
+
+app = typer.Typer(help="gridsvc: grids, routing and dispatch for 综合行政执法.",
+                  no_args_is_help=True, pretty_exceptions_enable=False)
+db_app = typer.Typer(help="The database: private cluster and migrations.", no_args_is_help=True)
+grids_app = typer.Typer(help="Grid layers.", no_args_is_help=True)
+jurisdictions_app = typer.Typer(help="Jurisdictions (city, county, township).",
+                                no_args_is_help=True)
+demo_app = typer.Typer(help="The demo jurisdiction built from real OSM data.",
+                       no_args_is_help=True)
+map_app = typer.Typer(help="Folium maps for people to look at.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(grids_app, name="grids")
+app.add_typer(jurisdictions_app, name="jurisdictions")
+app.add_typer(demo_app, name="demo")
+app.add_typer(map_app, name="map")
+
+T = TypeVar("T")
+EXPECTED_ERRORS = (GridImportError, EmbeddedClusterError, MigrationError, FileNotFoundError,
+                   ValueError)
+
+
+def fail(message: str) -> None:
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(code=2)
+
+
+def run(coroutine_factory: Callable[[Settings, str], Awaitable[T]]) -> T:
+    """Resolve the database (starting the private cluster if needed) and run one task."""
+    settings = get_settings()
+    try:
+        url = resolve_database_url(settings)
+        return asyncio.run(coroutine_factory(settings, url))
+    except EXPECTED_ERRORS as error:
+        fail(str(error))
+        raise  # unreachable: fail() exits
+
+
+# -- db ------------------------------------------------------------------------------
+
+@db_app.command("up")
+def db_up() -> None:
+    """Create (first time) and start the private PostGIS cluster."""
+    settings = get_settings()
+    if settings.database_url:
+        typer.echo("GRIDSVC_DATABASE_URL is set; the private cluster is not used.")
+        return
+    cluster = EmbeddedCluster.from_settings(settings)
+    try:
+        cluster.up()
+    except EmbeddedClusterError as error:
+        fail(str(error))
+    typer.echo(cluster.status())
+
+
+@db_app.command("down")
+def db_down() -> None:
+    """Stop the private cluster (its data stay)."""
+    cluster = EmbeddedCluster.from_settings(get_settings())
+    cluster.down()
+    typer.echo(cluster.status())
+
+
+@db_app.command("status")
+def db_status() -> None:
+    """Where the database is, and which migrations are pending."""
+    settings = get_settings()
+    if settings.database_url:
+        typer.echo("database: GRIDSVC_DATABASE_URL")
+    else:
+        cluster = EmbeddedCluster.from_settings(settings)
+        typer.echo(f"private cluster: {cluster.status()}")
+        if not cluster.is_running():
+            return
+
+    async def task(_: Settings, url: str) -> list[str]:
+        connection = await connect(url)
+        try:
+            return await pending_migrations(connection)
+        finally:
+            await connection.close()
+
+    waiting = run(task)
+    typer.echo("migrations: up to date" if not waiting else f"pending: {', '.join(waiting)}")
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply pending migrations (idempotent)."""
+
+    async def task(_: Settings, url: str) -> list[str]:
+        connection = await connect(url)
+        try:
+            return await upgrade_database(connection)
+        finally:
+            await connection.close()
+
+    applied = run(task)
+    typer.echo("applied: " + ", ".join(applied) if applied else "database is up to date")
+
+
+@db_app.command("url")
+def db_url() -> None:
+    """Print the database URL in use (starts the private cluster if needed)."""
+    typer.echo(run(lambda _s, url: _identity(url)))
+
+
+async def _identity(value: T) -> T:
+    return value
+
+
+# -- grids ---------------------------------------------------------------------------
+
+@grids_app.command("import")
+def grids_import(
+    file: Annotated[Path, typer.Argument(help="GeoJSON, Shapefile, GeoPackage, ...")],
+    layer: Annotated[str, typer.Option(help="community | enforcement | zone | "
+                                            "specialist:<department>")],
+    jurisdiction: Annotated[str, typer.Option(help="code of the jurisdiction the grids belong to")],
+    code_field: Annotated[str | None, typer.Option(help="attribute holding the grid code")] = None,
+    name_field: Annotated[str | None, typer.Option(help="attribute holding the grid name")] = None,
+    enforcement_field: Annotated[str | None, typer.Option(
+        help="community: attribute with the enforcement grid's code")] = None,
+    crs: Annotated[str | None, typer.Option(
+        help="source coordinates: EPSG:xxxx, cgcs2000, gcj02 or bd09 (default: the file's)")] = None,
+    resolution: Annotated[int | None, typer.Option(help="H3 resolution (default 10)")] = None,
+    report_json: Annotated[Path | None, typer.Option(help="also write the report here")] = None,
+) -> None:
+    """Import a grid layer, replacing the current version atomically."""
+    fields = FieldMap(code=code_field, name=name_field, enforcement_code=enforcement_field)
+    try:
+        prepared = prepare_layer(file, layer=layer, fields=fields, crs=crs)
+    except GridImportError as error:
+        fail(str(error))
+    result = run(lambda settings, url: _import(settings, url, prepared, jurisdiction, resolution))
+    print_report(result.layer, result.version, result.report)
+    if report_json:
+        report_json.write_text(json.dumps(result.report, ensure_ascii=False, indent=2))
+
+
+async def _import(settings: Settings, url: str, prepared: Any, jurisdiction: str,
+                  resolution: int | None) -> Any:
+    from gridsvc.grids.service import import_layer
+
+    connection = await connect(url)
+    try:
+        with tqdm(total=len(prepared.records), desc=f"H3 cover {prepared.layer}", unit="grid",
+                  file=sys.stderr, disable=None) as bar:
+            return await import_layer(connection, prepared, jurisdiction_code=jurisdiction,
+                                      resolution=resolution or settings.h3_resolution,
+                                      progress=bar.update)
+    finally:
+        await connection.close()
+
+
+def print_report(layer: str, version: int, report: dict[str, Any]) -> None:
+    """The validation report, in short, for a person at a terminal."""
+    typer.echo(f"{layer}: version {version}, {report['features']} grids "
+               f"(source CRS {report['source_crs']})")
+    h3_info = report.get("h3", {})
+    typer.echo(f"  H3 r{h3_info.get('resolution')}: {h3_info.get('cells')} cells, "
+               f"{h3_info.get('straddling')} on grid borders, {h3_info.get('empty')} with no grid")
+    for item in report.get("repaired", []):
+        typer.secho(f"  repaired {item['code']}: {item['problem']} ({item['repair']})",
+                    fg=typer.colors.YELLOW)
+    for item in report.get("overlaps", []):
+        typer.secho(f"  overlap {item['codes'][0]} / {item['codes'][1]}: {item['area_m2']} m²",
+                    fg=typer.colors.YELLOW)
+    gaps = report.get("gaps")
+    if gaps and gaps["pieces"]:
+        typer.secho(f"  gaps against the jurisdiction boundary: {gaps['pieces']} pieces, "
+                    f"{gaps['area_m2']} m²", fg=typer.colors.YELLOW)
+    links = report.get("enforcement_links")
+    if links:
+        typer.echo(f"  enforcement links: {links['counts']}")
+        for item in links["ambiguous"][:10]:
+            typer.secho(f"  ambiguous {item['code']}: {item['shares']}", fg=typer.colors.YELLOW)
+        for item in links["missing"][:10]:
+            typer.secho(f"  no enforcement grid for {item['code']}", fg=typer.colors.YELLOW)
+        for item in links["unknown_code"][:10]:
+            typer.secho(f"  {item['code']} names unknown enforcement grid "
+                        f"{item['enforcement_code']}", fg=typer.colors.YELLOW)
+
+
+# -- jurisdictions -------------------------------------------------------------------
+
+@jurisdictions_app.command("import")
+def jurisdictions_import(
+    file: Path,
+    crs: Annotated[str, typer.Option(help="coordinates of the file: gcj02, bd09, wgs84, EPSG:..")],
+    code_field: str = "adcode",
+    level_field: str = "level",
+    timezone: str = "Asia/Shanghai",
+) -> None:
+    """Import boundary polygons as jurisdictions (parents found by division code)."""
+    from gridsvc.jurisdictions.importer import import_boundaries
+
+    async def task(_: Settings, url: str) -> Any:
+        connection = await connect(url)
+        try:
+            return await import_boundaries(connection, file, crs=crs, code_field=code_field,
+                                           level_field=level_field, timezone=timezone)
+        finally:
+            await connection.close()
+
+    result = run(task)
+    typer.echo(f"{result.created} jurisdictions: {result.by_level}")
+
+
+@jurisdictions_app.command("list")
+def jurisdictions_list(level: str | None = None) -> None:
+    """List jurisdictions."""
+    from gridsvc.jurisdictions.service import list_all
+
+    async def task(_: Settings, url: str) -> list[dict[str, Any]]:
+        connection = await connect(url)
+        try:
+            return await list_all(connection, level=level)
+        finally:
+            await connection.close()
+
+    for row in run(task):
+        area = f"{row['area_m2'] / 1e6:,.1f} km²" if row["area_m2"] else "no boundary"
+        typer.echo(f"{row['code']:<12} {row['level']:<9} {row['name']:<24} {area:>14} "
+                   f"parent={row['parent_code'] or '-'} layers={row['layer_count']}")
+
+
+# -- demo, maps, serving ------------------------------------------------------------
+
+@demo_app.command("build")
+def demo_build(
+    pbf: Annotated[Path | None, typer.Option(help="OSM extract (default: shared Liechtenstein)")] = None,
+    boundaries: Annotated[Path | None, typer.Option(help="GCJ-02 county boundaries")] = None,
+) -> None:
+    """Build the demo jurisdiction from real OSM data and load the real county boundaries."""
+    from gridsvc.demo.build import build_demo
+
+    run(lambda settings, url: build_demo(settings, url, pbf=pbf, boundaries=boundaries,
+                                         echo=typer.echo))
+
+
+@map_app.command("grids")
+def map_grids(
+    out: Annotated[Path, typer.Option(help="HTML file to write")] = Path("maps/grids.html"),
+    cells: Annotated[bool, typer.Option(help="include the H3 cells (border cells marked)")] = False,
+    jurisdiction: Annotated[str | None, typer.Option(help="only this jurisdiction")] = None,
+) -> None:
+    """Write a folium map of every layer (toggleable), names on hover."""
+    from gridsvc.maps.grids import write_grid_map
+
+    path = run(lambda settings, url: write_grid_map(url, out=out, with_cells=cells,
+                                                    jurisdiction=jurisdiction))
+    typer.echo(f"wrote {path}")
+
+
+@app.command("serve")
+def serve(host: str = "127.0.0.1", port: int = 8000, workers: int = 1) -> None:
+    """Run the HTTP API (OpenAPI docs at /docs)."""
+    import uvicorn
+
+    settings = get_settings()
+    if not settings.database_url:
+        # Start the private cluster once here, not in every worker.
+        try:
+            EmbeddedCluster.from_settings(settings).up()
+        except EmbeddedClusterError as error:
+            fail(str(error))
+    uvicorn.run("gridsvc.asgi:app", host=host, port=port, workers=workers, log_level="info")
+
+
+@app.command("up")
+def up(host: str = "127.0.0.1", port: int = 8000, rebuild: bool = False) -> None:
+    """Everything for a first look: database, migrations, demo data (once), map, API."""
+    db_up()
+    db_upgrade()
+
+    async def has_demo(_: Settings, url: str) -> bool:
+        connection = await connect(url)
+        try:
+            return bool(await connection.fetchval(
+                "SELECT EXISTS (SELECT 1 FROM layers l JOIN jurisdictions j "
+                "ON j.id = l.jurisdiction_id WHERE j.code = 'LI')"))
+        finally:
+            await connection.close()
+
+    if rebuild or not run(has_demo):
+        demo_build(pbf=None, boundaries=None)
+    map_grids(out=Path("maps/grids.html"), cells=False, jurisdiction="LI")
+    typer.echo(f"API on http://{host}:{port}  (docs: /docs, try "
+               f"/grids/lookup?lat=47.1410&lng=9.5209)")
+    serve(host=host, port=port, workers=1)
+
+
+def main() -> None:
+    app()
