@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Install everything gridsvc needs on a fresh Debian machine: PostgreSQL 15 + PostGIS 3 +
+# pgRouting from Debian, and the Python packages in a project-local virtualenv (.venv).
+# Idempotent: re-running installs only what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+missing=()
+pg_share=/usr/share/postgresql/15/extension
+[ -x /usr/lib/postgresql/15/bin/initdb ] || missing+=(postgresql-15)
+[ -f "$pg_share/postgis.control" ] || missing+=(postgresql-15-postgis-3)
+[ -f "$pg_share/pgrouting.control" ] || missing+=(postgresql-15-pgrouting)
+command -v psql >/dev/null || missing+=(postgresql-client-15)
+command -v runuser >/dev/null || missing+=(util-linux)
+python3 -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3-venv)
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "setup: installing Debian packages: ${missing[*]}"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+    "${missing[@]}" >/dev/null
+fi
+
+if [ ! -x .venv/bin/python ]; then
+  echo "setup: creating .venv"
+  python3 -m venv .venv
+fi
+stamp=.venv/.gridsvc-installed
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+  echo "setup: installing Python packages into .venv"
+  .venv/bin/python -m pip install -q --upgrade pip
+  .venv/bin/python -m pip install -q -e '.[dev]'
+  touch "$stamp"
+fi
+echo "setup: done"

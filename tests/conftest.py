@@ -1,0 +1,93 @@
+"""Shared fixtures: a real PostGIS database built with the real migrations.
+
+The database server is the one in GRIDSVC_DATABASE_URL, or gridsvc's own private cluster
+(started on demand). Each test session works in a fresh database of its own, dropped at the
+end, so tests never touch the demo data.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+from fastapi.testclient import TestClient
+
+from gridsvc.app import create_app
+from gridsvc.database.embedded import resolve_database_url
+from gridsvc.database.migrate import upgrade
+from gridsvc.database.pool import connect
+from gridsvc.settings import PROJECT_ROOT, Settings
+
+SHARED_GEODATA = Path(os.environ.get("GRIDSVC_SHARED_GEODATA",
+                                     PROJECT_ROOT.parent / "shared" / "geodata"))
+
+
+def _with_database(url: str, database: str) -> str:
+    base, _, _ = url.rpartition("/")
+    return f"{base}/{database}"
+
+
+@pytest.fixture(scope="session")
+def shared_geodata() -> Path:
+    if not (SHARED_GEODATA / "osm" / "liechtenstein-latest.osm.pbf").exists():
+        pytest.fail(f"real geodata not found in {SHARED_GEODATA}; set GRIDSVC_SHARED_GEODATA")
+    return SHARED_GEODATA
+
+
+@pytest.fixture(scope="session")
+def server_url() -> str:
+    """URL of a database on the server (configured, or the private cluster, started)."""
+    return resolve_database_url(Settings())
+
+
+@pytest.fixture(scope="session")
+async def database_url(server_url: str) -> AsyncIterator[str]:
+    """A fresh database with PostGIS and every migration applied."""
+    name = f"gridsvc_test_{uuid.uuid4().hex[:10]}"
+    admin = await asyncpg.connect(server_url)
+    await admin.execute(f'CREATE DATABASE "{name}"')  # name is ours, not user input
+    url = _with_database(server_url, name)
+    try:
+        connection = await connect(url)
+        try:
+            await connection.execute("CREATE EXTENSION IF NOT EXISTS postgis")
+            await upgrade(connection)
+        finally:
+            await connection.close()
+        yield url
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+@pytest.fixture(scope="session")
+def settings(database_url: str, shared_geodata: Path) -> Settings:
+    return Settings(database_url=database_url, shared_geodata=shared_geodata)
+
+
+@pytest.fixture(scope="session")
+async def demo(settings: Settings, database_url: str) -> dict[str, Path]:
+    """The demo jurisdiction (Liechtenstein + GCJ-02 counties), imported once per session."""
+    from gridsvc.demo.build import build_demo
+
+    return await build_demo(settings, database_url, echo=lambda _m: None)
+
+
+@pytest.fixture
+async def db(database_url: str) -> AsyncIterator[asyncpg.Connection]:
+    connection = await connect(database_url)
+    try:
+        yield connection
+    finally:
+        await connection.close()
+
+
+@pytest.fixture(scope="session")
+def client(settings: Settings, demo: dict[str, Path]) -> Iterator[TestClient]:
+    """The real ASGI app (lifespan and all) over the session database with the demo loaded."""
+    with TestClient(create_app(settings)) as test_client:
+        yield test_client
