@@ -24,7 +24,7 @@ from urllib.parse import quote
 
 from gridsvc.settings import Settings
 
-DATABASE_NAME = "gridsvc"
+DATABASE_NAME = "gridsvc"  # also spelled out in _ensure_database
 ROLE_NAME = "gridsvc"
 
 
@@ -153,9 +153,9 @@ class EmbeddedCluster:
             )
 
     def _ensure_database(self) -> None:
-        exists = self._psql("postgres", f"SELECT 1 FROM pg_database WHERE datname = '{DATABASE_NAME}'")
+        exists = self._psql("postgres", "SELECT 1 FROM pg_database WHERE datname = 'gridsvc'")
         if exists.strip() != "1":
-            self._psql("postgres", f"CREATE DATABASE {DATABASE_NAME}")
+            self._psql("postgres", "CREATE DATABASE gridsvc")
         self._psql(DATABASE_NAME, "CREATE EXTENSION IF NOT EXISTS postgis")
 
     def _psql(self, database: str, sql: str) -> str:

@@ -8,11 +8,12 @@ from typing import Annotated, Any
 import numpy as np
 import shapely
 from fastapi import APIRouter, Query, Request
+from fastapi.responses import ORJSONResponse
 
 from gridsvc.errors import APIError
 from gridsvc.geo.crs import UnknownCRSError, parse_crs, to_wgs84
 from gridsvc.grids import models, queries
-from gridsvc.grids.lookup import NONE, GridRef, Overlay
+from gridsvc.grids.lookup import NONE, Overlay
 from gridsvc.grids.service import responsible_of
 
 router = APIRouter(tags=["grids"])
@@ -21,12 +22,6 @@ router = APIRouter(tags=["grids"])
 def _overlay(request: Request) -> Overlay:
     overlay: Overlay = request.app.state.overlay.current
     return overlay
-
-
-def _summary(ref: GridRef) -> dict[str, Any]:
-    return {"id": ref.id, "code": ref.code, "name": ref.name, "name_zh": ref.name_zh,
-            "layer": ref.layer, "jurisdiction": ref.jurisdiction_code,
-            "responsible": ref.responsible}
 
 
 def _coordinate_system(value: str, field: str):  # type: ignore[no-untyped-def]
@@ -44,16 +39,19 @@ def lookup_points(overlay: Overlay, lng: np.ndarray, lat: np.ndarray, *,
     answers: list[dict[str, dict[str, Any]]] = [{} for _ in range(len(lng))]
     for layer, positions in located.items():
         index = overlay.layers[layer]
+        summaries = index.summaries
+        outside = np.flatnonzero(positions == NONE)
+        near: dict[int, dict[str, Any]] = {}
+        if nearest and len(outside) and index.grids:
+            grids, distances = index.nearest_many(lng[outside], lat[outside])
+            near = {int(i): {"grid": summaries[g], "distance_m": round(float(d), 1)}
+                    for i, g, d in zip(outside.tolist(), grids.tolist(), distances.tolist(),
+                                       strict=True)}
         for i, position in enumerate(positions.tolist()):
             if position != NONE:
-                answers[i][layer] = {"grid": _summary(index.grids[position]), "nearest": None}
-                continue
-            near = index.nearest(float(lng[i]), float(lat[i])) if nearest else None
-            answers[i][layer] = {
-                "grid": None,
-                "nearest": None if near is None else {
-                    "grid": _summary(near[0]), "distance_m": round(near[1], 1)},
-            }
+                answers[i][layer] = {"grid": summaries[position], "nearest": None}
+            else:
+                answers[i][layer] = {"grid": None, "nearest": near.get(i)}
     return answers
 
 
@@ -64,18 +62,20 @@ async def lookup_one(
     lat: Annotated[float, Query(ge=-90, le=90, allow_inf_nan=False, description="latitude")],
     lng: Annotated[float, Query(ge=-180, le=180, allow_inf_nan=False, description="longitude")],
     crs: Annotated[str, Query(description="wgs84, gcj02, bd09 or cgcs2000")] = "wgs84",
-) -> dict[str, Any]:
+) -> ORJSONResponse:
     system = _coordinate_system(crs, "query.crs")
     x, y = to_wgs84(np.array([lng]), np.array([lat]), system)
     layers = lookup_points(_overlay(request), x, y, nearest=True)[0]
-    return {"point": {"lat": lat, "lng": lng, "crs": system.name,
-                      "wgs84": {"lat": float(y[0]), "lng": float(x[0])}},
-            "layers": layers}
+    # Built by hand and serialised with orjson: validating our own output through the
+    # response model would cost more than the lookup itself.
+    return ORJSONResponse({"point": {"lat": lat, "lng": lng, "crs": system.name, "id": None,
+                                     "wgs84": {"lat": float(y[0]), "lng": float(x[0])}},
+                           "layers": layers})
 
 
 @router.post("/grids/lookup", response_model=models.BatchLookupOut,
              summary="Batch lookup of up to 10,000 points")
-async def lookup_many(request: Request, body: models.BatchLookupIn) -> dict[str, Any]:
+async def lookup_many(request: Request, body: models.BatchLookupIn) -> ORJSONResponse:
     limit = request.app.state.settings.lookup_batch_limit
     if len(body.points) > limit:
         raise APIError(413, "too_many_points",
@@ -86,12 +86,12 @@ async def lookup_many(request: Request, body: models.BatchLookupIn) -> dict[str,
     lat = np.array([p.lat for p in body.points], dtype=np.float64)
     x, y = to_wgs84(lng, lat, system)
     answers = lookup_points(_overlay(request), x, y, nearest=body.nearest)
-    return {"results": [
+    return ORJSONResponse({"results": [
         {"point": {"lat": p.lat, "lng": p.lng, "crs": system.name, "id": p.id,
                    "wgs84": {"lat": float(y[i]), "lng": float(x[i])}},
          "layers": answers[i]}
         for i, p in enumerate(body.points)
-    ]}
+    ]})
 
 
 @router.get("/layers", response_model=list[models.LayerInfo],

@@ -14,14 +14,14 @@ from typing import Any
 
 import numpy as np
 import shapely
-import shapely.ops
-from h3.api import basic_int as h3_int
+from h3ronpy.vector import coordinates_to_cells
 from numpy.typing import NDArray
 from shapely.geometry.base import BaseGeometry
 
-from gridsvc.geo.shapes import geodesic_distance_m
+from gridsvc.geo.shapes import GEOD
 
 NONE = -1
+_PIECE_VERTICES = 16
 _STRADDLES = -2
 
 
@@ -36,6 +36,12 @@ class GridRef:
     layer: str
     jurisdiction_code: str
     responsible: dict[str, Any]
+
+    def summary(self) -> dict[str, Any]:
+        """The grid as the API shows it (JSON-ready)."""
+        return {"id": self.id, "code": self.code, "name": self.name, "name_zh": self.name_zh,
+                "layer": self.layer, "jurisdiction": self.jurisdiction_code,
+                "responsible": self.responsible}
 
 
 @dataclass
@@ -62,9 +68,11 @@ class LayerIndex:
     candidate_grid: NDArray[np.int64]
     grids: list[GridRef]
     geometries: NDArray[np.object_]
+    summaries: list[dict[str, Any]] = field(default_factory=list, repr=False)
     _tree: shapely.STRtree | None = field(default=None, repr=False)
     _lng_scale: float | None = field(default=None, repr=False)
-    _scaled_geometries: NDArray[np.object_] | None = field(default=None, repr=False)
+    _pieces: NDArray[np.object_] | None = field(default=None, repr=False)
+    _piece_owner: NDArray[np.int64] | None = field(default=None, repr=False)
 
     @classmethod
     def build(
@@ -109,7 +117,7 @@ class LayerIndex:
             layer=layer, resolution=resolution,
             cells=np.array(ordered, dtype=np.int64), code=code, candidate_ptr=ptr,
             candidate_grid=np.array(flat, dtype=np.int64), grids=list(grids),
-            geometries=geometry_array,
+            geometries=geometry_array, summaries=[grid.summary() for grid in grids],
         )
 
     def locate(self, cells: NDArray[np.int64], lng: NDArray[np.float64],
@@ -118,17 +126,24 @@ class LayerIndex:
 
         ``cells`` must be the points' H3 cells at ``self.resolution``.
         """
-        result = np.full(len(cells), NONE, dtype=np.int64)
-        if len(self.cells) == 0 or len(cells) == 0:
-            return result
-        slot = np.searchsorted(self.cells, cells)
-        slot_clipped = np.minimum(slot, len(self.cells) - 1)
-        known = self.cells[slot_clipped] == cells
-        answer = np.where(known, self.code[slot_clipped], NONE)
-        result[:] = np.where(answer >= 0, answer, NONE)
+        return self.locate_slots(self.slots_of(cells), lng, lat)
+
+    def slots_of(self, cells: NDArray[np.int64]) -> NDArray[np.int64]:
+        """Row of each cell in this index, -1 for cells the layer's cover does not have."""
+        if len(self.cells) == 0:
+            return np.full(len(cells), -1, dtype=np.int64)
+        slot = np.minimum(np.searchsorted(self.cells, cells), len(self.cells) - 1)
+        return np.where(self.cells[slot] == cells, slot, -1)
+
+    def locate_slots(self, slots: NDArray[np.int64], lng: NDArray[np.float64],
+                     lat: NDArray[np.float64]) -> NDArray[np.int64]:
+        """Like :meth:`locate`, from rows found by :meth:`slots_of` (-1: not covered)."""
+        known = slots >= 0
+        answer = np.where(known, self.code[np.where(known, slots, 0)], NONE)
+        result = np.where(answer >= 0, answer, NONE)
         straddling = np.flatnonzero(answer == _STRADDLES)
         if len(straddling):
-            self._decide_straddling(straddling, slot_clipped[straddling], lng, lat, result)
+            self._decide_straddling(straddling, slots[straddling], lng, lat, result)
         return result
 
     def _decide_straddling(self, points: NDArray[np.int64], slots: NDArray[np.int64],
@@ -156,23 +171,52 @@ class LayerIndex:
         result[points[decided]] = best[points[decided]]
 
     def nearest(self, lng: float, lat: float) -> tuple[GridRef, float] | None:
-        """The grid nearest to a point outside every grid, with the distance in metres.
-
-        The candidate is chosen in a lon/lat plane scaled by cos(latitude), then the
-        distance to its nearest boundary point is measured on the WGS84 ellipsoid.
-        """
+        """The grid nearest to a point outside every grid, with the distance in metres."""
         if len(self.grids) == 0:
             return None
+        positions, distances = self.nearest_many(np.array([lng]), np.array([lat]))
+        return self.grids[int(positions[0])], float(distances[0])
+
+    def nearest_many(self, lng: NDArray[np.float64],
+                     lat: NDArray[np.float64]) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
+        """For each point, the nearest grid's position and the distance to it in metres.
+
+        The grid and the nearest point on it are chosen in a lon/lat plane scaled by
+        cos(latitude) (close to metric over a county); the distance is then measured on the
+        WGS84 ellipsoid. Meant for points outside every grid (for a point inside one it
+        gives the distance to that grid's boundary).
+        """
         if self._tree is None:
-            self._scaled_geometries = self._scaled(self.geometries)
-            self._tree = shapely.STRtree(self._scaled_geometries)
-        point = self._scaled(np.array([shapely.Point(lng, lat)], dtype=object))[0]
-        index = int(self._tree.nearest(point))
-        # Nearest point in the scaled plane (close to metric locally), then unscaled.
-        target = shapely.ops.nearest_points(self._scaled_geometries[index], point)[0]
-        assert self._lng_scale is not None
-        return self.grids[index], geodesic_distance_m(lng, lat, target.x / self._lng_scale,
-                                                      target.y)
+            self._build_boundary_tree()
+        assert self._lng_scale is not None and self._tree is not None
+        assert self._piece_owner is not None and self._pieces is not None
+        points = shapely.points(lng * self._lng_scale, lat)
+        _, pieces = self._tree.query_nearest(points, all_matches=False)
+        lines = shapely.shortest_line(points, self._pieces[pieces])
+        ends = shapely.get_coordinates(shapely.get_point(lines, 1))
+        _, _, distances = GEOD.inv(lng, lat, ends[:, 0] / self._lng_scale, ends[:, 1])
+        return self._piece_owner[pieces], np.asarray(distances, dtype=np.float64)
+
+    def _build_boundary_tree(self) -> None:
+        """An R-tree over short pieces of every grid's boundary (scaled plane).
+
+        Whole polygons make each nearest-neighbour distance walk thousands of vertices; short
+        pieces keep every candidate cheap (measured: about 10x faster on the demo layers).
+        """
+        scaled = self._scaled(self.geometries)
+        pieces: list[shapely.Geometry] = []
+        owners: list[int] = []
+        for position, geometry in enumerate(scaled):
+            for ring in shapely.get_parts(shapely.boundary(geometry)):
+                coords = shapely.get_coordinates(ring)
+                for start in range(0, max(len(coords) - 1, 1), _PIECE_VERTICES - 1):
+                    chunk = coords[start:start + _PIECE_VERTICES]
+                    if len(chunk) >= 2:
+                        pieces.append(shapely.linestrings(chunk))
+                        owners.append(position)
+        self._pieces = np.array(pieces, dtype=object)
+        self._piece_owner = np.array(owners, dtype=np.int64)
+        self._tree = shapely.STRtree(self._pieces)
 
     def _scaled(self, geometries: NDArray[np.object_]) -> NDArray[np.object_]:
         if self._lng_scale is None:
@@ -183,28 +227,48 @@ class LayerIndex:
 
 
 def cells_of(lng: NDArray[np.float64], lat: NDArray[np.float64], resolution: int) -> NDArray[np.int64]:
-    """H3 cells (integers) of lon/lat points in degrees (EPSG:4326)."""
-    to_cell = h3_int.latlng_to_cell
-    return np.fromiter(
-        (to_cell(y, x, resolution) for x, y in zip(lng.tolist(), lat.tolist(), strict=True)),
-        dtype=np.int64, count=len(lng),
-    )
+    """H3 cells (as int64) of lon/lat points in degrees (EPSG:4326).
+
+    h3ronpy computes them vectorised in Rust, about three times faster than a Python loop
+    over h3-py for large batches, with identical cells.
+    """
+    if len(lng) == 0:
+        return np.empty(0, dtype=np.int64)
+    cells = coordinates_to_cells(np.ascontiguousarray(lat, dtype=np.float64),
+                                 np.ascontiguousarray(lng, dtype=np.float64), resolution)
+    return np.asarray(cells.to_numpy()).view(np.int64)
 
 
 @dataclass
 class Overlay:
-    """Every layer's index; what the API and the router look points up in."""
+    """Every layer's index; what the API and the router look points up in.
+
+    The layers of one resolution share a sorted union of their cells, so a batch needs a
+    single binary search per point whatever the number of layers.
+    """
 
     layers: dict[str, LayerIndex]
     generation: int = 0
+    _union: dict[int, tuple[NDArray[np.int64], dict[str, NDArray[np.int64]]]] = field(
+        default_factory=dict, repr=False)
+
+    def _union_of(self, resolution: int) -> tuple[NDArray[np.int64], dict[str, NDArray[np.int64]]]:
+        if resolution not in self._union:
+            members = {n: i for n, i in self.layers.items() if i.resolution == resolution}
+            union = np.unique(np.concatenate([i.cells for i in members.values()]))
+            self._union[resolution] = (union, {n: i.slots_of(union) for n, i in members.items()})
+        return self._union[resolution]
 
     def locate(self, lng: NDArray[np.float64],
                lat: NDArray[np.float64]) -> dict[str, NDArray[np.int64]]:
         """Per layer name, the grid position of every point (``NONE`` for none)."""
-        cells_by_resolution: dict[int, NDArray[np.int64]] = {}
-        answers = {}
-        for name, index in self.layers.items():
-            if index.resolution not in cells_by_resolution:
-                cells_by_resolution[index.resolution] = cells_of(lng, lat, index.resolution)
-            answers[name] = index.locate(cells_by_resolution[index.resolution], lng, lat)
+        answers: dict[str, NDArray[np.int64]] = {}
+        for resolution in sorted({i.resolution for i in self.layers.values()}):
+            union, layer_slots = self._union_of(resolution)
+            cells = cells_of(lng, lat, resolution)
+            slot = np.minimum(np.searchsorted(union, cells), len(union) - 1)
+            covered = union[slot] == cells
+            for name, slots_in_layer in layer_slots.items():
+                slots = np.where(covered, slots_in_layer[slot], -1)
+                answers[name] = self.layers[name].locate_slots(slots, lng, lat)
         return answers

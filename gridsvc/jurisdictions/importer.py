@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from pathlib import Path
 
 import asyncpg
 import geopandas as gpd
+from shapely.geometry import MultiPolygon
 
 from gridsvc.geo.crs import UnknownCRSError, parse_crs
 from gridsvc.geo.shapes import as_multipolygon, geometry_to_wgs84
@@ -50,6 +52,23 @@ async def import_boundaries(connection: asyncpg.Connection, path: Path, *, crs: 
 
     Rows are written parents first, in one transaction: all or nothing.
     """
+    rows = await asyncio.to_thread(read_boundaries, path, crs=crs, code_field=code_field,
+                                   level_field=level_field, default_level=default_level)
+    source = parse_crs(crs)
+    known = {r[1] for r in rows}
+    by_level: dict[str, int] = {}
+    async with connection.transaction():
+        for level, code, name, polygon in rows:
+            await service.upsert(connection, code=code, name=name, name_zh=name, level=level,
+                                 parent_code=_parent_code(code, level, known), boundary=polygon,
+                                 timezone=timezone, source=f"{path.name} ({source.name})")
+            by_level[level] = by_level.get(level, 0) + 1
+    return BoundaryImport(created=len(rows), by_level=by_level)
+
+
+def read_boundaries(path: Path, *, crs: str, code_field: str, level_field: str,
+                    default_level: str) -> list[tuple[str, str, str, MultiPolygon]]:
+    """Read and convert boundary polygons to WGS84; (level, code, name, polygon), parents first."""
     if not path.exists():
         raise GridImportError(f"{path}: file not found")
     try:
@@ -74,17 +93,10 @@ async def import_boundaries(connection: asyncpg.Connection, path: Path, *, crs: 
         if polygon is None:
             raise GridImportError(f"{path}: feature {position + 1} (code {code}): "
                                   "no polygon geometry")
-        polygon = as_multipolygon(geometry_to_wgs84(polygon.buffer(0) if not polygon.is_valid
-                                                     else polygon, source))
-        rows.append((level, code, _name_of(row), polygon))
+        converted = as_multipolygon(geometry_to_wgs84(
+            polygon if polygon.is_valid else polygon.buffer(0), source))
+        assert converted is not None
+        rows.append((level, code, _name_of(row), converted))
     order = {"province": 0, "city": 1, "county": 2, "township": 3}
     rows.sort(key=lambda r: (order[r[0]], r[1]))
-    known = {r[1] for r in rows}
-    by_level: dict[str, int] = {}
-    async with connection.transaction():
-        for level, code, name, polygon in rows:
-            await service.upsert(connection, code=code, name=name, name_zh=name, level=level,
-                                 parent_code=_parent_code(code, level, known), boundary=polygon,
-                                 timezone=timezone, source=f"{path.name} ({source.name})")
-            by_level[level] = by_level.get(level, 0) + 1
-    return BoundaryImport(created=len(rows), by_level=by_level)
+    return rows
