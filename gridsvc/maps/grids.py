@@ -10,6 +10,7 @@ import h3
 import shapely
 
 from gridsvc.database.pool import connect
+from gridsvc.maps.offline import new_map, save
 
 LAYER_STYLE = {
     "enforcement": {"color": "#c0392b", "weight": 3, "fillOpacity": 0.05},
@@ -61,7 +62,7 @@ async def write_grid_map(url: str, *, out: Path, with_cells: bool = False,
     if not rows:
         raise ValueError("no grids to draw: import a layer or run gridsvc demo build first")
     bounds = shapely.union_all([r["geom"].envelope for r in rows]).bounds
-    fmap = folium.Map(tiles="OpenStreetMap", control_scale=True)
+    fmap = new_map(tiles="OpenStreetMap", control_scale=True)
     fmap.fit_bounds([[bounds[1], bounds[0]], [bounds[3], bounds[2]]])
     layer_names = sorted({r["layer"] for r in rows},
                          key=lambda n: ["zone", "enforcement", "community"].index(n)
@@ -95,6 +96,4 @@ async def write_grid_map(url: str, *, out: Path, with_cells: bool = False,
         ).add_to(group)
         group.add_to(fmap)
     folium.LayerControl(collapsed=False).add_to(fmap)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fmap.save(str(out))
-    return out
+    return save(fmap, out)
