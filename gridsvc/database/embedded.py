@@ -15,6 +15,7 @@ import os
 import pwd
 import secrets
 import shutil
+import socket
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -55,7 +56,7 @@ class EmbeddedCluster:
     """Paths and commands of one private cluster."""
 
     base_dir: Path
-    port: int
+    configured_port: int | None
     os_user: str
 
     @classmethod
@@ -66,7 +67,17 @@ class EmbeddedCluster:
             # cluster in a per-project folder it can reach instead.
             digest = hashlib.sha256(str(base).encode()).hexdigest()[:12]
             base = Path("/var/lib/gridsvc") / digest
-        return cls(base_dir=base, port=settings.embedded_port, os_user=settings.embedded_os_user)
+        return cls(base_dir=base, configured_port=settings.embedded_port,
+                   os_user=settings.embedded_os_user)
+
+    @property
+    def port(self) -> int:
+        """The configured port, else the one chosen when the cluster was created."""
+        if self.configured_port is not None:
+            return self.configured_port
+        if self.port_file.exists():
+            return int(self.port_file.read_text().strip())
+        return _free_port()
 
     @property
     def data_dir(self) -> Path:
@@ -75,6 +86,10 @@ class EmbeddedCluster:
     @property
     def log_file(self) -> Path:
         return self.base_dir / "postgres.log"
+
+    @property
+    def port_file(self) -> Path:
+        return self.base_dir / "port"
 
     @property
     def password_file(self) -> Path:
@@ -130,6 +145,8 @@ class EmbeddedCluster:
         self.base_dir.mkdir(parents=True, exist_ok=True)
         if self.runs_as_other_user:
             _ensure_os_user(self.os_user)
+        # Several checkouts on one machine each get their own cluster, so each needs a port.
+        self.port_file.write_text(f"{self.port}\n")
         self.password_file.write_text(secrets.token_urlsafe(24) + "\n")
         self.password_file.chmod(0o600)
         self._give_to_user(self.base_dir)
@@ -196,6 +213,17 @@ class EmbeddedCluster:
                 yield
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _free_port(first: int = 55432, last: int = 55632) -> int:
+    for port in range(first, last):
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise EmbeddedClusterError(f"no free port between {first} and {last}; set GRIDSVC_EMBEDDED_PORT")
 
 
 def _ensure_os_user(name: str) -> None:
