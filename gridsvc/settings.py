@@ -27,7 +27,10 @@ class Settings(BaseSettings):
         default=PROJECT_ROOT / ".gridsvc",
         description="Where the private cluster keeps its data, password and log.",
     )
-    embedded_port: int = Field(default=55432, description="TCP port of the private cluster.")
+    embedded_port: int | None = Field(
+        default=None,
+        description="TCP port of the private cluster (default: the first free one from 55432, "
+        "chosen when the cluster is created and kept in its folder).")
     embedded_os_user: str = Field(
         default="gridsvc",
         description="Unprivileged OS user that runs the private cluster when gridsvc runs as root.",
@@ -48,6 +51,30 @@ class Settings(BaseSettings):
     @property
     def county_boundaries(self) -> Path:
         return self.shared_geodata / "boundaries" / "cn_target_counties_gcj02.geojson"
+
+    # roads / squads / ETA
+    road_speeds_file: Path = Field(
+        default=PROJECT_ROOT / "geodata" / "road_speeds.toml",
+        description="TOML table of speeds per road class (km/h), maxspeed and urban rules.",
+    )
+    road_cache_dir: Path = Field(
+        default=PROJECT_ROOT / ".gridsvc" / "roads",
+        description="Where the compact (CSR) road graph cache is kept; rebuilt when missing.",
+    )
+    road_clip_buffer_m: float = Field(
+        default=1000.0, ge=0, description="Roads kept this far (metres) outside the clip area.")
+    squad_position_stale_s: float = Field(
+        default=600.0, gt=0,
+        description="AVL positions older than this (seconds) are not trusted for ETAs.")
+    squad_position_future_tolerance_s: float = Field(
+        default=120.0, ge=0,
+        description="Clock skew (seconds) allowed for positions stamped in the future.")
+    eta_offroad_speed_kmh: float = Field(
+        default=5.0, gt=0, description="Speed (km/h) of the leg between a point and its road.")
+    eta_far_from_road_m: float = Field(
+        default=500.0, gt=0, description="Off-road legs longer than this (metres) are flagged.")
+    eta_tree_cache_size: int = Field(
+        default=256, ge=4, description="Shortest-path trees (one per road node) kept in memory.")
 
 
 @lru_cache
