@@ -110,6 +110,8 @@ CREATE TABLE events (
     stage              text,                          -- the SLA stage running now
     stage_started_at   timestamptz,
     due_at             timestamptz,                   -- deadline of the running stage
+    dispatched_at      timestamptz,
+    handle_due_at      timestamptz,                   -- the matter's handling time limit
     overdue_since      timestamptz,
     closed_at          timestamptz,
     updated_at         timestamptz NOT NULL DEFAULT now(),
