@@ -213,3 +213,12 @@ END;
 $$;
 CREATE TRIGGER events_notify AFTER INSERT OR UPDATE OF state, squad_id, due_at ON events
     FOR EACH ROW EXECUTE FUNCTION notify_event_changed();
+
+-- Wake the outbox senders as soon as a message is written.
+CREATE FUNCTION notify_outbox() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_notify('gridsvc_outbox', NEW.id::text);
+    RETURN NEW;
+END;
+$$;
+CREATE TRIGGER outbox_notify AFTER INSERT ON outbox FOR EACH ROW EXECUTE FUNCTION notify_outbox();
