@@ -10,12 +10,15 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from gridsvc import errors
+from gridsvc.calendar.api import router as calendar_router
 from gridsvc.database.embedded import resolve_database_url
 from gridsvc.database.pool import create_pool
+from gridsvc.delegations.api import router as delegations_router
 from gridsvc.grids.api import router as grids_router
 from gridsvc.grids.live_overlay import OverlayHolder
 from gridsvc.health.api import router as health_router
 from gridsvc.jurisdictions.api import router as jurisdictions_router
+from gridsvc.matters.api import router as matters_router
 from gridsvc.settings import Settings, get_settings
 
 log = logging.getLogger("gridsvc")
@@ -50,4 +53,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health_router)
     app.include_router(grids_router)
     app.include_router(jurisdictions_router)
+    app.include_router(matters_router)
+    app.include_router(delegations_router)
+    app.include_router(calendar_router)
     return app

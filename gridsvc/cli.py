@@ -12,12 +12,15 @@ from typing import Annotated, Any, TypeVar
 import typer
 from tqdm import tqdm
 
+from gridsvc.calendar.cli import app as calendar_app
 from gridsvc.database.embedded import EmbeddedCluster, EmbeddedClusterError, resolve_database_url
 from gridsvc.database.migrate import MigrationError
 from gridsvc.database.migrate import pending as pending_migrations
 from gridsvc.database.migrate import upgrade as upgrade_database
 from gridsvc.database.pool import connect
+from gridsvc.delegations.cli import app as delegations_app
 from gridsvc.grids.importer import FieldMap, GridImportError, prepare_layer
+from gridsvc.matters.cli import app as matters_app
 from gridsvc.settings import Settings, get_settings
 
 app = typer.Typer(help="gridsvc: grids, routing and dispatch for 综合行政执法.",
@@ -34,6 +37,9 @@ app.add_typer(grids_app, name="grids")
 app.add_typer(jurisdictions_app, name="jurisdictions")
 app.add_typer(demo_app, name="demo")
 app.add_typer(map_app, name="map")
+app.add_typer(matters_app, name="matters")
+app.add_typer(delegations_app, name="delegations")
+app.add_typer(calendar_app, name="calendar")
 
 T = TypeVar("T")
 EXPECTED_ERRORS = (GridImportError, EmbeddedClusterError, MigrationError, FileNotFoundError,
