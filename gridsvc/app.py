@@ -11,15 +11,20 @@ from fastapi import FastAPI
 
 from gridsvc import errors
 from gridsvc.calendar.api import router as calendar_router
+from gridsvc.coverage.api import router as coverage_router
 from gridsvc.database.embedded import resolve_database_url
 from gridsvc.database.pool import create_pool
 from gridsvc.delegations.api import router as delegations_router
+from gridsvc.eta.api import router as eta_router
+from gridsvc.eta.live import EtaHolder
 from gridsvc.grids.api import router as grids_router
 from gridsvc.grids.live_overlay import OverlayHolder
 from gridsvc.health.api import router as health_router
 from gridsvc.jurisdictions.api import router as jurisdictions_router
 from gridsvc.matters.api import router as matters_router
+from gridsvc.roads.api import router as roads_router
 from gridsvc.settings import Settings, get_settings
+from gridsvc.squads.api import router as squads_router
 
 log = logging.getLogger("gridsvc")
 
@@ -35,10 +40,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         overlay = OverlayHolder(pool)
         app.state.pool = pool
         app.state.overlay = overlay
+        # roads / squads / ETA: the road graph loads off the event loop; no roads -> 503s
+        app.state.eta = EtaHolder(pool, settings)
         try:
             await overlay.start()
+            await app.state.eta.start()
             yield
         finally:
+            await app.state.eta.stop()
             await overlay.stop()
             await pool.close()
 
@@ -53,6 +62,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health_router)
     app.include_router(grids_router)
     app.include_router(jurisdictions_router)
+    app.include_router(roads_router)
+    app.include_router(squads_router)
+    app.include_router(eta_router)
+    app.include_router(coverage_router)
     app.include_router(matters_router)
     app.include_router(delegations_router)
     app.include_router(calendar_router)

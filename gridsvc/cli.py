@@ -13,6 +13,7 @@ import typer
 from tqdm import tqdm
 
 from gridsvc.calendar.cli import app as calendar_app
+from gridsvc.coverage.cli import map_coverage
 from gridsvc.database.embedded import EmbeddedCluster, EmbeddedClusterError, resolve_database_url
 from gridsvc.database.migrate import MigrationError
 from gridsvc.database.migrate import pending as pending_migrations
@@ -21,7 +22,9 @@ from gridsvc.database.pool import connect
 from gridsvc.delegations.cli import app as delegations_app
 from gridsvc.grids.importer import FieldMap, GridImportError, prepare_layer
 from gridsvc.matters.cli import app as matters_app
+from gridsvc.roads.cli import roads_app
 from gridsvc.settings import Settings, get_settings
+from gridsvc.squads.cli import squads_app
 
 app = typer.Typer(help="gridsvc: grids, routing and dispatch for 综合行政执法.",
                   no_args_is_help=True, pretty_exceptions_enable=False)
@@ -37,6 +40,9 @@ app.add_typer(grids_app, name="grids")
 app.add_typer(jurisdictions_app, name="jurisdictions")
 app.add_typer(demo_app, name="demo")
 app.add_typer(map_app, name="map")
+app.add_typer(roads_app, name="roads")
+app.add_typer(squads_app, name="squads")
+map_app.command("coverage")(map_coverage)
 app.add_typer(matters_app, name="matters")
 app.add_typer(delegations_app, name="delegations")
 app.add_typer(calendar_app, name="calendar")

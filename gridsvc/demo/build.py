@@ -22,6 +22,7 @@ from gridsvc.grids.service import import_layer
 from gridsvc.jurisdictions import service as jurisdictions
 from gridsvc.jurisdictions.importer import import_boundaries
 from gridsvc.settings import PROJECT_ROOT, Settings
+from gridsvc.squads.demo import build_demo_roads
 
 DEMO_COUNTY = "LI"
 DEMO_DIR = PROJECT_ROOT / "geodata" / "demo"
@@ -89,6 +90,7 @@ async def build_demo(settings: Settings, url: str, *, pbf: Path | None = None,
             h3_info = result.report["h3"]
             echo(f"{layer}: version {result.version}, {len(prepared.records)} grids, "
                  f"{h3_info['cells']} cells ({h3_info['straddling']} straddling)")
+        await build_demo_roads(connection, settings, pbf=pbf, layers=layers, echo=echo)
     finally:
         await connection.close()
     return files

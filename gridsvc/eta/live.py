@@ -1,0 +1,253 @@
+"""The app's live ETA state: the road graph, every squad's origin, trees kept warm.
+
+Each app process holds one :class:`EtaHolder`. It loads the current road graph at startup
+(off the event loop; with no roads the app still starts and ``/eta`` answers 503), the
+squads and their latest positions, and listens for NOTIFY on ``gridsvc_roads`` (a road
+import: reload the graph) and ``gridsvc_squads`` (a squad changed or a position came in,
+possibly through another process). Shortest-path trees for the squads' current road
+edges are computed in a worker thread as soon as a squad moves, so an event finds them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+import numpy as np
+
+from gridsvc.eta.engine import EtaEngine, Origins, Snap
+from gridsvc.roads.service import current_network, load_graph
+from gridsvc.settings import Settings
+from gridsvc.squads import service as squads_service
+
+log = logging.getLogger("gridsvc.eta")
+ROADS_CHANNEL = "gridsvc_roads"
+SQUADS_CHANNEL = "gridsvc_squads"
+
+
+class EtaUnavailable(RuntimeError):
+    """No road graph is loaded; the message says what to do."""
+
+
+@dataclass
+class LivePosition:
+    lng: float
+    lat: float
+    observed_at: datetime
+    accuracy_m: float | None
+    snap: Snap
+
+
+@dataclass
+class SquadOrigin:
+    """A squad as the ETA engine sees it: home station and latest applied position."""
+
+    id: int
+    code: str
+    name: str
+    name_zh: str | None
+    status: str
+    station_lng: float
+    station_lat: float
+    station_snap: Snap
+    live: LivePosition | None = None
+
+
+class EtaHolder:
+    """Road graph + squads of one app process, reloaded on NOTIFY."""
+
+    def __init__(self, pool: asyncpg.Pool, settings: Settings) -> None:
+        self._pool = pool
+        self.settings = settings
+        self.engine: EtaEngine | None = None
+        self.network: dict[str, Any] | None = None
+        self.squads: dict[int, SquadOrigin] = {}
+        self.unavailable = "the road graph is still loading"
+        self._lock = asyncio.Lock()
+        self._listener: asyncpg.Connection | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._origins: tuple[tuple[Any, ...], Origins] | None = None
+        self._warming = False
+        self._warm_again = False
+
+    # -- lifecycle ------------------------------------------------------------------
+
+    async def start(self) -> None:
+        try:
+            await self.reload_graph()
+        except Exception:  # the app must start (and say why /eta is down) without roads
+            log.exception("road graph failed to load")
+            self.unavailable = "the road graph failed to load; see the server log"
+        await self.reload_squads()
+        self._listener = await self._pool.acquire()
+        await self._listener.add_listener(ROADS_CHANNEL, self._on_roads)
+        await self._listener.add_listener(SQUADS_CHANNEL, self._on_squads)
+
+    async def stop(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        if self._listener is not None:
+            await self._listener.remove_listener(ROADS_CHANNEL, self._on_roads)
+            await self._listener.remove_listener(SQUADS_CHANNEL, self._on_squads)
+            await self._pool.release(self._listener)
+            self._listener = None
+
+    def _spawn(self, coroutine: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _on_roads(self, *_: Any) -> None:
+        self._spawn(self._guarded(self.reload_graph()))
+
+    def _on_squads(self, _connection: Any, _pid: int, _channel: str, payload: str) -> None:
+        kind, _, squad_id = payload.partition(":")
+        if kind == "position" and squad_id.isdigit():
+            self._spawn(self._guarded(self.reload_position(int(squad_id))))
+        else:
+            self._spawn(self._guarded(self.reload_squads()))
+
+    async def _guarded(self, coroutine: Any) -> None:
+        try:
+            await coroutine
+        except Exception:  # keep serving what we have
+            log.exception("ETA state reload failed")
+
+    # -- loading --------------------------------------------------------------------
+
+    async def reload_graph(self) -> None:
+        """Load the current road network's compact graph (no-op when unchanged)."""
+        async with self._lock:
+            network = await current_network(self._pool)
+            if network is None:
+                self.engine, self.network = None, None
+                self.unavailable = ("no road network is loaded: import one with "
+                                    "`gridsvc roads import FILE` (or `gridsvc demo build`)")
+                return
+            if self.network and self.network["cache_key"] == network["cache_key"]:
+                return
+            graph = await load_graph(self._pool, cache_dir=self.settings.road_cache_dir)
+            if graph is None:
+                return
+            engine = await asyncio.to_thread(
+                EtaEngine, graph, offroad_speed_kmh=self.settings.eta_offroad_speed_kmh,
+                tree_capacity=self.settings.eta_tree_cache_size)
+            self.engine, self.network, self._origins = engine, network, None
+            log.info("road graph %s loaded: %d nodes, %d edges", network["id"],
+                     graph.node_count, graph.edge_count)
+        await self.reload_squads()
+
+    async def reload_squads(self) -> None:
+        """Re-read every squad and its latest position; re-snap them to the roads."""
+        rows = await squads_service.list_squads(self._pool)
+        positions = await squads_service.latest_positions(self._pool)
+        engine = self.engine
+        squads: dict[int, SquadOrigin] = {}
+        if engine is not None and rows:
+            station_snaps = await asyncio.to_thread(
+                engine.snapper.snap, np.array([r["station"].x for r in rows]),
+                np.array([r["station"].y for r in rows]))
+            for i, row in enumerate(rows):
+                squads[row["id"]] = SquadOrigin(
+                    id=row["id"], code=row["code"], name=row["name"], name_zh=row["name_zh"],
+                    status=row["status"], station_lng=row["station"].x,
+                    station_lat=row["station"].y, station_snap=station_snaps.take([i]))
+            for squad_id, position in positions.items():
+                if squad_id in squads:
+                    squads[squad_id].live = self._live(engine, position)
+        async with self._lock:
+            if engine is self.engine:
+                self.squads, self._origins = squads, None
+        self._warm()
+
+    async def reload_position(self, squad_id: int) -> None:
+        """Take one squad's latest applied position from the database."""
+        engine = self.engine
+        squad = self.squads.get(squad_id)
+        if engine is None or squad is None:
+            return
+        found = await squads_service.latest_positions(self._pool, squad_id=squad_id)
+        if squad_id in found:
+            self.set_position(squad_id, found[squad_id])
+
+    def set_position(self, squad_id: int, position: dict[str, Any]) -> None:
+        """Move a squad to a newer applied position (older ones are ignored)."""
+        engine, squad = self.engine, self.squads.get(squad_id)
+        if engine is None or squad is None:
+            return
+        if squad.live is not None and squad.live.observed_at >= position["observed_at"]:
+            return
+        squad.live = self._live(engine, position)
+        self._warm()
+
+    @staticmethod
+    def _live(engine: EtaEngine, position: dict[str, Any]) -> LivePosition:
+        snap = engine.snapper.snap(np.array([position["lng"]]), np.array([position["lat"]]))
+        return LivePosition(lng=position["lng"], lat=position["lat"],
+                            observed_at=position["observed_at"],
+                            accuracy_m=position.get("accuracy_m"), snap=snap)
+
+    def _warm(self) -> None:
+        """Compute missing trees for every squad's current origins in a worker thread."""
+        if self._warming:
+            self._warm_again = True
+            return
+        self._warming = True
+        self._spawn(self._warm_loop())
+
+    async def _warm_loop(self) -> None:
+        try:
+            while True:
+                self._warm_again = False
+                engine = self.engine
+                if engine is None or not self.squads:
+                    return
+                snaps = [s.station_snap for s in self.squads.values()]
+                snaps += [s.live.snap for s in self.squads.values() if s.live is not None]
+                await asyncio.to_thread(engine.origins, Snap.concat(snaps))
+                if not self._warm_again:
+                    return
+        finally:
+            self._warming = False
+
+    # -- origins at a moment ---------------------------------------------------------
+
+    def choose_origins(self, now: datetime) -> list[tuple[SquadOrigin, str, str | None]]:
+        """Per squad: (squad, 'live' or 'station', why the station when it is)."""
+        stale = self.settings.squad_position_stale_s
+        chosen = []
+        for squad in sorted(self.squads.values(), key=lambda s: s.id):
+            if squad.live is None:
+                chosen.append((squad, "station", "no position received"))
+                continue
+            age = (now - squad.live.observed_at).total_seconds()
+            if age > stale:
+                chosen.append((squad, "station",
+                               f"last position is {age / 60:.1f} min old, older than the "
+                               f"{stale / 60:.0f} min limit"))
+            else:
+                chosen.append((squad, "live", None))
+        return chosen
+
+    async def origins(self, chosen: list[tuple[SquadOrigin, str, str | None]]) -> Origins:
+        """The engine's prepared origins for these choices (cached until one changes)."""
+        engine = self.engine
+        if engine is None:
+            raise EtaUnavailable(self.unavailable)
+        key = (id(engine), *((s.id, kind, s.live.observed_at if kind == "live" and s.live
+                              else None) for s, kind, _why in chosen))
+        cached = self._origins
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        snap = Snap.concat([s.live.snap if kind == "live" and s.live else s.station_snap
+                            for s, kind, _why in chosen])
+        if engine.ready(snap):
+            prepared = engine.origins(snap)
+        else:  # trees to compute: CPU-heavy, keep the loop free
+            prepared = await asyncio.to_thread(engine.origins, snap)
+        self._origins = (key, prepared)
+        return prepared

@@ -1,0 +1,71 @@
+"""Pydantic shapes of the ETA API (seconds, metres, WGS84 degrees)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+
+class LatLng(BaseModel):
+    lat: float
+    lng: float
+
+
+class RoadPoint(BaseModel):
+    """Where a point joins the road graph (its nearest road edge, not node)."""
+
+    lat: float
+    lng: float
+    offroad_m: float = Field(description="metres between the point and the road")
+    far_from_road: bool = Field(description="offroad_m above GRIDSVC_ETA_FAR_FROM_ROAD_M")
+
+
+class Scene(BaseModel):
+    lat: float
+    lng: float
+    crs: str
+    wgs84: LatLng
+    road: RoadPoint
+    note: str | None = Field(default=None, description="e.g. why the scene is far from roads")
+
+
+class Origin(BaseModel):
+    """Where the squad's trip starts."""
+
+    kind: Literal["live", "station"]
+    reason: str | None = Field(default=None, description="why the station, when it is")
+    lat: float
+    lng: float
+    observed_at: datetime | None = Field(default=None, description="of the live position")
+    age_s: float | None = None
+    road: RoadPoint
+
+
+class SquadBrief(BaseModel):
+    id: int
+    code: str
+    name: str
+    name_zh: str | None
+    status: Literal["available", "busy", "off_duty"]
+
+
+class SquadEta(BaseModel):
+    squad: SquadBrief
+    eta_s: float = Field(description="total seconds: off-road legs + driving")
+    drive_s: float = Field(description="seconds on the road")
+    distance_m: float = Field(description="road metres along the fastest path")
+    offroad_m: float = Field(description="metres off the road, both ends")
+    offroad_s: float = Field(description="seconds for the off-road legs")
+    origin: Origin
+
+
+class EtaResult(BaseModel):
+    scene: Scene
+    computed_at: datetime
+    road_network_id: int
+    offroad_speed_kmh: float
+    squads: list[SquadEta] = Field(description="sorted by eta_s, fastest first")
+    route: dict[str, Any] | None = Field(
+        default=None, description="GeoJSON Feature (LineString, WGS84) of the ?route squad")

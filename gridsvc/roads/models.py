@@ -1,0 +1,29 @@
+"""Pydantic shapes of the roads API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+
+class RoadNetworkInfo(BaseModel):
+    """The current road network and its import report."""
+
+    id: int
+    source_file: str
+    clip_jurisdiction: str | None = None
+    node_count: int
+    edge_count: int
+    imported_at: datetime
+    report: dict[str, Any] = Field(
+        description="kept and left-out ways, components dropped, speed rules, timings (s)")
+
+
+class RoadEdgesGeoJSON(BaseModel):
+    """Directed road edges as a GeoJSON FeatureCollection (EPSG:4326)."""
+
+    type: str = "FeatureCollection"
+    features: list[dict[str, Any]]
+    truncated: bool = Field(description="true when more edges lie in the box than the limit")

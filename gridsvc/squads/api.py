@@ -1,0 +1,123 @@
+"""Routes of the squads domain: CRUD and AVL positions."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request, Response
+
+from gridsvc.errors import APIError
+from gridsvc.squads import models
+from gridsvc.squads import service as squads
+
+router = APIRouter(tags=["squads"])
+
+
+def _not_found(squad_id: int) -> APIError:
+    return APIError(404, "not_found", f"squad {squad_id} does not exist")
+
+
+async def _view(request: Request, row: dict[str, Any],
+                positions: dict[int, dict[str, Any]]) -> dict[str, Any]:
+    settings = request.app.state.settings
+    data = squads.squad_dict(row)
+    data["position"] = squads.position_view(positions.get(row["id"]),
+                                            stale_after_s=settings.squad_position_stale_s,
+                                            now=datetime.now(UTC))
+    return data
+
+
+async def _refresh(request: Request) -> None:
+    # The NOTIFY reaches every process; this process updates at once so that the next
+    # request (often the operator's own /eta) already sees the change.
+    await request.app.state.eta.reload_squads()
+
+
+@router.get("/squads", response_model=list[models.SquadOut], summary="All squads")
+async def list_squads(request: Request) -> list[dict[str, Any]]:
+    pool = request.app.state.pool
+    positions = await squads.latest_positions(pool)
+    return [await _view(request, row, positions) for row in await squads.list_squads(pool)]
+
+
+@router.get("/squads/{squad_id}", response_model=models.SquadOut, summary="One squad")
+async def get_squad(request: Request, squad_id: int) -> dict[str, Any]:
+    pool = request.app.state.pool
+    row = await squads.get_squad(pool, squad_id=squad_id)
+    if row is None:
+        raise _not_found(squad_id)
+    return await _view(request, row, await squads.latest_positions(pool, squad_id=squad_id))
+
+
+@router.post("/squads", response_model=models.SquadOut, status_code=201,
+             summary="Create a squad (409 when the code exists)")
+async def create_squad(request: Request, body: models.SquadIn) -> dict[str, Any]:
+    pool = request.app.state.pool
+    try:
+        squad_id = await squads.create_squad(pool, squad=body)
+    except squads.SquadError as error:
+        raise APIError(422, "invalid_request", str(error)) from None
+    await _refresh(request)
+    return await get_squad(request, squad_id)
+
+
+@router.patch("/squads/{squad_id}", response_model=models.SquadOut,
+              summary="Change a squad (status, station, grids, ...)")
+async def update_squad(request: Request, squad_id: int,
+                       body: models.SquadPatch) -> dict[str, Any]:
+    if not await squads.update_squad(request.app.state.pool, squad_id=squad_id, patch=body):
+        raise _not_found(squad_id)
+    await _refresh(request)
+    return await get_squad(request, squad_id)
+
+
+@router.delete("/squads/{squad_id}", status_code=204, summary="Delete a squad")
+async def delete_squad(request: Request, squad_id: int) -> Response:
+    if not await squads.delete_squad(request.app.state.pool, squad_id=squad_id):
+        raise _not_found(squad_id)
+    await _refresh(request)
+    return Response(status_code=204)
+
+
+@router.post("/squads/{squad_id}/positions", response_model=models.PositionResult,
+             status_code=201, summary="Report a squad's live position (AVL ping)")
+async def add_position(request: Request, squad_id: int,
+                       body: models.PositionIn) -> dict[str, Any]:
+    """Coordinates in wgs84, gcj02 or bd09; ``timestamp`` with a time zone.
+
+    * A ping stamped more than ``GRIDSVC_SQUAD_POSITION_FUTURE_TOLERANCE_S`` (120 s) in
+      the future is refused (422): a wrong device clock would otherwise pin the squad.
+      Within that skew it is accepted, its time clamped to the time of receipt.
+    * A ping older than the squad's latest is stored (``applied: false``) for the track
+      but does not move the squad.
+    * ETAs trust a position for ``GRIDSVC_SQUAD_POSITION_STALE_S`` (600 s) after
+      ``observed_at`` (``trusted_until``), then fall back to the home station.
+    """
+    settings = request.app.state.settings
+    try:
+        async with request.app.state.pool.acquire() as connection:
+            result = await squads.add_position(
+                connection, squad_id=squad_id, ping=body,
+                stale_after_s=settings.squad_position_stale_s,
+                future_tolerance_s=settings.squad_position_future_tolerance_s)
+    except squads.FutureTimestampError as error:
+        raise APIError(422, "invalid_request", f"body.timestamp: {error}",
+                       fields=[{"field": "body.timestamp", "reason": str(error)}]) from None
+    if result is None:
+        raise _not_found(squad_id)
+    if result["applied"]:
+        request.app.state.eta.set_position(squad_id, {
+            "lng": result["wgs84"]["lng"], "lat": result["wgs84"]["lat"],
+            "observed_at": result["observed_at"], "accuracy_m": body.accuracy})
+    return result
+
+
+@router.get("/squads/{squad_id}/positions", summary="A squad's recent pings, newest first")
+async def list_positions(request: Request, squad_id: int,
+                         limit: Annotated[int, Query(ge=1, le=10_000)] = 100
+                         ) -> list[dict[str, Any]]:
+    pool = request.app.state.pool
+    if await squads.get_squad(pool, squad_id=squad_id) is None:
+        raise _not_found(squad_id)
+    return await squads.track(pool, squad_id=squad_id, limit=limit)
