@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
 import typer
 
@@ -46,9 +47,9 @@ def delegations_import(
             await connection.close()
 
     result = _run(task)
+    local = result["effective_from"].astimezone(ZoneInfo(result["timezone"]))
     typer.echo(f"{result['enforcement_code']} version {result['version']} ({result['name']}): "
-               f"{result['items']} matters from {result['effective_from'].isoformat()} "
-               f"({result['timezone']})")
+               f"{result['items']} matters from {local.isoformat()} ({result['timezone']})")
     if result["previous"]:
         previous = result["previous"]
         typer.echo(f"  version {previous['version']} closed; +{len(result['added'])} "
@@ -65,14 +66,22 @@ def delegations_list(
     enforcement_code: Annotated[str | None, typer.Option(help="only this township")] = None,
 ) -> None:
     """Every version of the townships' lists."""
-    from gridsvc.delegations.service import list_versions
+    from gridsvc.delegations.service import list_versions, township_timezone
 
     async def task(_: Settings, url: str) -> list[dict[str, Any]]:
         connection = await connect(url)
         try:
-            return await list_versions(connection, enforcement_code=enforcement_code)
+            rows = await list_versions(connection, enforcement_code=enforcement_code)
+            zones = {code: ZoneInfo((await township_timezone(connection, code))[0])
+                     for code in {r["enforcement_code"] for r in rows}}
         finally:
             await connection.close()
+        for row in rows:  # dates as the township reads them
+            zone = zones[row["enforcement_code"]]
+            row["effective_from"] = row["effective_from"].astimezone(zone)
+            if row["effective_to"] is not None:
+                row["effective_to"] = row["effective_to"].astimezone(zone)
+        return rows
 
     for row in _run(task):
         until = row["effective_to"].isoformat() if row["effective_to"] else "now"
