@@ -248,7 +248,6 @@ async def test_import_real_standard(db: asyncpg.Connection, categories: Path) ->
     matter = await get_matter(db, code="EV-01-01")
     assert matter is not None
     assert matter["name"] == "私搭乱建" and matter["major_name"] == "市容环境"
-    assert matter["handling_level"] == "township" and matter["auto_dispatch"] is False
     assert [(c["position"], c["time_limit_text"], c["limit_amount"], c["limit_unit"])
             for c in matter["conditions"]] == [(1, "2紧急工作日", 2.0, "calendar_days"),
                                                (2, "15天", 15.0, "working_days")]
@@ -278,6 +277,9 @@ async def test_reimport_replaces_conditions_and_keeps_settings(rollback: asyncpg
     ])
     report = await import_files(db, [first], kind="event")
     assert report["created"] == 1
+    fresh = await get_matter(db, code="EV-Z1-01")
+    assert fresh is not None and fresh["owner_department"] == "urban_management"
+    assert (fresh["handling_level"], fresh["auto_dispatch"]) == ("township", False)  # defaults
     assert [(u["row"], u["text"]) for u in report["unparsed"]] == [(4, "立即")]
     await db.execute("UPDATE matters SET auto_dispatch = true, handling_level = 'grid' "
                      "WHERE code = 'EV-Z1-01'")
@@ -448,11 +450,22 @@ async def test_list_matters_search(db: asyncpg.Connection, categories: Path) -> 
 
 def test_cli_import_prints_the_report(database_url: str, categories: Path, monkeypatch,
                                       tmp_path: Path) -> None:
+    import asyncio
+
     from gridsvc.cli import app
+    from gridsvc.database.pool import connect
     from gridsvc.settings import get_settings
+
+    async def sql(query: str, *args: Any) -> Any:
+        connection = await connect(database_url)
+        try:
+            return await connection.fetchrow(query, *args)
+        finally:
+            await connection.close()
 
     monkeypatch.setenv("GRIDSVC_DATABASE_URL", database_url)
     get_settings.cache_clear()
+    original = None
     try:
         runner = CliRunner()
         result = runner.invoke(app, ["matters", "import", str(categories / XLSX),
@@ -468,6 +481,8 @@ def test_cli_import_prints_the_report(database_url: str, categories: Path, monke
                                      "--kind", "incident"])
         assert result.exit_code == 2 and "unknown kind 'incident'" in result.output
 
+        original = asyncio.run(sql("SELECT auto_dispatch, handling_level FROM matters "
+                                   "WHERE code = 'EV-06-96'"))
         result = runner.invoke(app, ["matters", "set", "EV-06-96", "--handling-level", "grid",
                                      "--auto-dispatch"])
         assert result.exit_code == 0, result.output
@@ -477,5 +492,10 @@ def test_cli_import_prints_the_report(database_url: str, categories: Path, monke
         assert "auto_dispatch=False handling_level=township" in result.output
         result = runner.invoke(app, ["matters", "set", "EV-06-96", "--handling-level", "city"])
         assert result.exit_code == 2 and "handling_level 'city'" in result.output
+        result = runner.invoke(app, ["matters", "set", "EV-99-99", "--auto-dispatch"])
+        assert result.exit_code == 2 and "matter 'EV-99-99' does not exist" in result.output
     finally:
         get_settings.cache_clear()
+        if original is not None:
+            asyncio.run(sql("UPDATE matters SET auto_dispatch = $1, handling_level = $2 "
+                            "WHERE code = 'EV-06-96'", *original))
