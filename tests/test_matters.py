@@ -25,6 +25,7 @@ from gridsvc.matters.service import (
     DEPARTMENTS_FILE,
     ensure_departments,
     get_matter,
+    import_catalogue,
     import_files,
     list_matters,
 )
@@ -38,6 +39,16 @@ HEADER = "大类代码,大类名称,小类代码,小类名称,处置单位,主�
 @pytest.fixture(scope="session")
 def categories(shared_geodata: Path) -> Path:
     return shared_geodata / "categories"
+
+
+@pytest.fixture(scope="session")
+def yuncheng(categories: Path) -> Any:
+    """The workbook read once (openpyxl takes a second or two per read)."""
+    return read_catalogue(categories / XLSX)
+
+
+async def load_standard(connection: asyncpg.Connection, catalogue: Any) -> dict[str, Any]:
+    return await import_catalogue(connection, catalogue)
 
 
 @pytest.fixture
@@ -167,8 +178,8 @@ def signature(catalogue: Any) -> dict[str, tuple[Any, ...]]:
             for m in catalogue.matters}
 
 
-def test_xlsx_and_csv_give_the_same_matters(categories: Path) -> None:
-    workbook = read_catalogue(categories / XLSX)
+def test_xlsx_and_csv_give_the_same_matters(categories: Path, yuncheng: Any) -> None:
+    workbook = yuncheng
     events = read_catalogue(categories / EVENTS_CSV, kind="event")
     parts = read_catalogue(categories / PARTS_CSV, kind="part")
     from_xlsx = signature(workbook)
@@ -256,8 +267,8 @@ async def test_import_real_standard(db: asyncpg.Connection, categories: Path) ->
 
 
 async def test_reimport_from_csv_gives_the_same_rows(db: asyncpg.Connection,
-                                                     categories: Path) -> None:
-    await import_files(db, [categories / XLSX])
+                                                     categories: Path, yuncheng: Any) -> None:
+    await load_standard(db, yuncheng)
     from_xlsx = await snapshot(db)
     report = await import_files(db, [categories / EVENTS_CSV], kind="event")
     report_parts = await import_files(db, [categories / PARTS_CSV], kind="part")
@@ -381,8 +392,8 @@ async def test_database_refusal_mid_import_rolls_everything_back(db: asyncpg.Con
 
 # -- API -------------------------------------------------------------------------------------
 
-async def test_api_matters(client, db: asyncpg.Connection, categories: Path) -> None:
-    await import_files(db, [categories / XLSX])
+async def test_api_matters(client, db: asyncpg.Connection, yuncheng: Any) -> None:
+    await load_standard(db, yuncheng)
     events = client.get("/matters", params={"kind": "event"})
     assert events.status_code == 200
     codes = {m["code"] for m in events.json()}
@@ -403,8 +414,8 @@ async def test_api_matters(client, db: asyncpg.Connection, categories: Path) -> 
     assert {"code": "market", "name": "Market supervision", "name_zh": "市场监管"} in departments
 
 
-async def test_api_patch_matter(client, db: asyncpg.Connection, categories: Path) -> None:
-    await import_files(db, [categories / XLSX])
+async def test_api_patch_matter(client, db: asyncpg.Connection, yuncheng: Any) -> None:
+    await load_standard(db, yuncheng)
     code = "EV-06-02"
     original = await db.fetchrow("SELECT auto_dispatch, handling_level, owner_department, "
                                  "owner_department_manual FROM matters WHERE code = $1", code)
@@ -416,7 +427,7 @@ async def test_api_patch_matter(client, db: asyncpg.Connection, categories: Path
         assert (body["auto_dispatch"], body["handling_level"], body["owner_department"],
                 body["owner_department_manual"]) == (True, "grid", "market", True)
         # a re-import keeps what a person set
-        await import_files(db, [categories / XLSX])
+        await load_standard(db, yuncheng)
         kept = await get_matter(db, code=code)
         assert kept is not None
         assert (kept["auto_dispatch"], kept["handling_level"], kept["owner_department"]) == (
@@ -438,8 +449,8 @@ async def test_api_patch_matter(client, db: asyncpg.Connection, categories: Path
                          code, *original)
 
 
-async def test_list_matters_search(db: asyncpg.Connection, categories: Path) -> None:
-    await import_files(db, [categories / XLSX])
+async def test_list_matters_search(db: asyncpg.Connection, yuncheng: Any) -> None:
+    await load_standard(db, yuncheng)
     parts = await list_matters(db, kind="part", q="井盖")
     assert parts and all(m["kind"] == "part" for m in parts)
     assert "PT-01-01" in {m["code"] for m in parts}

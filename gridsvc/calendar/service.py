@@ -15,7 +15,7 @@ import csv
 import io
 from datetime import date, time
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 import asyncpg
 
@@ -28,7 +28,7 @@ CN_2026_FILE = PROJECT_ROOT / "geodata" / "calendar_cn_2026.csv"
 TRUE_WORDS = {"true", "t", "1", "yes", "y", "working", "work", "上班", "班"}
 FALSE_WORDS = {"false", "f", "0", "no", "n", "holiday", "off", "休息", "休", "放假"}
 
-Connection = asyncpg.Connection | asyncpg.Pool
+Connection: TypeAlias = asyncpg.Connection | asyncpg.Pool
 
 
 class CalendarError(ValueError):
@@ -111,8 +111,8 @@ def read_days(path: Path) -> list[tuple[str, date, bool, str | None]]:
     if missing:
         raise CalendarError(f"{path} line {skipped + 1}: missing column(s) {', '.join(missing)} "
                             f"(expected day,working,name[,jurisdiction_code])")
-    column = {name: header.index(name) for name in ("day", "working", "name", "jurisdiction_code")
-              if name in header}
+    column: dict[str, int] = {name: header.index(name) for name in
+                              ("day", "working", "name", "jurisdiction_code") if name in header}
     rows: list[tuple[str, date, bool, str | None]] = []
     first: dict[tuple[str, date], int] = {}
     for number, record in enumerate(reader, start=skipped + 2):

@@ -21,7 +21,7 @@ import io
 from collections.abc import Sequence
 from datetime import date, datetime, time
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 from zoneinfo import ZoneInfo
 
 import asyncpg
@@ -30,7 +30,7 @@ from gridsvc.calendar.worktime import localize
 from gridsvc.delegations import queries
 
 DEFAULT_TIMEZONE = "Asia/Shanghai"
-Connection = asyncpg.Connection | asyncpg.Pool
+Connection: TypeAlias = asyncpg.Connection | asyncpg.Pool
 
 
 class DelegationError(ValueError):

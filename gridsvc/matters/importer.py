@@ -225,10 +225,10 @@ def read_sheet_rows(path: Path, worksheet: Any) -> list[SourceRow]:
                     continuation.add((row, column))
     header_row = None
     for row in range(1, min(worksheet.max_row, HEADER_SEARCH_ROWS) + 1):
-        values = [worksheet.cell(row, c).value for c in range(1, worksheet.max_column + 1)]
-        if "大类代码" in {_header_name(v) for v in values}:
+        cells = [worksheet.cell(row, c).value for c in range(1, worksheet.max_column + 1)]
+        if "大类代码" in {_header_name(v) for v in cells}:
             header_row = row
-            header = values
+            header = cells
             break
     if header_row is None:
         raise MatterImportError(f"{where}: no header row with 大类代码 in the first "
@@ -236,7 +236,7 @@ def read_sheet_rows(path: Path, worksheet: Any) -> list[SourceRow]:
     positions = _column_positions(where, header, header_row)
     rows = []
     for row in range(header_row + 1, worksheet.max_row + 1):
-        values = {}
+        values: dict[str, str | None] = {}
         for name, index in positions.items():
             key = (row, index + 1)
             values[name] = _text(filled[key] if key in filled else worksheet.cell(*key).value)

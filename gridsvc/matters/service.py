@@ -9,7 +9,7 @@ import asyncio
 import csv
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 import asyncpg
 
@@ -20,7 +20,7 @@ from gridsvc.settings import PROJECT_ROOT
 DEPARTMENTS_FILE = PROJECT_ROOT / "geodata" / "departments.csv"
 HANDLING_LEVELS = ("township", "grid")
 
-Connection = asyncpg.Connection | asyncpg.Pool
+Connection: TypeAlias = asyncpg.Connection | asyncpg.Pool
 
 
 class MatterError(ValueError):
