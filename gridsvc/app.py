@@ -17,14 +17,19 @@ from gridsvc.database.pool import create_pool
 from gridsvc.delegations.api import router as delegations_router
 from gridsvc.eta.api import router as eta_router
 from gridsvc.eta.live import EtaHolder
+from gridsvc.events.api import router as events_router
+from gridsvc.events.background import SlaChecker
 from gridsvc.grids.api import router as grids_router
 from gridsvc.grids.live_overlay import OverlayHolder
 from gridsvc.health.api import router as health_router
 from gridsvc.jurisdictions.api import router as jurisdictions_router
 from gridsvc.matters.api import router as matters_router
+from gridsvc.outbox.api import router as outbox_router
+from gridsvc.outbox.service import OutboxSender
 from gridsvc.roads.api import router as roads_router
 from gridsvc.settings import Settings, get_settings
 from gridsvc.squads.api import router as squads_router
+from gridsvc.webhooks.api import router as webhooks_router
 
 log = logging.getLogger("gridsvc")
 
@@ -42,11 +47,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.overlay = overlay
         # roads / squads / ETA: the road graph loads off the event loop; no roads -> 503s
         app.state.eta = EtaHolder(pool, settings)
+        workers = [OutboxSender(pool, settings), SlaChecker(pool, settings.sla_check_interval_s)]
         try:
             await overlay.start()
             await app.state.eta.start()
+            if settings.background_workers:
+                for worker in workers:
+                    await worker.start()
             yield
         finally:
+            if settings.background_workers:
+                for worker in workers:
+                    await worker.stop()
             await app.state.eta.stop()
             await overlay.stop()
             await pool.close()
@@ -69,4 +81,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(matters_router)
     app.include_router(delegations_router)
     app.include_router(calendar_router)
+    app.include_router(events_router)
+    app.include_router(webhooks_router)
+    app.include_router(outbox_router)
     return app

@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
+import asyncpg
 import typer
 from tqdm import tqdm
 
@@ -22,9 +23,11 @@ from gridsvc.database.pool import connect
 from gridsvc.delegations.cli import app as delegations_app
 from gridsvc.grids.importer import FieldMap, GridImportError, prepare_layer
 from gridsvc.matters.cli import app as matters_app
+from gridsvc.replay.cli import replay_command, workorders_app
 from gridsvc.roads.cli import roads_app
 from gridsvc.settings import Settings, get_settings
 from gridsvc.squads.cli import squads_app
+from gridsvc.webhooks.cli import integrations_app
 
 app = typer.Typer(help="gridsvc: grids, routing and dispatch for 综合行政执法.",
                   no_args_is_help=True, pretty_exceptions_enable=False)
@@ -46,10 +49,13 @@ map_app.command("coverage")(map_coverage)
 app.add_typer(matters_app, name="matters")
 app.add_typer(delegations_app, name="delegations")
 app.add_typer(calendar_app, name="calendar")
+app.add_typer(integrations_app, name="integrations")
+app.add_typer(workorders_app, name="workorders")
+app.command("replay")(replay_command)
 
 T = TypeVar("T")
-EXPECTED_ERRORS = (GridImportError, EmbeddedClusterError, MigrationError, FileNotFoundError,
-                   ValueError)
+EXPECTED_ERRORS = (GridImportError, EmbeddedClusterError, MigrationError, OSError, ValueError,
+                   asyncpg.PostgresError)
 
 
 def fail(message: str) -> None:
@@ -325,3 +331,7 @@ def up(host: str = "127.0.0.1", port: int = 8000, rebuild: bool = False) -> None
 
 def main() -> None:
     app()
+
+
+if __name__ == "__main__":
+    main()

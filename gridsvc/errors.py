@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 import asyncpg
@@ -49,6 +50,28 @@ def install(app: FastAPI) -> None:
         return JSONResponse(status_code=422,
                             content=_body("invalid_request", summary, fields))
 
+    from gridsvc.events.lifecycle import IllegalTransition, MissingNote
+    from gridsvc.events.service import EventConflict, EventNotFound
+
+    @app.exception_handler(IllegalTransition)
+    async def illegal_transition(_: Request, error: IllegalTransition) -> JSONResponse:
+        body = _body("illegal_transition", str(error))
+        body.update(state=error.state, action=error.action, allowed_actions=error.allowed)
+        return JSONResponse(status_code=409, content=body)
+
+    @app.exception_handler(MissingNote)
+    async def missing_note(_: Request, error: MissingNote) -> JSONResponse:
+        return JSONResponse(status_code=422, content=_body(
+            "invalid_request", str(error), [{"field": "body.note", "reason": str(error)}]))
+
+    @app.exception_handler(EventNotFound)
+    async def not_found(_: Request, error: EventNotFound) -> JSONResponse:
+        return JSONResponse(status_code=404, content=_body("not_found", str(error)))
+
+    @app.exception_handler(EventConflict)
+    async def event_conflict(_: Request, error: EventConflict) -> JSONResponse:
+        return JSONResponse(status_code=409, content=_body("conflict", str(error)))
+
     @app.exception_handler(asyncpg.PostgresConnectionError)
     async def database_down(_: Request, error: Exception) -> JSONResponse:
         log.error("database unavailable: %s", error)
@@ -65,4 +88,6 @@ def install(app: FastAPI) -> None:
 
 
 def _printable(value: Any) -> bool:
+    if isinstance(value, float) and not math.isfinite(value):
+        return False  # NaN/Infinity cannot be written back as JSON
     return isinstance(value, str | int | float | bool) and len(str(value)) <= 200

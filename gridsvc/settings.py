@@ -77,6 +77,28 @@ class Settings(BaseSettings):
         default=256, ge=4, description="Shortest-path trees (one per road node) kept in memory.")
 
 
+    # events / webhooks / SLA
+    webhook_max_body_bytes: int = Field(default=64 * 1024, description="Largest webhook body.")
+    webhook_clock_skew_s: int = Field(
+        default=300, description="Webhook timestamps further than this (seconds) from now are refused.")
+    duplicate_radius_m: float = Field(
+        default=150.0, description="Open events of a related matter this close (metres) are 并单 candidates.")
+    duplicate_window_h: float = Field(
+        default=72.0, description="... and received within this many hours.")
+    sla_route_minutes: float = Field(default=10, description="Clock minutes to route (分拨).")
+    sla_dispatch_minutes: float = Field(default=10, description="Clock minutes to dispatch (派遣).")
+    sla_sign_for_minutes: float = Field(default=30, description="Clock minutes to sign for (签收).")
+    sla_arrive_minutes: float = Field(default=30, description="Clock minutes to arrive (到场).")
+    sla_handle_default_working_days: float = Field(
+        default=1, description="Handling limit (working days) for matters without their own.")
+    sla_verify_working_hours: float = Field(default=8, description="Working hours to verify (核查).")
+    sla_close_working_hours: float = Field(default=8, description="Working hours to close (结案).")
+    sla_check_interval_s: float = Field(default=30, description="How often overdue events are sought.")
+    outbox_max_attempts: int = Field(default=12, description="Deliveries tried before dead-lettering.")
+    outbox_backoff_max_s: float = Field(default=300, description="Longest wait between retries.")
+    background_workers: bool = Field(
+        default=True, description="Run the SLA checker and outbox sender inside the app.")
+
 @lru_cache
 def get_settings() -> Settings:
     return Settings()

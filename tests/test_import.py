@@ -406,16 +406,34 @@ async def test_failure_during_the_database_write_changes_nothing(
     alphabet = np.array(list("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"))
     long_code = "".join(rng.choice(alphabet, 12_000))  # random: does not compress
     features = atom_v2_features()
-    features[1]["properties"]["code"] = long_code
     path = write_geojson(atom_v1["directory"] / "too_long.geojson", features)
     prepared = prepare_layer(path, layer=ATOM_LAYER)
     assert [r.code for r in prepared.records][0] == "B1"
+    # The importer refuses such codes up front (see the next test); past that check, the
+    # database is what refuses the second row.
+    prepared.records[1].code = long_code
     with pytest.raises((asyncpg.PostgresError, GridImportError)) as error:
         await import_layer(db, prepared, jurisdiction_code=ATOM, resolution=10)
     # Today PostgreSQL refuses the row ("index row requires ... bytes"), mid-transaction.
     assert isinstance(error.value, GridImportError) or "index row" in str(error.value)
     assert not db.is_in_transaction()
     assert await layer_state(db, ATOM, ATOM_LAYER) == atom_v1["state"]
+
+
+def test_overlong_codes_and_degenerate_polygons_are_refused_by_the_importer(
+        atom_v1: dict[str, Any]) -> None:
+    features = atom_v2_features()
+    features[1]["properties"]["code"] = "X" * 500
+    path = write_geojson(atom_v1["directory"] / "long_code.geojson", features)
+    with pytest.raises(GridImportError, match=r"long_code.geojson: feature 2: the code has 500"):
+        prepare_layer(path, layer=ATOM_LAYER)
+    features = atom_v2_features()
+    x, y = features[0]["geometry"]["coordinates"][0][0]
+    features[0]["geometry"]["coordinates"] = [[[x, y], [x + 1e-9, y], [x + 2e-9, y + 1e-12],
+                                               [x, y]]]
+    path = write_geojson(atom_v1["directory"] / "sliver.geojson", features)
+    with pytest.raises(GridImportError, match=r"sliver.geojson: feature 1 \(code B1\).*1 m²"):
+        prepare_layer(path, layer=ATOM_LAYER)
 
 
 async def test_valid_reimport_makes_version_2_and_keeps_version_1_queryable(

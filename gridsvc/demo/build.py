@@ -16,6 +16,7 @@ from tqdm import tqdm
 
 from gridsvc.database.migrate import upgrade
 from gridsvc.database.pool import connect
+from gridsvc.demo.events import build_demo_events
 from gridsvc.demo.osm import DemoLayers, build_demo_layers
 from gridsvc.grids.importer import FieldMap, prepare_layer
 from gridsvc.grids.service import import_layer
@@ -91,6 +92,7 @@ async def build_demo(settings: Settings, url: str, *, pbf: Path | None = None,
             echo(f"{layer}: version {result.version}, {len(prepared.records)} grids, "
                  f"{h3_info['cells']} cells ({h3_info['straddling']} straddling)")
         await build_demo_roads(connection, settings, pbf=pbf, layers=layers, echo=echo)
+        await build_demo_events(connection, settings, echo=echo)
     finally:
         await connection.close()
     return files

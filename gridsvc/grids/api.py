@@ -7,14 +7,14 @@ from typing import Annotated, Any
 
 import numpy as np
 import shapely
-from fastapi import APIRouter, Query, Request
-from fastapi.responses import ORJSONResponse
+from fastapi import APIRouter, Query, Request, Response
 
 from gridsvc.errors import APIError
 from gridsvc.geo.crs import UnknownCRSError, parse_crs, to_wgs84
 from gridsvc.grids import models, queries
 from gridsvc.grids.lookup import NONE, Overlay
 from gridsvc.grids.service import responsible_of
+from gridsvc.jsonresp import json_response
 
 router = APIRouter(tags=["grids"])
 
@@ -62,20 +62,20 @@ async def lookup_one(
     lat: Annotated[float, Query(ge=-90, le=90, allow_inf_nan=False, description="latitude")],
     lng: Annotated[float, Query(ge=-180, le=180, allow_inf_nan=False, description="longitude")],
     crs: Annotated[str, Query(description="wgs84, gcj02, bd09 or cgcs2000")] = "wgs84",
-) -> ORJSONResponse:
+) -> Response:
     system = _coordinate_system(crs, "query.crs")
     x, y = to_wgs84(np.array([lng]), np.array([lat]), system)
     layers = lookup_points(_overlay(request), x, y, nearest=True)[0]
     # Built by hand and serialised with orjson: validating our own output through the
     # response model would cost more than the lookup itself.
-    return ORJSONResponse({"point": {"lat": lat, "lng": lng, "crs": system.name, "id": None,
+    return json_response({"point": {"lat": lat, "lng": lng, "crs": system.name, "id": None,
                                      "wgs84": {"lat": float(y[0]), "lng": float(x[0])}},
                            "layers": layers})
 
 
 @router.post("/grids/lookup", response_model=models.BatchLookupOut,
              summary="Batch lookup of up to 10,000 points")
-async def lookup_many(request: Request, body: models.BatchLookupIn) -> ORJSONResponse:
+async def lookup_many(request: Request, body: models.BatchLookupIn) -> Response:
     limit = request.app.state.settings.lookup_batch_limit
     if len(body.points) > limit:
         raise APIError(413, "too_many_points",
@@ -86,7 +86,7 @@ async def lookup_many(request: Request, body: models.BatchLookupIn) -> ORJSONRes
     lat = np.array([p.lat for p in body.points], dtype=np.float64)
     x, y = to_wgs84(lng, lat, system)
     answers = lookup_points(_overlay(request), x, y, nearest=body.nearest)
-    return ORJSONResponse({"results": [
+    return json_response({"results": [
         {"point": {"lat": p.lat, "lng": p.lng, "crs": system.name, "id": p.id,
                    "wgs84": {"lat": float(y[i]), "lng": float(x[i])}},
          "layers": answers[i]}

@@ -28,6 +28,9 @@ from gridsvc.geo.shapes import area_m2, as_multipolygon, geometry_to_wgs84
 LAYER_PATTERN = re.compile(r"^(community|enforcement|zone|specialist:[a-z0-9_-]+)$")
 # Overlaps and gaps smaller than this are digitising noise, not data errors worth a line.
 MIN_REPORTED_AREA_M2 = 1.0
+MAX_CODE_LENGTH = 100
+# A grid smaller than this is a digitising accident (e.g. a collinear ring), not a place.
+MIN_GRID_AREA_M2 = 1.0
 
 
 class GridImportError(ValueError):
@@ -221,6 +224,9 @@ def prepare_layer(path: Path, *, layer: str, fields: FieldMap | None = None,
         label = _feature_label(position, code)
         if code is None:
             raise GridImportError(f"{path}: {label}: the code attribute {code_column!r} is empty")
+        if len(code) > MAX_CODE_LENGTH:
+            raise GridImportError(f"{path}: feature {position + 1}: the code has {len(code)} characters; "
+                                  f"at most {MAX_CODE_LENGTH}")
         if code in seen:
             duplicates.append(f"{code} (features {seen[code] + 1} and {position + 1})")
             continue
@@ -228,6 +234,9 @@ def prepare_layer(path: Path, *, layer: str, fields: FieldMap | None = None,
         polygon = _checked_geometry(path, label, geometry, repaired, code)
         polygon = geometry_to_wgs84(polygon, source)
         polygon = _within_lon_lat(path, label, polygon)
+        if area_m2(polygon) < MIN_GRID_AREA_M2:
+            raise GridImportError(f"{path}: {label}: the polygon encloses less than "
+                                  f"{MIN_GRID_AREA_M2:g} m² (degenerate geometry)")
         name = _text(row.get(name_column)) or code
         values = {k: _text(row.get(c)) if c else None for k, c in optional.items()}
         records.append(GridRecord(

@@ -70,7 +70,6 @@ class LayerIndex:
     geometries: NDArray[np.object_]
     summaries: list[dict[str, Any]] = field(default_factory=list, repr=False)
     _tree: shapely.STRtree | None = field(default=None, repr=False)
-    _lng_scale: float | None = field(default=None, repr=False)
     _pieces: NDArray[np.object_] | None = field(default=None, repr=False)
     _piece_owner: NDArray[np.int64] | None = field(default=None, repr=False)
 
@@ -181,20 +180,21 @@ class LayerIndex:
                      lat: NDArray[np.float64]) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
         """For each point, the nearest grid's position and the distance to it in metres.
 
-        The grid and the nearest point on it are chosen in a lon/lat plane scaled by
-        cos(latitude) (close to metric over a county); the distance is then measured on the
-        WGS84 ellipsoid. Meant for points outside every grid (for a point inside one it
-        gives the distance to that grid's boundary).
+        The grid and the nearest point on it are chosen in spherical Mercator (locally metric
+        at any latitude); the distance is then measured on the WGS84 ellipsoid. Meant for
+        points outside every grid (for a point inside one it gives the distance to that
+        grid's boundary).
         """
         if self._tree is None:
             self._build_boundary_tree()
-        assert self._lng_scale is not None and self._tree is not None
+        assert self._tree is not None
         assert self._piece_owner is not None and self._pieces is not None
-        points = shapely.points(lng * self._lng_scale, lat)
+        points = shapely.points(_to_mercator(np.column_stack([lng, lat])))
         _, pieces = self._tree.query_nearest(points, all_matches=False)
         lines = shapely.shortest_line(points, self._pieces[pieces])
         ends = shapely.get_coordinates(shapely.get_point(lines, 1))
-        _, _, distances = GEOD.inv(lng, lat, ends[:, 0] / self._lng_scale, ends[:, 1])
+        end_lng, end_lat = _from_mercator(ends[:, 0], ends[:, 1])
+        _, _, distances = GEOD.inv(lng, lat, end_lng, end_lat)
         return self._piece_owner[pieces], np.asarray(distances, dtype=np.float64)
 
     def _build_boundary_tree(self) -> None:
@@ -219,11 +219,20 @@ class LayerIndex:
         self._tree = shapely.STRtree(self._pieces)
 
     def _scaled(self, geometries: NDArray[np.object_]) -> NDArray[np.object_]:
-        if self._lng_scale is None:
-            centre = shapely.union_all(shapely.centroid(self.geometries)).centroid
-            self._lng_scale = float(np.cos(np.radians(centre.y)))
-        scale = self._lng_scale
-        return shapely.transform(geometries, lambda xy: xy * np.array([scale, 1.0]))
+        return shapely.transform(geometries, _to_mercator)
+
+
+def _to_mercator(xy: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Spherical Mercator (radians): conformal, so locally metric at every latitude — one
+    layer may hold grids of jurisdictions at 25° and 47° N."""
+    out = np.radians(xy)
+    out[:, 1] = np.log(np.tan(np.pi / 4 + out[:, 1] / 2))
+    return out
+
+
+def _from_mercator(x: NDArray[np.float64],
+                   y: NDArray[np.float64]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    return np.degrees(x), np.degrees(2 * np.arctan(np.exp(y)) - np.pi / 2)
 
 
 def cells_of(lng: NDArray[np.float64], lat: NDArray[np.float64], resolution: int) -> NDArray[np.int64]:

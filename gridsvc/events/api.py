@@ -1,0 +1,183 @@
+"""Routes of the events domain: operator/patrol intake, views, lifecycle actions, 延期, 并单."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import numpy as np
+from fastapi import APIRouter, Query, Request, Response
+
+from gridsvc.dispatch import service as dispatch
+from gridsvc.errors import APIError
+from gridsvc.events import models, service
+from gridsvc.events.lifecycle import ACTIONS, STATES
+from gridsvc.geo.crs import UnknownCRSError, parse_crs, to_wgs84
+from gridsvc.jsonresp import json_response
+
+router = APIRouter(tags=["events"])
+
+
+def actor_of(request: Request) -> str:
+    """Who acts: set by the auth layer when present, else the X-Actor header."""
+    return getattr(request.state, "actor", None) or request.headers.get("x-actor", "operator")
+
+
+def context_of(request: Request) -> service.EventContext:
+    state = request.app.state
+    holder = getattr(state, "eta", None)
+
+    async def choose_squad(connection: Any, event: dict[str, Any]) -> dict[str, Any] | None:
+        return dispatch.best(await dispatch.candidates(connection, holder=holder, event=event))
+
+    return service.EventContext(settings=state.settings, overlay=state.overlay.current,
+                                choose_squad=choose_squad)
+
+
+def to_wgs84_point(location: models.Location | None,
+                   field: str) -> tuple[float | None, float | None, str | None]:
+    if location is None:
+        return None, None, None
+    try:
+        system = parse_crs(location.crs, geographic_only=True)
+    except UnknownCRSError as error:
+        raise APIError(422, "invalid_request", f"{field}.crs: {error}",
+                       fields=[{"field": f"{field}.crs", "reason": str(error)}]) from None
+    x, y = to_wgs84(np.array([location.lng]), np.array([location.lat]), system)
+    return float(x[0]), float(y[0]), system.name
+
+
+def created_body(view: dict[str, Any], created: bool) -> dict[str, Any]:
+    return {"id": view["id"], "created": created, "state": view["state"],
+            "responsible": {"kind": view["responsible_kind"], "code": view["responsible_code"],
+                            "name": view["responsible_name"]},
+            "squad_id": view["squad_id"], "duplicate_of": view["duplicate_of"],
+            "routing": view["routing"], "sla": view["sla"]}
+
+
+@router.post("/events", status_code=201, summary="An operator-entered or patrol-found event")
+async def create_event(request: Request, body: models.EventIn) -> Response:
+    lng, lat, crs = to_wgs84_point(body.location, "body.location")
+    new = service.NewEvent(
+        source=body.source, title=body.title, description=body.description,
+        matter_code=body.matter_code, condition_position=body.condition, address=body.address,
+        lng=lng, lat=lat, source_crs=crs,
+        source_lng=body.location.lng if body.location else None,
+        source_lat=body.location.lat if body.location else None,
+        reporter=body.reporter.model_dump() if body.reporter else None,
+        reported_at=body.reported_at)
+    async with request.app.state.pool.acquire() as connection:
+        event_id, created = await service.create_event(connection, context=context_of(request),
+                                                       new=new, actor=actor_of(request))
+        view = await service.get_event(connection, event_id=event_id, with_history=False)
+    return json_response(created_body(view, created), status_code=201)
+
+
+@router.get("/events", summary="Events, newest first (filters: state, responsible, overdue)")
+async def list_events(
+    request: Request,
+    state: Annotated[list[str] | None, Query(description=f"any of {', '.join(STATES)}")] = None,
+    responsible_kind: Annotated[str | None, Query(
+        pattern="^(squad|department|grid_head|triage)$")] = None,
+    responsible_code: str | None = None,
+    overdue: bool | None = None,
+    before_id: Annotated[int | None, Query(description="page: events older than this id")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> Response:
+    unknown = [s for s in state or [] if s not in STATES]
+    if unknown:
+        raise APIError(422, "invalid_request", f"query.state: unknown state {unknown[0]!r}",
+                       fields=[{"field": "query.state", "reason": f"one of {', '.join(STATES)}"}])
+    rows = await service.list_events(request.app.state.pool, states=state,
+                                     responsible_kind=responsible_kind, overdue=overdue,
+                                     responsible_code=responsible_code, before_id=before_id,
+                                     limit=limit)
+    return json_response({"events": rows})
+
+
+@router.get("/events/{event_id}", summary="One event with routing, SLA, audit trail")
+async def get_event(request: Request, event_id: int) -> Response:
+    return json_response(await service.get_event(request.app.state.pool, event_id=event_id))
+
+
+@router.post("/events/{event_id}/actions/{action}",
+             summary="A lifecycle action: route, dispatch, sign_for, arrive, handle, verify, "
+                     "reject, close, return, transfer, suspend, resume")
+async def act(request: Request, event_id: int, action: str,
+              body: models.ActionIn | None = None) -> Response:
+    if action not in ACTIONS:
+        raise APIError(404, "not_found", f"no action {action!r}; actions: {', '.join(ACTIONS)}")
+    body = body or models.ActionIn()
+    data: dict[str, Any] = {}
+    if body.position is not None:
+        lng, lat, crs = to_wgs84_point(body.position, "body.position")
+        data["position"] = {"lng": lng, "lat": lat, "crs": crs}
+    if body.override_reason:
+        data["override_reason"] = body.override_reason
+    async with request.app.state.pool.acquire() as connection:
+        await service.apply_action(
+            connection, context=context_of(request), event_id=event_id, action=action,
+            actor=actor_of(request), note=body.note or body.override_reason,
+            squad_id=body.squad_id,
+            target=body.target.model_dump() if body.target else None, data=data or None)
+        view = await service.get_event(connection, event_id=event_id)
+    return json_response(view)
+
+
+@router.get("/events/{event_id}/candidates",
+            summary="Candidate squads for dispatch, ranked by responsibility, status and ETA")
+async def candidates(request: Request, event_id: int) -> Response:
+    pool = request.app.state.pool
+    event = await service.get_event(pool, event_id=event_id, with_history=False)
+    ranked = await dispatch.candidates(pool, holder=getattr(request.app.state, "eta", None),
+                                       event=event)
+    ranked["recommended"] = dispatch.best(ranked)
+    return json_response(ranked)
+
+
+@router.post("/events/{event_id}/location", summary="Place an address-only event, then route it")
+async def place_event(request: Request, event_id: int, body: models.LocationIn) -> Response:
+    lng, lat, crs = to_wgs84_point(body.location, "body.location")
+    assert lng is not None and lat is not None and crs is not None
+    async with request.app.state.pool.acquire() as connection:
+        await service.set_location(connection, context=context_of(request), event_id=event_id,
+                                   lng=lng, lat=lat, crs=crs, actor=actor_of(request),
+                                   note=body.note)
+        view = await service.get_event(connection, event_id=event_id)
+    return json_response(view)
+
+
+@router.post("/events/{event_id}/extensions", status_code=201, summary="Ask for more time (延期)")
+async def request_extension(request: Request, event_id: int, body: models.ExtensionIn) -> Response:
+    async with request.app.state.pool.acquire() as connection:
+        extension_id = await service.request_extension(
+            connection, event_id=event_id, actor=actor_of(request), minutes=body.minutes,
+            reason=body.reason)
+    return json_response({"id": extension_id, "event_id": event_id, "status": "pending"},
+                          status_code=201)
+
+
+@router.post("/events/{event_id}/extensions/{extension_id}/decision",
+             summary="Approve or refuse a 延期 request")
+async def decide_extension(request: Request, event_id: int, extension_id: int,
+                           body: models.ExtensionDecisionIn) -> Response:
+    async with request.app.state.pool.acquire() as connection:
+        await service.decide_extension(connection, event_id=event_id, extension_id=extension_id,
+                                       actor=actor_of(request), approved=body.approved,
+                                       note=body.note)
+        view = await service.get_event(connection, event_id=event_id)
+    return json_response(view)
+
+
+@router.delete("/events/{event_id}/duplicate_of", summary="Unlink a 并单 duplicate")
+async def unlink(request: Request, event_id: int,
+                 note: Annotated[str | None, Query(max_length=1000)] = None) -> Response:
+    async with request.app.state.pool.acquire() as connection:
+        await service.unlink_duplicate(connection, event_id=event_id, actor=actor_of(request),
+                                       note=note)
+        view = await service.get_event(connection, event_id=event_id)
+    return json_response(view)
+
+
+@router.get("/events-counters", summary="Open, overdue, triage and today's closed events")
+async def counters(request: Request) -> Response:
+    return json_response(await service.counters(request.app.state.pool))

@@ -1,0 +1,157 @@
+"""SQL of the events domain. Values always travel as ``$n`` parameters."""
+
+INSERT_EVENT = """
+INSERT INTO events (source, integration_id, external_id, title, description, matter_code,
+                    matter_text, condition_position, address, geom, source_crs, source_lng,
+                    source_lat, reporter, reported_at, state, stage, stage_started_at, due_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9,
+        CASE WHEN $10::float8 IS NULL THEN NULL
+             ELSE ST_SetSRID(ST_MakePoint($10::float8, $11::float8), 4326) END,
+        $12, $13, $14, $15, $16, 'received', 'route', now(), $17)
+ON CONFLICT (integration_id, external_id) DO NOTHING
+RETURNING id
+"""
+
+EVENT_BY_WORK_ORDER = "SELECT id FROM events WHERE integration_id = $1 AND external_id = $2"
+
+EVENT_COLUMNS = """
+e.id, e.source, e.integration_id, e.external_id, e.title, e.description, e.matter_code,
+e.matter_text, e.condition_position, e.address, ST_X(e.geom) AS lng, ST_Y(e.geom) AS lat,
+e.source_crs, e.source_lng, e.source_lat, e.reporter, e.reported_at, e.received_at, e.state,
+e.suspended_from, e.responsible_kind, e.responsible_code, e.responsible_name, e.co_handlers,
+e.grids, e.routing, e.squad_id, e.duplicate_of, e.stage, e.stage_started_at, e.due_at,
+e.dispatched_at, e.handle_due_at, e.overdue_since, e.closed_at, e.updated_at,
+m.name AS matter_name, m.auto_dispatch
+"""
+
+EVENT_BY_ID = f"""
+SELECT {EVENT_COLUMNS} FROM events e LEFT JOIN matters m ON m.code = e.matter_code
+WHERE e.id = $1
+"""  # noqa: S608 - a constant column list, no values
+
+LOCK_EVENT = f"""
+SELECT {EVENT_COLUMNS} FROM events e LEFT JOIN matters m ON m.code = e.matter_code
+WHERE e.id = $1 FOR UPDATE OF e
+"""  # noqa: S608
+
+LIST_EVENTS = f"""
+SELECT {EVENT_COLUMNS} FROM events e LEFT JOIN matters m ON m.code = e.matter_code
+WHERE ($1::text[] IS NULL OR e.state = ANY($1))
+  AND ($2::text IS NULL OR e.responsible_kind = $2)
+  AND ($3::boolean IS NULL OR ($3 AND e.state <> 'closed' AND e.due_at < now())
+                           OR (NOT $3 AND NOT (e.state <> 'closed' AND e.due_at < now())))
+  AND ($4::text IS NULL OR e.responsible_code = $4)
+  AND ($5::bigint IS NULL OR e.id < $5)
+ORDER BY e.id DESC
+LIMIT $6
+"""  # noqa: S608
+
+UPDATE_ROUTING = """
+UPDATE events SET responsible_kind = $2, responsible_code = $3, responsible_name = $4,
+    co_handlers = $5, grids = $6, routing = $7, updated_at = now()
+WHERE id = $1
+"""
+
+UPDATE_STATE = """
+UPDATE events SET state = $2, suspended_from = $3, stage = $4, stage_started_at = $5,
+    due_at = $6, overdue_since = NULL, updated_at = now(),
+    closed_at = CASE WHEN $2 = 'closed' THEN now() ELSE closed_at END
+WHERE id = $1
+"""
+
+SET_DISPATCH = """
+UPDATE events SET squad_id = $2, dispatched_at = $3, handle_due_at = $4,
+    responsible_kind = coalesce($5, responsible_kind), responsible_code = coalesce($6, responsible_code),
+    responsible_name = coalesce($7, responsible_name), updated_at = now()
+WHERE id = $1
+"""
+
+SET_DUE = """
+UPDATE events SET due_at = $2, handle_due_at = $3, overdue_since = NULL, updated_at = now()
+WHERE id = $1
+"""
+
+INSERT_TRANSITION = """
+INSERT INTO event_transitions (event_id, actor, action, from_state, to_state, note, data)
+VALUES ($1, $2, $3, $4, $5, $6, $7)
+RETURNING id, at
+"""
+
+TRANSITIONS = """
+SELECT id, at, actor, action, from_state, to_state, note, data
+FROM event_transitions WHERE event_id = $1 ORDER BY id
+"""
+
+# 并单: open events of the same matter, or of the same major class, near the point.
+DUPLICATE_CANDIDATE = """
+SELECT e.id FROM events e
+WHERE e.id <> $1 AND e.state <> 'closed' AND e.duplicate_of IS NULL AND e.geom IS NOT NULL
+  AND e.received_at > now() - make_interval(secs => $5)
+  AND (e.matter_code = $2 OR split_part(e.matter_code, '-', 2) = split_part($2, '-', 2)
+       AND split_part(e.matter_code, '-', 1) = split_part($2, '-', 1))
+  AND ST_DWithin(e.geom::geography, ST_SetSRID(ST_MakePoint($3, $4), 4326)::geography, $6)
+ORDER BY (e.matter_code = $2) DESC, e.id
+LIMIT 1
+"""
+
+SET_DUPLICATE_OF = "UPDATE events SET duplicate_of = $2, updated_at = now() WHERE id = $1"
+
+LINKED_DUPLICATES = "SELECT id FROM events WHERE duplicate_of = $1 AND state <> 'closed' ORDER BY id"
+
+DUPLICATES_OF = "SELECT id, external_id, state FROM events WHERE duplicate_of = $1 ORDER BY id"
+
+JURISDICTION_TIMEZONE = "SELECT timezone FROM jurisdictions WHERE code = $1"
+
+INSERT_OUTBOX = """
+INSERT INTO outbox (event_id, integration_id, kind, payload, idempotency_key)
+VALUES ($1, $2, $3, $4, $5)
+ON CONFLICT (idempotency_key) DO NOTHING
+"""
+
+INSERT_EXTENSION = """
+INSERT INTO event_extensions (event_id, requested_by, extra_minutes, reason)
+VALUES ($1, $2, $3, $4) RETURNING id, requested_at
+"""
+
+LOCK_EXTENSION = """
+SELECT id, event_id, extra_minutes, reason, decided_at FROM event_extensions
+WHERE id = $1 AND event_id = $2 FOR UPDATE
+"""
+
+DECIDE_EXTENSION = """
+UPDATE event_extensions SET decided_by = $2, decided_at = now(), approved = $3 WHERE id = $1
+"""
+
+EXTENSIONS = """
+SELECT id, requested_by, requested_at, extra_minutes, reason, decided_by, decided_at, approved
+FROM event_extensions WHERE event_id = $1 ORDER BY id
+"""
+
+OVERDUE = """
+SELECT e.id, e.stage, e.due_at FROM events e
+WHERE e.state NOT IN ('closed', 'suspended') AND e.due_at < now()
+  AND NOT EXISTS (SELECT 1 FROM escalations x
+                  WHERE x.event_id = e.id AND x.stage = e.stage AND x.due_at = e.due_at)
+ORDER BY e.due_at
+LIMIT 500
+"""
+
+INSERT_ESCALATION = """
+INSERT INTO escalations (event_id, stage, due_at) VALUES ($1, $2, $3)
+ON CONFLICT DO NOTHING RETURNING id
+"""
+
+MARK_OVERDUE = "UPDATE events SET overdue_since = $2 WHERE id = $1 AND overdue_since IS NULL"
+
+COUNTERS = """
+SELECT
+  count(*) FILTER (WHERE state <> 'closed') AS open,
+  count(*) FILTER (WHERE state <> 'closed' AND due_at < now()) AS overdue,
+  count(*) FILTER (WHERE responsible_kind = 'triage' AND state IN ('received', 'returned')) AS triage,
+  count(*) FILTER (WHERE state = 'closed' AND closed_at >= $1) AS closed_today
+FROM events
+"""
+
+LAST_SUSPENDED_AT = """
+SELECT max(at) FROM event_transitions WHERE event_id = $1 AND action = 'suspend'
+"""

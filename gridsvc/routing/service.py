@@ -1,0 +1,132 @@
+"""Who is responsible for a matter at a place, and why (属地管理 + 清单之外无执法).
+
+Rules, in order:
+
+1. no coordinates (address only) → the county dispatch centre's triage queue;
+2. no enforcement grid at the point (outside the jurisdiction's grids) → triage;
+3. matter unknown or not given → triage;
+4. grid-level matters (first reports, follow-ups) → the community grid's head;
+5. matter on the township's delegation list in force at the time → the township squad of the
+   enforcement grid (主办), with the owning department's station as co-handler (协办) when the
+   department has a specialist grid there;
+6. otherwise ("no enforcement outside the list") → the county department that owns the
+   matter, at its specialist-grid station when there is one;
+7. a non-delegated matter with no owning department → triage.
+
+Every decision carries its explanation: the grids of every layer at the point (ids of the
+versions in force), the delegation list version consulted, and the rule that decided.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+import numpy as np
+
+from gridsvc.delegations.service import delegation_at
+from gridsvc.grids.lookup import NONE, Overlay
+
+TRIAGE = "triage"
+
+
+@dataclass
+class RoutingDecision:
+    responsible_kind: str  # squad | department | grid_head | triage
+    responsible_code: str | None
+    responsible_name: str | None
+    rule: str
+    reason: str
+    grids: dict[str, dict[str, Any]] = field(default_factory=dict)
+    delegation: dict[str, Any] | None = None
+    co_handlers: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def is_triage(self) -> bool:
+        return self.responsible_kind == TRIAGE
+
+    def explanation(self, *, matter_code: str | None, at: datetime) -> dict[str, Any]:
+        delegation = None
+        if self.delegation is not None:
+            delegation = {k: (v.isoformat() if isinstance(v, datetime) else v)
+                          for k, v in self.delegation.items()}
+        return {"rule": self.rule, "reason": self.reason, "matter_code": matter_code,
+                "at": at.isoformat(), "grids": self.grids, "delegation": delegation,
+                "responsible": {"kind": self.responsible_kind, "code": self.responsible_code,
+                                "name": self.responsible_name},
+                "co_handlers": self.co_handlers}
+
+
+def grids_at(overlay: Overlay, lng: float, lat: float) -> dict[str, dict[str, Any]]:
+    """Every layer's grid at a WGS84 point: ``{layer: {id, code, name, responsible}}``."""
+    located = overlay.locate(np.array([lng]), np.array([lat]))
+    found = {}
+    for layer, positions in located.items():
+        position = int(positions[0])
+        if position != NONE:
+            ref = overlay.layers[layer].grids[position]
+            found[layer] = {"id": ref.id, "code": ref.code, "name": ref.name_zh or ref.name,
+                            "responsible": ref.responsible}
+    return found
+
+
+async def _department(connection: asyncpg.Connection, code: str) -> dict[str, Any] | None:
+    row = await connection.fetchrow("SELECT code, name, name_zh FROM departments WHERE code = $1",
+                                    code)
+    return dict(row) if row else None
+
+
+async def route(connection: asyncpg.Connection, *, overlay: Overlay, lng: float | None,
+                lat: float | None, matter: dict[str, Any] | None,
+                at: datetime) -> RoutingDecision:
+    """Decide the responsible unit for ``matter`` at the WGS84 point (lng, lat) at time ``at``."""
+    if lng is None or lat is None:
+        return RoutingDecision(TRIAGE, None, "指挥中心分拨", "no_location",
+                               "no coordinates, only an address: an operator must place it")
+    grids = grids_at(overlay, lng, lat)
+    enforcement = grids.get("enforcement")
+    if enforcement is None:
+        return RoutingDecision(TRIAGE, None, "指挥中心分拨", "outside_grids",
+                               "the point lies in no enforcement grid of any jurisdiction",
+                               grids=grids)
+    if matter is None:
+        return RoutingDecision(TRIAGE, None, "指挥中心分拨", "unknown_matter",
+                               "the matter is missing or not in the catalogue", grids=grids)
+    if matter["handling_level"] == "grid":
+        community = grids.get("community")
+        if community is None:
+            return RoutingDecision(TRIAGE, None, "指挥中心分拨", "no_community_grid",
+                                   "a grid-level matter outside every community grid",
+                                   grids=grids)
+        head = community["responsible"]
+        return RoutingDecision("grid_head", community["code"], head.get("name"), "grid_level",
+                               f"grid-level matter: handled by the head of {community['name']}",
+                               grids=grids)
+    delegation = await delegation_at(connection, enforcement_code=enforcement["code"],
+                                     matter_code=matter["code"], at=at)
+    owner = matter.get("owner_department")
+    station = grids.get(f"specialist:{owner}") if owner else None
+    if delegation is not None and delegation["delegated"]:
+        co_handlers = []
+        if station is not None:
+            co_handlers.append({"kind": "department", "code": owner, "grid": station["code"],
+                                "station": station["responsible"].get("station")})
+        return RoutingDecision(
+            "squad", enforcement["code"], enforcement["responsible"].get("name"), "delegated",
+            f"on the delegation list v{delegation['version']} of {enforcement['code']}: "
+            "the township squad handles it", grids=grids, delegation=delegation,
+            co_handlers=co_handlers)
+    if owner is None:
+        return RoutingDecision(TRIAGE, None, "指挥中心分拨", "no_owner",
+                               "not delegated to the township and no owning department known",
+                               grids=grids, delegation=delegation)
+    department = await _department(connection, owner)
+    name = department["name_zh"] if department else owner
+    where = f" at {station['responsible'].get('station') or station['name']}" if station else ""
+    why = ("not on the township's delegation list" if delegation is not None
+           else "the township has no delegation list in force")
+    return RoutingDecision("department", owner, name + where, "not_delegated",
+                           f"{why} (清单之外无执法): the owning department {name} handles it",
+                           grids=grids, delegation=delegation)

@@ -1,0 +1,91 @@
+"""Helpers for the events tests: signed hotline deliveries and a real callback receiver."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from typing import Any
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from gridsvc.webhooks.signing import signed_headers, verify
+
+# Vaduz centre (WGS84): inside enforcement grid LI-VADUZ and community grid LI-VADUZ-01.
+VADUZ = {"lat": 47.1410, "lng": 9.5209}
+
+
+def post_order(client: Any, secret: str, order: dict[str, Any], *,
+               integration: str = "hotline-demo", timestamp: int | None = None,
+               signature: str | None = None) -> Any:
+    body = json.dumps(order, ensure_ascii=False).encode()
+    headers = signed_headers(secret, body, integration=integration, timestamp=timestamp)
+    if signature is not None:
+        headers["X-Signature"] = signature
+    return client.post("/webhooks/12345", content=body, headers=headers)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class CallbackReceiver:
+    """A real HTTP server on loopback that records the hotline callbacks it acknowledges."""
+
+    def __init__(self, port: int, secret: str) -> None:
+        self.port = port
+        self.secret = secret
+        self.received: list[dict[str, Any]] = []
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/callbacks"
+
+    async def _callback(self, request: Request) -> JSONResponse:
+        body = await request.body()
+        valid = verify(self.secret, request.headers["x-timestamp"], body,
+                       request.headers["x-signature"])
+        if not valid:
+            return JSONResponse({"error": "bad signature"}, status_code=401)
+        self.received.append({"key": request.headers["idempotency-key"],
+                              "payload": json.loads(body)})
+        return JSONResponse({"ok": True})
+
+    def start(self) -> None:
+        app = Starlette(routes=[Route("/callbacks", self._callback, methods=["POST"])])
+        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning",
+                                lifespan="off")
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._server.run, daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while not self._server.started:
+            if time.monotonic() > deadline:
+                raise RuntimeError("callback receiver did not start")
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(10)
+
+
+def wait_for(predicate: Any, *, timeout: float = 20.0, interval: float = 0.2) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout} s")
+        time.sleep(interval)
