@@ -66,7 +66,10 @@ async def database_url(server_url: str) -> AsyncIterator[str]:
 
 @pytest.fixture(scope="session")
 def settings(database_url: str, shared_geodata: Path) -> Settings:
-    return Settings(database_url=database_url, shared_geodata=shared_geodata)
+    # Background workers (outbox sender, SLA checker) run only in the tests that start an app
+    # for them, so that those tests alone decide when deliveries and escalations happen.
+    return Settings(database_url=database_url, shared_geodata=shared_geodata,
+                    background_workers=False)
 
 
 @pytest.fixture(scope="session")
