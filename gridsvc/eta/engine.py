@@ -152,6 +152,12 @@ class Snapper:
                     lng=np.asarray(s_lng, dtype=np.float64),
                     lat=np.asarray(s_lat, dtype=np.float64))
 
+    def node_distances(self, lng: float, lat: float) -> NDArray[np.float64]:
+        """Metres from a WGS84 point to every node (what node snapping would walk)."""
+        x, y = self._forward.transform(lng, lat)
+        nx_, ny_ = self._forward.transform(self.graph.node_lng, self.graph.node_lat)
+        return np.hypot(np.asarray(nx_) - x, np.asarray(ny_) - y)
+
     def piece(self, edge: int, start: float, end: float) -> NDArray[np.float64]:
         """WGS84 coordinates of a canonical edge between two fractions (``start > end``
         gives the piece reversed, as driven on the twin)."""
@@ -220,10 +226,10 @@ class TreeCache:
         times, preds = dijkstra(self._csr, directed=True, indices=nodes,
                                 return_predecessors=True)
         self.computed += len(nodes)
-        return {node: (times[i].astype(np.float32), self._metres(preds[i]))
+        return {node: (times[i].astype(np.float32), self._metres(preds[i], node))
                 for i, node in enumerate(nodes)}
 
-    def _metres(self, pred: NDArray[np.int32]) -> NDArray[np.float32]:
+    def _metres(self, pred: NDArray[np.int32], root: int) -> NDArray[np.float32]:
         """Road metres from the root along the tree, by pointer jumping (log depth passes)."""
         graph = self.graph
         child = np.flatnonzero(pred != _NO_PRED)
@@ -245,9 +251,8 @@ class TreeCache:
             metres[active] = metres[active] + metres[up]
             ancestor[active] = ancestor[up]
             active = active[ancestor[active] >= 0]
-        unreachable = np.ones(graph.node_count, dtype=bool)
-        unreachable[child] = False
-        unreachable[np.flatnonzero(pred == _NO_PRED)] = True
+        unreachable = pred == _NO_PRED
+        unreachable[root] = False
         metres[unreachable] = np.inf
         return metres.astype(np.float32)
 
