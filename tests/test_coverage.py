@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import numpy as np
 import pytest
 import shapely
 from fastapi.testclient import TestClient
+from roads_support import scratch_database
 from shapely.geometry import Point
 
 from gridsvc.coverage.maps import write_coverage_map
@@ -20,7 +22,6 @@ from gridsvc.jurisdictions import service as jurisdictions
 from gridsvc.roads.service import import_roads, load_graph
 from gridsvc.settings import Settings
 from gridsvc.squads.service import SquadRecord, upsert_squads
-from roads_support import scratch_database
 
 
 def test_summary_per_enforcement_grid(client: TestClient) -> None:
@@ -123,3 +124,35 @@ async def test_refresh_is_skipped_when_nothing_changed_and_redone_when_a_squad_m
         assert await connection.fetchval("SELECT count(*) FROM coverage_runs") == 1
     finally:
         await connection.close()
+
+
+def _wait_for_new_run(client: TestClient, previous: str) -> dict:
+    for _ in range(100):
+        body = client.get("/coverage", params={"jurisdiction": "LI"}).json()
+        if body["computed_at"] != previous:
+            return body
+        time.sleep(0.1)
+    raise AssertionError("coverage was not recomputed")
+
+
+def test_squad_changes_through_the_api_refresh_coverage(client: TestClient) -> None:
+    before = client.get("/coverage", params={"jurisdiction": "LI"}).json()
+    # A post up at Malbun (Triesenberg), far from every demo station.
+    created = client.post("/squads", json={
+        "code": "SQ-TEST-MALBUN", "name": "Malbun post", "jurisdiction": "LI",
+        "station": {"lat": 47.1013, "lng": 9.6094}, "grid_codes": ["LI-TRIESENBERG"]})
+    assert created.status_code == 201
+    try:
+        during = _wait_for_new_run(client, before["computed_at"])
+        old = {g["code"]: g for g in before["grids"]}
+        new = {g["code"]: g for g in during["grids"]}
+        share = "cells_pct"
+        assert new["LI-TRIESENBERG"]["within"]["15min"][share] > \
+            old["LI-TRIESENBERG"]["within"]["15min"][share]
+        assert new["LI-TRIESENBERG"]["squads"] == ["SQ-LI-TRIESENBERG", "SQ-TEST-MALBUN"]
+        for code, grid in new.items():
+            assert grid["median_s"] <= old[code]["median_s"] + 0.01
+    finally:
+        assert client.delete(f"/squads/{created.json()['id']}").status_code == 204
+    after = _wait_for_new_run(client, during["computed_at"])
+    assert after["total"] == before["total"]

@@ -343,11 +343,11 @@ class EtaEngine:
                 drive_s[row, way] = times[flat_entry].reshape(2, m) + (out_s + entry_s)
                 drive_m[row, way] = metres[flat_entry].reshape(2, m) + (out_m + entry_m)
                 exit_node[row, way] = node
-        drive_s = drive_s.reshape(k, 4, m)
-        drive_m = drive_m.reshape(k, 4, m)
-        best = np.argmin(drive_s, axis=1)[:, None, :]
-        best_s = np.take_along_axis(drive_s, best, axis=1)[:, 0, :]
-        best_m = np.take_along_axis(drive_m, best, axis=1)[:, 0, :]
+        combos_s = drive_s.reshape(k, 4, m)
+        combos_m = drive_m.reshape(k, 4, m)
+        best = np.argmin(combos_s, axis=1)[:, None, :]
+        best_s = np.take_along_axis(combos_s, best, axis=1)[:, 0, :]
+        best_m = np.take_along_axis(combos_m, best, axis=1)[:, 0, :]
         best = best[:, 0, :]
         best_exit = np.take_along_axis(exit_node, best // 2, axis=1)
         best_entry = entry_node[best % 2, np.arange(m)[None, :]]

@@ -19,6 +19,7 @@ from typing import Any
 import asyncpg
 import numpy as np
 
+from gridsvc.coverage.service import refresh_all
 from gridsvc.eta.engine import EtaEngine, Origins, Snap
 from gridsvc.roads.service import current_network, load_graph
 from gridsvc.settings import Settings
@@ -27,6 +28,7 @@ from gridsvc.squads import service as squads_service
 log = logging.getLogger("gridsvc.eta")
 ROADS_CHANNEL = "gridsvc_roads"
 SQUADS_CHANNEL = "gridsvc_squads"
+COVERAGE_DEBOUNCE_S = 1.0
 
 
 class EtaUnavailable(RuntimeError):
@@ -73,6 +75,7 @@ class EtaHolder:
         self._origins: tuple[tuple[Any, ...], Origins] | None = None
         self._warming = False
         self._warm_again = False
+        self._coverage: asyncio.Task[None] | None = None
 
     # -- lifecycle ------------------------------------------------------------------
 
@@ -163,6 +166,25 @@ class EtaHolder:
             if engine is self.engine:
                 self.squads, self._origins = squads, None
         self._warm()
+        self._schedule_coverage()
+
+    def _schedule_coverage(self) -> None:
+        """Recompute coverage soon (roads or squads changed); coalesces bursts of changes."""
+        if self._coverage is None or self._coverage.done():
+            self._coverage = asyncio.get_running_loop().create_task(self._refresh_coverage())
+            self._tasks.add(self._coverage)
+            self._coverage.add_done_callback(self._tasks.discard)
+
+    async def _refresh_coverage(self) -> None:
+        await asyncio.sleep(COVERAGE_DEBOUNCE_S)
+        if self.engine is None:
+            return
+        try:
+            async with self._pool.acquire() as connection:
+                # Skipped inside when the stored run already matches roads and stations.
+                await refresh_all(connection, settings=self.settings, engine=self.engine)
+        except Exception:  # coverage is a planning view; never take the app down for it
+            log.exception("coverage refresh failed")
 
     async def reload_position(self, squad_id: int) -> None:
         """Take one squad's latest applied position from the database."""
@@ -219,7 +241,7 @@ class EtaHolder:
     def choose_origins(self, now: datetime) -> list[tuple[SquadOrigin, str, str | None]]:
         """Per squad: (squad, 'live' or 'station', why the station when it is)."""
         stale = self.settings.squad_position_stale_s
-        chosen = []
+        chosen: list[tuple[SquadOrigin, str, str | None]] = []
         for squad in sorted(self.squads.values(), key=lambda s: s.id):
             if squad.live is None:
                 chosen.append((squad, "station", "no position received"))

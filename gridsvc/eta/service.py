@@ -42,7 +42,7 @@ async def squads_eta(*, holder: EtaHolder, lng: float, lat: float, now: datetime
     scene = engine.snapper.snap(np.array([lng]), np.array([lat]))
     result = engine.eta(origins, scene) if len(chosen) else None
     far_m = holder.settings.eta_far_from_road_m
-    answers = []
+    answers: list[dict[str, Any]] = []
     for i, (squad, kind, why) in enumerate(chosen):
         assert result is not None
         offroad_m = float(origins.snap.offroad_m[i] + scene.offroad_m[0])

@@ -62,7 +62,7 @@ def drivable_reason(tags: osmium.osm.TagList, table: SpeedTable) -> str | None:
     ``service=*`` kind is not excluded, and neither its access tags nor a time-dependent
     one-way shut cars out.
     """
-    highway = tags.get("highway")
+    highway = tags.get("highway") or ""
     if table.class_speed(highway) is None:
         return f"class:{highway}"
     if tags.get("area") == "yes":
@@ -107,6 +107,8 @@ def write_drivable_xml(source: Path, target: Path, table: SpeedTable) -> Drivabl
     node_ids: set[int] = set()
     ways = osmium.FileProcessor(str(source), osmium.osm.WAY).with_filter(KeyFilter("highway"))
     for way in ways:
+        if not isinstance(way, osmium.osm.Way):
+            continue
         reason = drivable_reason(way.tags, table)
         if reason is not None:
             stats.left_out[reason] += 1
@@ -125,11 +127,11 @@ def write_drivable_xml(source: Path, target: Path, table: SpeedTable) -> Drivabl
     writer = osmium.SimpleWriter(str(target))
     try:
         for obj in osmium.FileProcessor(str(source), osmium.osm.NODE | osmium.osm.WAY):
-            if obj.is_node():
+            if isinstance(obj, osmium.osm.Node):
                 if obj.id in node_ids:
                     writer.add_node(obj)
                     stats.nodes += 1
-            elif obj.id in keep:
+            elif isinstance(obj, osmium.osm.Way) and obj.id in keep:
                 tags = keep[obj.id]
                 writer.add_way(obj if tags is None else obj.replace(tags=tags))
                 stats.ways += 1
@@ -148,7 +150,7 @@ def read_landuse(source: Path, values: tuple[str, ...]) -> BaseGeometry | None:
     processor = osmium.FileProcessor(str(source)).with_areas(KeyFilter("landuse")) \
         .with_filter(KeyFilter("landuse"))
     for obj in processor:
-        if not obj.is_area() or obj.tags.get("landuse") not in wanted:
+        if not isinstance(obj, osmium.osm.Area) or obj.tags.get("landuse") not in wanted:
             continue
         try:
             geom = shapely.from_wkb(wkb.create_multipolygon(obj))

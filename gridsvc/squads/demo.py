@@ -26,10 +26,13 @@ async def build_demo_roads(connection: asyncpg.Connection, settings: Settings, *
                            layers: DemoLayers, echo: Callable[[str], None] = print) -> None:
     """Import the extract's roads (clipped to the county), the demo squads, and coverage."""
     with tqdm(total=10, desc="roads", unit="step", file=sys.stderr, disable=None) as bar:
+
+        def progress(step: str) -> None:
+            bar.set_postfix_str(step)
+            bar.update(1)
+
         result = await import_roads(connection, settings=settings, source=pbf,
-                                    clip_jurisdiction=DEMO_COUNTY,
-                                    progress=lambda step: (bar.set_postfix_str(step),
-                                                           bar.update(1)))
+                                    clip_jurisdiction=DEMO_COUNTY, progress=progress)
     graph = result.report["graph"]
     echo(f"roads: network {result.network_id}, {graph['nodes']} nodes, {graph['edges']} "
          f"edges ({graph['oneway_edges']} one-way), {graph['length_km']} km")

@@ -25,7 +25,7 @@ def _rank(station: dict[str, Any], municipality: str) -> tuple[int, int, int, st
     name = station.get("name")
     named = isinstance(name, str) and bool(name.strip())
     return (STATION_PREFERENCE.index(station["kind"]),
-            0 if named and municipality.lower() in name.lower() else 1,
+            0 if isinstance(name, str) and municipality.lower() in name.lower() else 1,
             0 if named else 1, str(station["osm_id"]))
 
 
