@@ -1,15 +1,32 @@
 """SQL of the events domain. Values always travel as ``$n`` parameters."""
 
+# A new event, already routed (and dispatched when configured), with its audit-trail rows, in
+# one statement: on a known work-order number nothing is written and no row comes back.
 INSERT_EVENT = """
-INSERT INTO events (source, integration_id, external_id, title, description, matter_code,
-                    matter_text, condition_position, address, geom, source_crs, source_lng,
-                    source_lat, reporter, reported_at, state, stage, stage_started_at, due_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9,
-        CASE WHEN $10::float8 IS NULL THEN NULL
-             ELSE ST_SetSRID(ST_MakePoint($10::float8, $11::float8), 4326) END,
-        $12, $13, $14, $15, $16, 'received', 'route', now(), $17)
-ON CONFLICT (integration_id, external_id) DO NOTHING
-RETURNING id
+WITH new_event AS (
+    INSERT INTO events (source, integration_id, external_id, title, description, matter_code,
+                        matter_text, condition_position, address, geom, source_crs,
+                        source_lng, source_lat, reporter, reported_at, received_at, state,
+                        stage, stage_started_at, due_at, responsible_kind, responsible_code,
+                        responsible_name, co_handlers, grids, routing, squad_id, duplicate_of,
+                        dispatched_at, handle_due_at)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9,
+            CASE WHEN $10::float8 IS NULL THEN NULL
+                 ELSE ST_SetSRID(ST_MakePoint($10::float8, $11::float8), 4326) END,
+            $12, $13, $14, $15, $16, $17, $18, $19, $17, $20, $21, $22, $23, $24, $25, $26,
+            $27, $28, $29, $30)
+    ON CONFLICT (integration_id, external_id) DO NOTHING
+    RETURNING id, received_at
+), trail AS (
+    INSERT INTO event_transitions (event_id, at, actor, action, from_state, to_state, note, data)
+    SELECT new_event.id, new_event.received_at, t.actor, t.action, t.from_state, t.to_state,
+           t.note, t.data
+    FROM new_event,
+         unnest($31::text[], $32::text[], $33::text[], $34::text[], $35::text[], $36::jsonb[])
+             WITH ORDINALITY AS t(actor, action, from_state, to_state, note, data, n)
+    ORDER BY t.n
+)
+SELECT id FROM new_event
 """
 
 EVENT_BY_WORK_ORDER = "SELECT id FROM events WHERE integration_id = $1 AND external_id = $2"
@@ -89,6 +106,9 @@ WHERE e.id <> $1 AND e.state <> 'closed' AND e.duplicate_of IS NULL AND e.geom I
   AND e.received_at > now() - make_interval(secs => $5)
   AND (e.matter_code = $2 OR split_part(e.matter_code, '-', 2) = split_part($2, '-', 2)
        AND split_part(e.matter_code, '-', 1) = split_part($2, '-', 1))
+  -- the box test uses the GiST index; $7 is the radius in degrees of latitude, widened for
+  -- longitude by 1/cos(latitude), so it never cuts the exact geodesic test short
+  AND e.geom && ST_Expand(ST_SetSRID(ST_MakePoint($3, $4), 4326), $7 / cos(radians($4)))
   AND ST_DWithin(e.geom::geography, ST_SetSRID(ST_MakePoint($3, $4), 4326)::geography, $6)
 ORDER BY (e.matter_code = $2) DESC, e.id
 LIMIT 1

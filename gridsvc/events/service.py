@@ -7,6 +7,7 @@ committed without the message that reports it.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
@@ -80,41 +81,98 @@ class NewEvent:
 
 async def create_event(connection: asyncpg.Connection, *, context: EventContext, new: NewEvent,
                        actor: str) -> tuple[int, bool]:
-    """Store, route and (where configured) dispatch a new event, in one transaction.
+    """Store, route and (where configured) dispatch a new event.
 
-    Returns ``(event_id, created)``; ``created`` is False when the hotline's work order
-    number was already known (the existing event is returned, nothing changes).
+    Everything is decided first (routing, 并单 link, squad, deadlines), then the event and its
+    audit trail are written by one statement, so intake costs a handful of round trips. Returns
+    ``(event_id, created)``; ``created`` is False when the hotline's work-order number was
+    already known: the existing event is returned and nothing changes.
     """
-    async with connection.transaction():
-        matter = await get_matter(connection, code=new.matter_code) if new.matter_code else None
-        now = datetime.now(UTC)
-        route_due = now + timedelta(minutes=context.settings.sla_route_minutes)
-        event_id = await connection.fetchval(
-            queries.INSERT_EVENT, new.source, new.integration_id, new.external_id, new.title,
-            new.description, matter["code"] if matter else None,
-            new.matter_text or (new.matter_code if matter is None else None),
-            new.condition_position, new.address, new.lng, new.lat, new.source_crs,
-            new.source_lng, new.source_lat, new.reporter or {}, new.reported_at, route_due,
-        )
-        if event_id is None:
-            existing = await connection.fetchval(queries.EVENT_BY_WORK_ORDER, new.integration_id,
-                                                 new.external_id)
-            return int(existing), False
-        await _record(connection, event_id, actor=actor, action="receive", from_state=None,
-                      to_state="received", data={"source": new.source})
-        decision = await route(connection, overlay=context.overlay, lng=new.lng, lat=new.lat,
-                               matter=matter, at=now)
-        await _store_routing(connection, event_id, decision, matter_code=new.matter_code, at=now)
-        if not decision.is_triage:
-            await _transition(connection, context, event_id, action="route", actor="system",
-                              note=decision.reason)
-            if matter is not None and new.lng is not None and new.lat is not None:
-                await _link_duplicate(connection, context, event_id, matter["code"], new.lng,
-                                      new.lat)
-            if matter is not None and matter["auto_dispatch"]:
-                await _dispatch(connection, context, event_id, actor="system", squad_id=None,
-                                note="auto-dispatch (matter configured for it)")
-        return int(event_id), True
+    matter = await cached_matter(connection, code=new.matter_code) if new.matter_code else None
+    now = datetime.now(UTC)
+    decision = await route(connection, overlay=context.overlay, lng=new.lng, lat=new.lat,
+                           matter=matter, at=now)
+    explanation = decision.explanation(matter_code=new.matter_code, at=now)
+    grids = {layer: {"id": g["id"], "code": g["code"], "name": g["name"]}
+             for layer, g in decision.grids.items()}
+    trail: list[tuple[str, str, str | None, str, str | None, dict[str, Any]]] = [
+        (actor, "receive", None, "received", None, {"source": new.source})]
+    state, stage = "received", "route"
+    due = now + timedelta(minutes=context.settings.sla_route_minutes)
+    duplicate_of = squad_id = dispatched_at = handle_due = None
+    if not decision.is_triage:
+        state, stage = "routed", "dispatch"
+        due = now + timedelta(minutes=context.settings.sla_dispatch_minutes)
+        trail.append(("system", "route", "received", "routed", decision.reason, {}))
+        if matter is not None and new.lng is not None and new.lat is not None:
+            duplicate_of = await connection.fetchval(
+                queries.DUPLICATE_CANDIDATE, 0, matter["code"], new.lng, new.lat,
+                context.settings.duplicate_window_h * 3600, context.settings.duplicate_radius_m,
+                context.settings.duplicate_radius_m / 110_000.0)
+            if duplicate_of is not None:
+                trail.append(("system", "link_duplicate", "routed", "routed",
+                              f"并单: linked to open event {duplicate_of}",
+                              {"duplicate_of": duplicate_of}))
+        if matter is not None and matter["auto_dispatch"]:
+            planned = {"responsible_kind": decision.responsible_kind,
+                       "responsible_code": decision.responsible_code, "grids": grids,
+                       "lng": new.lng, "lat": new.lat}
+            chosen = None
+            if decision.responsible_kind == "squad" and context.choose_squad is not None:
+                chosen = await context.choose_squad(connection, planned)
+            squad_id = chosen["id"] if chosen else None
+            amount, unit = _handling_limit_of(matter, new.condition_position, context.settings)
+            calendar = await sla.calendar_for(connection,
+                                              jurisdiction_code=_jurisdiction_of(planned, context))
+            handle_due = sla.deadline(now, amount, unit, calendar)
+            dispatched_at = now
+            state, stage = "dispatched", "sign_for"
+            due = now + timedelta(minutes=context.settings.sla_sign_for_minutes)
+            data: dict[str, Any] = {"squad_id": squad_id,
+                                    "handle_limit": {"amount": amount, "unit": unit}}
+            if chosen:
+                data["recommendation"] = chosen
+            trail.append(("system", "dispatch", "routed", "dispatched",
+                          "auto-dispatch (matter configured for it)", data))
+    event_id = await connection.fetchval(
+        queries.INSERT_EVENT, new.source, new.integration_id, new.external_id, new.title,
+        new.description, matter["code"] if matter else None,
+        new.matter_text or (new.matter_code if matter is None else None),
+        new.condition_position, new.address, new.lng, new.lat, new.source_crs, new.source_lng,
+        new.source_lat, new.reporter or {}, new.reported_at, now, state, stage, due,
+        decision.responsible_kind, decision.responsible_code, decision.responsible_name,
+        decision.co_handlers, grids, explanation, squad_id, duplicate_of, dispatched_at,
+        handle_due,
+        [t[0] for t in trail], [t[1] for t in trail], [t[2] for t in trail],
+        [t[3] for t in trail], [t[4] for t in trail], [t[5] for t in trail],
+    )
+    if event_id is None:
+        existing = await connection.fetchval(queries.EVENT_BY_WORK_ORDER, new.integration_id,
+                                             new.external_id)
+        return int(existing), False
+    return int(event_id), True
+
+
+_matters: dict[str, tuple[float, dict[str, Any] | None]] = {}
+_MATTER_CACHE_SECONDS = 10.0
+
+
+async def cached_matter(connection: asyncpg.Connection, *, code: str) -> dict[str, Any] | None:
+    """The matter with its conditions, kept 10 s: intake reads it for every work order, and
+    an operator's change to a matter may take that long to apply to new events."""
+    hit = _matters.get(code)
+    if hit is not None and time.monotonic() - hit[0] < _MATTER_CACHE_SECONDS:
+        return hit[1]
+    matter = await get_matter(connection, code=code)
+    _matters[code] = (time.monotonic(), matter)
+    return matter
+
+
+def _handling_limit_of(matter: dict[str, Any] | None, position: int | None,
+                       settings: Settings) -> tuple[float, str]:
+    conditions = (matter or {}).get("conditions") or []
+    condition = next((c for c in conditions if c["position"] == (position or 1)), None)
+    return sla.handling_limit(condition, settings)
 
 
 async def _store_routing(connection: asyncpg.Connection, event_id: int, decision: RoutingDecision,
@@ -156,9 +214,14 @@ def _jurisdiction_of(event: dict[str, Any], context: EventContext) -> str | None
 
 async def _transition(connection: asyncpg.Connection, context: EventContext, event_id: int, *,
                       action: str, actor: str, note: str | None = None,
-                      data: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Apply one lifecycle action (caller holds the transaction); returns the locked row."""
-    event = await _lock(connection, event_id)
+                      data: dict[str, Any] | None = None,
+                      event: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Apply one lifecycle action (caller holds the transaction); returns the updated row.
+
+    ``event``: the row, already locked by the caller in this transaction (saves a query).
+    """
+    if event is None:
+        event = await _lock(connection, event_id)
     state = event["state"]
     target = next_state(state=state, action=action, note=note,
                         suspended_from=event["suspended_from"])
@@ -203,8 +266,11 @@ async def _enqueue_feedback(connection: asyncpg.Connection, event: dict[str, Any
 
 async def _dispatch(connection: asyncpg.Connection, context: EventContext, event_id: int, *,
                     actor: str, squad_id: int | None, note: str | None,
-                    target: dict[str, Any] | None = None, action: str = "dispatch") -> dict[str, Any]:
-    event = await _lock(connection, event_id)
+                    target: dict[str, Any] | None = None, action: str = "dispatch",
+                    event: dict[str, Any] | None = None,
+                    matter: dict[str, Any] | None = None) -> dict[str, Any]:
+    if event is None:
+        event = await _lock(connection, event_id)
     if target is not None:
         event.update(responsible_kind=target["kind"], responsible_code=target["code"],
                      responsible_name=target.get("name") or target["code"])
@@ -213,11 +279,9 @@ async def _dispatch(connection: asyncpg.Connection, context: EventContext, event
         chosen = await context.choose_squad(connection, event)
         squad_id = chosen["id"] if chosen else None
     now = datetime.now(UTC)
-    matter = await get_matter(connection, code=event["matter_code"]) if event["matter_code"] else None
-    conditions = (matter or {}).get("conditions") or []
-    position = event["condition_position"] or 1
-    condition = next((c for c in conditions if c["position"] == position), None)
-    amount, unit = sla.handling_limit(condition, context.settings)
+    if matter is None and event["matter_code"]:
+        matter = await get_matter(connection, code=event["matter_code"])
+    amount, unit = _handling_limit_of(matter, event["condition_position"], context.settings)
     calendar = await sla.calendar_for(connection, jurisdiction_code=_jurisdiction_of(event, context))
     handle_due = sla.deadline(now, amount, unit, calendar)
     await connection.execute(
@@ -229,8 +293,9 @@ async def _dispatch(connection: asyncpg.Connection, context: EventContext, event
         data["recommendation"] = chosen
     if target:
         data["target"] = target
+    event.update(squad_id=squad_id, dispatched_at=now, handle_due_at=handle_due)
     return await _transition(connection, context, event_id, action=action, actor=actor, note=note,
-                             data=data)
+                             data=data, event=event)
 
 
 async def apply_action(connection: asyncpg.Connection, *, context: EventContext, event_id: int,
@@ -307,18 +372,6 @@ async def _reroute(connection: asyncpg.Connection, context: EventContext, event_
     await _store_routing(connection, event_id, decision, matter_code=event["matter_code"], at=now)
     await _transition(connection, context, event_id, action="route", actor=actor,
                       note=note or decision.reason)
-
-
-async def _link_duplicate(connection: asyncpg.Connection, context: EventContext, event_id: int,
-                          matter_code: str, lng: float, lat: float) -> None:
-    master = await connection.fetchval(
-        queries.DUPLICATE_CANDIDATE, event_id, matter_code, lng, lat,
-        context.settings.duplicate_window_h * 3600, context.settings.duplicate_radius_m)
-    if master is not None:
-        await connection.execute(queries.SET_DUPLICATE_OF, event_id, master)
-        await _record(connection, event_id, actor="system", action="link_duplicate",
-                      from_state="routed", to_state="routed",
-                      note=f"并单: linked to open event {master}", data={"duplicate_of": master})
 
 
 async def unlink_duplicate(connection: asyncpg.Connection, *, event_id: int, actor: str,

@@ -20,22 +20,21 @@ from gridsvc.settings import Settings
 
 DEFAULT_TIMEZONE = "Asia/Shanghai"
 _CACHE_SECONDS = 30.0
-_calendars: dict[tuple[str, str], tuple[float, WorkCalendar]] = {}
+_calendars: dict[str, tuple[float, WorkCalendar]] = {}
 
 
 async def calendar_for(connection: asyncpg.Connection, *, jurisdiction_code: str | None) -> WorkCalendar:
     """The working calendar of a jurisdiction (kept 30 s; the county edits it rarely)."""
     code = jurisdiction_code or "*"
+    cached = _calendars.get(code)
+    if cached and time.monotonic() - cached[0] < _CACHE_SECONDS:
+        return cached[1]
     timezone = DEFAULT_TIMEZONE
     if jurisdiction_code:
         timezone = await connection.fetchval(queries.JURISDICTION_TIMEZONE,
                                              jurisdiction_code) or DEFAULT_TIMEZONE
-    key = (code, timezone)
-    cached = _calendars.get(key)
-    if cached and time.monotonic() - cached[0] < _CACHE_SECONDS:
-        return cached[1]
     calendar = await load_calendar(connection, jurisdiction_code=code, timezone=timezone)
-    _calendars[key] = (time.monotonic(), calendar)
+    _calendars[code] = (time.monotonic(), calendar)
     return calendar
 
 
