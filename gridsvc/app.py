@@ -30,6 +30,7 @@ from gridsvc.roads.api import router as roads_router
 from gridsvc.settings import Settings, get_settings
 from gridsvc.squads.api import router as squads_router
 from gridsvc.webhooks.api import router as webhooks_router
+from gridsvc.whistles.api import router as whistles_router
 
 log = logging.getLogger("gridsvc")
 
@@ -84,4 +85,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(events_router)
     app.include_router(webhooks_router)
     app.include_router(outbox_router)
+    app.include_router(whistles_router)
     return app
