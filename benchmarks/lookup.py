@@ -138,7 +138,7 @@ def main() -> None:
     local = asyncio.run(in_process(url, args.points))
     http = over_http(url, args.requests)
     rows = [
-        ("in-process batch, all %d layers (H3)" % local["layers"], f"{local['all']:,.0f} points/s",
+        (f"in-process batch, all {local['layers']} layers (H3)", f"{local['all']:,.0f} points/s",
          f"{local['all'] / local['naive']:.1f}x", ">= 500,000 points/s"),
         ("in-process batch, 1 layer (H3)", f"{local['one']:,.0f} points/s",
          f"{local['one'] / local['naive']:.1f}x", ""),

@@ -66,9 +66,10 @@ async def create_event(request: Request, body: models.EventIn) -> Response:
         reporter=body.reporter.model_dump() if body.reporter else None,
         reported_at=body.reported_at)
     async with request.app.state.pool.acquire() as connection:
-        event_id, created = await service.create_event(connection, context=context_of(request),
+        event_id, created, view = await service.intake(connection, context=context_of(request),
                                                        new=new, actor=actor_of(request))
-        view = await service.get_event(connection, event_id=event_id, with_history=False)
+        if view is None:
+            view = await service.get_event(connection, event_id=event_id, with_history=False)
     return json_response(created_body(view, created), status_code=201)
 
 

@@ -81,12 +81,19 @@ class NewEvent:
 
 async def create_event(connection: asyncpg.Connection, *, context: EventContext, new: NewEvent,
                        actor: str) -> tuple[int, bool]:
+    """Store, route and (where configured) dispatch a new event: ``(event_id, created)``."""
+    event_id, created, _ = await intake(connection, context=context, new=new, actor=actor)
+    return event_id, created
+
+
+async def intake(connection: asyncpg.Connection, *, context: EventContext, new: NewEvent,
+                 actor: str) -> tuple[int, bool, dict[str, Any] | None]:
     """Store, route and (where configured) dispatch a new event.
 
     Everything is decided first (routing, 并单 link, squad, deadlines), then the event and its
     audit trail are written by one statement, so intake costs a handful of round trips. Returns
-    ``(event_id, created)``; ``created`` is False when the hotline's work-order number was
-    already known: the existing event is returned and nothing changes.
+    ``(event_id, created, summary)``; ``created`` is False (and ``summary`` None) when the
+    hotline's work-order number was already known: nothing changes.
     """
     matter = await cached_matter(connection, code=new.matter_code) if new.matter_code else None
     now = datetime.now(UTC)
@@ -149,8 +156,14 @@ async def create_event(connection: asyncpg.Connection, *, context: EventContext,
     if event_id is None:
         existing = await connection.fetchval(queries.EVENT_BY_WORK_ORDER, new.integration_id,
                                              new.external_id)
-        return int(existing), False
-    return int(event_id), True
+        return int(existing), False, None
+    summary = present({
+        "id": event_id, "state": state, "stage": stage, "stage_started_at": now, "due_at": due,
+        "handle_due_at": handle_due, "responsible_kind": decision.responsible_kind,
+        "responsible_code": decision.responsible_code,
+        "responsible_name": decision.responsible_name, "squad_id": squad_id,
+        "duplicate_of": duplicate_of, "routing": explanation}, now=now)
+    return int(event_id), True, summary
 
 
 _matters: dict[str, tuple[float, dict[str, Any] | None]] = {}

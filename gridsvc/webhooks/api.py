@@ -90,7 +90,8 @@ async def hotline_work_order(
         reported_at=order.reported_at, integration_id=integration["id"],
         external_id=order.work_order_no)
     async with request.app.state.pool.acquire() as connection:
-        event_id, created = await events.create_event(connection, context=context_of(request),
+        event_id, created, view = await events.intake(connection, context=context_of(request),
                                                       new=new, actor=f"integration:{x_integration}")
-        view = await events.get_event(connection, event_id=event_id, with_history=False)
+        if view is None:
+            view = await events.get_event(connection, event_id=event_id, with_history=False)
     return json_response(created_body(view, created), status_code=201 if created else 200)
