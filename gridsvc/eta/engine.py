@@ -2,19 +2,22 @@
 
 Strategy (chosen by measurement, ``benchmarks/eta.py`` prints the numbers): a shortest-path
 tree is kept in memory for each road node a squad can leave its road edge by, so an event
-costs a few array look-ups per squad instead of a graph search. Measured on 2 cores: an
-event answered from trees takes ~0.1 ms for 20 squads on Liechtenstein and on a
-1M-node graph alike, while one reverse search from the scene takes ~1 ms on Liechtenstein
-and ~0.2-0.4 s on the 1M-node graph. Trees cost one search per *edge change* of a squad
-(moving along an edge costs nothing, and the node it just passed usually has its tree
-already), ~0.3 ms on Liechtenstein and ~0.4 s on 1M nodes, run in the background and
-coalesced. Dispatch needs events to be fast and predictable; AVL updates tolerate a
-second's delay, so the cost belongs on the update side.
+costs a few array look-ups per squad instead of a graph search. Measured on 2 cores, 20
+squads, scene snapping included: an event takes ~0.26 ms on Liechtenstein and ~0.35 ms on a
+1M-node graph, while one reverse search from the scene (the stateless alternative) takes
+~1 ms and ~0.6 s. Trees cost one search per *edge change* of a squad (moving along an
+edge costs nothing, and the node it just passed usually has its tree already): ~0.7 ms on
+Liechtenstein, ~0.9 s on 1M nodes (search plus road metres), run in a worker thread as
+soon as a ping arrives and coalesced. Dispatch needs events fast and predictable (an
+operator is waiting, coverage asks for thousands of cells at once); AVL updates tolerate a
+second's delay, so the cost belongs on the update side. On a county graph one core keeps
+up with ~1,400 edge changes per second; a 1M-node graph only ~1 per second, which is the
+limit of this design for very large graphs.
 
-Trees are computed with :func:`scipy.sparse.csgraph.dijkstra` over the CSR arrays (the
-fastest of scipy, igraph and rustworkx in the benchmark: ~0.19 s for a full search of 1M
-nodes against ~1.0 s and ~0.65 s). Road distance along the chosen (fastest) path comes
-from the predecessor tree by pointer jumping.
+Trees are computed with :func:`scipy.sparse.csgraph.dijkstra` over the CSR arrays, the
+fastest of the libraries measured for one full search (1M nodes: scipy ~0.21 s, rustworkx
+~1.1 s, igraph ~1.4 s). Road distance along the chosen (fastest) path comes from the
+predecessor tree by pointer jumping (log-depth vectorised passes).
 
 Points are snapped to the nearest road *edge* (not node) in a local transverse Mercator
 projection; the leg between the point and the road is added at a slow off-road speed.
