@@ -48,7 +48,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.overlay = overlay
         # roads / squads / ETA: the road graph loads off the event loop; no roads -> 503s
         app.state.eta = EtaHolder(pool, settings)
-        workers = [OutboxSender(pool, settings), SlaChecker(pool, settings.sla_check_interval_s)]
+        workers: list[OutboxSender | SlaChecker] = [
+            OutboxSender(pool, settings), SlaChecker(pool, settings.sla_check_interval_s)]
         try:
             await overlay.start()
             await app.state.eta.start()

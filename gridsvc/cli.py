@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -63,7 +63,7 @@ def fail(message: str) -> None:
     raise typer.Exit(code=2)
 
 
-def run(coroutine_factory: Callable[[Settings, str], Awaitable[T]]) -> T:
+def run(coroutine_factory: Callable[[Settings, str], Coroutine[Any, Any, T]]) -> T:
     """Resolve the database (starting the private cluster if needed) and run one task."""
     settings = get_settings()
     try:

@@ -11,7 +11,8 @@ from shapely.geometry.base import BaseGeometry
 
 
 def _encode_geometry(geometry: BaseGeometry) -> bytes:
-    return shapely.to_wkb(geometry, include_srid=True, hex=False)  # type: ignore[no-any-return]
+    wkb: bytes = shapely.to_wkb(geometry, include_srid=True, hex=False)
+    return wkb
 
 
 def _decode_geometry(data: bytes) -> BaseGeometry:

@@ -85,11 +85,12 @@ async def build_demo(settings: Settings, url: str, *, pbf: Path | None = None,
             prepared = prepare_layer(files[layer], layer=layer, fields=FieldMap())
             with tqdm(total=len(prepared.records), desc=f"H3 cover {layer}", unit="grid",
                       file=sys.stderr, disable=None) as bar:
-                result = await import_layer(connection, prepared, jurisdiction_code=DEMO_COUNTY,
-                                            resolution=settings.h3_resolution,
-                                            progress=bar.update)
-            h3_info = result.report["h3"]
-            echo(f"{layer}: version {result.version}, {len(prepared.records)} grids, "
+                imported = await import_layer(connection, prepared,
+                                              jurisdiction_code=DEMO_COUNTY,
+                                              resolution=settings.h3_resolution,
+                                              progress=bar.update)
+            h3_info = imported.report["h3"]
+            echo(f"{layer}: version {imported.version}, {len(prepared.records)} grids, "
                  f"{h3_info['cells']} cells ({h3_info['straddling']} straddling)")
         await build_demo_roads(connection, settings, pbf=pbf, layers=layers, echo=echo)
         await build_demo_events(connection, settings, echo=echo)

@@ -109,7 +109,7 @@ class DemoLayers:
 class _Extract:
     admin: dict[tuple[str, str], BaseGeometry] = field(default_factory=dict)
     forests: list[BaseGeometry] = field(default_factory=list)
-    places: list[tuple[int, str, str, Point]] = field(default_factory=list)
+    places: list[tuple[int, str, str | None, Point]] = field(default_factory=list)
     stations: list[tuple[str, str, str | None, Point]] = field(default_factory=list)
 
 
@@ -158,22 +158,24 @@ def _read(pbf_path: Path) -> _Extract:
                  .with_filter(KeyFilter(*keys, "place")))
     out = _Extract()
     for obj in processor:
+        if isinstance(obj, osmium.osm.Changeset):
+            continue  # extracts carry no changesets; this narrows the type for the checks below
         tags = obj.tags
         amenity = tags.get("amenity")
         try:
-            if obj.is_node():
+            if isinstance(obj, osmium.osm.Node):
                 point = shapely.from_wkb(wkb.create_point(obj))
                 place, name = tags.get("place"), tags.get("name")
                 if place in COMMUNITY_PLACE_TYPES and name:
                     out.places.append((obj.id, name, place, point))
                 if amenity in STATION_KINDS:
                     out.stations.append((f"n{obj.id}", amenity, tags.get("name"), point))
-            elif obj.is_way() and amenity in STATION_KINDS:
+            elif isinstance(obj, osmium.osm.Way) and amenity in STATION_KINDS:
                 line = shapely.from_wkb(wkb.create_linestring(obj))
                 # A closed building outline: use the polygon centroid, not the ring's.
                 shape = Polygon(line.coords) if line.is_closed and len(line.coords) > 3 else line
                 out.stations.append((f"w{obj.id}", amenity, tags.get("name"), shape.centroid))
-            elif obj.is_area():
+            elif isinstance(obj, osmium.osm.Area):
                 _read_area(obj, wkb, out)
         except (osmium.InvalidLocationError, RuntimeError):
             # Objects cut by the extract's edge lack node locations; they are outside
@@ -194,7 +196,7 @@ def _read_area(area: osmium.osm.Area, wkb: osmium.geom.WKBFactory, out: _Extract
     if tags.get("boundary") == "administrative" and tags.get("name"):
         geom = as_multipolygon(shapely.from_wkb(wkb.create_multipolygon(area)))
         if geom is not None:
-            out.admin[(tags.get("admin_level", ""), tags["name"])] = geom
+            out.admin[(tags.get("admin_level") or "", tags["name"])] = geom
     if amenity in STATION_KINDS:
         geom = shapely.from_wkb(wkb.create_multipolygon(area))
         out.stations.append((f"r{area.orig_id()}", amenity, tags.get("name"), geom.centroid))
@@ -268,7 +270,7 @@ def _voronoi_tiles(region: MultiPolygon, points: list[Point]) -> list[MultiPolyg
     return tiles
 
 
-def _place_order(place: tuple[int, str, str, Point], muni_name: str) -> tuple:
+def _place_order(place: tuple[int, str, str | None, Point], muni_name: str) -> tuple:
     _osm_id, name, place_type, _point = place
     # The place named like its municipality is the seat and gets grid 01.
     return (name != muni_name, COMMUNITY_PLACE_TYPES.index(place_type), name)

@@ -10,6 +10,7 @@ Outside mainland China GCJ-02 is defined as WGS84 itself.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -162,7 +163,8 @@ def wgs84_to_bd09(lng: ArrayLike, lat: ArrayLike) -> tuple[FloatArray, FloatArra
     return gcj02_to_bd09(*wgs84_to_gcj02(lng, lat))
 
 
-def _invert(forward, target_x: FloatArray, target_y: FloatArray) -> tuple[FloatArray, FloatArray]:  # type: ignore[no-untyped-def]
+def _invert(forward: Callable[[FloatArray, FloatArray], tuple[FloatArray, FloatArray]],
+            target_x: FloatArray, target_y: FloatArray) -> tuple[FloatArray, FloatArray]:
     """Solve forward(x, y) = target by fixed-point iteration (the offsets vary slowly)."""
     x, y = target_x.copy(), target_y.copy()
     for _ in range(_INVERSE_MAX_ITERATIONS):

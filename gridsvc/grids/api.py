@@ -10,7 +10,7 @@ import shapely
 from fastapi import APIRouter, Query, Request, Response
 
 from gridsvc.errors import APIError
-from gridsvc.geo.crs import UnknownCRSError, parse_crs, to_wgs84
+from gridsvc.geo.crs import CoordinateSystem, UnknownCRSError, parse_crs, to_wgs84
 from gridsvc.grids import models, queries
 from gridsvc.grids.lookup import NONE, Overlay
 from gridsvc.grids.service import responsible_of
@@ -24,7 +24,7 @@ def _overlay(request: Request) -> Overlay:
     return overlay
 
 
-def _coordinate_system(value: str, field: str):  # type: ignore[no-untyped-def]
+def _coordinate_system(value: str, field: str) -> CoordinateSystem:
     try:
         return parse_crs(value, geographic_only=True)
     except UnknownCRSError as error:

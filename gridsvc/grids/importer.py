@@ -317,10 +317,11 @@ def find_gaps(records: list[GridRecord], boundary: BaseGeometry) -> dict[str, An
     """The part of the jurisdiction boundary that no grid covers (area in m², largest pieces)."""
     covered = shapely.union_all([r.geometry for r in records])
     missing = as_multipolygon(boundary.difference(covered))
-    pieces = [] if missing is None else sorted(
-        ({"area_m2": round(area_m2(p), 1), "at": [round(p.representative_point().x, 6),
-                                                  round(p.representative_point().y, 6)]}
-         for p in missing.geoms), key=lambda piece: -piece["area_m2"])
-    pieces = [p for p in pieces if p["area_m2"] >= MIN_REPORTED_AREA_M2]
-    return {"area_m2": round(sum(p["area_m2"] for p in pieces), 1), "pieces": len(pieces),
-            "largest": pieces[:10]}
+    found: list[tuple[float, BaseGeometry]] = [] if missing is None else sorted(
+        ((round(area_m2(p), 1), p) for p in missing.geoms), key=lambda item: -item[0])
+    found = [(area, p) for area, p in found if area >= MIN_REPORTED_AREA_M2]
+    largest = [{"area_m2": area, "at": [round(p.representative_point().x, 6),
+                                        round(p.representative_point().y, 6)]}
+               for area, p in found[:10]]
+    return {"area_m2": round(sum(area for area, _ in found), 1), "pieces": len(found),
+            "largest": largest}
