@@ -107,7 +107,7 @@ def to_wgs84(lng: ArrayLike, lat: ArrayLike, source: CoordinateSystem) -> tuple[
     if source.offset == "bd09":
         return bd09_to_wgs84(x, y)
     assert source.crs is not None
-    if source.crs.to_epsg() == 4326:
+    if source.name == "wgs84":  # parse_crs maps every spelling of EPSG:4326 to WGS84
         return x, y
     transformer = pyproj.Transformer.from_crs(source.crs, 4326, always_xy=True)
     out_x, out_y = transformer.transform(x, y)
