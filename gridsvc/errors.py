@@ -18,12 +18,14 @@ class APIError(Exception):
     """Raise from a route: ``APIError(404, "not_found", "grid 7 does not exist")``."""
 
     def __init__(self, status: int, code: str, message: str, *,
-                 fields: list[dict[str, Any]] | None = None) -> None:
+                 fields: list[dict[str, Any]] | None = None,
+                 headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
         self.fields = fields or []
+        self.headers = headers  # e.g. WWW-Authenticate on a 401
 
 
 def _body(code: str, message: str, fields: list[dict[str, Any]] | None = None) -> dict[str, Any]:
@@ -36,7 +38,7 @@ def _body(code: str, message: str, fields: list[dict[str, Any]] | None = None) -
 def install(app: FastAPI) -> None:
     @app.exception_handler(APIError)
     async def api_error(_: Request, error: APIError) -> JSONResponse:
-        return JSONResponse(status_code=error.status,
+        return JSONResponse(status_code=error.status, headers=error.headers,
                             content=_body(error.code, error.message, error.fields))
 
     @app.exception_handler(RequestValidationError)

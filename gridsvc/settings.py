@@ -99,6 +99,22 @@ class Settings(BaseSettings):
     background_workers: bool = Field(
         default=True, description="Run the SLA checker and outbox sender inside the app.")
 
+    # auth
+    auth_enabled: bool = Field(
+        default=True,
+        description="Every route needs a token of a permitted role (see gridsvc/auth/policy.py). "
+        "false: everything open, the actor taken from X-Actor; for local experiments only.")
+    metrics_public: bool = Field(
+        default=True, description="/metrics without a token (false: admin or operator token).")
+    login_cookie_max_age_s: int = Field(
+        default=30 * 24 * 3600, gt=0,
+        description="Lifetime of the login cookie; revoking the token ends it at once.")
+
+    # observability
+    log_level: str = Field(default="INFO", description="Level of the JSON log lines on stdout.")
+    log_json: bool = Field(
+        default=True, description="One JSON object per log line (false: plain text lines).")
+
 @lru_cache
 def get_settings() -> Settings:
     return Settings()

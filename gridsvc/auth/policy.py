@@ -1,0 +1,155 @@
+"""Who may call what: one table for every route of the app.
+
+Every request passes :func:`gridsvc.auth.deps.authorise`, which looks its route up here: a
+route without a rule is refused to everyone (403), so a new endpoint is closed until someone
+decides who may use it (and ``tests/test_access.py`` fails until its matrix says so too).
+
+A rule names the roles that may call a route at all (else 403). Object scope is checked in
+the handlers, and answers 404 (never 403) for objects outside the caller's scope, so that a
+grid head cannot even learn that another grid's event exists:
+
+- events: grid heads see their community grids' events, squads the events sent to them,
+  the hotline its own work orders (:func:`gridsvc.auth.scope.event_visible`); grid heads and
+  squads may only take the field actions :data:`FIELD_ACTIONS` (others: 403);
+- ``POST /squads/{squad_id}/positions``: a squad account only for its own squad;
+- outbox: the hotline only its own messages.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+ADMIN, OPERATOR, GRID_HEAD, SQUAD, INTEGRATION = (
+    "admin", "operator", "grid_head", "squad", "integration")
+
+ADMINS = frozenset({ADMIN})
+DESK = frozenset({ADMIN, OPERATOR})                      # the dispatch centre
+FIELD = frozenset({GRID_HEAD, SQUAD})                    # grid heads and squads: scoped
+STAFF = DESK | FIELD                                      # any person (not the hotline)
+EVENT_READERS = STAFF | {INTEGRATION}                     # scoped by scope.event_visible
+ANYONE = STAFF | {INTEGRATION}                            # any valid token
+
+# What grid heads and squads may do to their own events; dispatching, transfer, verification,
+# closing, 挂账 and decisions on 延期 stay with the dispatch centre.
+FIELD_ACTIONS = frozenset({"sign_for", "arrive", "handle", "return"})
+
+
+@dataclass(frozen=True)
+class Rule:
+    roles: frozenset[str] | None  # None: public, no token needed
+    why: str = ""
+
+
+def public(why: str) -> Rule:
+    return Rule(None, why)
+
+
+RULES: dict[tuple[str, str], Rule] = {
+    # Open: probes and scrapers carry no token; the webhook's HMAC secret is the hotline's
+    # credential (a token would be a second secret to leak, rotate and sign with).
+    ("GET", "/health"): public("liveness probe"),
+    ("GET", "/ready"): public("readiness probe (load balancer, orchestrator)"),
+    ("GET", "/metrics"): public("Prometheus scrape; GRIDSVC_METRICS_PUBLIC=false: desk only"),
+    ("POST", "/webhooks/12345"): public("HMAC-signed by the integration's secret"),
+    ("GET", "/login"): public("the login form"),
+    ("POST", "/login"): public("checks the token it is given"),
+    ("POST", "/logout"): public("only clears the cookie"),
+    ("GET", "/me"): Rule(ANYONE, "who am I"),
+    # accounts
+    ("GET", "/users"): Rule(ADMINS),
+    ("POST", "/users"): Rule(ADMINS),
+    ("POST", "/users/{name}/tokens"): Rule(ADMINS),
+    ("DELETE", "/tokens/{token_id}"): Rule(ADMINS),
+    # grids, layers, jurisdictions: reference data for every person
+    ("GET", "/grids/lookup"): Rule(STAFF),
+    ("POST", "/grids/lookup"): Rule(STAFF),
+    ("GET", "/grids/{grid_id}"): Rule(STAFF),
+    ("GET", "/layers"): Rule(STAFF),
+    ("GET", "/layers/{layer}/versions"): Rule(STAFF),
+    ("GET", "/layers/{layer}/grids"): Rule(STAFF),
+    ("GET", "/jurisdictions"): Rule(STAFF),
+    ("GET", "/jurisdictions/{code}"): Rule(STAFF),
+    # roads, squads, ETA, coverage: the desk reads, admins write
+    ("GET", "/roads"): Rule(DESK),
+    ("GET", "/roads/edges"): Rule(DESK),
+    ("GET", "/squads"): Rule(DESK),
+    ("GET", "/squads/{squad_id}"): Rule(DESK),
+    ("POST", "/squads"): Rule(ADMINS),
+    ("PATCH", "/squads/{squad_id}"): Rule(ADMINS),
+    ("DELETE", "/squads/{squad_id}"): Rule(ADMINS),
+    ("POST", "/squads/{squad_id}/positions"): Rule(ADMINS | {SQUAD}, "squad: its own only"),
+    ("GET", "/squads/{squad_id}/positions"): Rule(DESK),
+    ("GET", "/eta"): Rule(DESK),
+    ("GET", "/coverage"): Rule(DESK),
+    # matter catalogue, delegation lists, calendar: the desk reads, admins write
+    ("GET", "/matters"): Rule(DESK),
+    ("GET", "/matters/{code}"): Rule(DESK),
+    ("PATCH", "/matters/{code}"): Rule(ADMINS),
+    ("GET", "/departments"): Rule(DESK),
+    ("GET", "/delegations"): Rule(DESK),
+    ("GET", "/delegations/{list_id}"): Rule(DESK),
+    ("POST", "/delegations"): Rule(ADMINS),
+    ("GET", "/calendar"): Rule(DESK),
+    ("PUT", "/calendar/{jurisdiction_code}/{day}"): Rule(ADMINS),
+    ("DELETE", "/calendar/{jurisdiction_code}/{day}"): Rule(ADMINS),
+    # events
+    ("POST", "/events"): Rule(DESK),
+    ("GET", "/events"): Rule(EVENT_READERS, "listed: visible events only"),
+    ("GET", "/events/{event_id}"): Rule(EVENT_READERS, "outside scope: 404"),
+    ("POST", "/events/{event_id}/actions/{action}"): Rule(
+        STAFF, "grid heads, squads: FIELD_ACTIONS on visible events"),
+    ("GET", "/events/{event_id}/candidates"): Rule(DESK),
+    ("POST", "/events/{event_id}/location"): Rule(DESK),
+    ("POST", "/events/{event_id}/extensions"): Rule(STAFF, "visible events"),
+    ("POST", "/events/{event_id}/extensions/{extension_id}/decision"): Rule(DESK),
+    ("DELETE", "/events/{event_id}/duplicate_of"): Rule(DESK),
+    ("GET", "/events-counters"): Rule(DESK),
+    # hotline feedback
+    ("GET", "/outbox"): Rule(DESK | {INTEGRATION}, "integration: its own messages"),
+    ("POST", "/outbox/{message_id}/retry"): Rule(DESK | {INTEGRATION},
+                                                  "integration: its own messages"),
+    # whistles (吹哨报到): the desk summons and records the departments' 报到 / 到场
+    ("POST", "/whistles"): Rule(DESK),
+    ("GET", "/whistles"): Rule(DESK),
+    ("GET", "/whistles-counters"): Rule(DESK),
+    ("GET", "/whistles/scores"): Rule(DESK),
+    ("GET", "/whistles/{whistle_id}"): Rule(DESK),
+    ("POST", "/whistles/{whistle_id}/departments/{department}/ack"): Rule(DESK),
+    ("POST", "/whistles/{whistle_id}/departments/{department}/arrive"): Rule(DESK),
+}
+
+# FastAPI's own pages (not behind authorise): the API's description, no data.
+DOCS_ROUTES = frozenset({("GET", "/openapi.json"), ("GET", "/docs"),
+                         ("GET", "/docs/oauth2-redirect"), ("GET", "/redoc")})
+
+
+def rule_for(method: str, path: str) -> Rule | None:
+    return RULES.get(("GET" if method == "HEAD" else method, path))
+
+
+def app_routes(app: Any) -> Iterator[tuple[str, str]]:
+    """Every (method, path template) the app serves (HEAD left out: it follows GET).
+
+    Walks included routers too: recent FastAPI versions keep them as one entry each in
+    ``app.routes``.
+    """
+    def walk(routes: Any, prefix: str) -> Iterator[tuple[str, str]]:
+        for route in routes:
+            inner = getattr(route, "original_router", None)
+            if inner is not None:
+                context = getattr(route, "include_context", None)
+                yield from walk(inner.routes, prefix + (getattr(context, "prefix", "") or ""))
+                continue
+            path = getattr(route, "path", None)
+            if path is None:
+                continue
+            methods = getattr(route, "methods", None)
+            if methods is None:  # a websocket route
+                yield "WS", prefix + path
+                continue
+            for method in sorted(methods - {"HEAD"}):
+                yield method, prefix + path
+
+    yield from walk(app.routes, "")

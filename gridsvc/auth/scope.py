@@ -1,0 +1,105 @@
+"""Which objects a principal may see: events by grid, squad or integration; outbox messages.
+
+Outside its scope an object does not exist for the caller: the API answers 404 with the same
+message as for an id that was never used.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+
+from gridsvc.auth import queries
+from gridsvc.auth.models import Principal
+from gridsvc.auth.policy import ADMIN, GRID_HEAD, INTEGRATION, OPERATOR, SQUAD
+from gridsvc.errors import APIError
+
+
+def sees_all(principal: Principal) -> bool:
+    return principal.role in {ADMIN, OPERATOR}
+
+
+def event_visible(principal: Principal, event: dict[str, Any]) -> bool:
+    """May ``principal`` see ``event`` (a row or view with ``grids``, ``squad_id``,
+    ``integration_id``, ``responsible_kind``, ``responsible_code``)?
+
+    - admin, operator: every event;
+    - grid_head: events in one of its community grids, or routed to it as grid head;
+    - squad: events dispatched to its squad;
+    - integration: its own work orders.
+    """
+    role = principal.role
+    if role in {ADMIN, OPERATOR}:
+        return True
+    if role == GRID_HEAD:
+        community = ((event.get("grids") or {}).get("community") or {}).get("code")
+        if community is not None and community in principal.grid_codes:
+            return True
+        return (event.get("responsible_kind") == "grid_head"
+                and event.get("responsible_code") in principal.grid_codes)
+    if role == SQUAD:
+        return principal.squad_id is not None and event.get("squad_id") == principal.squad_id
+    if role == INTEGRATION:
+        return (principal.integration_id is not None
+                and event.get("integration_id") == principal.integration_id)
+    return False
+
+
+@dataclass(frozen=True)
+class EventFilter:
+    """The SQL side of :func:`event_visible`: parameters of ``GET /events``'s query.
+
+    ``None`` fields do not filter; ``nothing`` means the principal sees no event at all.
+    """
+
+    grid_codes: list[str] | None = None
+    squad_id: int | None = None
+    integration_id: int | None = None
+    nothing: bool = False
+
+
+def events_filter(principal: Principal) -> EventFilter:
+    role = principal.role
+    if role in {ADMIN, OPERATOR}:
+        return EventFilter()
+    if role == GRID_HEAD:
+        return EventFilter(grid_codes=list(principal.grid_codes))
+    # A squad or integration account without its id must not fall through to "no filter".
+    if role == SQUAD and principal.squad_id is not None:
+        return EventFilter(squad_id=principal.squad_id)
+    if role == INTEGRATION and principal.integration_id is not None:
+        return EventFilter(integration_id=principal.integration_id)
+    return EventFilter(nothing=True)
+
+
+def not_found(kind: str, object_id: int) -> APIError:
+    return APIError(404, "not_found", f"{kind} {object_id} does not exist")
+
+
+async def check_event(connection: asyncpg.Connection | asyncpg.Pool, principal: Principal,
+                      event_id: int) -> None:
+    """404 unless the event exists and ``principal`` may see it (no query for the desk)."""
+    if sees_all(principal):
+        return
+    row = await connection.fetchrow(queries.EVENT_SCOPE, event_id)
+    if row is None or not event_visible(principal, dict(row)):
+        raise not_found("event", event_id)
+
+
+def integration_scope(principal: Principal) -> int | None:
+    """The integration id outbox queries filter on (None: every message)."""
+    if principal.role == INTEGRATION:
+        # ids are positive: -1 matches nothing, never "no filter"
+        return principal.integration_id if principal.integration_id is not None else -1
+    return None
+
+
+async def check_outbox_message(connection: asyncpg.Connection | asyncpg.Pool,
+                               principal: Principal, message_id: int) -> None:
+    if principal.role != INTEGRATION:
+        return
+    owner = await connection.fetchval(queries.OUTBOX_INTEGRATION, message_id)
+    if owner is None or owner != principal.integration_id:
+        raise APIError(404, "not_found", f"no dead message {message_id}")
