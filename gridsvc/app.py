@@ -7,9 +7,11 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from gridsvc import errors
+from gridsvc.auth.api import router as auth_router
+from gridsvc.auth.deps import authorise
 from gridsvc.calendar.api import router as calendar_router
 from gridsvc.coverage.api import router as coverage_router
 from gridsvc.database.embedded import resolve_database_url
@@ -24,6 +26,9 @@ from gridsvc.grids.live_overlay import OverlayHolder
 from gridsvc.health.api import router as health_router
 from gridsvc.jurisdictions.api import router as jurisdictions_router
 from gridsvc.matters.api import router as matters_router
+from gridsvc.observability.api import router as metrics_router
+from gridsvc.observability.logs import configure_logging
+from gridsvc.observability.middleware import RequestContextMiddleware
 from gridsvc.outbox.api import router as outbox_router
 from gridsvc.outbox.service import OutboxSender
 from gridsvc.roads.api import router as roads_router
@@ -37,6 +42,7 @@ log = logging.getLogger("gridsvc")
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
+    configure_logging(settings.log_level, json_lines=settings.log_json)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -70,10 +76,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary="Grid overlay, routing and dispatch for 综合行政执法 dispatch centres",
         version="0.1.0",
         lifespan=lifespan,
+        # Every route passes the access policy (gridsvc/auth/policy.py); a route without a
+        # rule there is refused to everyone.
+        dependencies=[Depends(authorise)],
     )
     app.state.settings = settings
     errors.install(app)
+    # request id, access log line and request metrics for every request
+    app.add_middleware(RequestContextMiddleware)
     app.include_router(health_router)
+    app.include_router(auth_router)
+    app.include_router(metrics_router)
     app.include_router(grids_router)
     app.include_router(jurisdictions_router)
     app.include_router(roads_router)

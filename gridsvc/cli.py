@@ -13,6 +13,7 @@ import asyncpg
 import typer
 from tqdm import tqdm
 
+from gridsvc.auth.cli import users_app
 from gridsvc.calendar.cli import app as calendar_app
 from gridsvc.coverage.cli import map_coverage
 from gridsvc.database.embedded import EmbeddedCluster, EmbeddedClusterError, resolve_database_url
@@ -51,6 +52,7 @@ app.add_typer(delegations_app, name="delegations")
 app.add_typer(calendar_app, name="calendar")
 app.add_typer(integrations_app, name="integrations")
 app.add_typer(workorders_app, name="workorders")
+app.add_typer(users_app, name="users")
 app.command("replay")(replay_command)
 
 T = TypeVar("T")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import asyncpg
@@ -21,6 +21,7 @@ from gridsvc.database.embedded import resolve_database_url
 from gridsvc.database.migrate import upgrade
 from gridsvc.database.pool import connect
 from gridsvc.settings import PROJECT_ROOT, Settings
+from tests.auth_support import bearer, issue_token
 
 SHARED_GEODATA = Path(os.environ.get("GRIDSVC_SHARED_GEODATA",
                                      PROJECT_ROOT.parent / "shared" / "geodata"))
@@ -90,7 +91,17 @@ async def db(database_url: str) -> AsyncIterator[asyncpg.Connection]:
 
 
 @pytest.fixture(scope="session")
+def make_token(database_url: str) -> Callable[..., str]:
+    """``make_token(role, **scope) -> token``: a new account of that role in the session
+    database, e.g. ``make_token("grid_head", grid_codes=["LI-VADUZ-01"])``."""
+    return lambda role, **scope: issue_token(database_url, role, **scope)
+
+
+@pytest.fixture(scope="session")
 def client(settings: Settings, demo: dict[str, Path]) -> Iterator[TestClient]:
-    """The real ASGI app (lifespan and all) over the session database with the demo loaded."""
+    """The real ASGI app (lifespan and all) over the session database with the demo loaded,
+    calling as an admin (``Authorization: Bearer`` of a session admin account)."""
+    assert settings.database_url is not None
     with TestClient(create_app(settings)) as test_client:
+        test_client.headers.update(bearer(settings.database_url, "admin"))
         yield test_client

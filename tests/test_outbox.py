@@ -14,6 +14,7 @@ from gridsvc.app import create_app
 from gridsvc.outbox.service import deliver_due
 from gridsvc.settings import Settings
 from gridsvc.webhooks.service import save_integration
+from tests.auth_support import bearer
 from tests.events_support import CallbackReceiver, free_port, post_order, wait_for
 
 pytestmark = pytest.mark.usefixtures("demo")
@@ -34,7 +35,8 @@ async def _spot(db: asyncpg.Connection) -> dict:
     return {"lat": row["lat"], "lng": row["lng"]}
 
 
-async def test_receiver_down_then_up_gets_every_callback_once_in_order(settings: Settings, db):
+async def test_receiver_down_then_up_gets_every_callback_once_in_order(settings: Settings, db,
+                                                                       database_url: str):
     port = free_port()
     name = f"hotline-{uuid.uuid4().hex[:6]}"
     integration = await save_integration(db, name=name,
@@ -42,6 +44,7 @@ async def test_receiver_down_then_up_gets_every_callback_once_in_order(settings:
     receiver = CallbackReceiver(port, integration["secret"])
     fast = settings.model_copy(update={"background_workers": True, "outbox_backoff_max_s": 1.0})
     with TestClient(create_app(fast)) as client:
+        client.headers.update(bearer(database_url))
         events = []
         for _ in range(2):
             order = {"work_order_no": f"CB{uuid.uuid4().hex[:10]}", "title": "回访测试",

@@ -24,6 +24,7 @@ from gridsvc.roads.osm import NoDrivableRoadsError
 from gridsvc.roads.service import current_network, import_roads, load_graph
 from gridsvc.roads.speeds import SpeedTableError, load_speed_table, parse_maxspeed
 from gridsvc.settings import PROJECT_ROOT, Settings
+from tests.auth_support import bearer
 
 FOOTWAYS_ONLY = """<?xml version='1.0' encoding='UTF-8'?>
 <osm version="0.6" generator="gridsvc tests">
@@ -63,6 +64,8 @@ async def own_db(own_database: str) -> AsyncIterator[asyncpg.Connection]:
 @pytest.fixture(scope="module")
 def app_without_roads(own_settings: Settings) -> Iterator[TestClient]:
     with TestClient(create_app(own_settings)) as client:
+        assert own_settings.database_url is not None
+        client.headers.update(bearer(own_settings.database_url))
         yield client
 
 

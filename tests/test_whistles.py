@@ -16,10 +16,20 @@ import pytest
 
 from gridsvc.geo.crs import wgs84_to_gcj02
 from gridsvc.whistles.service import awaiting_ack_count
+from tests.auth_support import issue_token
 
 pytestmark = pytest.mark.usefixtures("demo")
 
-ACTOR = {"X-Actor": "vaduz-duty-officer"}
+# The duty officer's Authorization header (an operator account, made once for the module);
+# the audit trail names them "operator:vaduz-duty-officer".
+ACTOR: dict[str, str] = {}
+ACTOR_NAME = "operator:vaduz-duty-officer"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def duty_officer(database_url: str) -> None:
+    token = issue_token(database_url, "operator", name="vaduz-duty-officer")
+    ACTOR["Authorization"] = f"Bearer {token}"
 
 
 async def free_spot(db: asyncpg.Connection, grid: str = "LI-VADUZ") -> dict:
@@ -107,7 +117,7 @@ async def test_summons_creates_a_routed_whistle_event_and_attendance_with_due_ti
     assert body["event"]["routing"]["rule"] == "not_delegated"
     whistle = await db.fetchrow("SELECT * FROM whistles WHERE id = $1", body["id"])
     assert whistle["event_id"] == body["event_id"] and whistle["township_code"] == "LI-VADUZ"
-    assert whistle["summoned_by"] == ACTOR["X-Actor"]
+    assert whistle["summoned_by"] == ACTOR_NAME
     assert abs(whistle["summoned_at"] - event["received_at"]) < timedelta(seconds=5)
     rows = await db.fetch("SELECT * FROM whistle_attendance WHERE whistle_id = $1 "
                           "ORDER BY department", body["id"])
@@ -119,7 +129,7 @@ async def test_summons_creates_a_routed_whistle_event_and_attendance_with_due_ti
     trail = await db.fetch("SELECT actor, action, data FROM event_transitions WHERE event_id = $1 "
                            "ORDER BY id", body["event_id"])
     assert [t["action"] for t in trail] == ["receive", "route", "whistle"]
-    assert trail[-1]["actor"] == ACTOR["X-Actor"]
+    assert trail[-1]["actor"] == ACTOR_NAME
     assert trail[-1]["data"]["departments"] == ["housing", "natural_resources", "urban_management"]
     assert trail[-1]["data"]["whistle_id"] == body["id"]
     # The answer shows every department waiting for 报到, with the time left.
@@ -218,7 +228,7 @@ async def test_ack_and_arrive_on_time_and_late_with_audit_trail(client, db):
     row = await db.fetchrow("SELECT acknowledged_at, acknowledged_by, ack_note, ack_due_at FROM "
                             "whistle_attendance WHERE whistle_id = $1 AND department = 'ecology'",
                             whistle_id)
-    assert row["acknowledged_by"] == ACTOR["X-Actor"] and row["ack_note"].startswith("生态环境局")
+    assert row["acknowledged_by"] == ACTOR_NAME and row["ack_note"].startswith("生态环境局")
     assert row["acknowledged_at"] <= row["ack_due_at"]
 
     await make_due_pass(db, whistle_id, "housing", ack=True, arrive=True)
@@ -251,7 +261,7 @@ async def test_ack_and_arrive_on_time_and_late_with_audit_trail(client, db):
     assert [(t["action"], t["data"]["department"], t["data"]["on_time"]) for t in trail] == [
         ("whistle_ack", "ecology", True), ("whistle_ack", "housing", False),
         ("whistle_arrive", "ecology", True), ("whistle_arrive", "housing", False)]
-    assert all(t["actor"] == ACTOR["X-Actor"] for t in trail)
+    assert all(t["actor"] == ACTOR_NAME for t in trail)
     assert trail[2]["data"]["position"]["lat"] == pytest.approx(position["lat"])
 
 

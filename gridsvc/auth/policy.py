@@ -21,6 +21,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from fastapi.routing import APIWebSocketRoute
+from starlette.routing import Mount, WebSocketRoute
+
 ADMIN, OPERATOR, GRID_HEAD, SQUAD, INTEGRATION = (
     "admin", "operator", "grid_head", "squad", "integration")
 
@@ -142,14 +145,17 @@ def app_routes(app: Any) -> Iterator[tuple[str, str]]:
                 context = getattr(route, "include_context", None)
                 yield from walk(inner.routes, prefix + (getattr(context, "prefix", "") or ""))
                 continue
-            path = getattr(route, "path", None)
+            # path_format: "/static/{path}" for "/static/{path:path}", as authorise sees it
+            path = getattr(route, "path_format", None) or getattr(route, "path", None)
             if path is None:
                 continue
-            methods = getattr(route, "methods", None)
-            if methods is None:  # a websocket route
+            if isinstance(route, Mount):  # a mounted app (static files): served for GET
+                yield "GET", prefix + path
+                continue
+            if isinstance(route, WebSocketRoute | APIWebSocketRoute):
                 yield "WS", prefix + path
                 continue
-            for method in sorted(methods - {"HEAD"}):
+            for method in sorted((getattr(route, "methods", None) or set()) - {"HEAD"}):
                 yield method, prefix + path
 
     yield from walk(app.routes, "")

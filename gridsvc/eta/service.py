@@ -10,6 +10,7 @@ import numpy as np
 
 from gridsvc.eta.engine import Snap
 from gridsvc.eta.live import EtaHolder, EtaUnavailable
+from gridsvc.observability.metrics import timed_eta
 
 
 class UnknownSquadError(LookupError):
@@ -22,6 +23,7 @@ def _road(snap: Snap, index: int, far_m: float) -> dict[str, Any]:
             "offroad_m": round(offroad, 1), "far_from_road": offroad > far_m}
 
 
+@timed_eta  # gridsvc_eta_duration_seconds, for /eta and dispatch recommendations alike
 async def squads_eta(*, holder: EtaHolder, lng: float, lat: float, now: datetime,
                      route_squad_id: int | None = None,
                      statuses: set[str] | None = None) -> dict[str, Any]:

@@ -7,6 +7,9 @@ from typing import Annotated, Any
 import numpy as np
 from fastapi import APIRouter, Query, Request, Response
 
+from gridsvc.auth import scope
+from gridsvc.auth.deps import current
+from gridsvc.auth.policy import FIELD_ACTIONS
 from gridsvc.dispatch import service as dispatch
 from gridsvc.errors import APIError
 from gridsvc.events import models, service
@@ -88,16 +91,25 @@ async def list_events(
     if unknown:
         raise APIError(422, "invalid_request", f"query.state: unknown state {unknown[0]!r}",
                        fields=[{"field": "query.state", "reason": f"one of {', '.join(STATES)}"}])
+    visible = scope.events_filter(current(request))
+    if visible.nothing:
+        return json_response({"events": []})
     rows = await service.list_events(request.app.state.pool, states=state,
                                      responsible_kind=responsible_kind, overdue=overdue,
                                      responsible_code=responsible_code, before_id=before_id,
-                                     limit=limit)
+                                     limit=limit, grid_codes=visible.grid_codes,
+                                     squad_id=visible.squad_id,
+                                     integration_id=visible.integration_id)
     return json_response({"events": rows})
 
 
 @router.get("/events/{event_id}", summary="One event with routing, SLA, audit trail")
 async def get_event(request: Request, event_id: int) -> Response:
-    return json_response(await service.get_event(request.app.state.pool, event_id=event_id))
+    """Outside the caller's scope (another grid's, another squad's event): 404."""
+    view = await service.get_event(request.app.state.pool, event_id=event_id)
+    if not scope.event_visible(current(request), view):
+        raise scope.not_found("event", event_id)
+    return json_response(view)
 
 
 @router.post("/events/{event_id}/actions/{action}",
@@ -107,6 +119,11 @@ async def act(request: Request, event_id: int, action: str,
               body: models.ActionIn | None = None) -> Response:
     if action not in ACTIONS:
         raise APIError(404, "not_found", f"no action {action!r}; actions: {', '.join(ACTIONS)}")
+    who = current(request)
+    await scope.check_event(request.app.state.pool, who, event_id)
+    if not scope.sees_all(who) and action not in FIELD_ACTIONS:
+        raise APIError(403, "forbidden", f"role {who.role} may not {action}; it may: "
+                                         f"{', '.join(sorted(FIELD_ACTIONS))}")
     body = body or models.ActionIn()
     data: dict[str, Any] = {}
     if body.position is not None:
@@ -149,6 +166,7 @@ async def place_event(request: Request, event_id: int, body: models.LocationIn) 
 
 @router.post("/events/{event_id}/extensions", status_code=201, summary="Ask for more time (延期)")
 async def request_extension(request: Request, event_id: int, body: models.ExtensionIn) -> Response:
+    await scope.check_event(request.app.state.pool, current(request), event_id)
     async with request.app.state.pool.acquire() as connection:
         extension_id = await service.request_extension(
             connection, event_id=event_id, actor=actor_of(request), minutes=body.minutes,

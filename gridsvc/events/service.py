@@ -490,9 +490,14 @@ async def get_event(connection: asyncpg.Connection | asyncpg.Pool, *, event_id: 
 async def list_events(connection: asyncpg.Connection | asyncpg.Pool, *, states: list[str] | None,
                       responsible_kind: str | None, overdue: bool | None,
                       responsible_code: str | None, before_id: int | None,
-                      limit: int) -> list[dict[str, Any]]:
+                      limit: int, grid_codes: list[str] | None = None,
+                      squad_id: int | None = None,
+                      integration_id: int | None = None) -> list[dict[str, Any]]:
+    """Newest first. ``grid_codes`` / ``squad_id`` / ``integration_id`` restrict the list to
+    what a grid head, squad or hotline may see (None: no restriction)."""
     rows = await connection.fetch(queries.LIST_EVENTS, states, responsible_kind, overdue,
-                                  responsible_code, before_id, limit)
+                                  responsible_code, before_id, limit, grid_codes, squad_id,
+                                  integration_id)
     now = datetime.now(UTC)
     return [present(dict(r), now=now) for r in rows]
 

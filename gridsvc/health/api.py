@@ -1,11 +1,18 @@
-"""Liveness and readiness."""
+"""Liveness (``/health``) and readiness (``/ready``).
+
+Both are open (no token; see gridsvc/auth/policy.py): load balancers and orchestrators probe
+them without credentials, and they tell nothing beyond versions and counts.
+"""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
+
+from gridsvc.jsonresp import json_response
 
 router = APIRouter(tags=["health"])
 
@@ -25,3 +32,31 @@ async def health(request: Request) -> JSONResponse:
                          "layers": {name: len(index.grids) for name, index in overlay.layers.items()}}
     return JSONResponse(status_code=200 if healthy else 503,
                         content={"status": "ok" if healthy else "unavailable", **checks})
+
+
+@router.get("/ready", summary="Ready for traffic: the database answers and the road graph is "
+                              "loaded (else 503 naming what is missing)")
+async def ready(request: Request) -> Response:
+    """A process without its road graph still answers lookups, but dispatch would rank
+    squads without ETAs: such a process should not take traffic yet."""
+    checks: dict[str, Any] = {}
+    missing: list[str] = []
+    try:
+        # A stuck database must not hang the probe: it reports "not ready" instead.
+        await asyncio.wait_for(request.app.state.pool.fetchval("SELECT 1"), timeout=2.0)
+        checks["database"] = "ok"
+    except Exception as error:  # any failure means not ready; say which
+        checks["database"] = f"unavailable: {type(error).__name__}"
+        missing.append("database")
+    holder = getattr(request.app.state, "eta", None)
+    if holder is None or holder.engine is None or holder.network is None:
+        checks["road_graph"] = ("missing: " + holder.unavailable if holder is not None
+                                else "missing: the ETA state was not started")
+        missing.append("road_graph")
+    else:
+        checks["road_graph"] = {"network_id": holder.network["id"],
+                                "nodes": holder.network["node_count"],
+                                "edges": holder.network["edge_count"],
+                                "squads": len(holder.squads)}
+    return json_response({"status": "unavailable" if missing else "ready", "missing": missing,
+                          **checks}, status_code=503 if missing else 200)

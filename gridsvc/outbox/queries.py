@@ -32,6 +32,7 @@ SELECT o.id, o.event_id, o.kind, o.payload, o.idempotency_key, o.status, o.attem
        o.next_attempt_at, o.last_error, o.created_at, o.delivered_at, i.name AS integration
 FROM outbox o JOIN integrations i ON i.id = o.integration_id
 WHERE ($1::text IS NULL OR o.status = $1) AND ($2::bigint IS NULL OR o.event_id = $2)
+  AND ($4::bigint IS NULL OR o.integration_id = $4)
 ORDER BY o.id DESC
 LIMIT $3
 """
@@ -48,4 +49,5 @@ SELECT count(*) FILTER (WHERE status = 'pending') AS pending,
        extract(epoch FROM now() - min(created_at) FILTER (WHERE status = 'pending'))
            AS oldest_pending_s
 FROM outbox
+WHERE ($1::bigint IS NULL OR integration_id = $1)
 """

@@ -113,13 +113,17 @@ class OutboxSender:
 
 
 async def list_messages(connection: asyncpg.Connection | asyncpg.Pool, *, status: str | None,
-                        event_id: int | None, limit: int) -> list[dict[str, Any]]:
-    return [dict(r) for r in await connection.fetch(queries.LIST, status, event_id, limit)]
+                        event_id: int | None, limit: int,
+                        integration_id: int | None = None) -> list[dict[str, Any]]:
+    """Newest first; ``integration_id``: only that integration's messages."""
+    return [dict(r) for r in await connection.fetch(queries.LIST, status, event_id, limit,
+                                                    integration_id)]
 
 
 async def retry(connection: asyncpg.Connection | asyncpg.Pool, *, message_id: int) -> bool:
     return await connection.fetchval(queries.RETRY, message_id) is not None
 
 
-async def stats(connection: asyncpg.Connection | asyncpg.Pool) -> dict[str, Any]:
-    return dict(await connection.fetchrow(queries.STATS))
+async def stats(connection: asyncpg.Connection | asyncpg.Pool, *,
+                integration_id: int | None = None) -> dict[str, Any]:
+    return dict(await connection.fetchrow(queries.STATS, integration_id))

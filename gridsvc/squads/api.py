@@ -7,6 +7,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 
+from gridsvc.auth.deps import current
+from gridsvc.auth.policy import SQUAD
 from gridsvc.errors import APIError
 from gridsvc.squads import models
 from gridsvc.squads import service as squads
@@ -91,9 +93,13 @@ async def add_position(request: Request, squad_id: int,
       Within that skew it is accepted, its time clamped to the time of receipt.
     * A ping older than the squad's latest is stored (``applied: false``) for the track
       but does not move the squad.
+    * A squad's own token may report only its own squad (another squad id: 404).
     * ETAs trust a position for ``GRIDSVC_SQUAD_POSITION_STALE_S`` (600 s) after
       ``observed_at`` (``trusted_until``), then fall back to the home station.
     """
+    who = current(request)
+    if who.role == SQUAD and who.squad_id != squad_id:
+        raise _not_found(squad_id)  # another squad's: as if it did not exist
     settings = request.app.state.settings
     try:
         async with request.app.state.pool.acquire() as connection:
