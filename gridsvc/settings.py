@@ -115,6 +115,18 @@ class Settings(BaseSettings):
     log_json: bool = Field(
         default=True, description="One JSON object per log line (false: plain text lines).")
 
+    # live pages (/ops, /inbox), photos
+    live_heartbeat_s: float = Field(
+        default=15.0, gt=0, description="Seconds between heartbeats on the live SSE stream.")
+    attachments_dir: Path = Field(
+        default=PROJECT_ROOT / ".gridsvc" / "attachments",
+        description="Where uploaded photos are stored (one file per upload).")
+    attachment_max_bytes: int = Field(
+        default=5 * 1024 * 1024, gt=0, description="Largest photo accepted (bytes); more: 413.")
+    ops_tile_url: str | None = Field(
+        default=None, description="Base-map tile URL template for /ops (a county's own tile "
+        "server, e.g. http://tiles.local/{z}/{x}/{y}.png); none by default: no internet.")
+
 @lru_cache
 def get_settings() -> Settings:
     return Settings()

@@ -121,6 +121,22 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/whistles/{whistle_id}"): Rule(DESK),
     ("POST", "/whistles/{whistle_id}/departments/{department}/ack"): Rule(DESK),
     ("POST", "/whistles/{whistle_id}/departments/{department}/arrive"): Rule(DESK),
+    # live pages: the shells are public (no data; they redirect to /login without a valid
+    # cookie), their data come from the scoped routes below
+    ("GET", "/ops"): public("page shell: desk only, else redirect to /login or /inbox"),
+    ("GET", "/inbox"): public("page shell: redirects to /login without a valid cookie"),
+    ("GET", "/static/{path}"): public("the pages' scripts, styles and dictionaries"),
+    ("GET", "/live/stream"): Rule(STAFF, "SSE: events by scope; squads, counters: desk"),
+    ("GET", "/live/events"): Rule(STAFF, "visible events only"),
+    ("GET", "/live/squads"): Rule(DESK),
+    ("GET", "/live/counters"): Rule(DESK),
+    ("GET", "/live/coverage"): Rule(DESK),
+    ("GET", "/notices"): Rule(FIELD | ADMINS, "a recipient: its own notices"),
+    ("GET", "/notices/secret"): Rule(FIELD | ADMINS, "a recipient: its own signing secret"),
+    # photos of events (处置 reports)
+    ("POST", "/events/{event_id}/attachments"): Rule(STAFF, "visible events"),
+    ("GET", "/events/{event_id}/attachments"): Rule(STAFF, "visible events"),
+    ("GET", "/attachments/{attachment_id}"): Rule(STAFF, "of visible events"),
 }
 
 # FastAPI's own pages (not behind authorise): the API's description, no data.

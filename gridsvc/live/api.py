@@ -1,0 +1,147 @@
+"""Routes of the live pages: the SSE stream, the map's data, counters, notices.
+
+``GET /live/stream`` authenticates like every route (``Authorization: Bearer`` or the
+``gridsvc_token`` cookie: EventSource cannot send headers, so pages rely on the cookie set by
+``/login``) and carries only what the caller may see.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi.responses import StreamingResponse
+
+from gridsvc.auth.deps import principal, require
+from gridsvc.auth.models import Principal
+from gridsvc.auth.scope import event_visible
+from gridsvc.errors import APIError
+from gridsvc.jsonresp import json_response
+from gridsvc.live import notices, views
+from gridsvc.live.hub import LiveHub, encode
+
+router = APIRouter(tags=["live"])
+Operator = Annotated[Principal, Depends(require("admin", "operator"))]
+Anyone = Annotated[Principal, Depends(principal)]
+
+
+def principal_of_user(row: dict[str, Any]) -> Principal:
+    """A users row as the scope rules see it (for notices: who would see this event)."""
+    return Principal(user_id=row["id"], name=row["name"], role=row["role"],
+                     grid_codes=tuple(row.get("grid_codes") or ()),
+                     squad_id=row.get("squad_id"), webhook_url=row.get("webhook_url"),
+                     display_name=row.get("display_name"))
+
+
+def new_hub(app_state: Any) -> LiveHub:
+    return LiveHub(app_state.pool, visible=event_visible,
+                   stale_after_s=app_state.settings.squad_position_stale_s)
+
+
+def new_notice_sender(app_state: Any) -> notices.NoticeSender:
+    return notices.NoticeSender(app_state.pool, app_state.settings,
+                                principal_of=principal_of_user, visible=event_visible)
+
+
+@router.get("/live/stream", summary="Server-sent events: events, squads, counters (by scope)",
+            response_class=StreamingResponse,
+            responses={200: {"content": {"text/event-stream": {}}}})
+async def stream(request: Request, who: Anyone,
+                 last_event_id: Annotated[str | None, Header()] = None) -> StreamingResponse:
+    """Messages: ``hello``; ``event`` (``{op, event}``, the marker/card summary);
+    ``removed`` (an event left your scope); ``squad``; ``counters`` (operators);
+    ``heartbeat`` every ``GRIDSVC_LIVE_HEARTBEAT_S`` (15 s); ``resync`` (reload: updates were
+    missed). Send ``Last-Event-ID`` to catch up after a reconnect."""
+    hub: LiveHub = request.app.state.live
+    interval = request.app.state.settings.live_heartbeat_s
+    subscriber = hub.subscribe(who, last_event_id=last_event_id)
+
+    async def body() -> AsyncIterator[str]:
+        try:
+            yield f"retry: 3000\n\n{hub.hello(subscriber)}"
+            while not hub.closing:
+                try:
+                    message = await asyncio.wait_for(subscriber.queue.get(), timeout=interval)
+                except TimeoutError:
+                    yield encode("heartbeat", {"boot": hub.boot})
+                    continue
+                yield message
+                if subscriber.overflowed:
+                    return
+        finally:
+            hub.unsubscribe(subscriber)
+
+    return StreamingResponse(body(), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
+@router.get("/live/events", summary="Open events you may see, as map/inbox summaries")
+async def live_events(request: Request, who: Anyone,
+                      assignments: Annotated[bool, Query(
+                          description="only dispatched / signed-for / on-scene")] = False,
+                      limit: Annotated[int, Query(ge=1, le=5000)] = 3000) -> Response:
+    states = views.ASSIGNMENT_STATES if assignments else None
+    found = await views.open_event_views(request.app.state.pool, states=states, limit=limit)
+    return json_response({"events": [views.event_summary(v) for v in found
+                                      if event_visible(who, v)]})
+
+
+@router.get("/live/squads", summary="Squads with status and live (or station) position")
+async def live_squads(request: Request, _: Operator) -> Response:
+    rows = await views.squad_summaries(
+        request.app.state.pool, stale_after_s=request.app.state.settings.squad_position_stale_s)
+    return json_response({"squads": rows})
+
+
+@router.get("/live/counters", summary="Counter strip: open, overdue, triage, closed today, "
+                                      "whistles awaiting 报到")
+async def live_counters(request: Request, _: Operator) -> Response:
+    return json_response(await views.counters(request.app.state.pool))
+
+
+@router.get("/live/coverage", summary="Arrival-time coverage as GeoJSON hexagons")
+async def live_coverage(request: Request, _: Operator,
+                        jurisdiction: str = "LI",
+                        resolution: Annotated[int, Query(ge=5, le=9)] = 8) -> Response:
+    cache = request.app.state.__dict__.setdefault("live_coverage_cache", {})
+    run = await request.app.state.pool.fetchval(
+        "SELECT r.id FROM coverage_runs r JOIN jurisdictions j ON j.id = r.jurisdiction_id "
+        "WHERE r.is_current AND j.code = $1", jurisdiction)
+    if run is None:
+        raise APIError(404, "not_found", f"no coverage computed for {jurisdiction!r}")
+    key = (jurisdiction, resolution, run)
+    if key not in cache:
+        cache.clear()
+        cache[key] = await views.coverage_geojson(request.app.state.pool,
+                                                  jurisdiction=jurisdiction,
+                                                  resolution=resolution)
+    return json_response(cache[key])
+
+
+@router.get("/notices/secret", summary="Your notices' signing secret (admin: anyone's)")
+async def notice_secret(request: Request, who: Anyone,
+                        user: Annotated[str | None, Query(description="admin: user name")] = None
+                        ) -> Response:
+    user_id = who.user_id
+    if user is not None and user != who.name:
+        if who.role != "admin":
+            raise APIError(404, "not_found", f"user {user!r} does not exist")
+        user_id = await request.app.state.pool.fetchval(
+            "SELECT id FROM users WHERE name = $1", user)
+        if user_id is None:
+            raise APIError(404, "not_found", f"user {user!r} does not exist")
+    secret = await notices.secret_of(request.app.state.pool, user_id=user_id)
+    return json_response({"user_id": user_id, "secret": secret,
+                          "signature": "X-Signature: sha256=HMAC-SHA256(secret, "
+                                       "'<X-Timestamp>.' + body)"})
+
+
+@router.get("/notices", summary="Per-recipient webhook notices (admin: all; else your own)")
+async def list_notices(request: Request, who: Anyone, event_id: int | None = None,
+                       limit: Annotated[int, Query(ge=1, le=500)] = 100) -> Response:
+    user_id = None if who.role == "admin" else who.user_id
+    rows = await notices.list_notices(request.app.state.pool, event_id=event_id,
+                                      user_id=user_id, limit=limit)
+    return json_response({"notices": rows})

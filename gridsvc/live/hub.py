@@ -1,0 +1,297 @@
+"""The live hub of one app process: LISTEN on PostgreSQL, fan out to SSE subscribers.
+
+Every process behind the public address holds one LISTEN connection on ``gridsvc_events``
+(the events table's trigger: ``{"id", "state", "op"}``) and ``gridsvc_squads`` (squads and
+their AVL positions, ``squad:<id>`` / ``position:<id>``). A change committed through any
+process therefore reaches the pages connected to every process.
+
+Notifications are coalesced and handled by one worker task, in order: the events named since
+the last round are read in one query, each summary is offered to every subscriber whose
+principal may see it (a grid head only gets the events of its grids; an event that leaves a
+subscriber's scope is sent as ``removed``), and the counter strip is recomputed once per
+round for the operators. Each message has an id ``<boot>.<seq>``; a reconnecting client that
+sends ``Last-Event-ID`` gets what it missed from a ring buffer, or ``resync`` (reload) when the
+id is from another process or too old.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import secrets
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+import orjson
+
+from gridsvc.live import views
+
+log = logging.getLogger("gridsvc.live")
+EVENTS_CHANNEL = "gridsvc_events"
+SQUADS_CHANNEL = "gridsvc_squads"
+NOTICES_CHANNEL = "gridsvc_notices"
+OPERATOR_ROLES = frozenset({"admin", "operator"})
+
+Visible = Callable[[Any, dict[str, Any]], bool]
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value)
+
+
+def encode(name: str, data: dict[str, Any], message_id: str | None = None) -> str:
+    """One SSE message (``data`` is one line of JSON)."""
+    body = orjson.dumps(data, default=_default, option=orjson.OPT_NON_STR_KEYS).decode()
+    head = f"id: {message_id}\n" if message_id else ""
+    return f"{head}event: {name}\ndata: {body}\n\n"
+
+
+@dataclass(eq=False)
+class Subscriber:
+    principal: Any
+    queue: asyncio.Queue[str] = field(default_factory=lambda: asyncio.Queue(maxsize=2000))
+    seen: set[int] = field(default_factory=set)
+    overflowed: bool = False
+
+    @property
+    def operator(self) -> bool:
+        return getattr(self.principal, "role", None) in OPERATOR_ROLES
+
+    def put(self, message: str) -> None:
+        if self.overflowed:
+            return
+        try:
+            self.queue.put_nowait(message)
+        except asyncio.QueueFull:  # a client that stopped reading: tell it to reload
+            self.overflowed = True
+            while not self.queue.empty():
+                self.queue.get_nowait()
+            self.queue.put_nowait(encode("resync", {"reason": "too far behind"}))
+
+
+@dataclass
+class _Sent:
+    seq: int
+    name: str
+    data: dict[str, Any]
+    view: dict[str, Any] | None  # the event view, for the scope check; None: operators only
+
+
+class LiveHub:
+    """LISTEN/NOTIFY -> subscribers, for one app process."""
+
+    def __init__(self, pool: asyncpg.Pool, *, visible: Visible, stale_after_s: float,
+                 history: int = 1000) -> None:
+        self._pool = pool
+        self._visible = visible
+        self._stale_after_s = stale_after_s
+        self.boot = secrets.token_hex(4)
+        self.subscribers: set[Subscriber] = set()
+        self._seq = 0
+        self._history: deque[_Sent] = deque(maxlen=history)
+        self._pending_events: dict[int, str] = {}
+        self._pending_squads: set[int] = set()
+        self._squads_all = False
+        self._wake = asyncio.Event()
+        self._listener: asyncpg.Connection | None = None
+        self._worker: asyncio.Task[None] | None = None
+        self._watchdog: asyncio.Task[None] | None = None
+        self.closing = False
+        self.notifications = 0  # how many NOTIFYs this process heard (for tests / health)
+
+    # -- lifecycle ------------------------------------------------------------------
+
+    async def start(self) -> None:
+        await self._listen()
+        self._worker = asyncio.create_task(self._run())
+        self._watchdog = asyncio.create_task(self._watch())
+
+    async def stop(self) -> None:
+        self.closing = True
+        for task in (self._worker, self._watchdog):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        for subscriber in list(self.subscribers):
+            subscriber.put(encode("bye", {"reason": "server stopping"}))
+        await self._unlisten()
+
+    async def _listen(self) -> None:
+        connection = await self._pool.acquire()
+        try:
+            await connection.add_listener(EVENTS_CHANNEL, self._on_event)
+            await connection.add_listener(SQUADS_CHANNEL, self._on_squad)
+        except BaseException:
+            await self._pool.release(connection)
+            raise
+        self._listener = connection
+
+    async def _unlisten(self) -> None:
+        connection, self._listener = self._listener, None
+        if connection is None:
+            return
+        with contextlib.suppress(Exception):
+            await connection.remove_listener(EVENTS_CHANNEL, self._on_event)
+            await connection.remove_listener(SQUADS_CHANNEL, self._on_squad)
+        with contextlib.suppress(Exception):
+            await self._pool.release(connection)
+
+    async def _watch(self) -> None:
+        """Re-LISTEN when the connection was lost (database restart); pages reload."""
+        while True:
+            await asyncio.sleep(5)
+            connection = self._listener
+            if connection is not None and not connection.is_closed():
+                continue
+            log.warning("live hub: LISTEN connection lost; reconnecting")
+            await self._unlisten()
+            try:
+                await self._listen()
+            except (OSError, asyncpg.PostgresError) as error:
+                log.error("live hub: cannot LISTEN again yet: %s", error)
+                continue
+            self.broadcast_resync("database connection restored")
+
+    # -- notifications --------------------------------------------------------------
+
+    def _on_event(self, _connection: Any, _pid: int, _channel: str, payload: str) -> None:
+        self.notifications += 1
+        try:
+            data = json.loads(payload)
+            event_id = int(data["id"])
+        except (ValueError, KeyError, TypeError):
+            log.warning("live hub: unreadable %s payload %r", EVENTS_CHANNEL, payload)
+            return
+        op = str(data.get("op") or "UPDATE")
+        self._pending_events[event_id] = "INSERT" if self._pending_events.get(
+            event_id) == "INSERT" else op
+        self._wake.set()
+
+    def _on_squad(self, _connection: Any, _pid: int, _channel: str, payload: str) -> None:
+        self.notifications += 1
+        kind, _, squad_id = payload.partition(":")
+        if squad_id.isdigit():
+            self._pending_squads.add(int(squad_id))
+        else:
+            self._squads_all = True
+        self._wake.set()
+
+    async def _run(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            events, self._pending_events = self._pending_events, {}
+            squads, self._pending_squads = self._pending_squads, set()
+            squads_all, self._squads_all = self._squads_all, False
+            try:
+                if events:
+                    await self._push_events(events)
+                if squads or squads_all:
+                    await self._push_squads(None if squads_all else squads)
+            except (OSError, asyncpg.PostgresError) as error:
+                log.error("live hub: reading changes failed: %s", error)
+                self.broadcast_resync("a change could not be read")
+            except Exception:  # never let one bad row stop live updates
+                log.exception("live hub: pushing changes failed")
+            await asyncio.sleep(0.05)  # let a burst of notifications gather
+
+    async def _push_events(self, changed: dict[int, str]) -> None:
+        async with self._pool.acquire() as connection:
+            found = await views.event_views(connection, sorted(changed))
+            counters = await views.counters(connection) if self._has_operators() else None
+        for view in found:
+            self.publish_event(view, op=changed.get(view["id"], "UPDATE"))
+        if counters is not None:
+            self._publish("counters", counters, view=None)
+
+    async def _push_squads(self, ids: set[int] | None) -> None:
+        async with self._pool.acquire() as connection:
+            if ids is None:
+                rows = await views.squad_summaries(connection, stale_after_s=self._stale_after_s)
+            else:
+                rows = []
+                for squad_id in sorted(ids):
+                    rows += await views.squad_summaries(
+                        connection, stale_after_s=self._stale_after_s, squad_id=squad_id)
+        for row in rows:
+            self._publish("squad", row, view=None)
+
+    def _has_operators(self) -> bool:
+        return any(s.operator for s in self.subscribers)
+
+    # -- fan-out --------------------------------------------------------------------
+
+    def publish_event(self, view: dict[str, Any], *, op: str = "UPDATE") -> None:
+        data = {"op": op, "event": views.event_summary(view)}
+        self._seq += 1
+        sent = _Sent(self._seq, "event", data, view)
+        self._history.append(sent)
+        for subscriber in list(self.subscribers):
+            self._offer(subscriber, sent)
+
+    def _publish(self, name: str, data: dict[str, Any], *, view: dict[str, Any] | None) -> None:
+        self._seq += 1
+        sent = _Sent(self._seq, name, data, view)
+        self._history.append(sent)
+        for subscriber in list(self.subscribers):
+            self._offer(subscriber, sent)
+
+    def _offer(self, subscriber: Subscriber, sent: _Sent) -> None:
+        message_id = f"{self.boot}.{sent.seq}"
+        if sent.view is None:
+            if subscriber.operator:
+                subscriber.put(encode(sent.name, sent.data, message_id))
+            return
+        event_id = sent.view["id"]
+        if self._may_see(subscriber, sent.view):
+            subscriber.seen.add(event_id)
+            subscriber.put(encode(sent.name, sent.data, message_id))
+        elif event_id in subscriber.seen:
+            subscriber.seen.discard(event_id)
+            subscriber.put(encode("removed", {"id": event_id}, message_id))
+
+    def _may_see(self, subscriber: Subscriber, view: dict[str, Any]) -> bool:
+        try:
+            return bool(self._visible(subscriber.principal, view))
+        except Exception:  # a scope rule that fails must not leak the event
+            log.exception("live hub: scope check failed")
+            return False
+
+    def broadcast_resync(self, reason: str) -> None:
+        for subscriber in list(self.subscribers):
+            subscriber.put(encode("resync", {"reason": reason}))
+
+    # -- subscribers ----------------------------------------------------------------
+
+    def subscribe(self, principal: Any, *, last_event_id: str | None = None) -> Subscriber:
+        subscriber = Subscriber(principal)
+        self.subscribers.add(subscriber)
+        if last_event_id:
+            self._catch_up(subscriber, last_event_id)
+        return subscriber
+
+    def unsubscribe(self, subscriber: Subscriber) -> None:
+        self.subscribers.discard(subscriber)
+
+    def _catch_up(self, subscriber: Subscriber, last_event_id: str) -> None:
+        boot, _, seq = last_event_id.partition(".")
+        oldest = self._history[0].seq if self._history else self._seq + 1
+        if boot != self.boot or not seq.isdigit() or int(seq) < oldest - 1:
+            subscriber.put(encode("resync", {"reason": "missed updates: reload"}))
+            return
+        for sent in self._history:
+            if sent.seq > int(seq):
+                self._offer(subscriber, sent)
+
+    def hello(self, subscriber: Subscriber) -> str:
+        return encode("hello", {"boot": self.boot, "at": datetime.now(UTC),
+                                "role": getattr(subscriber.principal, "role", None)})
