@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 from fastapi import Depends, FastAPI
 
 from gridsvc import errors
+from gridsvc.attachments.api import router as attachments_router
 from gridsvc.auth.api import router as auth_router
 from gridsvc.auth.deps import authorise
 from gridsvc.calendar.api import router as calendar_router
@@ -25,12 +26,15 @@ from gridsvc.grids.api import router as grids_router
 from gridsvc.grids.live_overlay import OverlayHolder
 from gridsvc.health.api import router as health_router
 from gridsvc.jurisdictions.api import router as jurisdictions_router
+from gridsvc.live.api import new_hub, new_notice_sender
+from gridsvc.live.api import router as live_router
 from gridsvc.matters.api import router as matters_router
 from gridsvc.observability.api import router as metrics_router
 from gridsvc.observability.logs import configure_logging
 from gridsvc.observability.middleware import RequestContextMiddleware
 from gridsvc.outbox.api import router as outbox_router
 from gridsvc.outbox.service import OutboxSender
+from gridsvc.pages.api import router as pages_router
 from gridsvc.roads.api import router as roads_router
 from gridsvc.settings import Settings, get_settings
 from gridsvc.squads.api import router as squads_router
@@ -56,17 +60,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.eta = EtaHolder(pool, settings)
         workers: list[OutboxSender | SlaChecker] = [
             OutboxSender(pool, settings), SlaChecker(pool, settings.sla_check_interval_s)]
+        app.state.live = new_hub(app.state)  # LISTEN/NOTIFY -> SSE pages
+        notices = new_notice_sender(app.state)  # per-recipient webhook forwards
         try:
             await overlay.start()
             await app.state.eta.start()
+            await app.state.live.start()
             if settings.background_workers:
                 for worker in workers:
                     await worker.start()
+                await notices.start()
             yield
         finally:
             if settings.background_workers:
+                await notices.stop()
                 for worker in workers:
                     await worker.stop()
+            await app.state.live.stop()
             await app.state.eta.stop()
             await overlay.stop()
             await pool.close()
@@ -100,4 +110,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(webhooks_router)
     app.include_router(outbox_router)
     app.include_router(whistles_router)
+    app.include_router(live_router)
+    app.include_router(attachments_router)
+    app.include_router(pages_router)
     return app

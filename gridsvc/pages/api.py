@@ -1,0 +1,155 @@
+"""``GET /ops`` (the operator's live map), ``GET /inbox`` (the field inbox), ``/static/...``.
+
+The pages are shells: everything they show comes from the authenticated JSON routes and the
+SSE stream, with the ``gridsvc_token`` cookie that ``/login`` sets. Without a valid cookie a
+page redirects to ``/login``; a grid head or squad sent to /ops lands in /inbox.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import mimetypes
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
+
+from gridsvc.auth.deps import principal_or_none
+from gridsvc.auth.models import Principal
+from gridsvc.errors import APIError
+from gridsvc.pages import opsmap
+
+router = APIRouter(tags=["pages"], include_in_schema=False)
+STATIC = Path(__file__).resolve().parent.parent / "static"
+DESK_ROLES = {"admin", "operator"}
+FIELD_ROLES = {"grid_head", "squad"}
+LANG_SELECT = ('<select id="lang" aria-label="language"><option value="zh-CN">中文</option>'
+               '<option value="en">English</option></select>')
+
+
+def _login(request: Request) -> RedirectResponse:
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return RedirectResponse(f"/login?next={quote(target)}", status_code=303)
+
+
+def _config(request: Request, who: Principal, info: dict[str, Any] | None) -> str:
+    settings = request.app.state.settings
+    data = {"user": {"name": who.name, "display_name": who.display_name, "role": who.role,
+                     "grid_codes": list(who.grid_codes), "squad_id": who.squad_id},
+            "jurisdiction": info["code"] if info else None,
+            "jurisdiction_name": (info.get("name_zh") or info["name"]) if info else None,
+            "timezone": info["timezone"] if info else "Asia/Shanghai",
+            "heartbeat_s": settings.live_heartbeat_s,
+            "attachment_max_bytes": settings.attachment_max_bytes}
+    # </script> cannot appear inside: json.dumps escapes nothing of the kind, so do it here
+    return json.dumps(data, ensure_ascii=False).replace("</", "<\\/")
+
+
+async def _jurisdiction(request: Request) -> dict[str, Any] | None:
+    pool = request.app.state.pool
+    code = request.query_params.get("j") or await opsmap.default_jurisdiction(pool)
+    if code is None:
+        return None
+    info = await opsmap.jurisdiction_info(pool, code)
+    if info is None:
+        raise APIError(404, "not_found", f"jurisdiction {code!r} does not exist")
+    return info
+
+
+@router.get("/ops", response_class=HTMLResponse)
+async def ops_page(request: Request) -> Response:
+    who = await principal_or_none(request)
+    if who is None:
+        return _login(request)
+    if who.role not in DESK_ROLES:
+        return RedirectResponse("/inbox", status_code=303)
+    info = await _jurisdiction(request)
+    pool, settings = request.app.state.pool, request.app.state.settings
+    cache: dict[tuple[Any, ...], tuple[str, str, str]] = \
+        request.app.state.__dict__.setdefault("ops_map_cache", {})
+    key = (info["code"] if info else None, await opsmap.layers_version(pool),
+           settings.ops_tile_url)
+    if key not in cache:
+        cache.clear()
+        if info is None:
+            cache[key] = ("", "<div class='folium-map' id='nomap'></div>", "")
+        else:
+            cache[key] = await opsmap.build_map(pool, jurisdiction=info,
+                                                tile_url=settings.ops_tile_url)
+    head, body, script = cache[key]
+    title = html.escape(info.get("name_zh") or info["name"]) if info else ""
+    page = f"""<!DOCTYPE html>
+<html lang="zh-CN"><head><meta charset="utf-8">
+<title>指挥中心 · {title}</title>
+{head}
+<link rel="stylesheet" href="/static/ops/ops.css">
+</head><body class="ops">
+<header id="topbar">
+  <h1><span data-i18n="ops.title">指挥中心</span> · <span id="jname">{title}</span></h1>
+  <ul id="counters">
+    <li data-counter="open"><b>–</b><span data-i18n="counter.open">在办</span></li>
+    <li data-counter="overdue" class="warn"><b>–</b><span data-i18n="counter.overdue">超时</span></li>
+    <li data-counter="triage"><b>–</b><span data-i18n="counter.triage">待分拨</span></li>
+    <li data-counter="whistles_awaiting_ack"><b>–</b><span data-i18n="counter.whistles">吹哨待报到</span></li>
+    <li data-counter="closed_today"><b>–</b><span data-i18n="counter.closed_today">今日结案</span></li>
+  </ul>
+  <span id="clock"></span>
+  <span id="conn" class="down" data-i18n="conn.connecting">连接中</span>
+  {LANG_SELECT}
+</header>
+<main id="mapwrap">{body}</main>
+<aside id="panel" hidden></aside>
+<script id="gridsvc-config" type="application/json">{_config(request, who, info)}</script>
+{script}
+<script src="/static/i18n/i18n.js"></script>
+<script src="/static/ops/live.js"></script>
+<script src="/static/ops/panel.js"></script>
+<script src="/static/ops/ops.js"></script>
+</body></html>"""
+    return HTMLResponse(page, headers={"Cache-Control": "no-store"})
+
+
+@router.get("/inbox", response_class=HTMLResponse)
+async def inbox_page(request: Request) -> Response:
+    who = await principal_or_none(request)
+    if who is None:
+        return _login(request)
+    if who.role == "integration":
+        raise APIError(403, "forbidden", "the hotline has no inbox")
+    info = await _jurisdiction(request)
+    page = f"""<!DOCTYPE html>
+<html lang="zh-CN"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1, viewport-fit=cover">
+<title>我的任务</title>
+<link rel="stylesheet" href="/static/inbox/inbox.css">
+</head><body class="inbox">
+<header id="bar">
+  <h1 data-i18n="inbox.title">我的任务</h1>
+  <span id="who">{html.escape(who.display_name or who.name)}</span>
+  <span id="conn" class="down" data-i18n="conn.connecting">连接中</span>
+  {LANG_SELECT}
+</header>
+<p id="toast" role="status" hidden></p>
+<main id="list" aria-live="polite"></main>
+<p id="empty" hidden data-i18n="inbox.empty">暂无待办任务</p>
+<script id="gridsvc-config" type="application/json">{_config(request, who, info)}</script>
+<script src="/static/i18n/i18n.js"></script>
+<script src="/static/ops/live.js"></script>
+<script src="/static/inbox/inbox.js"></script>
+</body></html>"""
+    return HTMLResponse(page, headers={"Cache-Control": "no-store"})
+
+
+@router.get("/static/{path:path}")
+async def static_file(path: str) -> Response:
+    """Scripts, styles and dictionaries of the pages (and the vendored Leaflet)."""
+    target = (STATIC / path).resolve()
+    if not target.is_relative_to(STATIC) or not target.is_file():
+        raise APIError(404, "not_found", f"no static file {path!r}")
+    media = mimetypes.guess_type(target.name)[0] or "application/octet-stream"
+    if target.suffix in {".js", ".json", ".css"}:
+        media += "; charset=utf-8"
+    return FileResponse(target, media_type=media, headers={"Cache-Control": "no-cache"})

@@ -1,0 +1,253 @@
+/* The side panel of one event: routing explanation, candidate squads with ETA, one-click
+ * dispatch / route / transfer (route and transfer with an inline target + reason form), the
+ * photos and the audit trail. Refreshed whenever the stream reports a change to the event. */
+(function () {
+  "use strict";
+  var I = window.I18N, T = I.t, esc = I.escape;
+  var panel = document.getElementById("panel");
+  var currentId = null, squadsById = {}, loading = null;
+
+  function api(path, options) { return window.OpsApi(path, options); }
+
+  function post(path, body) {
+    return api(path, {method: "POST", body: JSON.stringify(body || {}),
+                      headers: {"Content-Type": "application/json",
+                                "Accept": "application/json"}});
+  }
+
+  function row(label, value) {
+    if (value == null || value === "") return "";
+    return "<tr><th>" + esc(label) + "</th><td>" + value + "</td></tr>";
+  }
+
+  function routing(e) {
+    var r = e.routing || {};
+    var grids = Object.keys(r.grids || {}).map(function (layer) {
+      var g = r.grids[layer];
+      return esc(g.code) + (g.name ? " " + esc(g.name) : "");
+    }).join("<br>");
+    var d = r.delegation;
+    var list = d ? esc((d.name || "") + " v" + d.version) + " · " +
+      T(d.delegated ? "panel.delegated_yes" : "panel.delegated_no") : "";
+    return "<h3>" + T("panel.routing") + "</h3><table class='kv routing'>" +
+      row(T("panel.rule"), esc(I.tOr("rule." + r.rule, r.rule || ""))) +
+      row(T("panel.reason"), esc(r.reason)) +
+      row(T("panel.grids"), grids) +
+      row(T("panel.delegation"), list) + "</table>";
+  }
+
+  function minutes(seconds) {
+    return seconds == null ? T("panel.no_eta") : Math.round(seconds / 60) + " " + T("panel.minutes");
+  }
+
+  function candidates(e, ranked) {
+    if (!ranked || !ranked.candidates) return "";
+    var canSend = e.allowed_actions.indexOf("dispatch") >= 0;
+    var canMove = e.allowed_actions.indexOf("transfer") >= 0;
+    var recommended = ranked.recommended ? ranked.recommended.id : null;
+    var rows = ranked.candidates.slice(0, 8).map(function (c) {
+      var button = "";
+      if ((canSend && e.responsible_kind === "squad") || canMove) {
+        var act = canSend ? "dispatch" : "transfer";
+        button = "<button class='small' data-act='" + act + "-squad' data-squad='" + c.id +
+          "'>" + T("action." + act) + "</button>";
+      }
+      return "<tr class='" + (c.id === recommended ? "rec" : "") + "'><td>" + esc(c.name) +
+        (c.serves_grid ? " <span class='tag'>" + T("panel.local") + "</span>" : "") +
+        (c.id === recommended ? " <span class='tag rec'>" + T("panel.recommended") + "</span>" : "") +
+        "</td><td class='sq-" + c.status + "'>" + T("squad." + c.status) + "</td><td>" +
+        minutes(c.eta_s) + "</td><td>" + button + "</td></tr>";
+    }).join("");
+    return "<h3>" + T("panel.candidates") + "</h3>" +
+      (ranked.note ? "<p class='note'>" + esc(ranked.note) + "</p>" : "") +
+      "<table class='cands'><thead><tr><th></th><th></th><th>" + T("panel.eta") +
+      "</th><th></th></tr></thead><tbody>" + rows + "</tbody></table>";
+  }
+
+  function history(e) {
+    var items = (e.history || []).slice().reverse().map(function (h) {
+      return "<li><time>" + esc(I.time(h.at)) + "</time> <b>" +
+        esc(I.tOr("action." + h.action, h.action)) + "</b> " +
+        (h.from_state && h.from_state !== h.to_state ?
+          esc(T("state." + h.from_state)) + " → " : "") +
+        (h.from_state !== h.to_state ? esc(T("state." + h.to_state)) : "") +
+        " <span class='actor'>" + esc(h.actor) + "</span>" +
+        (h.note ? "<div class='note'>" + esc(h.note) + "</div>" : "") + "</li>";
+    }).join("");
+    return "<h3>" + T("panel.history") + "</h3><ol class='trail'>" + items + "</ol>";
+  }
+
+  function photos(list) {
+    if (!list || !list.length) return "";
+    return "<h3>" + T("panel.photos") + "</h3><div class='photos'>" + list.map(function (a) {
+      return "<a href='" + a.url + "' target='_blank'><img src='" + a.url + "' alt=''></a>";
+    }).join("") + "</div>";
+  }
+
+  function actions(e, ranked) {
+    var allowed = e.allowed_actions || [];
+    var out = [];
+    if (allowed.indexOf("dispatch") >= 0) {
+      var to = e.responsible_kind === "squad" && ranked && ranked.recommended ?
+        " → " + esc(ranked.recommended.name) : "";
+      out.push("<button class='primary' data-act='dispatch'>" + T("action.dispatch") + to +
+               "</button>");
+    }
+    if (allowed.indexOf("route") >= 0) {
+      out.push("<button data-act='route'>" + T("action.route") + "</button>");
+      out.push("<button data-act='route-form'>" + T("action.route") + "…</button>");
+    }
+    if (allowed.indexOf("transfer") >= 0) {
+      out.push("<button data-act='transfer-form'>" + T("action.transfer") + "…</button>");
+    }
+    ["verify", "close"].forEach(function (a) {
+      if (allowed.indexOf(a) >= 0) out.push("<button data-act='" + a + "'>" + T("action." + a) + "</button>");
+    });
+    return "<div class='actions'>" + out.join("") + "</div><form class='target' hidden></form>" +
+      "<p class='error' hidden></p>";
+  }
+
+  function targetForm(action) {
+    var form = panel.querySelector("form.target");
+    var squadOptions = Object.keys(squadsById).map(function (id) {
+      var s = squadsById[id];
+      return "<option value='" + id + "'>" + esc(s.name) + "</option>";
+    }).join("");
+    form.innerHTML =
+      "<label>" + T("panel.target_kind") + " <select name='kind'>" +
+      ["squad", "department", "grid_head"].map(function (k) {
+        return "<option value='" + k + "'>" + T("kind." + k) + "</option>";
+      }).join("") + "</select></label>" +
+      "<label class='squad'>" + T("kind.squad") + " <select name='squad'>" + squadOptions +
+      "</select></label>" +
+      "<label class='code' hidden>" + T("panel.target_code") +
+      " <input name='code' autocomplete='off'></label>" +
+      "<label>" + T("panel.reason_input") + " <textarea name='note' rows='2' required></textarea></label>" +
+      "<button type='submit' class='primary'>" + T("panel.submit") + "</button> " +
+      "<button type='button' data-act='cancel'>" + T("panel.cancel") + "</button>";
+    form.setAttribute("data-action", action);
+    form.hidden = false;
+    form.elements.kind.addEventListener("change", function () {
+      var squad = form.elements.kind.value === "squad";
+      form.querySelector("label.squad").hidden = !squad;
+      form.querySelector("label.code").hidden = squad;
+    });
+  }
+
+  function submitTarget(form) {
+    var action = form.getAttribute("data-action");
+    var kind = form.elements.kind.value;
+    var body = {note: form.elements.note.value.trim()};
+    if (kind === "squad") {
+      var squad = squadsById[form.elements.squad.value];
+      if (!squad) return;
+      body.target = {kind: "squad", code: squad.grid_codes[0] || squad.code, name: squad.name};
+      if (action === "transfer") body.squad_id = squad.id;
+    } else {
+      body.target = {kind: kind, code: form.elements.code.value.trim()};
+    }
+    act(action, body);
+  }
+
+  function act(action, body) {
+    var error = panel.querySelector(".error");
+    panel.querySelectorAll("button").forEach(function (b) { b.disabled = true; });
+    return post("/events/" + currentId + "/actions/" + action, body)
+      .then(function () { return refresh(); })
+      .catch(function (err) {
+        panel.querySelectorAll("button").forEach(function (b) { b.disabled = false; });
+        if (error) { error.textContent = T("msg.error") + ": " + err.message; error.hidden = false; }
+      });
+  }
+
+  function render(e, ranked, attachments) {
+    var sla = I.slaStatus(e.sla && {due_at: e.sla.due_at, stage_started_at: e.stage_started_at},
+                          e.state);
+    panel.innerHTML =
+      "<header><h2>" + esc(e.title) + "</h2><button class='x' data-act='close-panel' " +
+      "aria-label='" + T("panel.close") + "'>×</button></header>" +
+      "<p class='badges'><span class='badge st-" + e.state + "' data-state='" + e.state + "'>" +
+      T("state." + e.state) + "</span> <span class='badge sla-" + sla + "'>" + T("sla." + sla) +
+      "</span> <span class='left'>" + esc(I.timeLeft({due_at: e.sla && e.sla.due_at})) +
+      "</span></p>" +
+      "<table class='kv'>" +
+      row(T("panel.source"), esc(I.tOr("source." + e.source, e.source))) +
+      row(T("panel.work_order"), esc(e.external_id)) +
+      row(T("panel.matter"), esc(e.matter_name || e.matter_text || e.matter_code)) +
+      row(T("panel.address"), esc(e.address)) +
+      row(T("panel.responsible"), esc(I.tOr("kind." + e.responsible_kind, "") + " " +
+                                      (e.responsible_name || ""))) +
+      row(T("panel.due"), esc(I.time(e.sla && e.sla.due_at))) +
+      row(T("panel.handle_due"), esc(I.time(e.sla && e.sla.handle_due_at))) +
+      "</table>" + (e.description ? "<p class='desc'>" + esc(e.description) + "</p>" : "") +
+      actions(e, ranked) + routing(e) + candidates(e, ranked) + photos(attachments) + history(e);
+    panel.hidden = false;
+    panel.setAttribute("data-event", e.id);
+    panel.setAttribute("data-state", e.state);
+  }
+
+  function refresh() {
+    if (currentId == null) return Promise.resolve();
+    var id = currentId;
+    var wantsCandidates = true;
+    loading = Promise.all([
+      api("/events/" + id),
+      wantsCandidates ? api("/events/" + id + "/candidates").catch(function () { return null; }) : null,
+      api("/events/" + id + "/attachments").then(function (b) { return b.attachments; })
+        .catch(function () { return []; })
+    ]).then(function (parts) {
+      if (id === currentId) render(parts[0], parts[1], parts[2]);
+    }).catch(function (err) {
+      if (id === currentId) panel.innerHTML = "<p class='error'>" + esc(err.message) + "</p>";
+    });
+    return loading;
+  }
+
+  function layout(opened) {
+    document.body.classList.toggle("panel-open", opened);
+    if (window.OpsMap) setTimeout(function () { window.OpsMap.map.invalidateSize(); }, 50);
+  }
+
+  function open(id) {
+    currentId = id;
+    panel.hidden = false;
+    layout(true);
+    panel.innerHTML = "<p>" + T("panel.loading") + "</p>";
+    if (!Object.keys(squadsById).length) {
+      api("/live/squads").then(function (b) {
+        b.squads.forEach(function (s) { squadsById[s.id] = s; });
+      }).catch(function () {});
+    }
+    return refresh();
+  }
+
+  panel.addEventListener("click", function (ev) {
+    var button = ev.target.closest("button[data-act]");
+    if (!button) return;
+    var what = button.getAttribute("data-act");
+    if (what === "close-panel") { currentId = null; panel.hidden = true; layout(false); return; }
+    if (what === "cancel") { panel.querySelector("form.target").hidden = true; return; }
+    if (what === "route-form") { targetForm("route"); return; }
+    if (what === "transfer-form") { targetForm("transfer"); return; }
+    if (what === "dispatch-squad") {
+      act("dispatch", {squad_id: +button.getAttribute("data-squad")});
+      return;
+    }
+    if (what === "transfer-squad") {
+      var squad = squadsById[button.getAttribute("data-squad")];
+      targetForm("transfer");
+      if (squad) panel.querySelector("form.target").elements.squad.value = String(squad.id);
+      return;
+    }
+    act(what, {});
+  });
+  panel.addEventListener("submit", function (ev) {
+    ev.preventDefault();
+    submitTarget(ev.target);
+  });
+
+  window.OpsPanel = {
+    open: open, refresh: refresh,
+    current: function () { return currentId; }
+  };
+})();
