@@ -1,0 +1,170 @@
+"""The world of the access matrix: an app of its own, one account per role, and real objects
+inside and outside each account's scope (events, squads, outbox messages, whistles).
+
+Grid head: the community grid around Vaduz town hall ("mine"). Squad: a squad made here
+("mine"); another one is "other". Integration: a hotline made here. "Mine" events come in
+through that hotline's webhook inside the grid head's grid and are dispatched to the squad;
+"other" events are entered by the desk in Eschen and dispatched to the other squad.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi.testclient import TestClient
+
+from gridsvc.auth import service as auth
+from gridsvc.database.pool import connect
+from gridsvc.webhooks.signing import signed_headers
+
+ROLES = ("admin", "operator", "grid_head", "squad", "integration", "anonymous", "revoked")
+TOKEN_ROLES = ROLES[:5]
+VADUZ = (9.5209, 47.1410)  # town hall square, WGS84
+ESCHEN = (9.5225, 47.2110)
+
+
+def sql(database_url: str, query: str, *args: Any) -> list[dict[str, Any]]:
+    """Run one statement on its own connection (from sync code, whatever loop is around)."""
+    async def go() -> list[dict[str, Any]]:
+        connection = await connect(database_url)
+        try:
+            return [dict(r) for r in await connection.fetch(query, *args)]
+        finally:
+            await connection.close()
+
+    with ThreadPoolExecutor(1) as thread:
+        return thread.submit(asyncio.run, go()).result()
+
+
+def in_thread(coroutine_function: Any, database_url: str, **kwargs: Any) -> Any:
+    async def go() -> Any:
+        connection = await connect(database_url)
+        try:
+            return await coroutine_function(connection, **kwargs)
+        finally:
+            await connection.close()
+
+    with ThreadPoolExecutor(1) as thread:
+        return thread.submit(asyncio.run, go()).result()
+
+
+@dataclass
+class World:
+    client: TestClient
+    database_url: str
+    tokens: dict[str, str]
+    integration: str
+    secret: str
+    demo_secret: str
+    grid_mine: str
+    grid_other: str
+    squad_mine: int
+    squad_other: int
+    matter: str
+    housing_matter: str
+    township: str
+    points: dict[str, list[tuple[float, float]]]
+    created_squads: list[int] = field(default_factory=list)
+
+    # -- calling ------------------------------------------------------------------------
+
+    def headers(self, role: str) -> dict[str, str]:
+        token = self.tokens.get(role)
+        return {"Authorization": f"Bearer {token}"} if token else {}
+
+    def call(self, role: str, method: str, path: str, *, auth_header: bool = True,
+             headers: dict[str, str] | None = None, **kwargs: Any) -> Any:
+        """One request as ``role``, with no cookie left over from an earlier login."""
+        self.client.cookies.clear()
+        sent = {**(self.headers(role) if auth_header else {}), **(headers or {})}
+        return self.client.request(method, path, headers=sent, follow_redirects=False,
+                                   **kwargs)
+
+    def admin(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = self.call("admin", method, path, **kwargs)
+        assert 200 <= response.status_code < 300, (method, path, response.text)
+        return response.json() if response.content else None
+
+    # -- objects -----------------------------------------------------------------------
+
+    def point(self, grid: str) -> dict[str, float]:
+        lng, lat = self.points[grid].pop()
+        return {"lng": lng, "lat": lat}
+
+    def hotline_order(self, *, secret: str | None = None, integration: str | None = None,
+                      location: dict[str, float] | None = None) -> tuple[bytes, dict[str, str]]:
+        order = {"work_order_no": f"ACC{uuid.uuid4().hex[:12]}", "title": "占道经营",
+                 "content": "市民反映", "matter_code": self.matter,
+                 "location": location or self.point(self.grid_mine)}
+        body = json.dumps(order, ensure_ascii=False).encode()
+        return body, signed_headers(secret or self.secret, body,
+                                    integration=integration or self.integration)
+
+    def event_mine(self, *, dispatched: bool = True) -> int:
+        """A hotline work order in the grid head's grid, dispatched to the squad."""
+        body, headers = self.hotline_order()
+        response = self.call("anonymous", "POST", "/webhooks/12345", content=body,
+                             headers=headers)
+        assert response.status_code == 201, response.text
+        event_id = int(response.json()["id"])
+        if dispatched:
+            self.admin("POST", f"/events/{event_id}/actions/dispatch",
+                       json={"squad_id": self.squad_mine})
+        return event_id
+
+    def event_other(self, *, location: dict[str, float] | None = None,
+                    dispatched: bool = True) -> int:
+        """A desk-entered event in Eschen (another grid), dispatched to the other squad."""
+        created = self.admin("POST", "/events", json={
+            "title": "乱堆物料", "matter_code": self.matter,
+            "location": location or self.point(self.grid_other)})
+        if dispatched:
+            self.admin("POST", f"/events/{created['id']}/actions/dispatch",
+                       json={"squad_id": self.squad_other})
+        return int(created["id"])
+
+    def dead_message(self, *, own: bool) -> int:
+        """A dead hotline-feedback message of the world's hotline (own) or the demo's."""
+        if own:
+            event_id = self.event_mine()
+        else:
+            body, headers = self.hotline_order(secret=self.demo_secret,
+                                               integration="hotline-demo")
+            event_id = self.call("anonymous", "POST", "/webhooks/12345", content=body,
+                                 headers=headers).json()["id"]
+            self.admin("POST", f"/events/{event_id}/actions/dispatch",
+                       json={"squad_id": self.squad_other})
+        self.admin("POST", f"/events/{event_id}/actions/sign_for")
+        rows = sql(self.database_url, "UPDATE outbox SET status = 'dead' WHERE event_id = $1 "
+                   "RETURNING id", event_id)
+        assert len(rows) == 1
+        return int(rows[0]["id"])
+
+    def whistle(self, *, acknowledged: bool = False) -> int:
+        created = self.admin("POST", "/whistles", json={
+            "township_code": "LI-VADUZ", "title": "违建拆除协调", "departments": ["emergency"],
+            "matter_code": self.housing_matter, "location": self.point(self.grid_mine)})
+        if acknowledged:
+            self.admin("POST", f"/whistles/{created['id']}/departments/emergency/ack")
+        return int(created["id"])
+
+    def squad(self) -> int:
+        created = self.admin("POST", "/squads", json={
+            "code": f"SQ-ACC-{uuid.uuid4().hex[:8]}", "name": "Access test squad",
+            "station": {"lat": VADUZ[1], "lng": VADUZ[0]}, "grid_codes": []})
+        self.created_squads.append(created["id"])
+        return int(created["id"])
+
+    def user(self) -> str:
+        name = f"acc-user-{uuid.uuid4().hex[:8]}"
+        in_thread(auth.create_user, self.database_url, name=name, role="operator")
+        return name
+
+    def token_id(self) -> int:
+        row = in_thread(auth.issue_token_row, self.database_url, user_name=self.user())
+        return int(row["id"])

@@ -1,0 +1,360 @@
+"""The access matrix: every role × every route of the app, with the status expected of each.
+
+Routes are enumerated from the app itself, so a route added without a row here fails
+``test_every_route_has_cases``. Each cell is one real request against real objects (see
+access_support.py): allowed callers get their 2xx, other roles 403, no or a revoked token
+401, and objects outside a caller's scope 404 (never 403).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from gridsvc.app import create_app
+from gridsvc.auth import service as auth
+from gridsvc.auth.policy import DOCS_ROUTES, RULES, app_routes
+from gridsvc.jurisdictions import service as jurisdictions
+from gridsvc.settings import Settings
+from gridsvc.webhooks.service import save_integration
+from tests.access_support import ESCHEN, ROLES, TOKEN_ROLES, VADUZ, World, in_thread, sql
+from tests.auth_support import issue_token
+
+pytestmark = pytest.mark.usefixtures("demo")
+
+DESK = {"admin", "operator"}
+ADMINS = {"admin"}
+STAFF = {"admin", "operator", "grid_head", "squad"}
+ANYONE = set(TOKEN_ROLES)
+
+
+def expect(ok: int, allowed: set[str], **override: int) -> dict[str, int]:
+    """``ok`` for the allowed roles, 403 for other tokens, 401 without a valid token."""
+    cells = {role: ok if role in allowed else 403 for role in TOKEN_ROLES}
+    cells.update(anonymous=401, revoked=401)
+    cells.update(override)
+    return cells
+
+
+def public(ok: int) -> dict[str, int]:
+    return dict.fromkeys(ROLES, ok)
+
+
+@dataclass(frozen=True)
+class Case:
+    method: str
+    route: str
+    build: Callable[[World, str], dict[str, Any]]  # -> path and request arguments
+    expected: dict[str, int]
+    name: str = ""
+
+    @property
+    def id(self) -> str:
+        return f"{self.method} {self.route}{' ' + self.name if self.name else ''}"
+
+
+def at(path: str, **kwargs: Any) -> Callable[[World, str], dict[str, Any]]:
+    return lambda _w, _r: {"path": path, **kwargs}
+
+
+def lookup(_w: World, _r: str) -> dict[str, Any]:
+    return {"path": "/grids/lookup", "params": {"lng": VADUZ[0], "lat": VADUZ[1]}}
+
+
+def login(w: World, role: str) -> dict[str, Any]:
+    # the form carries the role's own token; no Authorization header
+    return {"path": "/login", "data": {"token": w.tokens.get(role, "")}, "auth_header": False}
+
+
+def webhook(w: World, _r: str) -> dict[str, Any]:
+    body, headers = w.hotline_order()
+    return {"path": "/webhooks/12345", "content": body, "headers": headers}
+
+
+def action(name: str, *, mine: bool, body: dict[str, Any] | None = None) -> Callable[..., Any]:
+    def build(w: World, _r: str) -> dict[str, Any]:
+        event_id = w.event_mine() if mine else w.event_other()
+        return {"path": f"/events/{event_id}/actions/{name}", "json": body or {}}
+    return build
+
+
+def extension(*, mine: bool) -> Callable[..., Any]:
+    def build(w: World, _r: str) -> dict[str, Any]:
+        event_id = w.event_mine() if mine else w.event_other()
+        return {"path": f"/events/{event_id}/extensions",
+                "json": {"minutes": 60, "reason": "需要协调产权单位"}}
+    return build
+
+
+def decision(w: World, _r: str) -> dict[str, Any]:
+    event_id = w.event_mine()
+    extension_id = w.admin("POST", f"/events/{event_id}/extensions",
+                           json={"minutes": 30, "reason": "等待"})["id"]
+    return {"path": f"/events/{event_id}/extensions/{extension_id}/decision",
+            "json": {"approved": True}}
+
+
+def place(w: World, _r: str) -> dict[str, Any]:
+    created = w.admin("POST", "/events", json={"title": "只有地址", "matter_code": w.matter,
+                                               "address": "瓦杜兹市政厅旁"})
+    return {"path": f"/events/{created['id']}/location",
+            "json": {"location": w.point(w.grid_mine)}}
+
+
+def unlink(w: World, _r: str) -> dict[str, Any]:
+    spot = w.point(w.grid_other)
+    w.event_other(location=spot, dispatched=False)
+    duplicate = w.event_other(location=spot, dispatched=False)
+    assert w.admin("GET", f"/events/{duplicate}")["duplicate_of"] is not None
+    return {"path": f"/events/{duplicate}/duplicate_of"}
+
+
+def retry(*, own: bool) -> Callable[..., Any]:
+    return lambda w, _r: {"path": f"/outbox/{w.dead_message(own=own)}/retry"}
+
+
+def whistle_step(step: str) -> Callable[..., Any]:
+    def build(w: World, _r: str) -> dict[str, Any]:
+        whistle_id = w.whistle(acknowledged=step == "arrive")
+        return {"path": f"/whistles/{whistle_id}/departments/emergency/{step}", "json": {}}
+    return build
+
+
+def positions(*, own: bool) -> Callable[..., Any]:
+    def build(w: World, _r: str) -> dict[str, Any]:
+        squad_id = w.squad_mine if own else w.squad_other
+        return {"path": f"/squads/{squad_id}/positions",
+                "json": {"lat": VADUZ[1], "lng": VADUZ[0],
+                         "timestamp": datetime.now(UTC).isoformat()}}
+    return build
+
+
+def grid_id(w: World, _r: str) -> dict[str, Any]:
+    found = sql(w.database_url, "SELECT id FROM current_grids WHERE code = $1", w.grid_mine)
+    return {"path": f"/grids/{found[0]['id']}"}
+
+
+def patch_matter(w: World, _r: str) -> dict[str, Any]:
+    current = w.admin("GET", f"/matters/{w.matter}")["auto_dispatch"]
+    return {"path": f"/matters/{w.matter}", "json": {"auto_dispatch": current}}  # unchanged
+
+
+def delegation_id(w: World, _r: str) -> dict[str, Any]:
+    return {"path": f"/delegations/{w.admin('GET', '/delegations')[0]['id']}"}
+
+
+def new_delegation(w: World, _r: str) -> dict[str, Any]:
+    return {"path": "/delegations", "json": {"enforcement_code": w.township,
+                                             "effective_from": "2093-01-01",
+                                             "matter_codes": [w.matter]}}
+
+
+def calendar_day(*, existing: bool) -> Callable[..., Any]:
+    def build(w: World, _r: str) -> dict[str, Any]:
+        path = f"/calendar/{w.township}/2093-05-0{1 + len(w.points[w.grid_other]) % 9}"
+        if existing:
+            w.admin("PUT", path, json={"working": False, "name": "测试"})
+        return {"path": path, "json": {"working": False, "name": "劳动节"}}
+    return build
+
+
+def event(*, mine: bool) -> Callable[..., Any]:
+    return lambda w, _r: {"path": f"/events/{w.event_mine() if mine else w.event_other()}"}
+
+
+SCOPED_404 = {"grid_head": 404, "squad": 404}
+CASES: list[Case] = [
+    # open
+    Case("GET", "/health", at("/health"), public(200)),
+    Case("GET", "/ready", at("/ready"), public(200)),
+    Case("GET", "/metrics", at("/metrics"), public(200)),
+    Case("POST", "/webhooks/12345", webhook, public(201), "HMAC-signed, any header"),
+    Case("GET", "/login", at("/login"), public(200)),
+    Case("POST", "/login", login, {**public(303), "anonymous": 401, "revoked": 401},
+         "with the caller's own token"),
+    Case("POST", "/logout", at("/logout"), public(303)),
+    *(Case(m, p, at(p), public(200)) for m, p in sorted(DOCS_ROUTES)),
+    Case("GET", "/me", at("/me"), expect(200, ANYONE)),
+    # accounts
+    Case("GET", "/users", at("/users"), expect(200, ADMINS)),
+    Case("POST", "/users", lambda w, r: {"path": "/users", "json": {
+        "name": f"acc-new-{uuid.uuid4().hex[:8]}", "role": "operator"}}, expect(201, ADMINS)),
+    Case("POST", "/users/{name}/tokens", lambda w, r: {"path": f"/users/{w.user()}/tokens"},
+         expect(201, ADMINS)),
+    Case("DELETE", "/tokens/{token_id}", lambda w, r: {"path": f"/tokens/{w.token_id()}"},
+         expect(200, ADMINS)),
+    # reference data
+    Case("GET", "/grids/lookup", lookup, expect(200, STAFF)),
+    Case("POST", "/grids/lookup", at("/grids/lookup", json={"points": [
+        {"lng": VADUZ[0], "lat": VADUZ[1]}]}), expect(200, STAFF)),
+    Case("GET", "/grids/{grid_id}", grid_id, expect(200, STAFF)),
+    Case("GET", "/layers", at("/layers"), expect(200, STAFF)),
+    Case("GET", "/layers/{layer}/versions", at("/layers/enforcement/versions"), expect(200, STAFF)),
+    Case("GET", "/layers/{layer}/grids", at("/layers/enforcement/grids"), expect(200, STAFF)),
+    Case("GET", "/jurisdictions", at("/jurisdictions"), expect(200, STAFF)),
+    Case("GET", "/jurisdictions/{code}", at("/jurisdictions/LI"), expect(200, STAFF)),
+    # roads, squads, ETA, coverage
+    Case("GET", "/roads", at("/roads"), expect(200, DESK)),
+    Case("GET", "/roads/edges", at("/roads/edges", params={"bbox": "9.50,47.12,9.54,47.15"}),
+         expect(200, DESK)),
+    Case("GET", "/squads", at("/squads"), expect(200, DESK)),
+    Case("GET", "/squads/{squad_id}", lambda w, r: {"path": f"/squads/{w.squad_mine}"},
+         expect(200, DESK)),
+    Case("POST", "/squads", lambda w, r: {"path": "/squads", "json": {
+        "code": f"SQ-ACC-{uuid.uuid4().hex[:8]}", "name": "x",
+        "station": {"lat": VADUZ[1], "lng": VADUZ[0]}}}, expect(201, ADMINS)),
+    Case("PATCH", "/squads/{squad_id}", lambda w, r: {"path": f"/squads/{w.squad_other}",
+                                                      "json": {"phone": "0423-000"}},
+         expect(200, ADMINS)),
+    Case("DELETE", "/squads/{squad_id}", lambda w, r: {"path": f"/squads/{w.squad()}"},
+         expect(204, ADMINS)),
+    Case("POST", "/squads/{squad_id}/positions", positions(own=True),
+         expect(201, ADMINS | {"squad"}), "own squad"),
+    Case("POST", "/squads/{squad_id}/positions", positions(own=False),
+         expect(201, ADMINS, squad=404), "another squad"),
+    Case("GET", "/squads/{squad_id}/positions",
+         lambda w, r: {"path": f"/squads/{w.squad_mine}/positions"}, expect(200, DESK)),
+    Case("GET", "/eta", at("/eta", params={"lng": VADUZ[0], "lat": VADUZ[1]}), expect(200, DESK)),
+    Case("GET", "/coverage", at("/coverage", params={"jurisdiction": "LI"}), expect(200, DESK)),
+    # matters, delegation lists, calendar
+    Case("GET", "/matters", at("/matters"), expect(200, DESK)),
+    Case("GET", "/matters/{code}", lambda w, r: {"path": f"/matters/{w.matter}"},
+         expect(200, DESK)),
+    Case("PATCH", "/matters/{code}", patch_matter, expect(200, ADMINS)),
+    Case("GET", "/departments", at("/departments"), expect(200, DESK)),
+    Case("GET", "/delegations", at("/delegations"), expect(200, DESK)),
+    Case("GET", "/delegations/{list_id}", delegation_id, expect(200, DESK)),
+    Case("POST", "/delegations", new_delegation, expect(201, ADMINS)),
+    Case("GET", "/calendar", at("/calendar"), expect(200, DESK)),
+    Case("PUT", "/calendar/{jurisdiction_code}/{day}", calendar_day(existing=False),
+         expect(200, ADMINS)),
+    Case("DELETE", "/calendar/{jurisdiction_code}/{day}", calendar_day(existing=True),
+         expect(200, ADMINS)),
+    # events
+    Case("POST", "/events", lambda w, r: {"path": "/events", "json": {
+        "title": "巡查发现", "matter_code": w.matter, "location": w.point(w.grid_mine)}},
+         expect(201, DESK)),
+    Case("GET", "/events", at("/events"), expect(200, ANYONE)),
+    Case("GET", "/events/{event_id}", event(mine=True), expect(200, ANYONE), "in scope"),
+    Case("GET", "/events/{event_id}", event(mine=False),
+         expect(200, ANYONE, **SCOPED_404, integration=404), "outside scope"),
+    Case("POST", "/events/{event_id}/actions/{action}", action("sign_for", mine=True),
+         expect(200, STAFF), "sign_for in scope"),
+    Case("POST", "/events/{event_id}/actions/{action}", action("sign_for", mine=False),
+         expect(200, STAFF, **SCOPED_404), "sign_for outside scope"),
+    Case("POST", "/events/{event_id}/actions/{action}",
+         action("suspend", mine=True, body={"note": "挂账：等待规划许可"}),
+         expect(200, DESK), "suspend (desk only) in scope"),
+    Case("POST", "/events/{event_id}/actions/{action}",
+         action("suspend", mine=False, body={"note": "挂账"}),
+         expect(200, DESK, **SCOPED_404), "suspend outside scope"),
+    Case("GET", "/events/{event_id}/candidates",
+         lambda w, r: {"path": f"/events/{w.event_mine()}/candidates"}, expect(200, DESK)),
+    Case("POST", "/events/{event_id}/location", place, expect(200, DESK)),
+    Case("POST", "/events/{event_id}/extensions", extension(mine=True), expect(201, STAFF),
+         "in scope"),
+    Case("POST", "/events/{event_id}/extensions", extension(mine=False),
+         expect(201, STAFF, **SCOPED_404), "outside scope"),
+    Case("POST", "/events/{event_id}/extensions/{extension_id}/decision", decision,
+         expect(200, DESK)),
+    Case("DELETE", "/events/{event_id}/duplicate_of", unlink, expect(200, DESK)),
+    Case("GET", "/events-counters", at("/events-counters"), expect(200, DESK)),
+    # hotline feedback
+    Case("GET", "/outbox", at("/outbox"), expect(200, DESK | {"integration"})),
+    Case("POST", "/outbox/{message_id}/retry", retry(own=True),
+         expect(200, DESK | {"integration"}), "own message"),
+    Case("POST", "/outbox/{message_id}/retry", retry(own=False),
+         expect(200, DESK, integration=404), "another hotline's message"),
+    # whistles
+    Case("POST", "/whistles", lambda w, r: {"path": "/whistles", "json": {
+        "township_code": "LI-VADUZ", "title": "吹哨", "departments": ["emergency"],
+        "matter_code": w.housing_matter, "location": w.point(w.grid_mine)}}, expect(201, DESK)),
+    Case("GET", "/whistles", at("/whistles"), expect(200, DESK)),
+    Case("GET", "/whistles-counters", at("/whistles-counters"), expect(200, DESK)),
+    Case("GET", "/whistles/scores", at("/whistles/scores"), expect(200, DESK)),
+    Case("GET", "/whistles/{whistle_id}", lambda w, r: {"path": f"/whistles/{w.whistle()}"},
+         expect(200, DESK)),
+    Case("POST", "/whistles/{whistle_id}/departments/{department}/ack", whistle_step("ack"),
+         expect(200, DESK)),
+    Case("POST", "/whistles/{whistle_id}/departments/{department}/arrive",
+         whistle_step("arrive"), expect(200, DESK)),
+]
+
+
+@pytest.fixture(scope="module")
+def world(settings: Settings, database_url: str) -> Iterator[World]:
+    # Points are random, so 并单 (duplicate linking) is narrowed to identical points: cells
+    # stay independent, and the one case that wants a duplicate makes it on purpose.
+    app_settings = settings.model_copy(update={"duplicate_radius_m": 0.01})
+    name = f"hotline-acc-{uuid.uuid4().hex[:6]}"
+    secret = in_thread(save_integration, database_url, name=name, callback_url=None)["secret"]
+    demo_secret = sql(database_url, "SELECT secret FROM integrations WHERE name = "
+                                    "'hotline-demo'")[0]["secret"]
+    grid_mine = sql(database_url, "SELECT code FROM current_grids WHERE layer = 'community' "
+                    "AND ST_Contains(geom, ST_SetSRID(ST_MakePoint($1, $2), 4326))", *VADUZ)
+    grid_other = sql(database_url, "SELECT code FROM current_grids WHERE layer = 'community' "
+                     "AND ST_Contains(geom, ST_SetSRID(ST_MakePoint($1, $2), 4326))", *ESCHEN)
+    codes = (grid_mine[0]["code"], grid_other[0]["code"])
+    points = {code: [(r["lng"], r["lat"]) for r in sql(
+        database_url, "SELECT ST_X(p) AS lng, ST_Y(p) AS lat FROM (SELECT (ST_Dump("
+        "ST_GeneratePoints(geom, 400))).geom AS p FROM current_grids WHERE layer = "
+        "'community' AND code = $1) s", code)] for code in codes}
+    matter = sql(database_url, "SELECT code FROM matters WHERE owner_department = "
+                 "'urban_management' AND kind = 'event' AND NOT auto_dispatch ORDER BY code "
+                 "LIMIT 1")[0]["code"]
+    housing = sql(database_url, "SELECT code FROM matters WHERE owner_department = 'housing' "
+                  "AND kind = 'event' AND NOT auto_dispatch ORDER BY code LIMIT 1")[0]["code"]
+    township = f"ACC-TWN-{uuid.uuid4().hex[:6]}"
+    in_thread(jurisdictions.upsert, database_url, code=township, name=township,
+              level="township", boundary=None, timezone="Asia/Shanghai", source="tests")
+    with TestClient(create_app(app_settings)) as client:
+        w = World(client=client, database_url=database_url,
+                  tokens={"admin": issue_token(database_url, "admin")}, integration=name,
+                  secret=secret, demo_secret=demo_secret, grid_mine=codes[0],
+                  grid_other=codes[1], squad_mine=0, squad_other=0, matter=matter,
+                  housing_matter=housing, township=township, points=points)
+        w.squad_mine, w.squad_other = w.squad(), w.squad()
+        squad_code = w.admin("GET", f"/squads/{w.squad_mine}")["code"]
+        w.tokens.update(
+            operator=issue_token(database_url, "operator"),
+            grid_head=issue_token(database_url, "grid_head", grid_codes=[codes[0]]),
+            squad=issue_token(database_url, "squad", squad_code=squad_code),
+            integration=issue_token(database_url, "integration", integration=name),
+            revoked=issue_token(database_url, "admin"))
+        assert in_thread(auth.revoke_token, database_url, token=w.tokens["revoked"])
+        try:
+            yield w
+        finally:
+            for squad_id in w.created_squads:
+                client.delete(f"/squads/{squad_id}", headers=w.headers("admin"))
+
+
+def test_every_route_has_cases_and_a_rule() -> None:
+    """A route the matrix does not cover, or without a policy rule, fails here."""
+    app = create_app(Settings(database_url="postgresql://unused/unused"))
+    served = set(app_routes(app))
+    covered = {(case.method, case.route) for case in CASES}
+    assert served - covered == set(), "routes without access cases"
+    assert covered - served == set(), "cases for routes the app does not serve"
+    assert served - set(RULES) - DOCS_ROUTES == set(), "routes without a policy rule"
+
+
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
+def test_access(world: World, case: Case, role: str) -> None:
+    request = dict(case.build(world, role))
+    path = request.pop("path")
+    response = world.call(role, case.method, path, **request)
+    assert response.status_code == case.expected[role], (
+        f"{role} {case.id}: {response.status_code} {response.text[:300]}")
+    if response.status_code in (401, 403, 404) and response.headers.get(
+            "content-type", "").startswith("application/json"):
+        assert response.json()["error"]  # a JSON error body, never an HTML 500 page
+    if response.status_code == 201 and case.route == "/squads":
+        world.created_squads.append(response.json()["id"])
