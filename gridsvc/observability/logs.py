@@ -95,3 +95,6 @@ def configure_logging(level: str = "INFO", *, json_lines: bool = True) -> None:
     access = logging.getLogger("uvicorn.access")
     access.handlers.clear()
     access.propagate = False
+    # httpx logs every request at INFO (callback URLs included); the outbox logs its own
+    # failures, successes need no line each.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
