@@ -95,6 +95,14 @@ def get(url: str, token: str | None = None) -> httpx.Response:
     return httpx.get(url, headers=headers, timeout=10)
 
 
+def act(base_url: str, token: str, event_id: int, action: str, **body: Any) -> dict:
+    """A lifecycle action through the API (blocking), which must succeed."""
+    response = httpx.post(f"{base_url}/events/{event_id}/actions/{action}", json=body,
+                          headers={"Authorization": f"Bearer {token}"}, timeout=10)
+    assert response.status_code == 200, response.text
+    return dict(response.json())
+
+
 def is_event(event_id: int, state: str | None = None) -> Any:
     return lambda m: (m.event == "event" and m.data["event"]["id"] == event_id
                       and (state is None or m.data["event"]["state"] == state))

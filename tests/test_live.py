@@ -13,6 +13,7 @@ import pytest
 from tests.events_support import CallbackReceiver, free_port, post_order, wait_for
 from tests.live_support import (
     SSEClient,
+    act,
     delegated_matter,
     get,
     hotline_secret,
@@ -46,13 +47,6 @@ def tokens(make_token):
 
 def hotline(base_url: str) -> httpx.Client:
     return httpx.Client(base_url=base_url, timeout=10)
-
-
-def act(base_url: str, token: str, event_id: int, action: str, **body) -> dict:
-    response = httpx.post(f"{base_url}/events/{event_id}/actions/{action}", json=body,
-                          headers={"Authorization": f"Bearer {token}"}, timeout=10)
-    assert response.status_code == 200, response.text
-    return response.json()
 
 
 async def test_an_event_made_through_one_process_reaches_a_stream_on_the_other(

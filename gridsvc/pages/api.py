@@ -82,7 +82,7 @@ async def ops_page(request: Request) -> Response:
     head, body, script = cache[key]
     title = html.escape(info.get("name_zh") or info["name"]) if info else ""
     page = f"""<!DOCTYPE html>
-<html lang="zh-CN"><head><meta charset="utf-8">
+<html lang="zh-CN"><head><meta charset="utf-8"><link rel="icon" href="data:,">
 <title>指挥中心 · {title}</title>
 {head}
 <link rel="stylesheet" href="/static/ops/ops.css">
@@ -123,6 +123,7 @@ async def inbox_page(request: Request) -> Response:
     page = f"""<!DOCTYPE html>
 <html lang="zh-CN"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1, viewport-fit=cover">
+<link rel="icon" href="data:,">
 <title>我的任务</title>
 <link rel="stylesheet" href="/static/inbox/inbox.css">
 </head><body class="inbox">

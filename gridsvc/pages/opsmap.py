@@ -107,10 +107,10 @@ async def build_map(connection: asyncpg.Connection | asyncpg.Pool, *, jurisdicti
         layers[layer] = group.get_name()
     expose = ("window.GRIDSVC_MAP = {map: " + fmap.get_name() + ", layers: {"
               + ", ".join(f"{json.dumps(k)}: {v}" for k, v in layers.items()) + "}};")
-    fmap.get_root().script.add_child(folium.Element(expose))
     html = fmap.get_root().render()
     head = html[html.index("<head>") + 6:html.index("</head>")]
     body = html[html.index("<body>") + 6:html.index("</body>")]
     script = html[html.index("</body>") + 7:html.rindex("</html>")]
+    script += f"<script>{expose}</script>\n"  # after folium's: the map exists by then
     head += f"<style>{leaflet_css()}</style>\n<script>{leaflet_js()}</script>\n"
     return head, body, script

@@ -87,7 +87,12 @@
   function timeLeft(sla) {
     if (!sla || !sla.due_at) return "";
     var minutes = Math.round((new Date(sla.due_at).getTime() - Date.now()) / 60000);
-    return minutes >= 0 ? t("time.left_min", {n: minutes}) : t("time.over_min", {n: -minutes});
+    var way = minutes >= 0 ? "left" : "over", n = Math.abs(minutes);
+    if (n >= 1440) {
+      return t("time." + way + "_d", {d: Math.floor(n / 1440), h: Math.floor(n % 1440 / 60)});
+    }
+    if (n >= 120) return t("time." + way + "_h", {h: Math.floor(n / 60), m: n % 60});
+    return t("time." + way + "_min", {n: n});
   }
 
   function escape(text) {

@@ -115,7 +115,7 @@
   // -- squads -------------------------------------------------------------------------
 
   function squadIcon(s) {
-    var label = (s.code || "").replace(/^[A-Z]+-/, "").replace(/-SQ.*$/, "").slice(0, 8);
+    var label = (s.name || s.code || "").replace(/(综合)?执法(中队|队)$/, "").slice(0, 8);
     return L.divIcon({
       className: "",
       html: "<div class='sq sq-" + s.status + " pos-" + s.position.kind + "' data-squad='" +
@@ -222,7 +222,17 @@
     if (clock) clock.textContent = I.time(new Date().toISOString(), "sec");
   }
 
+  function fit() {
+    var layer = M.layers.enforcement || M.layers.boundary;
+    if (!layer || !layer.getBounds) return;
+    var bounds = layer.getBounds();
+    map.options.zoomSnap = 0.25;
+    if (bounds.isValid()) map.fitBounds(bounds, {padding: [16, 16]});
+  }
+
   I.ready.then(function () {
+    map.invalidateSize();
+    fit();
     buildControl();
     I.onChange(function () {
       buildControl();

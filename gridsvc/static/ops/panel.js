@@ -41,9 +41,9 @@
   }
 
   function candidates(e, ranked) {
-    if (!ranked || !ranked.candidates) return "";
     var canSend = e.allowed_actions.indexOf("dispatch") >= 0;
     var canMove = e.allowed_actions.indexOf("transfer") >= 0;
+    if (!ranked || !ranked.candidates || !(canSend || canMove)) return "";
     var recommended = ranked.recommended ? ranked.recommended.id : null;
     var rows = ranked.candidates.slice(0, 8).map(function (c) {
       var button = "";
