@@ -15,6 +15,11 @@ pg_share=/usr/share/postgresql/15/extension
 command -v psql >/dev/null || missing+=(postgresql-client-15)
 command -v runuser >/dev/null || missing+=(util-linux)
 python3 -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3-venv)
+# the browser tests drive Debian's Chromium (Playwright never downloads a browser here), and
+# the pages' Chinese needs a CJK font
+command -v chromium >/dev/null || missing+=(chromium)
+[ -d /usr/share/fonts/opentype/noto ] && ls /usr/share/fonts/opentype/noto/NotoSansCJK* >/dev/null 2>&1 \
+  || missing+=(fonts-noto-cjk)
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "setup: installing Debian packages: ${missing[*]}"
   as_root apt-get update -qq
