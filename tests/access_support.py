@@ -11,16 +11,20 @@ from __future__ import annotations
 
 import asyncio
 import json
+import struct
 import uuid
+import zlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx
 from fastapi.testclient import TestClient
 
 from gridsvc.auth import service as auth
 from gridsvc.database.pool import connect
 from gridsvc.webhooks.signing import signed_headers
+from tests.events_support import AppServer, free_port
 
 ROLES = ("admin", "operator", "grid_head", "squad", "integration", "anonymous", "revoked")
 TOKEN_ROLES = ROLES[:5]
@@ -70,6 +74,8 @@ class World:
     township: str
     points: dict[str, list[tuple[float, float]]]
     created_squads: list[int] = field(default_factory=list)
+    app_factory: Any = None
+    server: AppServer | None = None
 
     # -- calling ------------------------------------------------------------------------
 
@@ -84,6 +90,15 @@ class World:
         sent = {**(self.headers(role) if auth_header else {}), **(headers or {})}
         return self.client.request(method, path, headers=sent, follow_redirects=False,
                                    **kwargs)
+
+    def stream_status(self, role: str, path: str) -> int:
+        """The status of an endless response (SSE), over real HTTP: the TestClient would
+        wait for its end. The server starts on first use."""
+        if self.server is None:
+            self.server = AppServer(self.app_factory(), free_port()).__enter__()
+        with httpx.Client(base_url=self.server.url, timeout=10) as http, \
+                http.stream("GET", path, headers=self.headers(role)) as response:
+            return response.status_code
 
     def admin(self, method: str, path: str, **kwargs: Any) -> Any:
         response = self.call("admin", method, path, **kwargs)
@@ -160,6 +175,13 @@ class World:
         self.created_squads.append(created["id"])
         return int(created["id"])
 
+    def photo(self, *, mine: bool) -> tuple[int, int]:
+        """(event id, attachment id) of a photo on an event in or outside the scopes."""
+        event_id = self.event_mine() if mine else self.event_other()
+        stored = self.admin("POST", f"/events/{event_id}/attachments",
+                            files={"file": ("scene.png", png(), "image/png")})
+        return event_id, int(stored["id"])
+
     def user(self) -> str:
         name = f"acc-user-{uuid.uuid4().hex[:8]}"
         in_thread(auth.create_user, self.database_url, name=name, role="operator")
@@ -168,3 +190,14 @@ class World:
     def token_id(self) -> int:
         row = in_thread(auth.issue_token_row, self.database_url, user_name=self.user())
         return int(row["id"])
+
+
+def png() -> bytes:
+    """A real 1×1 PNG (signature, IHDR, IDAT, IEND with their CRCs)."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (struct.pack(">I", len(data)) + kind + data
+                + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
+
+    header = struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
+            + chunk(b"IDAT", zlib.compress(b"\x00\xff\x00\x00")) + chunk(b"IEND", b""))

@@ -23,7 +23,16 @@ from gridsvc.auth.policy import DOCS_ROUTES, RULES, app_routes
 from gridsvc.jurisdictions import service as jurisdictions
 from gridsvc.settings import Settings
 from gridsvc.webhooks.service import save_integration
-from tests.access_support import ESCHEN, ROLES, TOKEN_ROLES, VADUZ, World, in_thread, sql
+from tests.access_support import (
+    ESCHEN,
+    ROLES,
+    TOKEN_ROLES,
+    VADUZ,
+    World,
+    in_thread,
+    png,
+    sql,
+)
 from tests.auth_support import issue_token
 
 pytestmark = pytest.mark.usefixtures("demo")
@@ -31,6 +40,7 @@ pytestmark = pytest.mark.usefixtures("demo")
 DESK = {"admin", "operator"}
 ADMINS = {"admin"}
 STAFF = {"admin", "operator", "grid_head", "squad"}
+FIELD = {"grid_head", "squad"}
 ANYONE = set(TOKEN_ROLES)
 
 
@@ -164,6 +174,14 @@ def calendar_day(*, existing: bool) -> Callable[..., Any]:
     return build
 
 
+def photo_upload(*, mine: bool) -> Callable[..., Any]:
+    def build(w: World, _r: str) -> dict[str, Any]:
+        event_id = w.event_mine() if mine else w.event_other()
+        return {"path": f"/events/{event_id}/attachments",
+                "files": {"file": ("scene.png", png(), "image/png")}}
+    return build
+
+
 def event(*, mine: bool) -> Callable[..., Any]:
     return lambda w, _r: {"path": f"/events/{w.event_mine() if mine else w.event_other()}"}
 
@@ -284,14 +302,48 @@ CASES: list[Case] = [
          expect(200, DESK)),
     Case("POST", "/whistles/{whistle_id}/departments/{department}/arrive",
          whistle_step("arrive"), expect(200, DESK)),
+    # the live pages: shells redirect to /login without a valid token, data are scoped
+    Case("GET", "/ops", at("/ops"), {**public(303), "admin": 200, "operator": 200},
+         "desk page; others to /inbox or /login"),
+    Case("GET", "/inbox", at("/inbox"), {**public(303), **dict.fromkeys(STAFF, 200),
+                                         "integration": 403}, "field page"),
+    Case("GET", "/static/{path}", at("/static/ops/ops.css"), public(200)),
+    Case("GET", "/live/stream", at("/live/stream", stream=True), expect(200, STAFF)),
+    Case("GET", "/live/events", at("/live/events"), expect(200, STAFF)),
+    Case("GET", "/live/squads", at("/live/squads"), expect(200, DESK)),
+    Case("GET", "/live/counters", at("/live/counters"), expect(200, DESK)),
+    Case("GET", "/live/coverage", at("/live/coverage"), expect(200, DESK)),
+    Case("GET", "/notices", at("/notices"), expect(200, ADMINS | FIELD)),
+    Case("GET", "/notices/secret", at("/notices/secret"), expect(200, ADMINS | FIELD), "own"),
+    Case("GET", "/notices/secret", lambda w, r: {"path": "/notices/secret",
+                                                 "params": {"user": w.user()}},
+         expect(200, ADMINS | FIELD, **SCOPED_404), "another user's"),
+    Case("POST", "/events/{event_id}/attachments", photo_upload(mine=True), expect(201, STAFF),
+         "in scope"),
+    Case("POST", "/events/{event_id}/attachments", photo_upload(mine=False),
+         expect(201, STAFF, **SCOPED_404), "outside scope"),
+    Case("GET", "/events/{event_id}/attachments",
+         lambda w, r: {"path": f"/events/{w.photo(mine=True)[0]}/attachments"},
+         expect(200, STAFF), "in scope"),
+    Case("GET", "/events/{event_id}/attachments",
+         lambda w, r: {"path": f"/events/{w.photo(mine=False)[0]}/attachments"},
+         expect(200, STAFF, **SCOPED_404), "outside scope"),
+    Case("GET", "/attachments/{attachment_id}",
+         lambda w, r: {"path": f"/attachments/{w.photo(mine=True)[1]}"}, expect(200, STAFF),
+         "in scope"),
+    Case("GET", "/attachments/{attachment_id}",
+         lambda w, r: {"path": f"/attachments/{w.photo(mine=False)[1]}"},
+         expect(200, STAFF, **SCOPED_404), "outside scope"),
 ]
 
 
 @pytest.fixture(scope="module")
-def world(settings: Settings, database_url: str) -> Iterator[World]:
+def world(settings: Settings, database_url: str,
+          tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     # Points are random, so 并单 (duplicate linking) is narrowed to identical points: cells
     # stay independent, and the one case that wants a duplicate makes it on purpose.
-    app_settings = settings.model_copy(update={"duplicate_radius_m": 0.01})
+    app_settings = settings.model_copy(update={
+        "duplicate_radius_m": 0.01, "attachments_dir": tmp_path_factory.mktemp("photos")})
     name = f"hotline-acc-{uuid.uuid4().hex[:6]}"
     secret = in_thread(save_integration, database_url, name=name, callback_url=None)["secret"]
     demo_secret = sql(database_url, "SELECT secret FROM integrations WHERE name = "
@@ -318,7 +370,8 @@ def world(settings: Settings, database_url: str) -> Iterator[World]:
                   tokens={"admin": issue_token(database_url, "admin")}, integration=name,
                   secret=secret, demo_secret=demo_secret, grid_mine=codes[0],
                   grid_other=codes[1], squad_mine=0, squad_other=0, matter=matter,
-                  housing_matter=housing, township=township, points=points)
+                  housing_matter=housing, township=township, points=points,
+                  app_factory=lambda: create_app(app_settings))
         w.squad_mine, w.squad_other = w.squad(), w.squad()
         squad_code = w.admin("GET", f"/squads/{w.squad_mine}")["code"]
         w.tokens.update(
@@ -333,6 +386,8 @@ def world(settings: Settings, database_url: str) -> Iterator[World]:
         finally:
             for squad_id in w.created_squads:
                 client.delete(f"/squads/{squad_id}", headers=w.headers("admin"))
+            if w.server is not None:
+                w.server.__exit__()
 
 
 def test_every_route_has_cases_and_a_rule() -> None:
@@ -350,6 +405,10 @@ def test_every_route_has_cases_and_a_rule() -> None:
 def test_access(world: World, case: Case, role: str) -> None:
     request = dict(case.build(world, role))
     path = request.pop("path")
+    if request.pop("stream", False):
+        status = world.stream_status(role, path)
+        assert status == case.expected[role], f"{role} {case.id}: {status}"
+        return
     response = world.call(role, case.method, path, **request)
     assert response.status_code == case.expected[role], (
         f"{role} {case.id}: {response.status_code} {response.text[:300]}")
