@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import atexit
 import json
+import os
+import shutil
 import sys
+import tempfile
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -24,6 +28,7 @@ from gridsvc.database.pool import connect
 from gridsvc.delegations.cli import app as delegations_app
 from gridsvc.grids.importer import FieldMap, GridImportError, prepare_layer
 from gridsvc.matters.cli import app as matters_app
+from gridsvc.observability.logs import configure_logging
 from gridsvc.replay.cli import replay_command, workorders_app
 from gridsvc.roads.cli import roads_app
 from gridsvc.settings import Settings, get_settings
@@ -305,7 +310,18 @@ def serve(host: str = "127.0.0.1", port: int = 8000, workers: int = 1) -> None:
             EmbeddedCluster.from_settings(settings).up()
         except EmbeddedClusterError as error:
             fail(str(error))
-    uvicorn.run("gridsvc.asgi:app", host=host, port=port, workers=workers, log_level="info")
+    configure_logging(settings.log_level, json_lines=settings.log_json)
+    if workers > 1 and "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
+        # Each worker writes its histograms and counters to files here and /metrics adds them
+        # up, whichever worker answers the scrape; a fresh folder per start, so no counts
+        # of dead processes linger.
+        metrics_dir = Path(tempfile.mkdtemp(prefix="gridsvc-metrics-"))
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+        atexit.register(shutil.rmtree, metrics_dir, ignore_errors=True)
+    # log_config=None: uvicorn keeps gridsvc's JSON logging (set again in every worker by
+    # create_app); its access log is replaced by gridsvc.access (request id, route, actor).
+    uvicorn.run("gridsvc.asgi:app", host=host, port=port, workers=workers,
+                log_level=settings.log_level.lower(), log_config=None, access_log=False)
 
 
 @app.command("up")
