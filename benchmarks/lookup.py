@@ -86,15 +86,31 @@ async def in_process(url: str, points: int) -> dict[str, float]:
             "one": points / one_layer, "naive": naive_points / naive}
 
 
+async def bench_token(url: str) -> str:
+    """A token of the benchmark's operator account (made on first use): lookups need one."""
+    from gridsvc.auth import service as auth
+
+    connection = await connect(url)
+    try:
+        if await auth.get_user(connection, name="bench-lookup") is None:
+            await auth.create_user(connection, name="bench-lookup", role="operator")
+        return await auth.issue_token(connection, user_name="bench-lookup", label="benchmark")
+    finally:
+        await connection.close()
+
+
 def over_http(url: str, requests: int) -> dict[str, float]:
     port = free_port()
     env = {**os.environ, "GRIDSVC_DATABASE_URL": url}
+    token = asyncio.run(bench_token(url))
     server = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "gridsvc.asgi:app", "--port", str(port),
-         "--log-level", "warning", "--no-access-log"], cwd=ROOT, env=env)
+         "--log-level", "warning", "--no-access-log"], cwd=ROOT, env=env,
+        stdout=subprocess.DEVNULL)  # the app's JSON access lines, one per request
     try:
         base = f"http://127.0.0.1:{port}"
-        with httpx.Client(base_url=base, timeout=10) as client:
+        with httpx.Client(base_url=base, timeout=10,
+                          headers={"Authorization": f"Bearer {token}"}) as client:
             deadline = time.monotonic() + 60
             while True:
                 try:
