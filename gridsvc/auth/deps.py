@@ -58,7 +58,7 @@ async def principal_or_none(connection: HTTPConnection) -> Principal | None:
         return known
     if not connection.app.state.settings.auth_enabled:
         connection.state.principal = _open_principal(connection)
-        return connection.state.principal  # type: ignore[no-any-return]
+        return connection.state.principal
     token = token_of(connection)
     if token is None:
         return None

@@ -13,7 +13,7 @@ import hashlib
 import logging
 import secrets
 import time
-from typing import Any
+from typing import Any, TypeAlias
 from urllib.parse import urlsplit
 
 import asyncpg
@@ -29,7 +29,7 @@ TOKEN_CACHE_SECONDS = 5.0
 LAST_USED_RESOLUTION_S = 60.0  # last_used_at is written at most once a minute per token
 _CACHE_LIMIT = 10_000
 
-Connection = asyncpg.Connection | asyncpg.Pool
+Connection: TypeAlias = asyncpg.Connection | asyncpg.Pool
 
 
 class UserError(ValueError):

@@ -149,5 +149,5 @@ def exposition(families: Iterable[Metric]) -> bytes:
     else:
         process = REGISTRY
     scraped = CollectorRegistry()
-    scraped.register(_Families(families))  # type: ignore[arg-type]
+    scraped.register(_Families(families))
     return generate_latest(process) + generate_latest(scraped)
