@@ -320,13 +320,19 @@ def serve(host: str = "127.0.0.1", port: int = 8000, workers: int = 1) -> None:
         atexit.register(shutil.rmtree, metrics_dir, ignore_errors=True)
     # log_config=None: uvicorn keeps gridsvc's JSON logging (set again in every worker by
     # create_app); its access log is replaced by gridsvc.access (request id, route, actor).
+    # timeout_graceful_shutdown: open live streams (/live/stream) would hold a stop forever
     uvicorn.run("gridsvc.asgi:app", host=host, port=port, workers=workers,
-                log_level=settings.log_level.lower(), log_config=None, access_log=False)
+                log_level=settings.log_level.lower(), log_config=None, access_log=False,
+                timeout_graceful_shutdown=5)
 
 
 @app.command("up")
-def up(host: str = "127.0.0.1", port: int = 8000, rebuild: bool = False) -> None:
-    """Everything for a first look: database, migrations, demo data (once), map, API."""
+def up(host: str = "127.0.0.1", port: int = 8000, rebuild: bool = False,
+       replay_rate: Annotated[float, typer.Option(
+           help="demo 12345 work orders per second posted in the background (0: none)")] = 0.2,
+       ) -> None:
+    """Everything for a first look: database, migrations, demo data (once), map, API, the
+    operator's live map at /ops with a stream of demo work orders."""
     db_up()
     db_upgrade()
 
@@ -344,7 +350,26 @@ def up(host: str = "127.0.0.1", port: int = 8000, rebuild: bool = False) -> None
     map_grids(out=Path("maps/grids.html"), cells=False, jurisdiction="LI")
     typer.echo(f"API on http://{host}:{port}  (docs: /docs, try "
                f"/grids/lookup?lat=47.1410&lng=9.5209)")
+    _live_demo(host, port, replay_rate)
     serve(host=host, port=port, workers=1)
+
+
+def _live_demo(host: str, port: int, replay_rate: float) -> None:
+    """Demo accounts (tokens printed) and, unless the rate is 0, the work-order feed."""
+    from gridsvc.live.demo import DEMO_FEED, DEMO_GRID_HEAD, DEMO_OPERATOR, DemoFeed, demo_accounts
+
+    tokens = run(lambda _s, url: demo_accounts(url))
+    base = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
+    typer.secho(f"operator live map: {base}/login?next=/ops", fg=typer.colors.GREEN, bold=True)
+    typer.echo(f"  operator token ({DEMO_OPERATOR}): {tokens[DEMO_OPERATOR]}")
+    typer.echo(f"  grid head LI-VADUZ-01 inbox ({DEMO_GRID_HEAD}, {base}/inbox): "
+               f"{tokens[DEMO_GRID_HEAD]}")
+    if replay_rate > 0:
+        url = run(lambda _s, url: _identity(url))
+        DemoFeed(base_url=base, database_url=url, rate=replay_rate,
+                 token=tokens[DEMO_FEED]).start()
+        typer.echo(f"  demo work orders: {replay_rate:g}/s in the background "
+                   "(--replay-rate 0 to stop them)")
 
 
 def main() -> None:
