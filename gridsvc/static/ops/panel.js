@@ -94,8 +94,8 @@
                "</button>");
     }
     if (allowed.indexOf("route") >= 0) {
-      out.push("<button data-act='route'>" + T("action.route") + "</button>");
-      out.push("<button data-act='route-form'>" + T("action.route") + "…</button>");
+      out.push("<button data-act='route'>" + T("panel.route_rules") + "</button>");
+      out.push("<button data-act='route-form'>" + T("panel.route_to") + "</button>");
     }
     if (allowed.indexOf("transfer") >= 0) {
       out.push("<button data-act='transfer-form'>" + T("action.transfer") + "…</button>");
@@ -175,8 +175,8 @@
       row(T("panel.work_order"), esc(e.external_id)) +
       row(T("panel.matter"), esc(e.matter_name || e.matter_text || e.matter_code)) +
       row(T("panel.address"), esc(e.address)) +
-      row(T("panel.responsible"), esc(I.tOr("kind." + e.responsible_kind, "") + " " +
-                                      (e.responsible_name || ""))) +
+      row(T("panel.responsible"), esc(e.responsible_kind === "triage" ? T("kind.triage") :
+        I.tOr("kind." + e.responsible_kind, "") + " " + (e.responsible_name || ""))) +
       row(T("panel.due"), esc(I.time(e.sla && e.sla.due_at))) +
       row(T("panel.handle_due"), esc(I.time(e.sla && e.sla.handle_due_at))) +
       "</table>" + (e.description ? "<p class='desc'>" + esc(e.description) + "</p>" : "") +
