@@ -44,14 +44,13 @@ async def demo_accounts(url: str) -> dict[str, str]:
     connection = await connect(url)
     try:
         tokens = {}
-        for name, role, shown, scope in (
-                (DEMO_OPERATOR, "operator", "值班员（演示）", {}),
-                (DEMO_GRID_HEAD, "grid_head", "网格长 瓦杜兹01（演示）",
-                 {"grid_codes": ["LI-VADUZ-01"]}),
-                (DEMO_FEED, "admin", "演示数据源", {})):
+        for name, role, shown, grids in (
+                (DEMO_OPERATOR, "operator", "值班员（演示）", ()),
+                (DEMO_GRID_HEAD, "grid_head", "网格长 瓦杜兹01（演示）", ("LI-VADUZ-01",)),
+                (DEMO_FEED, "admin", "演示数据源", ())):
             if await auth.get_user(connection, name=name) is None:
                 await auth.create_user(connection, name=name, role=role, display_name=shown,
-                                       **scope)
+                                       grid_codes=grids)
             tokens[name] = await auth.issue_token(connection, user_name=name,
                                                   label="gridsvc up")
         return tokens

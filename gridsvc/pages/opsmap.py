@@ -72,7 +72,8 @@ async def build_map(connection: asyncpg.Connection | asyncpg.Pool, *, jurisdicti
                     tile_url: str | None) -> tuple[str, str, str]:
     """The folium map for ``jurisdiction``: ``(head, body, script)`` HTML fragments."""
     rows = [dict(r) for r in await connection.fetch(GRIDS, jurisdiction["code"])]
-    fmap = new_map(tiles=None, control_scale=True, zoom_control=True, prefer_canvas=False)
+    fmap = new_map(location=[30.0, 115.0], zoom_start=5, tiles=None, control_scale=True,
+                   zoom_control=True, prefer_canvas=False)
     if tile_url:
         folium.TileLayer(tiles=tile_url, attr="county tile server", name="base").add_to(fmap)
     boundary = jurisdiction.get("boundary")
@@ -80,8 +81,6 @@ async def build_map(connection: asyncpg.Connection | asyncpg.Pool, *, jurisdicti
     if shapes:
         minx, miny, maxx, maxy = shapely.union_all([s.envelope for s in shapes]).bounds
         fmap.fit_bounds([[miny, minx], [maxy, maxx]])
-    else:
-        fmap.location, fmap.zoom_start = [30.0, 115.0], 5
     layers: dict[str, str] = {}
     if boundary is not None:
         outline = folium.GeoJson(

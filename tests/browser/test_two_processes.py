@@ -37,6 +37,18 @@ async def test_an_update_through_one_process_reaches_a_page_on_the_other(
         act(second.url, operator, event_id, "dispatch")
         await expect(marker).to_have_attribute("data-state", "dispatched", timeout=2000)
         await page.screenshot(path=artifacts / "ops-two-processes.png")
+        # 改派 from the panel: a target squad and a reason in the inline form
+        await marker.click()
+        panel = page.locator("#panel")
+        await panel.locator("button[data-act='transfer-form']").click()
+        form = panel.locator("form.target")
+        await form.locator("select[name='squad']").select_option(index=1)
+        chosen = await form.locator("select[name='squad'] option").nth(1).text_content()
+        await form.locator("textarea[name='note']").fill("属地中队处置力量不足，改派邻近中队")
+        await form.locator("button[type='submit']").click()
+        await expect(panel.locator("ol.trail")).to_contain_text("改派", timeout=5000)
+        await expect(panel.locator("table.kv").first).to_contain_text(chosen or "?")
+        await page.screenshot(path=artifacts / "ops-transfer.png")
         await context.close()
     finally:
         second.__exit__()
