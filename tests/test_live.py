@@ -194,6 +194,43 @@ async def test_a_recipient_webhook_gets_a_signed_notice_of_each_dispatch(
     assert queued == 0
 
 
+async def test_a_process_nobody_listens_to_reads_nothing_and_says_so(settings, db):
+    from gridsvc.auth.models import Principal
+    from gridsvc.auth.scope import event_visible
+    from gridsvc.database.pool import create_pool
+    from gridsvc.live.hub import LiveHub
+
+    pool = await create_pool(settings.database_url, min_size=1, max_size=2)
+    hub = LiveHub(pool, visible=event_visible, stale_after_s=600, catch_up_s=0.0)
+    await hub.start()
+    try:
+        event_id = await db.fetchval("SELECT max(id) FROM events")
+        touch = "UPDATE events SET due_at = due_at + interval '1 second' WHERE id = $1"
+        operator = Principal(user_id=0, name="desk", role="operator")
+        listening = hub.subscribe(operator)
+        await db.execute(touch, event_id)
+        first = await asyncio.wait_for(listening.queue.get(), 5)
+        last_id = next(line[4:] for line in first.splitlines() if line.startswith("id: "))
+        hub.unsubscribe(listening)
+        heard = hub.notifications
+        await db.execute(touch, event_id)  # nobody listens now: not read, not kept
+        await _until(lambda: hub.notifications > heard)
+        await asyncio.sleep(0.2)
+        back = hub.subscribe(operator, last_event_id=last_id)
+        assert "event: resync" in await asyncio.wait_for(back.queue.get(), 5)
+    finally:
+        await hub.stop()
+        await pool.close()
+
+
+async def _until(predicate) -> None:
+    for _ in range(500):
+        if predicate():
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError("condition not met")
+
+
 def test_messages_are_one_json_line_each():
     from gridsvc.live.hub import encode
 

@@ -21,6 +21,7 @@ import contextlib
 import json
 import logging
 import secrets
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -37,6 +38,7 @@ EVENTS_CHANNEL = "gridsvc_events"
 SQUADS_CHANNEL = "gridsvc_squads"
 NOTICES_CHANNEL = "gridsvc_notices"
 OPERATOR_ROLES = frozenset({"admin", "operator"})
+CATCH_UP_S = 120.0  # changes are still built this long after the last page left (catch-up)
 
 Visible = Callable[[Any, dict[str, Any]], bool]
 
@@ -89,7 +91,7 @@ class LiveHub:
     """LISTEN/NOTIFY -> subscribers, for one app process."""
 
     def __init__(self, pool: asyncpg.Pool, *, visible: Visible, stale_after_s: float,
-                 history: int = 1000) -> None:
+                 history: int = 1000, catch_up_s: float = CATCH_UP_S) -> None:
         self._pool = pool
         self._visible = visible
         self._stale_after_s = stale_after_s
@@ -104,6 +106,9 @@ class LiveHub:
         self._listener: asyncpg.Connection | None = None
         self._worker: asyncio.Task[None] | None = None
         self._watchdog: asyncio.Task[None] | None = None
+        self._lost_through = 0  # messages up to this seq were never built (no subscribers)
+        self._last_listened = time.monotonic()
+        self._catch_up_s = catch_up_s
         self.closing = False
         self.notifications = 0  # how many NOTIFYs this process heard (for tests / health)
 
@@ -192,6 +197,13 @@ class LiveHub:
             events, self._pending_events = self._pending_events, {}
             squads, self._pending_squads = self._pending_squads, set()
             squads_all, self._squads_all = self._squads_all, False
+            if not self.subscribers and time.monotonic() - self._last_listened > self._catch_up_s:
+                # Nobody has listened for a while (e.g. a busy intake process): read nothing,
+                # but note the gap so that a page coming back with an older id reloads.
+                self._seq += 1
+                self._lost_through = self._seq
+                self._history.clear()
+                continue
             try:
                 if events:
                     await self._push_events(events)
@@ -281,11 +293,13 @@ class LiveHub:
 
     def unsubscribe(self, subscriber: Subscriber) -> None:
         self.subscribers.discard(subscriber)
+        self._last_listened = time.monotonic()
 
     def _catch_up(self, subscriber: Subscriber, last_event_id: str) -> None:
         boot, _, seq = last_event_id.partition(".")
         oldest = self._history[0].seq if self._history else self._seq + 1
-        if boot != self.boot or not seq.isdigit() or int(seq) < oldest - 1:
+        if (boot != self.boot or not seq.isdigit() or int(seq) < oldest - 1
+                or int(seq) < self._lost_through):
             subscriber.put(encode("resync", {"reason": "missed updates: reload"}))
             return
         for sent in self._history:
