@@ -12,7 +12,7 @@ from gridsvc.auth.deps import current
 from gridsvc.auth.policy import FIELD_ACTIONS
 from gridsvc.dispatch import service as dispatch
 from gridsvc.errors import APIError
-from gridsvc.events import models, service
+from gridsvc.events import models, service, supervision
 from gridsvc.events.lifecycle import ACTIONS, STATES
 from gridsvc.geo.crs import UnknownCRSError, parse_crs, to_wgs84
 from gridsvc.jsonresp import json_response
@@ -168,7 +168,7 @@ async def place_event(request: Request, event_id: int, body: models.LocationIn) 
 async def request_extension(request: Request, event_id: int, body: models.ExtensionIn) -> Response:
     await scope.check_event(request.app.state.pool, current(request), event_id)
     async with request.app.state.pool.acquire() as connection:
-        extension_id = await service.request_extension(
+        extension_id = await supervision.request_extension(
             connection, event_id=event_id, actor=actor_of(request), minutes=body.minutes,
             reason=body.reason)
     return json_response({"id": extension_id, "event_id": event_id, "status": "pending"},
@@ -180,7 +180,7 @@ async def request_extension(request: Request, event_id: int, body: models.Extens
 async def decide_extension(request: Request, event_id: int, extension_id: int,
                            body: models.ExtensionDecisionIn) -> Response:
     async with request.app.state.pool.acquire() as connection:
-        await service.decide_extension(connection, event_id=event_id, extension_id=extension_id,
+        await supervision.decide_extension(connection, event_id=event_id, extension_id=extension_id,
                                        actor=actor_of(request), approved=body.approved,
                                        note=body.note)
         view = await service.get_event(connection, event_id=event_id)
@@ -199,4 +199,4 @@ async def unlink(request: Request, event_id: int,
 
 @router.get("/events-counters", summary="Open, overdue, triage and today's closed events")
 async def counters(request: Request) -> Response:
-    return json_response(await service.counters(request.app.state.pool))
+    return json_response(await supervision.counters(request.app.state.pool))

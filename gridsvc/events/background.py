@@ -7,7 +7,7 @@ import logging
 
 import asyncpg
 
-from gridsvc.events.service import escalate_overdue
+from gridsvc.events.supervision import escalate_overdue
 
 log = logging.getLogger("gridsvc.sla")
 

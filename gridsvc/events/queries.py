@@ -180,3 +180,8 @@ FROM events
 LAST_SUSPENDED_AT = """
 SELECT max(at) FROM event_transitions WHERE event_id = $1 AND action = 'suspend'
 """
+
+HOME_TIMEZONE = """
+SELECT j.timezone FROM jurisdictions j JOIN layers l ON l.jurisdiction_id = j.id
+GROUP BY j.id, j.timezone ORDER BY count(*) DESC, j.id LIMIT 1
+"""

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -199,14 +199,14 @@ async def _store_routing(connection: asyncpg.Connection, event_id: int, decision
     )
 
 
-async def _record(connection: asyncpg.Connection, event_id: int, *, actor: str, action: str,
+async def record_transition(connection: asyncpg.Connection, event_id: int, *, actor: str, action: str,
                   from_state: str | None, to_state: str, note: str | None = None,
                   data: dict[str, Any] | None = None) -> asyncpg.Record:
     return await connection.fetchrow(queries.INSERT_TRANSITION, event_id, actor, action,
                                      from_state, to_state, note, data or {})
 
 
-async def _lock(connection: asyncpg.Connection, event_id: int) -> dict[str, Any]:
+async def lock_event(connection: asyncpg.Connection, event_id: int) -> dict[str, Any]:
     row = await connection.fetchrow(queries.LOCK_EVENT, event_id)
     if row is None:
         raise EventNotFound(f"event {event_id} does not exist")
@@ -234,7 +234,7 @@ async def _transition(connection: asyncpg.Connection, context: EventContext, eve
     ``event``: the row, already locked by the caller in this transaction (saves a query).
     """
     if event is None:
-        event = await _lock(connection, event_id)
+        event = await lock_event(connection, event_id)
     state = event["state"]
     target = next_state(state=state, action=action, note=note,
                         suspended_from=event["suspended_from"])
@@ -255,7 +255,7 @@ async def _transition(connection: asyncpg.Connection, context: EventContext, eve
     suspended_from = state if target == "suspended" else None
     await connection.execute(queries.UPDATE_STATE, event_id, target, suspended_from,
                              stage if target != "suspended" else event["stage"], started, due)
-    record = await _record(connection, event_id, actor=actor, action=action, from_state=state,
+    record = await record_transition(connection, event_id, actor=actor, action=action, from_state=state,
                            to_state=target, note=note, data=data)
     if event["integration_id"] is not None and action in FEEDBACK_KIND:
         await _enqueue_feedback(connection, event, kind=FEEDBACK_KIND[action], note=note,
@@ -283,7 +283,7 @@ async def _dispatch(connection: asyncpg.Connection, context: EventContext, event
                     event: dict[str, Any] | None = None,
                     matter: dict[str, Any] | None = None) -> dict[str, Any]:
     if event is None:
-        event = await _lock(connection, event_id)
+        event = await lock_event(connection, event_id)
     if target is not None:
         event.update(responsible_kind=target["kind"], responsible_code=target["code"],
                      responsible_name=target.get("name") or target["code"])
@@ -323,7 +323,7 @@ async def apply_action(connection: asyncpg.Connection, *, context: EventContext,
             await _dispatch(connection, context, event_id, actor=actor, squad_id=squad_id,
                             note=note, target=target, action=action)
         elif action == "route" and target is not None:
-            event = await _lock(connection, event_id)
+            event = await lock_event(connection, event_id)
             decision = RoutingDecision(target["kind"], target["code"],
                                        target.get("name") or target["code"], "operator",
                                        note or "routed by an operator",
@@ -344,12 +344,12 @@ async def apply_action(connection: asyncpg.Connection, *, context: EventContext,
 async def _bring_duplicates_along(connection: asyncpg.Connection, context: EventContext,
                                   master_id: int, *, actor: str, note: str | None) -> None:
     """Move every linked duplicate forward on the main path to its master's state."""
-    master = await _lock(connection, master_id)
+    master = await lock_event(connection, master_id)
     if master["state"] not in MAIN_PATH:
         return
     target = MAIN_PATH.index(master["state"])
     for row in await connection.fetch(queries.LINKED_DUPLICATES, master_id):
-        linked = await _lock(connection, row["id"])
+        linked = await lock_event(connection, row["id"])
         if linked["state"] not in MAIN_PATH:
             continue
         for step in range(MAIN_PATH.index(linked["state"]), target):
@@ -370,7 +370,7 @@ async def _reroute(connection: asyncpg.Connection, context: EventContext, event_
     When the rules still find nobody: an error for an explicit route request; with
     ``triage_ok`` the new explanation is stored and the event stays in the triage queue.
     """
-    event = await _lock(connection, event_id)
+    event = await lock_event(connection, event_id)
     matter = await get_matter(connection, code=event["matter_code"]) if event["matter_code"] else None
     now = datetime.now(UTC)
     decision = await route(connection, overlay=context.overlay, lng=event["lng"], lat=event["lat"],
@@ -390,66 +390,13 @@ async def _reroute(connection: asyncpg.Connection, context: EventContext, event_
 async def unlink_duplicate(connection: asyncpg.Connection, *, event_id: int, actor: str,
                            note: str | None) -> None:
     async with connection.transaction():
-        event = await _lock(connection, event_id)
+        event = await lock_event(connection, event_id)
         if event["duplicate_of"] is None:
             raise EventConflict(f"event {event_id} is not linked to another event")
         await connection.execute(queries.SET_DUPLICATE_OF, event_id, None)
-        await _record(connection, event_id, actor=actor, action="unlink_duplicate",
+        await record_transition(connection, event_id, actor=actor, action="unlink_duplicate",
                       from_state=event["state"], to_state=event["state"], note=note,
                       data={"was_duplicate_of": event["duplicate_of"]})
-
-
-async def request_extension(connection: asyncpg.Connection, *, event_id: int, actor: str,
-                            minutes: int, reason: str) -> int:
-    async with connection.transaction():
-        event = await _lock(connection, event_id)
-        if event["state"] in {"closed", "suspended"}:
-            raise EventConflict(f"event {event_id} is {event['state']}: no deadline to extend")
-        row = await connection.fetchrow(queries.INSERT_EXTENSION, event_id, actor, minutes, reason)
-        await _record(connection, event_id, actor=actor, action="request_extension",
-                      from_state=event["state"], to_state=event["state"], note=reason,
-                      data={"extension_id": row["id"], "minutes": minutes})
-        return int(row["id"])
-
-
-async def decide_extension(connection: asyncpg.Connection, *, event_id: int, extension_id: int,
-                           actor: str, approved: bool, note: str | None) -> None:
-    """Approve (the running deadline moves) or refuse a 延期 request."""
-    async with connection.transaction():
-        event = await _lock(connection, event_id)
-        extension = await connection.fetchrow(queries.LOCK_EXTENSION, extension_id, event_id)
-        if extension is None:
-            raise EventNotFound(f"extension {extension_id} of event {event_id} does not exist")
-        if extension["decided_at"] is not None:
-            raise EventConflict(f"extension {extension_id} was already decided")
-        await connection.execute(queries.DECIDE_EXTENSION, extension_id, actor, approved)
-        if approved:
-            extra = timedelta(minutes=extension["extra_minutes"])
-            due = event["due_at"] + extra if event["due_at"] else None
-            handle_due = event["handle_due_at"] + extra if event["handle_due_at"] else None
-            await connection.execute(queries.SET_DUE, event_id, due, handle_due)
-        await _record(connection, event_id, actor=actor,
-                      action="approve_extension" if approved else "refuse_extension",
-                      from_state=event["state"], to_state=event["state"], note=note,
-                      data={"extension_id": extension_id, "minutes": extension["extra_minutes"]})
-
-
-async def escalate_overdue(connection: asyncpg.Connection) -> int:
-    """Raise a 督办 escalation for every stage that ran over its deadline; returns how many."""
-    raised = 0
-    for row in await connection.fetch(queries.OVERDUE):
-        async with connection.transaction():
-            if await connection.fetchval(queries.INSERT_ESCALATION, row["id"], row["stage"],
-                                         row["due_at"]) is None:
-                continue
-            await connection.execute(queries.MARK_OVERDUE, row["id"], row["due_at"])
-            state = await connection.fetchval("SELECT state FROM events WHERE id = $1", row["id"])
-            await _record(connection, row["id"], actor="system", action="escalate",
-                          from_state=state, to_state=state,
-                          note=f"督办: stage {row['stage']} overdue since {row['due_at'].isoformat()}",
-                          data={"stage": row["stage"], "due_at": row["due_at"].isoformat()})
-            raised += 1
-    return raised
 
 
 def present(event: dict[str, Any], *, now: datetime | None = None) -> dict[str, Any]:
@@ -506,21 +453,13 @@ async def set_location(connection: asyncpg.Connection, *, context: EventContext,
                        lng: float, lat: float, crs: str, actor: str, note: str | None) -> None:
     """Give an address-only (or misplaced) event its WGS84 point and route it by the rules."""
     async with connection.transaction():
-        event = await _lock(connection, event_id)
+        event = await lock_event(connection, event_id)
         if event["state"] not in {"received", "returned"}:
             raise EventConflict(f"event {event_id} is {event['state']}: only received or "
                                 "returned events can be placed")
         await connection.execute(
             "UPDATE events SET geom = ST_SetSRID(ST_MakePoint($2, $3), 4326), source_crs = $4, "
             "updated_at = now() WHERE id = $1", event_id, lng, lat, crs)
-        await _record(connection, event_id, actor=actor, action="locate", from_state=event["state"],
+        await record_transition(connection, event_id, actor=actor, action="locate", from_state=event["state"],
                       to_state=event["state"], note=note, data={"lng": lng, "lat": lat})
         await _reroute(connection, context, event_id, actor=actor, note=note, triage_ok=True)
-
-
-async def counters(connection: asyncpg.Connection | asyncpg.Pool) -> dict[str, int]:
-    """The counter strip: open, overdue, triage queue, closed since midnight (UTC+8)."""
-    midnight = datetime.now(UTC).astimezone(timezone(timedelta(hours=8))).replace(
-        hour=0, minute=0, second=0, microsecond=0)
-    row = await connection.fetchrow(queries.COUNTERS, midnight)
-    return dict(row)

@@ -14,6 +14,7 @@ import asyncpg
 import h3
 
 from gridsvc.events import service as events
+from gridsvc.events import supervision
 from gridsvc.events.queries import EVENT_COLUMNS
 from gridsvc.squads import service as squads
 
@@ -144,7 +145,7 @@ async def counters(connection: asyncpg.Connection | asyncpg.Pool) -> dict[str, i
     报到 (departments summoned that have not acknowledged yet)."""
     from gridsvc.whistles.service import awaiting_ack_count
 
-    values = await events.counters(connection)
+    values = await supervision.counters(connection)
     if isinstance(connection, asyncpg.Pool):
         async with connection.acquire() as one:
             values["whistles_awaiting_ack"] = await awaiting_ack_count(one)

@@ -18,7 +18,7 @@ from typing import Any, TypeAlias
 
 import asyncpg
 
-from gridsvc.events.service import EventContext, NewEvent, _record, create_event
+from gridsvc.events.service import EventContext, NewEvent, create_event, record_transition
 from gridsvc.routing.service import grids_at
 from gridsvc.whistles import queries
 
@@ -119,7 +119,7 @@ async def create_whistle(connection: asyncpg.Connection, *, context: EventContex
                                             new.summoned_by, new.ack_minutes, new.arrive_minutes)
         rows = await connection.fetch(queries.INSERT_ATTENDANCE, whistle["id"], new.departments)
         state = await connection.fetchval(queries.EVENT_STATE, event_id)
-        await _record(
+        await record_transition(
             connection, event_id, actor=new.summoned_by, action="whistle", from_state=state,
             to_state=state,
             note=f"吹哨: {new.township_code} summons {', '.join(new.departments)}",
@@ -163,7 +163,7 @@ async def acknowledge(connection: asyncpg.Connection, *, whistle_id: int, depart
                                   "is closed")
         at = await connection.fetchval(queries.ACKNOWLEDGE, whistle_id, department, actor, note)
         on_time = at <= row["ack_due_at"]
-        await _record(
+        await record_transition(
             connection, row["event_id"], actor=actor, action="whistle_ack",
             from_state=row["state"], to_state=row["state"], note=note,
             data={"whistle_id": whistle_id, "department": department, "on_time": on_time,
@@ -198,7 +198,7 @@ async def arrive(connection: asyncpg.Connection, *, whistle_id: int, department:
                                 "at": at.isoformat(), "minutes": _minutes(at - row["summoned_at"])}
         if lng is not None:
             data["position"] = {"lng": lng, "lat": lat, "crs": crs}
-        await _record(connection, row["event_id"], actor=actor, action="whistle_arrive",
+        await record_transition(connection, row["event_id"], actor=actor, action="whistle_arrive",
                       from_state=row["state"], to_state=row["state"], note=note, data=data)
         return {"whistle_id": whistle_id, "department": department, "arrived_at": at,
                 "arrived_by": actor, "due_at": row["arrive_due_at"], "on_time": on_time,
