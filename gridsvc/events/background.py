@@ -2,40 +2,27 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 import asyncpg
 
+from gridsvc.background import NotifiedWorker
 from gridsvc.events.supervision import escalate_overdue
 
 log = logging.getLogger("gridsvc.sla")
 
 
-class SlaChecker:
+class SlaChecker(NotifiedWorker):
+    """Looks for overdue stages every ``interval_s`` seconds (deadlines pass without any
+    database change to be notified of)."""
+
+    name = "SLA checker"
+
     def __init__(self, pool: asyncpg.Pool, interval_s: float) -> None:
-        self._pool = pool
-        self._interval = interval_s
-        self._task: asyncio.Task[None] | None = None
+        super().__init__(pool, channel=None, idle_s=interval_s)
 
-    async def start(self) -> None:
-        self._task = asyncio.create_task(self._run())
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                async with self._pool.acquire() as connection:
-                    raised = await escalate_overdue(connection)
-                if raised:
-                    log.info("督办: %d overdue stages escalated", raised)
-            except (OSError, asyncpg.PostgresError) as error:
-                log.error("SLA checker: %s", error)
-            await asyncio.sleep(self._interval)
+    async def work(self, connection: asyncpg.Connection) -> int:
+        raised = await escalate_overdue(connection)
+        if raised:
+            log.info("督办: %d overdue stages escalated", raised)
+        return 0  # one pass per interval, whatever was found

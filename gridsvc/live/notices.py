@@ -14,8 +14,6 @@ its messaging app. It works like the 12345 feedback outbox:
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 import logging
 from collections.abc import Callable
@@ -24,10 +22,11 @@ from typing import Any
 import asyncpg
 import httpx
 
+from gridsvc.background import NotifiedWorker
 from gridsvc.live import views
 from gridsvc.outbox.service import backoff_seconds
 from gridsvc.settings import Settings
-from gridsvc.webhooks.signing import new_secret, signed_headers
+from gridsvc.webhooks.signing import new_secret, post_signed
 
 log = logging.getLogger("gridsvc.notices")
 CHANNEL = "gridsvc_notices"
@@ -162,17 +161,9 @@ async def deliver_due(connection: asyncpg.Connection, *, client: httpx.AsyncClie
 
 
 async def _post(client: httpx.AsyncClient, row: asyncpg.Record, secret: str) -> str | None:
-    body = json.dumps(row["payload"], ensure_ascii=False).encode()
-    headers = signed_headers(secret, body)
-    headers["Idempotency-Key"] = row["idempotency_key"]
-    headers["X-Recipient"] = row["recipient"]
-    try:
-        response = await client.post(row["url"], content=body, headers=headers)
-    except httpx.HTTPError as error:
-        return f"{type(error).__name__}: {error}"
-    if 200 <= response.status_code < 300:
-        return None
-    return f"HTTP {response.status_code}: {response.text[:200]}"
+    return await post_signed(client, row["url"], secret=secret, payload=row["payload"],
+                             idempotency_key=row["idempotency_key"],
+                             headers={"X-Recipient": row["recipient"]})
 
 
 async def list_notices(connection: asyncpg.Connection | asyncpg.Pool, *, event_id: int | None,
@@ -180,51 +171,29 @@ async def list_notices(connection: asyncpg.Connection | asyncpg.Pool, *, event_i
     return [dict(r) for r in await connection.fetch(LIST, event_id, user_id, limit)]
 
 
-class NoticeSender:
-    """Producer + sender in one background task; wakes on NOTIFY, else polls every second."""
+class NoticeSender(NotifiedWorker):
+    """Producer + sender in one background worker: turns queued dispatches into notices for
+    their recipients, then delivers what is due."""
+
+    name = "notice sender"
 
     def __init__(self, pool: asyncpg.Pool, settings: Settings, *, principal_of: PrincipalOf,
                  visible: Visible) -> None:
-        self._pool = pool
+        super().__init__(pool, channel=CHANNEL, idle_s=1.0)
         self._settings = settings
         self._principal_of = principal_of
         self._visible = visible
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-        self._listener: asyncpg.Connection | None = None
+        self._client: httpx.AsyncClient | None = None
 
-    async def start(self) -> None:
-        self._listener = await self._pool.acquire()
-        await self._listener.add_listener(CHANNEL, self._on_notify)
-        self._task = asyncio.create_task(self._run())
+    async def opened(self) -> None:
+        self._client = httpx.AsyncClient(timeout=10)
 
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        if self._listener is not None:
-            with contextlib.suppress(Exception):
-                await self._listener.remove_listener(CHANNEL, self._on_notify)
-            await self._pool.release(self._listener)
-            self._listener = None
+    async def closed(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
 
-    def _on_notify(self, *_: Any) -> None:
-        self._wake.set()
-
-    async def _run(self) -> None:
-        async with httpx.AsyncClient(timeout=10) as client:
-            while True:
-                try:
-                    async with self._pool.acquire() as connection:
-                        made = await produce(connection, principal_of=self._principal_of,
-                                             visible=self._visible)
-                        tried = await deliver_due(connection, client=client,
-                                                  settings=self._settings)
-                except (OSError, asyncpg.PostgresError) as error:
-                    log.error("notice sender: %s", error)
-                    made = tried = 0
-                if made == 0 and tried == 0:
-                    self._wake.clear()
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._wake.wait(), timeout=1.0)
+    async def work(self, connection: asyncpg.Connection) -> int:
+        assert self._client is not None
+        made = await produce(connection, principal_of=self._principal_of, visible=self._visible)
+        tried = await deliver_due(connection, client=self._client, settings=self._settings)
+        return made + tried

@@ -10,17 +10,16 @@ pending or dead.
 
 from __future__ import annotations
 
-import asyncio
-import json
 import logging
 from typing import Any
 
 import asyncpg
 import httpx
 
+from gridsvc.background import NotifiedWorker
 from gridsvc.outbox import queries
 from gridsvc.settings import Settings
-from gridsvc.webhooks.signing import signed_headers
+from gridsvc.webhooks.signing import post_signed
 
 log = logging.getLogger("gridsvc.outbox")
 CHANNEL = "gridsvc_outbox"
@@ -52,64 +51,31 @@ async def deliver_due(connection: asyncpg.Connection, *, client: httpx.AsyncClie
 async def _post(client: httpx.AsyncClient, row: asyncpg.Record) -> str | None:
     if not row["callback_url"]:
         return f"integration {row['integration']} has no callback URL"
-    body = json.dumps(row["payload"], ensure_ascii=False).encode()
-    headers = signed_headers(row["secret"], body, integration=row["integration"])
-    headers["Idempotency-Key"] = row["idempotency_key"]
-    try:
-        response = await client.post(row["callback_url"], content=body, headers=headers)
-    except httpx.HTTPError as error:
-        return f"{type(error).__name__}: {error}"
-    if 200 <= response.status_code < 300:
-        return None
-    return f"HTTP {response.status_code}: {response.text[:200]}"
+    return await post_signed(client, row["callback_url"], secret=row["secret"],
+                             payload=row["payload"], idempotency_key=row["idempotency_key"],
+                             headers={"X-Integration": row["integration"]})
 
 
-class OutboxSender:
-    """Background sender inside an app process: wakes on NOTIFY, else polls every second."""
+class OutboxSender(NotifiedWorker):
+    """Delivers the outbox from inside an app process."""
+
+    name = "outbox sender"
 
     def __init__(self, pool: asyncpg.Pool, settings: Settings) -> None:
-        self._pool = pool
+        super().__init__(pool, channel=CHANNEL, idle_s=1.0)
         self._settings = settings
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-        self._listener: asyncpg.Connection | None = None
+        self._client: httpx.AsyncClient | None = None
 
-    async def start(self) -> None:
-        self._listener = await self._pool.acquire()
-        await self._listener.add_listener(CHANNEL, self._on_notify)
-        self._task = asyncio.create_task(self._run())
+    async def opened(self) -> None:
+        self._client = httpx.AsyncClient(timeout=10)
 
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-        if self._listener is not None:
-            await self._listener.remove_listener(CHANNEL, self._on_notify)
-            await self._pool.release(self._listener)
-            self._listener = None
+    async def closed(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
 
-    def _on_notify(self, *_: Any) -> None:
-        self._wake.set()
-
-    async def _run(self) -> None:
-        async with httpx.AsyncClient(timeout=10) as client:
-            while True:
-                try:
-                    async with self._pool.acquire() as connection:
-                        tried = await deliver_due(connection, client=client,
-                                                  settings=self._settings)
-                except (OSError, asyncpg.PostgresError) as error:
-                    log.error("outbox sender: %s", error)
-                    tried = 0
-                if tried == 0:
-                    self._wake.clear()
-                    try:
-                        await asyncio.wait_for(self._wake.wait(), timeout=1.0)
-                    except TimeoutError:
-                        pass
+    async def work(self, connection: asyncpg.Connection) -> int:
+        assert self._client is not None
+        return await deliver_due(connection, client=self._client, settings=self._settings)
 
 
 async def list_messages(connection: asyncpg.Connection | asyncpg.Pool, *, status: str | None,

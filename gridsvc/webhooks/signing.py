@@ -9,8 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import secrets
 import time
+from typing import Any
+
+import httpx
 
 
 def new_secret() -> str:
@@ -35,3 +39,18 @@ def signed_headers(secret: str, body: bytes, *, integration: str | None = None,
 
 def verify(secret: str, timestamp: str, body: bytes, signature: str) -> bool:
     return hmac.compare_digest(sign(secret, timestamp, body), signature.strip())
+
+
+async def post_signed(client: httpx.AsyncClient, url: str, *, secret: str, payload: Any,
+                      idempotency_key: str, headers: dict[str, str] | None = None) -> str | None:
+    """POST ``payload`` as signed JSON; None when the receiver acknowledged (2xx), else why not."""
+    body = json.dumps(payload, ensure_ascii=False).encode()
+    all_headers = {**signed_headers(secret, body), "Idempotency-Key": idempotency_key,
+                   **(headers or {})}
+    try:
+        response = await client.post(url, content=body, headers=all_headers)
+    except httpx.HTTPError as error:
+        return f"{type(error).__name__}: {error}"
+    if 200 <= response.status_code < 300:
+        return None
+    return f"HTTP {response.status_code}: {response.text[:200]}"
