@@ -12,6 +12,7 @@ import logging
 from typing import Any
 
 import asyncpg
+import httpx
 
 log = logging.getLogger("gridsvc.background")
 
@@ -78,3 +79,26 @@ class NotifiedWorker:
                 self._wake.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout=self._idle_s)
+
+
+class HttpWorker(NotifiedWorker):
+    """A :class:`NotifiedWorker` that keeps one HTTP client (connection reuse) while it runs."""
+
+    def __init__(self, pool: asyncpg.Pool, *, channel: str | None, idle_s: float,
+                 timeout_s: float = 10.0) -> None:
+        super().__init__(pool, channel=channel, idle_s=idle_s)
+        self._timeout_s = timeout_s
+        self._client: httpx.AsyncClient | None = None
+
+    @property
+    def client(self) -> httpx.AsyncClient:
+        assert self._client is not None, "start() the worker first"
+        return self._client
+
+    async def opened(self) -> None:
+        self._client = httpx.AsyncClient(timeout=self._timeout_s)
+
+    async def closed(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None

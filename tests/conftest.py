@@ -8,28 +8,22 @@ end, so tests never touch the demo data.
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import asyncpg
 import pytest
 from fastapi.testclient import TestClient
+from roads_support import scratch_database
 
 from gridsvc.app import create_app
 from gridsvc.database.embedded import resolve_database_url
-from gridsvc.database.migrate import upgrade
 from gridsvc.database.pool import connect
 from gridsvc.settings import PROJECT_ROOT, Settings
 from tests.auth_support import bearer, issue_token
 
 SHARED_GEODATA = Path(os.environ.get("GRIDSVC_SHARED_GEODATA",
                                      PROJECT_ROOT.parent / "shared" / "geodata"))
-
-
-def _with_database(url: str, database: str) -> str:
-    base, _, _ = url.rpartition("/")
-    return f"{base}/{database}"
 
 
 @pytest.fixture(scope="session")
@@ -48,21 +42,8 @@ def server_url() -> str:
 @pytest.fixture(scope="session")
 async def database_url(server_url: str) -> AsyncIterator[str]:
     """A fresh database with PostGIS and every migration applied."""
-    name = f"gridsvc_test_{uuid.uuid4().hex[:10]}"
-    admin = await asyncpg.connect(server_url)
-    await admin.execute(f'CREATE DATABASE "{name}"')  # name is ours, not user input
-    url = _with_database(server_url, name)
-    try:
-        connection = await connect(url)
-        try:
-            await connection.execute("CREATE EXTENSION IF NOT EXISTS postgis")
-            await upgrade(connection)
-        finally:
-            await connection.close()
+    async with scratch_database(server_url, "test") as url:
         yield url
-    finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
 
 
 @pytest.fixture(scope="session")

@@ -22,7 +22,7 @@ from typing import Any
 import asyncpg
 import httpx
 
-from gridsvc.background import NotifiedWorker
+from gridsvc.background import HttpWorker
 from gridsvc.live import views
 from gridsvc.outbox.service import backoff_seconds
 from gridsvc.settings import Settings
@@ -171,7 +171,7 @@ async def list_notices(connection: asyncpg.Connection | asyncpg.Pool, *, event_i
     return [dict(r) for r in await connection.fetch(LIST, event_id, user_id, limit)]
 
 
-class NoticeSender(NotifiedWorker):
+class NoticeSender(HttpWorker):
     """Producer + sender in one background worker: turns queued dispatches into notices for
     their recipients, then delivers what is due."""
 
@@ -183,17 +183,8 @@ class NoticeSender(NotifiedWorker):
         self._settings = settings
         self._principal_of = principal_of
         self._visible = visible
-        self._client: httpx.AsyncClient | None = None
-
-    async def opened(self) -> None:
-        self._client = httpx.AsyncClient(timeout=10)
-
-    async def closed(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
 
     async def work(self, connection: asyncpg.Connection) -> int:
-        assert self._client is not None
         made = await produce(connection, principal_of=self._principal_of, visible=self._visible)
-        tried = await deliver_due(connection, client=self._client, settings=self._settings)
+        tried = await deliver_due(connection, client=self.client, settings=self._settings)
         return made + tried

@@ -16,7 +16,7 @@ from typing import Any
 import asyncpg
 import httpx
 
-from gridsvc.background import NotifiedWorker
+from gridsvc.background import HttpWorker
 from gridsvc.outbox import queries
 from gridsvc.settings import Settings
 from gridsvc.webhooks.signing import post_signed
@@ -56,7 +56,7 @@ async def _post(client: httpx.AsyncClient, row: asyncpg.Record) -> str | None:
                              headers={"X-Integration": row["integration"]})
 
 
-class OutboxSender(NotifiedWorker):
+class OutboxSender(HttpWorker):
     """Delivers the outbox from inside an app process."""
 
     name = "outbox sender"
@@ -64,18 +64,9 @@ class OutboxSender(NotifiedWorker):
     def __init__(self, pool: asyncpg.Pool, settings: Settings) -> None:
         super().__init__(pool, channel=CHANNEL, idle_s=1.0)
         self._settings = settings
-        self._client: httpx.AsyncClient | None = None
-
-    async def opened(self) -> None:
-        self._client = httpx.AsyncClient(timeout=10)
-
-    async def closed(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
 
     async def work(self, connection: asyncpg.Connection) -> int:
-        assert self._client is not None
-        return await deliver_due(connection, client=self._client, settings=self._settings)
+        return await deliver_due(connection, client=self.client, settings=self._settings)
 
 
 async def list_messages(connection: asyncpg.Connection | asyncpg.Pool, *, status: str | None,
