@@ -79,6 +79,8 @@ async def test_delegated_and_not_delegated_matters_at_the_same_point(client, db,
     assert department_answer["responsible"]["kind"] == "department"
     assert department_answer["responsible"]["code"] == "housing"
     assert department_answer["routing"]["rule"] == "not_delegated"
+    assert "清单之外无执法" in department_answer["routing"]["reason_zh"]
+    assert "赋权事项清单" in squad_answer["routing"]["reason_zh"]
     # Same place, same grids: only the list decided.
     assert squad_answer["routing"]["grids"]["enforcement"]["code"] == \
         department_answer["routing"]["grids"]["enforcement"]["code"] == "LI-VADUZ"

@@ -31,7 +31,7 @@
       T(d.delegated ? "panel.delegated_yes" : "panel.delegated_no") : "";
     return "<h3>" + T("panel.routing") + "</h3><table class='kv routing'>" +
       row(T("panel.rule"), esc(I.tOr("rule." + r.rule, r.rule || ""))) +
-      row(T("panel.reason"), esc(r.reason)) +
+      row(T("panel.reason"), esc(I.lang() === "zh-CN" && r.reason_zh ? r.reason_zh : r.reason)) +
       row(T("panel.grids"), grids) +
       row(T("panel.delegation"), list) + "</table>";
   }
