@@ -17,7 +17,8 @@ command -v runuser >/dev/null || missing+=(util-linux)
 python3 -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3-venv)
 # the browser tests drive Debian's Chromium (Playwright never downloads a browser here), and
 # the pages' Chinese needs a CJK font
-command -v chromium >/dev/null || missing+=(chromium)
+# (with the two of its recommended packages that rendering can need, as recommends are off)
+command -v chromium >/dev/null || missing+=(chromium libgl1-mesa-dri fonts-liberation)
 [ -d /usr/share/fonts/opentype/noto ] && ls /usr/share/fonts/opentype/noto/NotoSansCJK* >/dev/null 2>&1 \
   || missing+=(fonts-noto-cjk)
 if [ "${#missing[@]}" -gt 0 ]; then
