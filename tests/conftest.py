@@ -78,6 +78,17 @@ def make_token(database_url: str) -> Callable[..., str]:
     return lambda role, **scope: issue_token(database_url, role, **scope)
 
 
+@pytest.fixture
+async def rollback(db: asyncpg.Connection) -> AsyncIterator[asyncpg.Connection]:
+    """The test's connection inside a transaction that is rolled back afterwards."""
+    transaction = db.transaction()
+    await transaction.start()
+    try:
+        yield db
+    finally:
+        await transaction.rollback()
+
+
 @pytest.fixture(scope="session")
 def client(settings: Settings, demo: dict[str, Path]) -> Iterator[TestClient]:
     """The real ASGI app (lifespan and all) over the session database with the demo loaded,

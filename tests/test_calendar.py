@@ -9,7 +9,6 @@ that other tests' deadlines are not disturbed.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -194,16 +193,6 @@ def test_deadline_refuses_bad_input(cn: WorkCalendar) -> None:
 
 
 # -- the calendar in the database ------------------------------------------------------------
-
-@pytest.fixture
-async def rollback(db: asyncpg.Connection) -> AsyncIterator[asyncpg.Connection]:
-    transaction = db.transaction()
-    await transaction.start()
-    try:
-        yield db
-    finally:
-        await transaction.rollback()
-
 
 async def make_township(connection: asyncpg.Connection, timezone: str = "Asia/Shanghai") -> str:
     code = f"CAL-{uuid.uuid4().hex[:8]}"

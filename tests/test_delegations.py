@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -44,13 +43,9 @@ async def standard(database_url: str, shared_geodata: Path) -> None:
 
 
 @pytest.fixture
-async def rollback(db: asyncpg.Connection, standard: None) -> AsyncIterator[asyncpg.Connection]:
-    transaction = db.transaction()
-    await transaction.start()
-    try:
-        yield db
-    finally:
-        await transaction.rollback()
+def rollback(rollback: asyncpg.Connection, standard: None) -> asyncpg.Connection:
+    """conftest's rolled-back connection, with the matter standard loaded first."""
+    return rollback
 
 
 def new_code(prefix: str = "DLG") -> str:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -88,17 +87,6 @@ async def layer_state(connection: asyncpg.Connection, jurisdiction: str,
            JOIN layers l ON l.id = v.layer_id JOIN jurisdictions j ON j.id = l.jurisdiction_id
            WHERE j.code = $1 AND l.name = $2""", jurisdiction, layer)
     return {"versions": versions, "grids": grids, "cells": (cells["n"], cells["digest"])}
-
-
-@pytest.fixture
-async def rollback(db: asyncpg.Connection) -> AsyncIterator[asyncpg.Connection]:
-    """The test's connection inside a transaction that is rolled back afterwards."""
-    transaction = db.transaction()
-    await transaction.start()
-    try:
-        yield db
-    finally:
-        await transaction.rollback()
 
 
 # -- the demo layers -------------------------------------------------------------------

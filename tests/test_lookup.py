@@ -9,7 +9,6 @@ WGS84 ellipsoid.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -291,16 +290,6 @@ async def test_outside_points_get_the_nearest_grid(points: dict[str, Any], clien
 
 
 # -- a layer spanning jurisdictions at different latitudes --------------------------------
-
-@pytest.fixture
-async def rollback(db: asyncpg.Connection) -> AsyncIterator[asyncpg.Connection]:
-    transaction = db.transaction()
-    await transaction.start()
-    try:
-        yield db
-    finally:
-        await transaction.rollback()
-
 
 async def test_nearest_when_a_layer_spans_latitudes(rollback: asyncpg.Connection, demo,
                                                     tmp_path) -> None:

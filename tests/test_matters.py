@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 import re
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -49,16 +48,6 @@ def yuncheng(categories: Path) -> Any:
 
 async def load_standard(connection: asyncpg.Connection, catalogue: Any) -> dict[str, Any]:
     return await import_catalogue(connection, catalogue)
-
-
-@pytest.fixture
-async def rollback(db: asyncpg.Connection) -> AsyncIterator[asyncpg.Connection]:
-    transaction = db.transaction()
-    await transaction.start()
-    try:
-        yield db
-    finally:
-        await transaction.rollback()
 
 
 async def snapshot(connection: asyncpg.Connection) -> dict[str, Any]:

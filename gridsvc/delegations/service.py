@@ -28,6 +28,7 @@ import asyncpg
 
 from gridsvc.calendar.worktime import localize
 from gridsvc.delegations import queries
+from gridsvc.textfiles import read_text
 
 DEFAULT_TIMEZONE = "Asia/Shanghai"
 Connection: TypeAlias = asyncpg.Connection | asyncpg.Pool
@@ -74,16 +75,11 @@ def read_matter_codes(path: Path) -> tuple[list[str], list[int]]:
     """The ``matter_code`` column of a CSV: (codes, their row numbers; header = row 1)."""
     if not path.exists():
         raise DelegationError(f"{path}: file not found")
-    data = path.read_bytes()
-    if not data.strip():
+    text = read_text(path)
+    if text is None:
+        raise DelegationError(f"{path}: neither UTF-8 nor GB18030 text")
+    if not text.strip():
         raise DelegationError(f"{path}: the file is empty")
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        try:
-            text = data.decode("gb18030")
-        except UnicodeDecodeError:
-            raise DelegationError(f"{path}: neither UTF-8 nor GB18030 text") from None
     reader = csv.reader(io.StringIO(text, newline=""))
     header = [h.strip() for h in next(reader)]
     if "matter_code" not in header:

@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from gridsvc.matters import timelimits
+from gridsvc.textfiles import read_text
 
 COLUMNS = ("大类代码", "大类名称", "小类代码", "小类名称", "处置单位", "主管部门", "立案条件",
            "结案条件", "处置时限")
@@ -188,16 +189,11 @@ def _column_positions(where: str, header: list[Any], row_number: int) -> dict[st
 
 
 def read_csv_rows(path: Path) -> list[SourceRow]:
-    data = path.read_bytes()
-    if not data.strip():
+    text = read_text(path)
+    if text is None:
+        raise MatterImportError(f"{path}: neither UTF-8 nor GB18030 text")
+    if not text.strip():
         raise MatterImportError(f"{path}: the file is empty")
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        try:
-            text = data.decode("gb18030")
-        except UnicodeDecodeError:
-            raise MatterImportError(f"{path}: neither UTF-8 nor GB18030 text") from None
     records = list(csv.reader(io.StringIO(text, newline="")))
     while records and not any(cell.strip() for cell in records[0]):
         records.pop(0)
