@@ -14,6 +14,7 @@ from gridsvc.attachments.api import router as attachments_router
 from gridsvc.auth.api import router as auth_router
 from gridsvc.auth.deps import authorise
 from gridsvc.calendar.api import router as calendar_router
+from gridsvc.clock import SYSTEM, Clock
 from gridsvc.coverage.api import router as coverage_router
 from gridsvc.database.embedded import resolve_database_url
 from gridsvc.database.pool import create_pool
@@ -44,8 +45,10 @@ from gridsvc.whistles.api import router as whistles_router
 log = logging.getLogger("gridsvc")
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> FastAPI:
+    """``clock``: where the app reads the time (tests pass a FrozenClock; default: real)."""
     settings = settings or get_settings()
+    app_clock: Clock = clock or SYSTEM
     configure_logging(settings.log_level, json_lines=settings.log_json)
 
     @asynccontextmanager
@@ -91,6 +94,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         dependencies=[Depends(authorise)],
     )
     app.state.settings = settings
+    app.state.clock = app_clock
     errors.install(app)
     # request id, access log line and request metrics for every request
     app.add_middleware(RequestContextMiddleware)
