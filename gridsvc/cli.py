@@ -2,26 +2,23 @@
 
 from __future__ import annotations
 
-import asyncio
 import atexit
 import json
 import os
 import shutil
 import sys
 import tempfile
-from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
-import asyncpg
 import typer
 from tqdm import tqdm
 
 from gridsvc.auth.cli import users_app
 from gridsvc.calendar.cli import app as calendar_app
+from gridsvc.cli_support import fail, run
 from gridsvc.coverage.cli import map_coverage
-from gridsvc.database.embedded import EmbeddedCluster, EmbeddedClusterError, resolve_database_url
-from gridsvc.database.migrate import MigrationError
+from gridsvc.database.embedded import EmbeddedCluster, EmbeddedClusterError
 from gridsvc.database.migrate import pending as pending_migrations
 from gridsvc.database.migrate import upgrade as upgrade_database
 from gridsvc.database.pool import connect
@@ -61,24 +58,6 @@ app.add_typer(users_app, name="users")
 app.command("replay")(replay_command)
 
 T = TypeVar("T")
-EXPECTED_ERRORS = (GridImportError, EmbeddedClusterError, MigrationError, OSError, ValueError,
-                   asyncpg.PostgresError)
-
-
-def fail(message: str) -> None:
-    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
-    raise typer.Exit(code=2)
-
-
-def run(coroutine_factory: Callable[[Settings, str], Coroutine[Any, Any, T]]) -> T:
-    """Resolve the database (starting the private cluster if needed) and run one task."""
-    settings = get_settings()
-    try:
-        url = resolve_database_url(settings)
-        return asyncio.run(coroutine_factory(settings, url))
-    except EXPECTED_ERRORS as error:
-        fail(str(error))
-        raise  # unreachable: fail() exits
 
 
 # -- db ------------------------------------------------------------------------------

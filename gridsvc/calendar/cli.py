@@ -15,7 +15,7 @@ app = typer.Typer(help="The holiday calendar: holidays and make-up working days 
 
 
 def _run(task: Any) -> Any:
-    from gridsvc.cli import run  # the shared runner (database resolution, error printing)
+    from gridsvc.cli_support import run  # the shared runner (database resolution, error printing)
 
     return run(task)
 

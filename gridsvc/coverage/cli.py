@@ -13,7 +13,7 @@ def map_coverage(
     jurisdiction: Annotated[str | None, typer.Option(help="only this jurisdiction")] = None,
 ) -> None:
     """Write a folium choropleth of the fastest squad's arrival time per H3 cell."""
-    from gridsvc.cli import run
+    from gridsvc.cli_support import run
     from gridsvc.coverage.maps import write_coverage_map
 
     path = run(lambda _settings, url: write_coverage_map(url, out=out,

@@ -16,7 +16,7 @@ app = typer.Typer(help="Delegation lists (赋权事项清单) of the townships, 
 
 
 def _run(task: Any) -> Any:
-    from gridsvc.cli import run  # the shared runner (database resolution, error printing)
+    from gridsvc.cli_support import run  # the shared runner (database resolution, error printing)
 
     return run(task)
 
@@ -30,7 +30,7 @@ def delegations_import(
     name: Annotated[str | None, typer.Option(help="name of the list")] = None,
 ) -> None:
     """Create the next version of a township's list; the previous one ends where it starts."""
-    from gridsvc.cli import fail
+    from gridsvc.cli_support import fail
     from gridsvc.delegations.service import DelegationError, import_file, parse_effective
 
     try:
@@ -93,7 +93,7 @@ def delegations_list(
 @app.command("show")
 def delegations_show(list_id: int) -> None:
     """One version with its matters."""
-    from gridsvc.cli import fail
+    from gridsvc.cli_support import fail
     from gridsvc.delegations.service import get_list
 
     async def task(_: Settings, url: str) -> dict[str, Any] | None:

@@ -16,7 +16,7 @@ app = typer.Typer(help="The matter catalogue (事项清单) and county departmen
 
 
 def _run(task: Any) -> Any:
-    from gridsvc.cli import run  # the shared runner (database resolution, error printing)
+    from gridsvc.cli_support import run  # the shared runner (database resolution, error printing)
 
     return run(task)
 
@@ -30,7 +30,7 @@ def matters_import(
     report_json: Annotated[Path | None, typer.Option(help="also write the report here")] = None,
 ) -> None:
     """Import matters and their conditions; re-import upserts (conditions replaced)."""
-    from gridsvc.cli import fail
+    from gridsvc.cli_support import fail
     from gridsvc.matters.importer import MatterImportError, check_kind
     from gridsvc.matters.service import import_files
 

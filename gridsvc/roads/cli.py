@@ -38,7 +38,7 @@ class StepBar:
 
 
 def _run(task: Any) -> Any:
-    from gridsvc.cli import run  # at call time: gridsvc.cli imports this module
+    from gridsvc.cli_support import run  # the shared runner (database resolution, error printing)
 
     return run(task)
 

@@ -21,7 +21,7 @@ def squads_import(
 ) -> None:
     """Create or update squads by code (columns: code, name, name_zh, jurisdiction, lat,
     lng, station_name, grid_codes (;-separated), size, status, phone)."""
-    from gridsvc.cli import fail, run
+    from gridsvc.cli_support import fail, run
     from gridsvc.coverage.service import refresh_all
     from gridsvc.squads.service import SquadError, read_squad_file, upsert_squads
 
@@ -46,7 +46,7 @@ def squads_import(
 @squads_app.command("list")
 def squads_list() -> None:
     """List squads with their station and status."""
-    from gridsvc.cli import run
+    from gridsvc.cli_support import run
     from gridsvc.squads.service import list_squads
 
     async def task(_: Settings, url: str) -> Any:
