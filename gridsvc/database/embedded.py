@@ -127,10 +127,11 @@ class EmbeddedCluster:
                 )
             self._ensure_database()
 
-    def down(self) -> None:
+    def down(self, *, mode: str = "fast") -> None:
+        """Stop the cluster; ``mode="immediate"`` is a crash as clients see it (fault tests)."""
         with self._lock():
             if self.is_running():
-                self._run(["pg_ctl", "-D", str(self.data_dir), "-m", "fast", "-w", "stop"],
+                self._run(["pg_ctl", "-D", str(self.data_dir), "-m", mode, "-w", "stop"],
                           check=True)
 
     def status(self) -> str:

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from gridsvc.errors import Conflict, Invalid
+
 STATES = ("received", "routed", "dispatched", "signed_for", "on_scene", "handled", "verified",
           "closed", "returned", "suspended")
 OPEN_STATES = frozenset(STATES) - {"closed"}
@@ -55,8 +57,10 @@ ACTIONS: dict[str, Action] = {a.name: a for a in (
 )}
 
 
-class IllegalTransition(Exception):
-    """An action not allowed in the event's current state (the API answers 409)."""
+class IllegalTransition(Conflict):
+    """An action not allowed in the event's current state (409, with the allowed actions)."""
+
+    error_code = "illegal_transition"
 
     def __init__(self, *, action: str, state: str) -> None:
         self.action = action
@@ -64,13 +68,14 @@ class IllegalTransition(Exception):
         self.allowed = allowed_actions(state)
         super().__init__(
             f"cannot {action} an event that is {state}; allowed now: "
-            f"{', '.join(self.allowed) or 'nothing (closed)'}"
-        )
+            f"{', '.join(self.allowed) or 'nothing (closed)'}",
+            extra={"state": state, "action": action, "allowed_actions": self.allowed})
 
 
-class MissingNote(ValueError):
+class MissingNote(Invalid, ValueError):
     def __init__(self, action: str) -> None:
-        super().__init__(f"{action} needs a note (the reason or the reply text)")
+        message = f"{action} needs a note (the reason or the reply text)"
+        super().__init__(message, fields=[{"field": "body.note", "reason": message}])
 
 
 def allowed_actions(state: str) -> list[str]:

@@ -15,6 +15,7 @@ from typing import Any
 
 import asyncpg
 
+from gridsvc.errors import Conflict, NotFound
 from gridsvc.events import queries, sla
 from gridsvc.events.lifecycle import (
     ACTIONS,
@@ -49,11 +50,11 @@ class EventContext:
     choose_squad: SquadChooser | None = None
 
 
-class EventNotFound(LookupError):
-    pass
+class EventNotFound(NotFound, LookupError):
+    """No such event (404)."""
 
 
-class EventConflict(ValueError):
+class EventConflict(Conflict, ValueError):
     """A request that contradicts the event's data (not its state): answered with 409."""
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime
 from typing import Annotated
 
@@ -16,19 +14,6 @@ from gridsvc.jsonresp import json_response
 from gridsvc.whistles import models, service
 
 router = APIRouter(tags=["whistles"])
-
-
-@contextmanager
-def _answered() -> Iterator[None]:
-    """The service's refusals as API errors: 404, 409, 422 with the fields."""
-    try:
-        yield
-    except service.WhistleNotFound as error:
-        raise APIError(404, "not_found", str(error)) from None
-    except service.WhistleConflict as error:
-        raise APIError(409, "conflict", str(error)) from None
-    except service.WhistleInvalid as error:
-        raise APIError(422, "invalid_request", str(error), fields=error.fields) from None
 
 
 def parse_instant(value: str | None, field: str) -> datetime | None:
@@ -60,10 +45,9 @@ async def create_whistle(request: Request, body: models.WhistleIn) -> Response:
         ack_minutes=body.ack_minutes, arrive_minutes=body.arrive_minutes,
         matter_code=body.matter_code, description=body.description, address=body.address)
     async with request.app.state.pool.acquire() as connection:
-        with _answered():
-            whistle_id = await service.create_whistle(connection, context=context_of(request),
-                                                      new=new)
-            view = await service.get_whistle(connection, whistle_id=whistle_id)
+        whistle_id = await service.create_whistle(connection, context=context_of(request),
+                                                  new=new)
+        view = await service.get_whistle(connection, whistle_id=whistle_id)
         event = await events.get_event(connection, event_id=view["event_id"], with_history=False)
     view["event"].update(routing=event["routing"], sla=event["sla"],
                          duplicate_of=event["duplicate_of"])
@@ -117,8 +101,7 @@ async def scores(
 
 @router.get("/whistles/{whistle_id}", summary="One whistle with each department's attendance")
 async def get_whistle(request: Request, whistle_id: int) -> Response:
-    with _answered():
-        view = await service.get_whistle(request.app.state.pool, whistle_id=whistle_id)
+    view = await service.get_whistle(request.app.state.pool, whistle_id=whistle_id)
     return json_response(view)
 
 
@@ -128,11 +111,10 @@ async def acknowledge(request: Request, whistle_id: int, department: str,
                       body: models.AckIn | None = None) -> Response:
     body = body or models.AckIn()
     async with request.app.state.pool.acquire() as connection:
-        with _answered():
-            done = await service.acknowledge(connection, whistle_id=whistle_id,
-                                             department=department, actor=actor_of(request),
-                                             note=body.note)
-            view = await service.get_whistle(connection, whistle_id=whistle_id)
+        done = await service.acknowledge(connection, whistle_id=whistle_id,
+                                         department=department, actor=actor_of(request),
+                                         note=body.note)
+        view = await service.get_whistle(connection, whistle_id=whistle_id)
     return json_response({"done": done, "whistle": view})
 
 
@@ -143,9 +125,8 @@ async def arrive(request: Request, whistle_id: int, department: str,
     body = body or models.ArriveIn()
     lng, lat, crs = to_wgs84_point(body.position, "body.position")
     async with request.app.state.pool.acquire() as connection:
-        with _answered():
-            done = await service.arrive(connection, whistle_id=whistle_id, department=department,
-                                        actor=actor_of(request), note=body.note, lng=lng,
-                                        lat=lat, crs=crs)
-            view = await service.get_whistle(connection, whistle_id=whistle_id)
+        done = await service.arrive(connection, whistle_id=whistle_id, department=department,
+                                    actor=actor_of(request), note=body.note, lng=lng,
+                                    lat=lat, crs=crs)
+        view = await service.get_whistle(connection, whistle_id=whistle_id)
     return json_response({"done": done, "whistle": view})

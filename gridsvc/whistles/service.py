@@ -18,6 +18,7 @@ from typing import Any, TypeAlias
 
 import asyncpg
 
+from gridsvc.errors import Conflict, Invalid, NotFound
 from gridsvc.events.service import EventContext, NewEvent, create_event, record_transition
 from gridsvc.routing.service import grids_at
 from gridsvc.whistles import queries
@@ -30,20 +31,19 @@ ARRIVE_WEIGHT = 0.6
 STATUS_ZH = {"awaiting_ack": "待报到", "acknowledged": "已报到", "arrived": "已到场"}
 
 
-class WhistleNotFound(LookupError):
+class WhistleNotFound(NotFound, LookupError):
     """No such whistle, or the department was not summoned by it (404)."""
 
 
-class WhistleConflict(ValueError):
+class WhistleConflict(Conflict, ValueError):
     """Done already, or not allowed yet (409)."""
 
 
-class WhistleInvalid(ValueError):
+class WhistleInvalid(Invalid, ValueError):
     """The request names things that do not exist or do not fit together (422)."""
 
     def __init__(self, message: str, fields: list[dict[str, Any]]) -> None:
-        super().__init__(message)
-        self.fields = fields
+        super().__init__(message, fields=fields)
 
 
 @dataclass
