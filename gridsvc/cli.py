@@ -149,6 +149,8 @@ def grids_import(
         help="source coordinates: EPSG:xxxx, cgcs2000, gcj02 or bd09 (default: the file's)")] = None,
     resolution: Annotated[int | None, typer.Option(help="H3 resolution (default 10)")] = None,
     report_json: Annotated[Path | None, typer.Option(help="also write the report here")] = None,
+    allow_outside: Annotated[bool, typer.Option(
+        "--allow-outside", help="import even when no grid touches the jurisdiction")] = False,
 ) -> None:
     """Import a grid layer, replacing the current version atomically."""
     fields = FieldMap(code=code_field, name=name_field, enforcement_code=enforcement_field)
@@ -156,14 +158,15 @@ def grids_import(
         prepared = prepare_layer(file, layer=layer, fields=fields, crs=crs)
     except GridImportError as error:
         fail(str(error))
-    result = run(lambda settings, url: _import(settings, url, prepared, jurisdiction, resolution))
+    result = run(lambda settings, url: _import(settings, url, prepared, jurisdiction, resolution,
+                                               allow_outside))
     print_report(result.layer, result.version, result.report)
     if report_json:
         report_json.write_text(json.dumps(result.report, ensure_ascii=False, indent=2))
 
 
 async def _import(settings: Settings, url: str, prepared: Any, jurisdiction: str,
-                  resolution: int | None) -> Any:
+                  resolution: int | None, allow_outside: bool = False) -> Any:
     from gridsvc.grids.service import import_layer
 
     connection = await connect(url)
@@ -172,7 +175,7 @@ async def _import(settings: Settings, url: str, prepared: Any, jurisdiction: str
                   file=sys.stderr, disable=None) as bar:
             return await import_layer(connection, prepared, jurisdiction_code=jurisdiction,
                                       resolution=resolution or settings.h3_resolution,
-                                      progress=bar.update)
+                                      progress=bar.update, allow_outside=allow_outside)
     finally:
         await connection.close()
 
@@ -189,6 +192,13 @@ def print_report(layer: str, version: int, report: dict[str, Any]) -> None:
                     fg=typer.colors.YELLOW)
     for item in report.get("overlaps", []):
         typer.secho(f"  overlap {item['codes'][0]} / {item['codes'][1]}: {item['area_m2']} m²",
+                    fg=typer.colors.YELLOW)
+    outside = report.get("outside_jurisdiction")
+    if outside:
+        typer.secho(f"  outside jurisdiction {outside['jurisdiction']}: "
+                    f"{', '.join(outside['codes'])}"
+                    + (f" (+{outside['count'] - len(outside['codes'])} more)"
+                       if outside["count"] > len(outside["codes"]) else ""),
                     fg=typer.colors.YELLOW)
     gaps = report.get("gaps")
     if gaps and gaps["pieces"]:

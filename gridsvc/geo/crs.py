@@ -103,15 +103,23 @@ def to_wgs84(lng: ArrayLike, lat: ArrayLike, source: CoordinateSystem) -> tuple[
     x = np.asarray(lng, dtype=np.float64)
     y = np.asarray(lat, dtype=np.float64)
     if source.offset == "gcj02":
-        return gcj02_to_wgs84(x, y)
+        return _lon_lat_range(*gcj02_to_wgs84(x, y))
     if source.offset == "bd09":
-        return bd09_to_wgs84(x, y)
+        return _lon_lat_range(*bd09_to_wgs84(x, y))
     assert source.crs is not None
     if source.name == "wgs84":  # parse_crs maps every spelling of EPSG:4326 to WGS84
         return x, y
     transformer = pyproj.Transformer.from_crs(source.crs, 4326, always_xy=True)
     out_x, out_y = transformer.transform(x, y)
     return np.asarray(out_x, dtype=np.float64), np.asarray(out_y, dtype=np.float64)
+
+
+def _lon_lat_range(lng: FloatArray, lat: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """BD-09's constant offset pushes a pole or the antimeridian a few metres past the valid
+    range (lat -90.006); fold such points back: latitude clamped, longitude wrapped."""
+    lat = np.clip(lat, -90.0, 90.0)
+    lng = np.where((lng < -180.0) | (lng > 180.0), (lng + 180.0) % 360.0 - 180.0, lng)
+    return lng, lat
 
 
 def out_of_china(lng: FloatArray, lat: FloatArray) -> NDArray[np.bool_]:

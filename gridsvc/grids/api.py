@@ -46,7 +46,7 @@ def lookup_points(overlay: Overlay, lng: np.ndarray, lat: np.ndarray, *,
             grids, distances = index.nearest_many(lng[outside], lat[outside])
             near = {int(i): {"grid": summaries[g], "distance_m": round(float(d), 1)}
                     for i, g, d in zip(outside.tolist(), grids.tolist(), distances.tolist(),
-                                       strict=True)}
+                                       strict=True) if g >= 0}
         for i, position in enumerate(positions.tolist()):
             if position != NONE:
                 answers[i][layer] = {"grid": summaries[position], "nearest": None}

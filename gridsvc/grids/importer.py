@@ -15,9 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 import pyogrio
 import shapely
+import shapely.errors
 from shapely.geometry import MultiPolygon
 from shapely.geometry.base import BaseGeometry
 from shapely.validation import explain_validity
@@ -264,9 +266,14 @@ def _checked_geometry(path: Path, label: str, geometry: BaseGeometry | None,
             f"{path}: {label}: geometry is a {geometry.geom_type}; grids must be "
             "Polygon or MultiPolygon"
         )
+    _finite(path, label, geometry)
     if not geometry.is_valid:
         reason = explain_validity(geometry)
-        fixed = as_multipolygon(shapely.make_valid(geometry))
+        try:
+            fixed = as_multipolygon(shapely.make_valid(geometry))
+        except shapely.errors.GEOSException as error:
+            raise GridImportError(f"{path}: {label}: invalid geometry ({reason}) cannot be "
+                                  f"repaired ({error})") from None
         if fixed is None or fixed.is_empty:
             raise GridImportError(f"{path}: {label}: invalid geometry ({reason}) cannot be repaired")
         repaired.append({"code": code, "problem": reason, "repair": "shapely.make_valid",
@@ -275,6 +282,19 @@ def _checked_geometry(path: Path, label: str, geometry: BaseGeometry | None,
     result = as_multipolygon(geometry)
     assert result is not None
     return result
+
+
+def _finite(path: Path, label: str, geometry: BaseGeometry) -> None:
+    """Refuse NaN/infinite coordinates up front, naming the vertex: GEOS cannot even test
+    such a polygon for validity (it raised from ``make_valid``, a traceback for the user)."""
+    coordinates = shapely.get_coordinates(geometry)  # x, y: a missing z is NaN too
+    bad = np.flatnonzero(~np.isfinite(coordinates).all(axis=1))
+    if len(bad):
+        x, y = coordinates[bad[0], 0], coordinates[bad[0], 1]
+        raise GridImportError(
+            f"{path}: {label}: vertex {bad[0] + 1} ({x}, {y}) is not a finite number "
+            f"({len(bad)} such vertices in this feature); fix or remove them"
+        )
 
 
 def _within_lon_lat(path: Path, label: str, geometry: MultiPolygon) -> MultiPolygon:

@@ -174,6 +174,8 @@ class LayerIndex:
         if len(self.grids) == 0:
             return None
         positions, distances = self.nearest_many(np.array([lng]), np.array([lat]))
+        if positions[0] < 0:
+            return None
         return self.grids[int(positions[0])], float(distances[0])
 
     def nearest_many(self, lng: NDArray[np.float64],
@@ -190,12 +192,18 @@ class LayerIndex:
         assert self._tree is not None
         assert self._piece_owner is not None and self._pieces is not None
         points = shapely.points(_to_mercator(np.column_stack([lng, lat])))
-        _, pieces = self._tree.query_nearest(points, all_matches=False)
-        lines = shapely.shortest_line(points, self._pieces[pieces])
+        found, pieces = self._tree.query_nearest(points, all_matches=False)
+        # One answer per point that has one (``found`` says which): a point the tree cannot
+        # place gets -1 and an infinite distance instead of shifting every later answer.
+        owners = np.full(len(lng), -1, dtype=np.int64)
+        distances = np.full(len(lng), np.inf)
+        lines = shapely.shortest_line(points[found], self._pieces[pieces])
         ends = shapely.get_coordinates(shapely.get_point(lines, 1))
         end_lng, end_lat = _from_mercator(ends[:, 0], ends[:, 1])
-        _, _, distances = GEOD.inv(lng, lat, end_lng, end_lat)
-        return self._piece_owner[pieces], np.asarray(distances, dtype=np.float64)
+        _, _, measured = GEOD.inv(lng[found], lat[found], end_lng, end_lat)
+        owners[found] = self._piece_owner[pieces]
+        distances[found] = measured
+        return owners, distances
 
     def _build_boundary_tree(self) -> None:
         """An R-tree over short pieces of every grid's boundary (scaled plane).
@@ -222,11 +230,17 @@ class LayerIndex:
         return shapely.transform(geometries, _to_mercator)
 
 
+# Mercator sends the poles to infinity, and an infinite point has no nearest neighbour (a
+# polar lookup failed a whole batch): latitudes are clamped to this for the plane only.
+_MERCATOR_MAX_LAT = 89.9
+
+
 def _to_mercator(xy: NDArray[np.float64]) -> NDArray[np.float64]:
     """Spherical Mercator (radians): conformal, so locally metric at every latitude — one
     layer may hold grids of jurisdictions at 25° and 47° N."""
     out = np.radians(xy)
-    out[:, 1] = np.log(np.tan(np.pi / 4 + out[:, 1] / 2))
+    lat = np.clip(out[:, 1], -np.radians(_MERCATOR_MAX_LAT), np.radians(_MERCATOR_MAX_LAT))
+    out[:, 1] = np.log(np.tan(np.pi / 4 + lat / 2))
     return out
 
 

@@ -39,11 +39,14 @@ async def import_layer(
     jurisdiction_code: str,
     resolution: int,
     progress: Callable[[int], None] | None = None,
+    allow_outside: bool = False,
 ) -> ImportResult:
     """Replace the current version of a layer with ``prepared``, all or nothing.
 
     The previous version is closed (``valid_to`` = the new ``valid_from``) and stays
-    queryable. Raises :class:`GridImportError` when the jurisdiction is unknown.
+    queryable. Raises :class:`GridImportError` when the jurisdiction is unknown, or when
+    no grid touches the jurisdiction's boundary (a wrong ``--jurisdiction`` or ``--crs``)
+    unless ``allow_outside``; grids outside it are listed in the report either way.
     """
     jurisdiction = await jurisdictions.get(connection, code=jurisdiction_code)
     if jurisdiction is None:
@@ -60,6 +63,7 @@ async def import_layer(
         )
     boundary: BaseGeometry | None = jurisdiction["boundary"]
     geometries = [r.geometry for r in prepared.records]
+    outside = _outside(prepared, boundary, jurisdiction_code, allow_outside=allow_outside)
     # The cover is the CPU-heavy part; keep the event loop free while it runs.
     cover = await asyncio.to_thread(cover_layer, geometries, resolution=resolution,
                                     extent=boundary, progress=progress)
@@ -69,6 +73,9 @@ async def import_layer(
                     "empty": int(((cover.grid_index == NO_GRID) & ~cover.straddles).sum())}
     if boundary is not None:
         report["gaps"] = await asyncio.to_thread(find_gaps, prepared.records, boundary)
+    if outside:
+        report["outside_jurisdiction"] = {"jurisdiction": jurisdiction_code,
+                                          "count": len(outside), "codes": outside[:50]}
 
     async with connection.transaction():
         layer_id = await connection.fetchval(
@@ -95,6 +102,28 @@ async def import_layer(
                 await connection.execute(queries.SET_VERSION_REPORT, version_id, report)
     return ImportResult(layer=prepared.layer, jurisdiction_code=jurisdiction_code,
                         version=version, version_id=version_id, report=report)
+
+
+def _outside(prepared: PreparedLayer, boundary: BaseGeometry | None, jurisdiction_code: str,
+             *, allow_outside: bool) -> list[str]:
+    """Codes of the grids that do not touch the jurisdiction; refuse a layer with none in
+    it (a Beijing layer given to Liechtenstein) unless the operator says it is meant."""
+    if boundary is None or not prepared.records:
+        return []
+    touching = shapely.intersects([r.geometry for r in prepared.records], boundary)
+    outside = [r.code for r, inside in zip(prepared.records, touching.tolist(), strict=True)
+               if not inside]
+    if len(outside) == len(prepared.records) and not allow_outside:
+        layer = shapely.union_all([r.geometry for r in prepared.records]).bounds
+        raise GridImportError(
+            f"{prepared.source_file}: the layer lies wholly outside jurisdiction "
+            f"{jurisdiction_code} (grids within lng {layer[0]:.4f}..{layer[2]:.4f}, lat "
+            f"{layer[1]:.4f}..{layer[3]:.4f}; the jurisdiction within lng "
+            f"{boundary.bounds[0]:.4f}..{boundary.bounds[2]:.4f}, lat "
+            f"{boundary.bounds[1]:.4f}..{boundary.bounds[3]:.4f}); check --jurisdiction and "
+            "--crs, or pass --allow-outside to import it anyway"
+        )
+    return outside
 
 
 async def _insert_grids(connection: asyncpg.Connection, version_id: int,
