@@ -168,7 +168,7 @@ def test_d11_non_finite_coordinates_are_refused_naming_file_feature_and_reason(
 
 
 def test_d11_a_layer_outside_its_jurisdiction_is_refused_unless_allowed(
-        cli: CliRunner, database_url: str, demo: Any, tmp_path: Path) -> None:
+        cli: CliRunner, database_url: str, client: TestClient, tmp_path: Path) -> None:
     path = _write(tmp_path / "beijing.geojson", [("BJ-1", BEIJING)])
     before = _versions(database_url)
     result = cli.invoke(cli_app, ["grids", "import", str(path), "--layer", HOSTILE_LAYER,
@@ -200,3 +200,9 @@ def test_d11_a_layer_outside_its_jurisdiction_is_refused_unless_allowed(
     assert allowed.exit_code == 0, (allowed.stdout, allowed.stderr, allowed.exception)
     assert "outside jurisdiction TEST-HOSTILE: BJ-1" in allowed.stdout
     assert _versions(database_url) == before + 1
+    # The running app reloads its overlay on the import's NOTIFY (and logs it): wait for it
+    # here, so that the reload's log line lands in no later test's captured output.
+    deadline = time.monotonic() + WAIT_S
+    while HOSTILE_LAYER not in client.get("/health").json()["overlay"]["layers"]:
+        assert time.monotonic() < deadline, "the app did not reload its overlay"
+        time.sleep(0.05)
