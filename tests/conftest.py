@@ -14,13 +14,13 @@ from pathlib import Path
 import asyncpg
 import pytest
 from fastapi.testclient import TestClient
-from roads_support import scratch_database
 
 from gridsvc.app import create_app
 from gridsvc.database.embedded import resolve_database_url
 from gridsvc.database.pool import connect
 from gridsvc.settings import PROJECT_ROOT, Settings
 from tests.auth_support import bearer, issue_token
+from tests.roads_support import scratch_database
 
 SHARED_GEODATA = Path(os.environ.get("GRIDSVC_SHARED_GEODATA",
                                      PROJECT_ROOT.parent / "shared" / "geodata"))

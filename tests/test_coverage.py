@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 import shapely
 from fastapi.testclient import TestClient
-from roads_support import scratch_database
 from shapely.geometry import Point
 
 from gridsvc.coverage.maps import write_coverage_map
@@ -22,6 +21,7 @@ from gridsvc.jurisdictions import service as jurisdictions
 from gridsvc.roads.service import import_roads, load_graph
 from gridsvc.settings import Settings
 from gridsvc.squads.service import SquadRecord, upsert_squads
+from tests.roads_support import scratch_database
 
 
 def test_summary_per_enforcement_grid(client: TestClient) -> None:

@@ -15,13 +15,13 @@ import asyncpg
 import pytest
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
-from roads_support import scratch_database
 
 from gridsvc.app import create_app
 from gridsvc.observability.logs import JsonFormatter
 from gridsvc.settings import Settings
 from tests.auth_support import bearer
 from tests.events_support import post_order
+from tests.roads_support import scratch_database
 
 pytestmark = pytest.mark.usefixtures("demo")
 VADUZ = {"lat": 47.1410, "lng": 9.5209}

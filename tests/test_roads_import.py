@@ -14,7 +14,6 @@ import asyncpg
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
-from roads_support import scratch_database
 from typer.testing import CliRunner
 
 from gridsvc.app import create_app
@@ -25,6 +24,7 @@ from gridsvc.roads.service import current_network, import_roads, load_graph
 from gridsvc.roads.speeds import SpeedTableError, load_speed_table, parse_maxspeed
 from gridsvc.settings import PROJECT_ROOT, Settings
 from tests.auth_support import bearer
+from tests.roads_support import scratch_database
 
 FOOTWAYS_ONLY = """<?xml version='1.0' encoding='UTF-8'?>
 <osm version="0.6" generator="gridsvc tests">
