@@ -16,6 +16,7 @@ from gridsvc.auth.deps import authorise
 from gridsvc.calendar.api import router as calendar_router
 from gridsvc.clock import SYSTEM, Clock
 from gridsvc.coverage.api import router as coverage_router
+from gridsvc.coverage.service import refresh_all as refresh_coverage
 from gridsvc.database.embedded import resolve_database_url
 from gridsvc.database.pool import create_pool
 from gridsvc.delegations.api import router as delegations_router
@@ -23,6 +24,7 @@ from gridsvc.eta.api import router as eta_router
 from gridsvc.eta.live import EtaHolder
 from gridsvc.events.api import router as events_router
 from gridsvc.events.background import SlaChecker
+from gridsvc.events.lifecycle import STAGE_OF_STATE, STATES
 from gridsvc.grids.api import router as grids_router
 from gridsvc.grids.live_overlay import OverlayHolder
 from gridsvc.health.api import router as health_router
@@ -60,7 +62,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         app.state.pool = pool
         app.state.overlay = overlay
         # roads / squads / ETA: the road graph loads off the event loop; no roads -> 503s
-        app.state.eta = EtaHolder(pool, settings)
+        app.state.eta = EtaHolder(pool, settings, refresh_coverage=refresh_coverage)
         workers: list[OutboxSender | SlaChecker] = [
             OutboxSender(pool, settings), SlaChecker(pool, settings.sla_check_interval_s)]
         app.state.live = new_hub(app.state)  # LISTEN/NOTIFY -> SSE pages
@@ -95,6 +97,9 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     )
     app.state.settings = settings
     app.state.clock = app_clock
+    # /metrics lists every lifecycle state and stage (observability, core, knows no events)
+    app.state.event_states = tuple(STATES)
+    app.state.event_stages = tuple(sorted(set(STAGE_OF_STATE.values())))
     errors.install(app)
     # request id, access log line and request metrics for every request
     app.add_middleware(RequestContextMiddleware)

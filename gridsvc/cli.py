@@ -17,7 +17,7 @@ from tqdm import tqdm
 from gridsvc.auth.cli import users_app
 from gridsvc.calendar.cli import app as calendar_app
 from gridsvc.cli_support import fail, run
-from gridsvc.coverage.cli import map_coverage
+from gridsvc.coverage.cli import map_coverage, roads_fetch, roads_import, squads_import
 from gridsvc.database.embedded import EmbeddedCluster, EmbeddedClusterError
 from gridsvc.database.migrate import pending as pending_migrations
 from gridsvc.database.migrate import upgrade as upgrade_database
@@ -49,6 +49,10 @@ app.add_typer(map_app, name="map")
 app.add_typer(roads_app, name="roads")
 app.add_typer(squads_app, name="squads")
 map_app.command("coverage")(map_coverage)
+# these refresh coverage, so they live in coverage/ (roads/ and squads/ sit below it)
+roads_app.command("import")(roads_import)
+roads_app.command("fetch")(roads_fetch)
+squads_app.command("import")(squads_import)
 app.add_typer(matters_app, name="matters")
 app.add_typer(delegations_app, name="delegations")
 app.add_typer(calendar_app, name="calendar")

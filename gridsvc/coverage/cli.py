@@ -1,11 +1,23 @@
-"""``gridsvc map coverage`` (registered on the ``map`` sub-app by gridsvc.cli)."""
+"""Commands that change what coverage is computed from, and refresh it in the same run
+(``gridsvc roads import|fetch``, ``gridsvc squads import``), and ``gridsvc map coverage``.
+
+They live here, above roads and squads (coverage reads both), so that roads/ and squads/ do
+not import coverage; gridsvc.cli registers them on the ``roads``, ``squads`` and ``map``
+sub-apps.
+"""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+
+from gridsvc.cli_support import fail, run
+from gridsvc.database.pool import connect
+from gridsvc.roads.cli import StepBar, print_report
+from gridsvc.settings import Settings
 
 
 def map_coverage(
@@ -13,9 +25,81 @@ def map_coverage(
     jurisdiction: Annotated[str | None, typer.Option(help="only this jurisdiction")] = None,
 ) -> None:
     """Write a folium choropleth of the fastest squad's arrival time per H3 cell."""
-    from gridsvc.cli_support import run
     from gridsvc.coverage.maps import write_coverage_map
 
     path = run(lambda _settings, url: write_coverage_map(url, out=out,
                                                          jurisdiction=jurisdiction))
     typer.echo(f"wrote {path}")
+
+
+# -- roads (registered as `gridsvc roads import|fetch`) -----------------------------------
+
+async def _import_roads(settings: Settings, url: str, *, source: Path | None,
+                        place: str | None, clip: str | None) -> Any:
+    from gridsvc.coverage.service import refresh_all
+    from gridsvc.roads.service import import_roads
+
+    connection = await connect(url)
+    bar = StepBar("roads")
+    try:
+        result = await import_roads(connection, settings=settings, source=source, place=place,
+                                    clip_jurisdiction=clip, progress=bar)
+        bar.close()
+        await refresh_all(connection, settings=settings)
+        return result
+    finally:
+        bar.bar.close()
+        await connection.close()
+
+
+def roads_import(
+    file: Annotated[Path, typer.Argument(help=".osm.pbf or .osm (XML) extract, WGS84")],
+    clip: Annotated[str | None, typer.Option(
+        help="jurisdiction code: keep roads inside its boundary (+ GRIDSVC_ROAD_CLIP_BUFFER_M)"
+    )] = None,
+    report_json: Annotated[Path | None, typer.Option(help="also write the report here")] = None,
+) -> None:
+    """Import the drivable roads of an extract, replacing the current network atomically."""
+    result = run(lambda s, url: _import_roads(s, url, source=file, place=None, clip=clip))
+    print_report(result)
+    if report_json:
+        report_json.write_text(json.dumps(result.report, ensure_ascii=False, indent=2))
+
+
+def roads_fetch(
+    place: Annotated[str, typer.Option(help='place name for osmnx, e.g. "宁化县, 三明市"')],
+    clip: Annotated[str | None, typer.Option(help="jurisdiction code to clip to")] = None,
+) -> None:
+    """Download a place's roads through osmnx (needs internet) and import them."""
+    result = run(lambda s, url: _import_roads(s, url, source=None, place=place, clip=clip))
+    print_report(result)
+
+
+# -- squads (registered as `gridsvc squads import`) ---------------------------------------
+
+def squads_import(
+    file: Annotated[Path, typer.Argument(help="CSV (lat,lng columns) or GeoJSON points")],
+    crs: Annotated[str, typer.Option(help="coordinates of the file: wgs84, gcj02, bd09")]
+    = "wgs84",
+) -> None:
+    """Create or update squads by code (columns: code, name, name_zh, jurisdiction, lat,
+    lng, station_name, grid_codes (;-separated), size, status, phone)."""
+    from gridsvc.coverage.service import refresh_all
+    from gridsvc.squads.service import SquadError, read_squad_file, upsert_squads
+
+    try:
+        records = read_squad_file(file, crs=crs)
+    except (SquadError, FileNotFoundError) as error:
+        fail(str(error))
+
+    async def task(settings: Settings, url: str) -> Any:
+        connection = await connect(url)
+        try:
+            report = await upsert_squads(connection, records=records)
+            await refresh_all(connection, settings=settings)
+            return report
+        finally:
+            await connection.close()
+
+    report = run(task)
+    typer.echo(f"{report.created} squads created, {report.updated} updated")

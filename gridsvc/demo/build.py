@@ -18,12 +18,12 @@ from gridsvc.database.migrate import upgrade
 from gridsvc.database.pool import connect
 from gridsvc.demo.events import build_demo_events
 from gridsvc.demo.osm import DemoLayers, build_demo_layers
+from gridsvc.demo.roads import build_demo_roads
 from gridsvc.grids.importer import FieldMap, prepare_layer
 from gridsvc.grids.service import import_layer
 from gridsvc.jurisdictions import service as jurisdictions
 from gridsvc.jurisdictions.importer import import_boundaries
 from gridsvc.settings import PROJECT_ROOT, Settings
-from gridsvc.squads.demo import build_demo_roads
 
 DEMO_COUNTY = "LI"
 DEMO_DIR = PROJECT_ROOT / "geodata" / "demo"

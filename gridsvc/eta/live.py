@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 import asyncpg
 import numpy as np
 
-from gridsvc.coverage.service import refresh_all
 from gridsvc.eta.engine import EtaEngine, Origins, Snap
 from gridsvc.roads.service import current_network, load_graph
 from gridsvc.settings import Settings
@@ -59,11 +59,20 @@ class SquadOrigin:
     live: LivePosition | None = None
 
 
+class CoverageRefresh(Protocol):
+    def __call__(self, connection: asyncpg.Connection, *, settings: Settings,
+                 engine: EtaEngine) -> Awaitable[Any]: ...
+
+
 class EtaHolder:
     """Road graph + squads of one app process, reloaded on NOTIFY."""
 
-    def __init__(self, pool: asyncpg.Pool, settings: Settings) -> None:
+    def __init__(self, pool: asyncpg.Pool, settings: Settings, *,
+                 refresh_coverage: CoverageRefresh | None = None) -> None:
         self._pool = pool
+        # given by the app: coverage is computed from this package's engine, so eta must not
+        # import coverage (no import cycle)
+        self._refresh_coverage_with = refresh_coverage
         self.settings = settings
         self.engine: EtaEngine | None = None
         self.network: dict[str, Any] | None = None
@@ -177,12 +186,13 @@ class EtaHolder:
 
     async def _refresh_coverage(self) -> None:
         await asyncio.sleep(COVERAGE_DEBOUNCE_S)
-        if self.engine is None:
+        if self.engine is None or self._refresh_coverage_with is None:
             return
         try:
             async with self._pool.acquire() as connection:
                 # Skipped inside when the stored run already matches roads and stations.
-                await refresh_all(connection, settings=self.settings, engine=self.engine)
+                await self._refresh_coverage_with(connection, settings=self.settings,
+                                                  engine=self.engine)
         except Exception:  # coverage is a planning view; never take the app down for it
             log.exception("coverage refresh failed")
 

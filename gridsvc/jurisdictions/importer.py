@@ -12,13 +12,16 @@ from shapely.geometry import MultiPolygon
 
 from gridsvc.geo.crs import UnknownCRSError, parse_crs
 from gridsvc.geo.shapes import as_multipolygon, geometry_to_wgs84
-from gridsvc.grids.importer import GridImportError
 from gridsvc.jurisdictions import service
 
 # cnmaps / AMap level names -> ours
 LEVEL_NAMES = {"省": "province", "市": "city", "区县": "county", "区": "county", "县": "county",
                "乡镇": "township", "街道": "township", "province": "province", "city": "city",
                "county": "county", "district": "county", "township": "township"}
+
+
+class BoundaryImportError(ValueError):
+    """A boundary file that cannot be imported: names the file, the feature and the problem."""
 
 
 @dataclass
@@ -70,16 +73,16 @@ def read_boundaries(path: Path, *, crs: str, code_field: str, level_field: str,
                     default_level: str) -> list[tuple[str, str, str, MultiPolygon]]:
     """Read and convert boundary polygons to WGS84; (level, code, name, polygon), parents first."""
     if not path.exists():
-        raise GridImportError(f"{path}: file not found")
+        raise BoundaryImportError(f"{path}: file not found")
     try:
         source = parse_crs(crs)
     except UnknownCRSError as error:
-        raise GridImportError(f"{path}: {error}") from None
+        raise BoundaryImportError(f"{path}: {error}") from None
     frame = gpd.read_file(path, engine="pyogrio")
     if len(frame) == 0:
-        raise GridImportError(f"{path}: the file has no features")
+        raise BoundaryImportError(f"{path}: the file has no features")
     if code_field not in frame.columns:
-        raise GridImportError(f"{path}: no attribute {code_field!r} (have {', '.join(frame.columns)})")
+        raise BoundaryImportError(f"{path}: no attribute {code_field!r} (have {', '.join(frame.columns)})")
     rows = []
     for position, (geometry, row) in enumerate(zip(frame.geometry, frame.drop(
             columns=frame.geometry.name).to_dict("records"), strict=True)):
@@ -87,11 +90,11 @@ def read_boundaries(path: Path, *, crs: str, code_field: str, level_field: str,
         raw_level = str(row.get(level_field) or default_level).strip()
         level = LEVEL_NAMES.get(raw_level)
         if level is None:
-            raise GridImportError(f"{path}: feature {position + 1} (code {code}): unknown "
+            raise BoundaryImportError(f"{path}: feature {position + 1} (code {code}): unknown "
                                   f"level {raw_level!r}")
         polygon = as_multipolygon(geometry) if geometry is not None else None
         if polygon is None:
-            raise GridImportError(f"{path}: feature {position + 1} (code {code}): "
+            raise BoundaryImportError(f"{path}: feature {position + 1} (code {code}): "
                                   "no polygon geometry")
         converted = as_multipolygon(geometry_to_wgs84(
             polygon if polygon.is_valid else polygon.buffer(0), source))

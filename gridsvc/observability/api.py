@@ -18,5 +18,7 @@ router = APIRouter(tags=["health"])
 @router.get("/metrics", summary="Prometheus metrics: events, SLA breaches, outbox, latencies",
             response_class=Response)
 async def metrics(request: Request) -> Response:
-    families = await database_metrics(request.app.state.pool)
+    state = request.app.state
+    families = await database_metrics(state.pool, states=state.event_states,
+                                      stages=state.event_stages)
     return Response(content=exposition(families), media_type=CONTENT_TYPE_LATEST)

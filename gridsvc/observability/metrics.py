@@ -33,8 +33,6 @@ import asyncpg
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
-from gridsvc.events.lifecycle import STAGE_OF_STATE, STATES
-
 REGISTRY = CollectorRegistry(auto_describe=True)
 
 REQUESTS = Counter("gridsvc_http_requests", "HTTP requests answered, by route template",
@@ -100,21 +98,31 @@ FROM outbox WHERE status = 'pending'
 """
 
 
-async def database_metrics(connection: asyncpg.Connection | asyncpg.Pool) -> list[Metric]:
-    """Gauges read from the database now (one round trip)."""
+async def database_metrics(connection: asyncpg.Connection | asyncpg.Pool, *,
+                           states: Iterable[str] = (), stages: Iterable[str] = ()
+                           ) -> list[Metric]:
+    """Gauges read from the database now (one round trip).
+
+    ``states``/``stages``: the event lifecycle's labels, always listed (zeros included), passed
+    in by the app so that this core module does not import the events domain.
+    """
     rows = await connection.fetch(DATABASE_FIGURES)
     by_kind: dict[str, dict[str, float]] = {}
     for row in rows:
         by_kind.setdefault(row["kind"], {})[row["label"] or ""] = float(row["value"])
-    states = GaugeMetricFamily("gridsvc_events", "Events by lifecycle state", labels=["state"])
-    for state in STATES:  # every state, zeros included: a series does not vanish at 0
-        states.add_metric([state], by_kind.get("state", {}).get(state, 0.0))
+    state_family = GaugeMetricFamily("gridsvc_events", "Events by lifecycle state",
+                                     labels=["state"])
+    found_states = by_kind.get("state", {})
+    listed = list(states)
+    # every state, zeros included: a series does not vanish at 0
+    for state in [*listed, *sorted(set(found_states) - set(listed))]:
+        state_family.add_metric([state], found_states.get(state, 0.0))
     overdue = GaugeMetricFamily(
         "gridsvc_events_overdue",
         "Open events past the deadline of their running stage (SLA breaches now; 挂账 "
         "events excluded: their clock is stopped)", labels=["stage"])
     found = by_kind.get("overdue", {})
-    for stage in sorted(set(STAGE_OF_STATE.values()) | set(found)):
+    for stage in sorted(set(stages) | set(found)):
         overdue.add_metric([stage], found.get(stage, 0.0))
     escalations = CounterMetricFamily("gridsvc_sla_escalations",
                                       "督办 escalations raised (stages that ran over)",
@@ -126,7 +134,7 @@ async def database_metrics(connection: asyncpg.Connection | asyncpg.Pool) -> lis
     oldest = GaugeMetricFamily("gridsvc_outbox_oldest_pending_seconds",
                                "Age of the oldest undelivered feedback message (0: none)",
                                value=by_kind.get("outbox_oldest", {}).get("", 0.0))
-    return [states, overdue, escalations, outbox, oldest]
+    return [state_family, overdue, escalations, outbox, oldest]
 
 
 class _Families:

@@ -1,11 +1,10 @@
-"""``gridsvc roads``: import an extract, fetch a place, show the current network."""
+"""``gridsvc roads``: show the current network; `roads import|fetch` (they refresh coverage)
+live in gridsvc/coverage/cli.py, registered here by gridsvc.cli."""
 
 from __future__ import annotations
 
-import json
 import sys
-from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
 import typer
 from tqdm import tqdm
@@ -43,25 +42,7 @@ def _run(task: Any) -> Any:
     return run(task)
 
 
-async def _import(settings: Settings, url: str, *, source: Path | None, place: str | None,
-                  clip: str | None) -> Any:
-    from gridsvc.coverage.service import refresh_all
-    from gridsvc.roads.service import import_roads
-
-    connection = await connect(url)
-    bar = StepBar("roads")
-    try:
-        result = await import_roads(connection, settings=settings, source=source, place=place,
-                                    clip_jurisdiction=clip, progress=bar)
-        bar.close()
-        await refresh_all(connection, settings=settings)
-        return result
-    finally:
-        bar.bar.close()
-        await connection.close()
-
-
-def _print_report(result: Any) -> None:
+def print_report(result: Any) -> None:
     report = result.report
     graph, components = report["graph"], report["components"]
     typer.echo(f"road network {result.network_id}: {graph['nodes']} nodes, {graph['edges']} "
@@ -76,31 +57,6 @@ def _print_report(result: Any) -> None:
     typer.echo(f"  speeds: {report['speed_rules']} (table {report['speed_table']['source']})")
     typer.echo(f"  cache: {result.cache_file} "
                f"({report['cache']['routing_bytes_per_edge']} bytes/edge routing core)")
-
-
-@roads_app.command("import")
-def roads_import(
-    file: Annotated[Path, typer.Argument(help=".osm.pbf or .osm (XML) extract, WGS84")],
-    clip: Annotated[str | None, typer.Option(
-        help="jurisdiction code: keep roads inside its boundary (+ GRIDSVC_ROAD_CLIP_BUFFER_M)"
-    )] = None,
-    report_json: Annotated[Path | None, typer.Option(help="also write the report here")] = None,
-) -> None:
-    """Import the drivable roads of an extract, replacing the current network atomically."""
-    result = _run(lambda s, url: _import(s, url, source=file, place=None, clip=clip))
-    _print_report(result)
-    if report_json:
-        report_json.write_text(json.dumps(result.report, ensure_ascii=False, indent=2))
-
-
-@roads_app.command("fetch")
-def roads_fetch(
-    place: Annotated[str, typer.Option(help='place name for osmnx, e.g. "宁化县, 三明市"')],
-    clip: Annotated[str | None, typer.Option(help="jurisdiction code to clip to")] = None,
-) -> None:
-    """Download a place's roads through osmnx (needs internet) and import them."""
-    result = _run(lambda s, url: _import(s, url, source=None, place=place, clip=clip))
-    _print_report(result)
 
 
 @roads_app.command("info")

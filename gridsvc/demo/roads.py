@@ -12,11 +12,11 @@ from tqdm import tqdm
 
 from gridsvc.coverage.service import refresh_all
 from gridsvc.demo.osm import DemoLayers
+from gridsvc.demo.placement import place_demo_squads
 from gridsvc.eta.engine import EtaEngine
 from gridsvc.roads.cache import RoadGraph
 from gridsvc.roads.service import import_roads
 from gridsvc.settings import Settings
-from gridsvc.squads.placement import place_demo_squads
 from gridsvc.squads.service import upsert_squads
 
 DEMO_COUNTY = "LI"
