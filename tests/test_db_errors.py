@@ -38,8 +38,11 @@ from tests.events_support import AppServer, free_port
 def cluster() -> Iterator[EmbeddedCluster]:
     base = Path(tempfile.mkdtemp(prefix="gridsvc-outage-"))
     base.chmod(0o755)  # the cluster runs as an unprivileged OS user when we are root
-    own = EmbeddedCluster(base_dir=base, configured_port=free_port(),
-                          os_user=os.environ.get("GRIDSVC_EMBEDDED_OS_USER", "gridsvc"))
+    own = EmbeddedCluster(
+        base_dir=base,
+        configured_port=free_port(),
+        os_user=os.environ.get("GRIDSVC_EMBEDDED_OS_USER", "gridsvc"),
+    )
     try:
         own.up()
         yield own
@@ -53,15 +56,16 @@ async def integration(cluster: EmbeddedCluster) -> dict[str, Any]:
     connection = await connect(cluster.url())
     try:
         await upgrade(connection)
-        return await save_integration(connection, name=f"outage-{uuid.uuid4().hex[:6]}",
-                                      callback_url=None)
+        return await save_integration(connection, name=f"outage-{uuid.uuid4().hex[:6]}", callback_url=None)
     finally:
         await connection.close()
 
 
 def _order(integration: dict[str, Any]) -> tuple[bytes, dict[str, str]]:
-    body = json.dumps({"work_order_no": f"OUT{uuid.uuid4().hex[:10]}", "title": "停库测试",
-                       "address": "瓦杜兹"}, ensure_ascii=False).encode()
+    body = json.dumps(
+        {"work_order_no": f"OUT{uuid.uuid4().hex[:10]}", "title": "停库测试", "address": "瓦杜兹"},
+        ensure_ascii=False,
+    ).encode()
     return body, signed_headers(integration["secret"], body, integration=integration["name"])
 
 
@@ -75,11 +79,14 @@ def _until(predicate: Any, timeout: float = 60.0) -> Any:
 
 
 def test_outage_answers_503_with_retry_after_then_recovers(
-        cluster: EmbeddedCluster, integration: dict[str, Any]) -> None:
+    cluster: EmbeddedCluster, integration: dict[str, Any]
+) -> None:
     own = Settings(database_url=cluster.url(), background_workers=False)
     auth = bearer(cluster.url())
-    with AppServer(create_app(own), free_port()) as server, \
-            httpx.Client(base_url=server.url, timeout=30) as client:
+    with (
+        AppServer(create_app(own), free_port()) as server,
+        httpx.Client(base_url=server.url, timeout=30) as client,
+    ):
         assert client.get("/events", headers=auth).status_code == 200
         body, headers = _order(integration)
         assert client.post("/webhooks/12345", content=body, headers=headers).status_code == 201
@@ -104,7 +111,8 @@ def test_outage_answers_503_with_retry_after_then_recovers(
 
 
 async def test_too_many_connections_is_unavailable_but_a_conflict_is_not(
-        cluster: EmbeddedCluster, integration: dict[str, Any]) -> None:
+    cluster: EmbeddedCluster, integration: dict[str, Any]
+) -> None:
     """The translator judges the driver's real errors: 53300 is an outage, 23505 is not."""
     admin = await connect(cluster.url())
     role, password = f"limited_{uuid.uuid4().hex[:8]}", uuid.uuid4().hex
@@ -119,8 +127,9 @@ async def test_too_many_connections_is_unavailable_but_a_conflict_is_not(
         assert is_unavailable(refused.value)
         await first.close()
         with pytest.raises(asyncpg.UniqueViolationError) as duplicate:
-            await admin.execute("INSERT INTO integrations (name, secret) VALUES ($1, 'x')",
-                                integration["name"])
+            await admin.execute(
+                "INSERT INTO integrations (name, secret) VALUES ($1, 'x')", integration["name"]
+            )
         assert not is_unavailable(duplicate.value)
         assert not is_unavailable(FileNotFoundError(2, "no such file"))
     finally:

@@ -7,7 +7,7 @@ message as for an id that was never used.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import asyncpg
 
@@ -21,7 +21,13 @@ def sees_all(principal: Principal) -> bool:
     return principal.role in {ADMIN, OPERATOR}
 
 
-def event_visible(principal: Principal, event: dict[str, Any]) -> bool:
+class EventLike(Protocol):
+    """A row (dict) or an event's read model: whatever answers ``.get(key)``."""
+
+    def get(self, key: str, default: Any = None, /) -> Any: ...
+
+
+def event_visible(principal: Principal, event: EventLike) -> bool:
     """May ``principal`` see ``event`` (a row or view with ``grids``, ``squad_id``,
     ``integration_id``, ``responsible_kind``, ``responsible_code``)?
 

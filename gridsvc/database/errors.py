@@ -22,9 +22,18 @@ RETRY_AFTER_S = 5
 # class 08 (connection exception), 53300 too_many_connections, 57P01 admin_shutdown,
 # 57P02 crash_shutdown, 57P03 cannot_connect_now (starting up, shutting down, recovery).
 _UNAVAILABLE_STATES = frozenset({"53300", "57P01", "57P02", "57P03"})
-_NETWORK_ERRNOS = frozenset({errno.ECONNREFUSED, errno.ECONNRESET, errno.ECONNABORTED,
-                             errno.EPIPE, errno.ETIMEDOUT, errno.EHOSTUNREACH,
-                             errno.ENETUNREACH, errno.ENOTCONN})
+_NETWORK_ERRNOS = frozenset(
+    {
+        errno.ECONNREFUSED,
+        errno.ECONNRESET,
+        errno.ECONNABORTED,
+        errno.EPIPE,
+        errno.ETIMEDOUT,
+        errno.EHOSTUNREACH,
+        errno.ENETUNREACH,
+        errno.ENOTCONN,
+    }
+)
 
 # The exception classes an outage can surface as; :func:`is_unavailable` decides per instance.
 CANDIDATES: tuple[type[Exception], ...] = (
@@ -53,9 +62,11 @@ def is_unavailable(error: BaseException) -> bool:
     if isinstance(error, OSError):
         # Only network failures raised inside the driver: a full disk or a missing file
         # elsewhere is not a database outage.
-        network = (isinstance(error, ConnectionError | TimeoutError)
-                   or error.errno in _NETWORK_ERRNOS
-                   or str(error).startswith("Multiple exceptions"))
+        network = (
+            isinstance(error, ConnectionError | TimeoutError)
+            or error.errno in _NETWORK_ERRNOS
+            or str(error).startswith("Multiple exceptions")
+        )
         return network and _raised_by_driver(error.__traceback__)
     return False
 

@@ -8,6 +8,7 @@ works, by responsibility and status only, and says so.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,7 +22,7 @@ _SQUADS = "SELECT id, code, name, name_zh, status, grid_codes FROM squads ORDER 
 
 
 async def candidates(connection: asyncpg.Connection | asyncpg.Pool, *, holder: EtaHolder | None,
-                     event: dict[str, Any]) -> dict[str, Any]:
+                     event: Mapping[str, Any]) -> dict[str, Any]:
     """Ranked candidate squads for an event (``lng``/``lat`` WGS84, ``responsible_code``)."""
     squads = [dict(r) for r in await connection.fetch(_SQUADS)]
     grid = event.get("responsible_code") if event.get("responsible_kind") == "squad" else None
@@ -57,3 +58,17 @@ async def candidates(connection: asyncpg.Connection | asyncpg.Pool, *, holder: E
 def best(ranked: dict[str, Any]) -> dict[str, Any] | None:
     """The squad to send: the first available one (its own township's before others)."""
     return next((c for c in ranked["candidates"] if c["status"] == "available"), None)
+
+
+SquadChooser = Callable[[Any, Mapping[str, Any]], Awaitable[dict[str, Any] | None]]
+
+
+def squad_chooser(holder: EtaHolder | None) -> SquadChooser:
+    """The squad an event should get: :func:`best` of :func:`candidates`, with ETAs from
+    ``holder`` (None: ranked by responsibility and status only). Events get it through their
+    context, so the dispatch decision itself stays in one place (events/dispatching.py)."""
+
+    async def choose(connection: Any, event: Mapping[str, Any]) -> dict[str, Any] | None:
+        return best(await candidates(connection, holder=holder, event=event))
+
+    return choose

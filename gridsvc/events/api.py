@@ -4,63 +4,37 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-import numpy as np
 from fastapi import APIRouter, Query, Request, Response
 
 from gridsvc.auth import scope
+from gridsvc.auth.actor import actor_of
 from gridsvc.auth.deps import current
 from gridsvc.auth.policy import FIELD_ACTIONS
 from gridsvc.dispatch import service as dispatch
 from gridsvc.errors import APIError
-from gridsvc.events import models, service, supervision
+from gridsvc.events import flows, models, service, supervision, transitions
 from gridsvc.events.lifecycle import ACTIONS, STATES
-from gridsvc.geo.crs import UnknownCRSError, parse_crs, to_wgs84
+from gridsvc.events.models import Viewer
+from gridsvc.events.read import created_body
+from gridsvc.events.service import EventContext
+from gridsvc.geo.points import to_wgs84_point
 from gridsvc.jsonresp import json_response
 
 router = APIRouter(tags=["events"])
 
 
-def actor_of(request: Request) -> str:
-    """Who acts: set by the auth layer when present, else the X-Actor header."""
-    return getattr(request.state, "actor", None) or request.headers.get("x-actor", "operator")
+def _viewer(request: Request) -> Viewer:
+    return flows.viewer_of(current(request))
 
 
-def context_of(request: Request) -> service.EventContext:
-    state = request.app.state
-    holder = getattr(state, "eta", None)
-
-    async def choose_squad(connection: Any, event: dict[str, Any]) -> dict[str, Any] | None:
-        return dispatch.best(await dispatch.candidates(connection, holder=holder, event=event))
-
-    return service.EventContext(settings=state.settings, overlay=state.overlay.current,
-                                choose_squad=choose_squad)
-
-
-def to_wgs84_point(location: models.Location | None,
-                   field: str) -> tuple[float | None, float | None, str | None]:
-    if location is None:
-        return None, None, None
-    try:
-        system = parse_crs(location.crs, geographic_only=True)
-    except UnknownCRSError as error:
-        raise APIError(422, "invalid_request", f"{field}.crs: {error}",
-                       fields=[{"field": f"{field}.crs", "reason": str(error)}]) from None
-    x, y = to_wgs84(np.array([location.lng]), np.array([location.lat]), system)
-    return float(x[0]), float(y[0]), system.name
-
-
-def created_body(view: dict[str, Any], created: bool) -> dict[str, Any]:
-    return {"id": view["id"], "created": created, "state": view["state"],
-            "responsible": {"kind": view["responsible_kind"], "code": view["responsible_code"],
-                            "name": view["responsible_name"]},
-            "squad_id": view["squad_id"], "duplicate_of": view["duplicate_of"],
-            "routing": view["routing"], "sla": view["sla"]}
+def _context(request: Request) -> EventContext:
+    return flows.context_of(request.app.state, viewer=_viewer(request))
 
 
 @router.post("/events", status_code=201, summary="An operator-entered or patrol-found event")
 async def create_event(request: Request, body: models.EventIn) -> Response:
     lng, lat, crs = to_wgs84_point(body.location, "body.location")
-    new = service.NewEvent(
+    new = flows.NewEvent(
         source=body.source, title=body.title, description=body.description,
         matter_code=body.matter_code, condition_position=body.condition, address=body.address,
         lng=lng, lat=lat, source_crs=crs,
@@ -69,11 +43,9 @@ async def create_event(request: Request, body: models.EventIn) -> Response:
         reporter=body.reporter.model_dump() if body.reporter else None,
         reported_at=body.reported_at)
     async with request.app.state.pool.acquire() as connection:
-        event_id, created, view = await service.intake(connection, context=context_of(request),
-                                                       new=new, actor=actor_of(request))
-        if view is None:
-            view = await service.get_event(connection, event_id=event_id, with_history=False)
-    return json_response(created_body(view, created), status_code=201)
+        done = await flows.intake(connection, context=_context(request), new=new,
+                                  actor=actor_of(request))
+    return json_response(created_body(done.view, done.created), status_code=201)
 
 
 @router.get("/events", summary="Events, newest first (filters: state, responsible, overdue)")
@@ -99,15 +71,18 @@ async def list_events(
                                      responsible_code=responsible_code, before_id=before_id,
                                      limit=limit, grid_codes=visible.grid_codes,
                                      squad_id=visible.squad_id,
-                                     integration_id=visible.integration_id)
+                                     integration_id=visible.integration_id,
+                                     viewer=_viewer(request))
     return json_response({"events": rows})
 
 
 @router.get("/events/{event_id}", summary="One event with routing, SLA, audit trail")
 async def get_event(request: Request, event_id: int) -> Response:
     """Outside the caller's scope (another grid's, another squad's event): 404."""
-    view = await service.get_event(request.app.state.pool, event_id=event_id)
-    if not scope.event_visible(current(request), view):
+    who = current(request)
+    view = await service.get_event(request.app.state.pool, event_id=event_id,
+                                   viewer=flows.viewer_of(who))
+    if not scope.event_visible(who, view):
         raise scope.not_found("event", event_id)
     return json_response(view)
 
@@ -132,12 +107,12 @@ async def act(request: Request, event_id: int, action: str,
     if body.override_reason:
         data["override_reason"] = body.override_reason
     async with request.app.state.pool.acquire() as connection:
-        await service.apply_action(
-            connection, context=context_of(request), event_id=event_id, action=action,
+        await transitions.apply_action(
+            connection, context=_context(request), event_id=event_id, action=action,
             actor=actor_of(request), note=body.note or body.override_reason,
             squad_id=body.squad_id,
             target=body.target.model_dump() if body.target else None, data=data or None)
-        view = await service.get_event(connection, event_id=event_id)
+        view = await service.get_event(connection, event_id=event_id, viewer=_viewer(request))
     return json_response(view)
 
 
@@ -157,10 +132,10 @@ async def place_event(request: Request, event_id: int, body: models.LocationIn) 
     lng, lat, crs = to_wgs84_point(body.location, "body.location")
     assert lng is not None and lat is not None and crs is not None
     async with request.app.state.pool.acquire() as connection:
-        await service.set_location(connection, context=context_of(request), event_id=event_id,
+        await transitions.set_location(connection, context=_context(request), event_id=event_id,
                                    lng=lng, lat=lat, crs=crs, actor=actor_of(request),
                                    note=body.note)
-        view = await service.get_event(connection, event_id=event_id)
+        view = await service.get_event(connection, event_id=event_id, viewer=_viewer(request))
     return json_response(view)
 
 
@@ -183,7 +158,7 @@ async def decide_extension(request: Request, event_id: int, extension_id: int,
         await supervision.decide_extension(connection, event_id=event_id, extension_id=extension_id,
                                        actor=actor_of(request), approved=body.approved,
                                        note=body.note)
-        view = await service.get_event(connection, event_id=event_id)
+        view = await service.get_event(connection, event_id=event_id, viewer=_viewer(request))
     return json_response(view)
 
 
@@ -193,7 +168,7 @@ async def unlink(request: Request, event_id: int,
     async with request.app.state.pool.acquire() as connection:
         await service.unlink_duplicate(connection, event_id=event_id, actor=actor_of(request),
                                        note=note)
-        view = await service.get_event(connection, event_id=event_id)
+        view = await service.get_event(connection, event_id=event_id, viewer=_viewer(request))
     return json_response(view)
 
 

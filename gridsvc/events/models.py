@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class Location(BaseModel):
@@ -85,3 +85,151 @@ class EventCreated(BaseModel):
     state: str
     responsible: dict[str, Any]
     routing: dict[str, Any]
+
+
+# -- what the flow writes --------------------------------------------------------------------
+
+
+class TransitionRecord(BaseModel):
+    """One audit-trail row written together with a new event."""
+
+    actor: str
+    action: str
+    from_state: str | None
+    to_state: str
+    note: str | None = None
+    data: dict[str, Any] = Field(default_factory=dict)
+
+
+class EventRecord(BaseModel):
+    """A new event as intake decided it: the one parameter of ``queries.INSERT_EVENT``
+    (sent as jsonb, expanded by ``jsonb_to_record`` in SQL)."""
+
+    source: str
+    integration_id: int | None = None
+    external_id: str | None = None
+    title: str
+    description: str | None = None
+    matter_code: str | None = None
+    matter_text: str | None = None
+    condition_position: int | None = None
+    address: str | None = None
+    lng: float | None = None
+    lat: float | None = None
+    source_crs: str | None = None
+    source_lng: float | None = None
+    source_lat: float | None = None
+    reporter: dict[str, Any] = Field(default_factory=dict)
+    reported_at: datetime | None = None
+    received_at: datetime
+    state: str
+    stage: str | None
+    due_at: datetime | None
+    responsible_kind: str | None
+    responsible_code: str | None
+    responsible_name: str | None
+    co_handlers: list[Any] = Field(default_factory=list)
+    grids: dict[str, Any] = Field(default_factory=dict)
+    routing: dict[str, Any] = Field(default_factory=dict)
+    squad_id: int | None = None
+    duplicate_of: int | None = None
+    dispatched_at: datetime | None = None
+    handle_due_at: datetime | None = None
+    trail: list[TransitionRecord]
+
+
+# -- the read model --------------------------------------------------------------------------
+
+
+class Viewer(BaseModel):
+    """Who an event is shown to. The read model is built for a viewer, so that what a role
+    must not see (e.g. a caller's number, D12) is left out in one place."""
+
+    model_config = ConfigDict(frozen=True)
+
+    role: str = "admin"
+    name: str | None = None
+    grid_codes: tuple[str, ...] = ()
+    squad_id: int | None = None
+    integration_id: int | None = None
+
+
+# The dispatch centre itself (background work, hotline callbacks, the system's own reads).
+CENTRE = Viewer(role="admin", name="system")
+
+
+SlaStatus = Literal["none", "overdue", "due_soon", "on_time"]
+
+
+class SlaView(BaseModel):
+    stage: str | None
+    due_at: datetime | None
+    time_left_s: int | None
+    status: SlaStatus
+    handle_due_at: datetime | None
+
+
+class EventView(BaseModel):
+    """An event as everyone is shown it (API, pages, notices, hotline callbacks): its stored
+    columns (``queries.EVENT_COLUMNS``, in that order), then the SLA clock and the actions
+    allowed now. Built only by :func:`gridsvc.events.read.view_of`.
+
+    Read-only mapping access (``view["id"]``, ``view.get("grids")``) is kept for the scope
+    rules, which accept a row or a view alike.
+    """
+
+    id: int
+    source: str
+    integration_id: int | None
+    external_id: str | None
+    title: str
+    description: str | None
+    matter_code: str | None
+    matter_text: str | None
+    condition_position: int | None
+    address: str | None
+    lng: float | None
+    lat: float | None
+    source_crs: str | None
+    source_lng: float | None
+    source_lat: float | None
+    reporter: dict[str, Any] | None
+    reported_at: datetime | None
+    received_at: datetime
+    state: str
+    suspended_from: str | None
+    responsible_kind: str | None
+    responsible_code: str | None
+    responsible_name: str | None
+    co_handlers: list[Any]
+    grids: dict[str, Any]
+    routing: dict[str, Any]
+    squad_id: int | None
+    duplicate_of: int | None
+    stage: str | None
+    stage_started_at: datetime | None
+    due_at: datetime | None
+    dispatched_at: datetime | None
+    handle_due_at: datetime | None
+    overdue_since: datetime | None
+    closed_at: datetime | None
+    updated_at: datetime
+    matter_name: str | None
+    auto_dispatch: bool | None
+    state_zh: str
+    sla: SlaView
+    allowed_actions: list[str]
+
+    def __getitem__(self, key: str) -> Any:
+        if key not in type(self).model_fields:
+            raise KeyError(key)
+        return getattr(self, key)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return getattr(self, key) if key in type(self).model_fields else default
+
+    def community_code(self) -> str | None:
+        return ((self.grids or {}).get("community") or {}).get("code")
+
+    def enforcement_code(self) -> str | None:
+        return ((self.grids or {}).get("enforcement") or {}).get("code")

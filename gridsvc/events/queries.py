@@ -1,33 +1,5 @@
-"""SQL of the events domain. Values always travel as ``$n`` parameters."""
-
-# A new event, already routed (and dispatched when configured), with its audit-trail rows, in
-# one statement: on a known work-order number nothing is written and no row comes back.
-INSERT_EVENT = """
-WITH new_event AS (
-    INSERT INTO events (source, integration_id, external_id, title, description, matter_code,
-                        matter_text, condition_position, address, geom, source_crs,
-                        source_lng, source_lat, reporter, reported_at, received_at, state,
-                        stage, stage_started_at, due_at, responsible_kind, responsible_code,
-                        responsible_name, co_handlers, grids, routing, squad_id, duplicate_of,
-                        dispatched_at, handle_due_at)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9,
-            CASE WHEN $10::float8 IS NULL THEN NULL
-                 ELSE ST_SetSRID(ST_MakePoint($10::float8, $11::float8), 4326) END,
-            $12, $13, $14, $15, $16, $17, $18, $19, $17, $20, $21, $22, $23, $24, $25, $26,
-            $27, $28, $29, $30)
-    ON CONFLICT (integration_id, external_id) DO NOTHING
-    RETURNING id, received_at
-), trail AS (
-    INSERT INTO event_transitions (event_id, at, actor, action, from_state, to_state, note, data)
-    SELECT new_event.id, new_event.received_at, t.actor, t.action, t.from_state, t.to_state,
-           t.note, t.data
-    FROM new_event,
-         unnest($31::text[], $32::text[], $33::text[], $34::text[], $35::text[], $36::jsonb[])
-             WITH ORDINALITY AS t(actor, action, from_state, to_state, note, data, n)
-    ORDER BY t.n
-)
-SELECT id FROM new_event
-"""
+"""SQL of the events domain. Values always travel as parameters (``$n``, or one typed jsonb
+object expanded in SQL where a statement takes many)."""
 
 EVENT_BY_WORK_ORDER = "SELECT id FROM events WHERE integration_id = $1 AND external_id = $2"
 
@@ -40,6 +12,47 @@ e.grids, e.routing, e.squad_id, e.duplicate_of, e.stage, e.stage_started_at, e.d
 e.dispatched_at, e.handle_due_at, e.overdue_since, e.closed_at, e.updated_at,
 m.name AS matter_name, m.auto_dispatch
 """
+
+# A new event, already routed (and dispatched when configured), with its audit-trail rows, in
+# one statement. $1 is one jsonb object (gridsvc.events.models.EventRecord) whose ``trail``
+# holds the audit-trail rows. Answers the stored row (EVENT_COLUMNS); on a known work-order
+# number nothing is written and no row comes back.
+INSERT_EVENT = f"""
+WITH r AS (
+    SELECT * FROM jsonb_to_record($1::jsonb) AS r(
+        source text, integration_id bigint, external_id text, title text, description text,
+        matter_code text, matter_text text, condition_position smallint, address text,
+        lng float8, lat float8, source_crs text, source_lng float8, source_lat float8,
+        reporter jsonb, reported_at timestamptz, received_at timestamptz, state text,
+        stage text, due_at timestamptz, responsible_kind text, responsible_code text,
+        responsible_name text, co_handlers jsonb, grids jsonb, routing jsonb, squad_id bigint,
+        duplicate_of bigint, dispatched_at timestamptz, handle_due_at timestamptz)
+), new_event AS (
+    INSERT INTO events (source, integration_id, external_id, title, description, matter_code,
+                        matter_text, condition_position, address, geom, source_crs,
+                        source_lng, source_lat, reporter, reported_at, received_at, state,
+                        stage, stage_started_at, due_at, responsible_kind, responsible_code,
+                        responsible_name, co_handlers, grids, routing, squad_id, duplicate_of,
+                        dispatched_at, handle_due_at)
+    SELECT source, integration_id, external_id, title, description, matter_code, matter_text,
+           condition_position, address,
+           CASE WHEN lng IS NULL OR lat IS NULL THEN NULL
+                ELSE ST_SetSRID(ST_MakePoint(lng, lat), 4326) END,
+           source_crs, source_lng, source_lat, reporter, reported_at, received_at, state,
+           stage, received_at, due_at, responsible_kind, responsible_code, responsible_name,
+           co_handlers, grids, routing, squad_id, duplicate_of, dispatched_at, handle_due_at
+    FROM r
+    ON CONFLICT (integration_id, external_id) DO NOTHING
+    RETURNING *
+), trail AS (
+    INSERT INTO event_transitions (event_id, at, actor, action, from_state, to_state, note, data)
+    SELECT e.id, e.received_at, t.item ->> 'actor', t.item ->> 'action',
+           t.item ->> 'from_state', t.item ->> 'to_state', t.item ->> 'note', t.item -> 'data'
+    FROM new_event e, jsonb_array_elements($1::jsonb -> 'trail') WITH ORDINALITY AS t(item, n)
+    ORDER BY t.n
+)
+SELECT {EVENT_COLUMNS} FROM new_event e LEFT JOIN matters m ON m.code = e.matter_code
+"""  # noqa: S608 - a constant column list, no values
 
 EVENT_BY_ID = f"""
 SELECT {EVENT_COLUMNS} FROM events e LEFT JOIN matters m ON m.code = e.matter_code
@@ -184,4 +197,10 @@ SELECT max(at) FROM event_transitions WHERE event_id = $1 AND action = 'suspend'
 HOME_TIMEZONE = """
 SELECT j.timezone FROM jurisdictions j JOIN layers l ON l.jurisdiction_id = j.id
 GROUP BY j.id, j.timezone ORDER BY count(*) DESC, j.id LIMIT 1
+"""
+
+SET_LOCATION = """
+UPDATE events SET geom = ST_SetSRID(ST_MakePoint($2, $3), 4326), source_crs = $4,
+    updated_at = now()
+WHERE id = $1
 """

@@ -150,7 +150,10 @@ class DemoFeed(threading.Thread):
         finally:
             await connection.close()
 
-    async def _post(self, client: httpx.AsyncClient, secret: str, order: dict[str, Any]) -> None:
+    async def _post(self, client: httpx.AsyncClient, secret: str,
+                    order: dict[str, Any]) -> httpx.Response:
+        """Deliver one work order the way the hotline does: signed, to ``/webhooks/12345``,
+        so demo events take the same intake flow (gridsvc.events.flows) as real ones."""
         order = {**order, "reported_at": datetime.now(UTC).isoformat()}
         body = json.dumps(order, ensure_ascii=False).encode()
         headers = signed_headers(secret, body, integration="hotline-demo")
@@ -159,6 +162,7 @@ class DemoFeed(threading.Thread):
             log.warning("demo work order refused: %s %s", response.status_code,
                         response.text[:200])
         self.posted += 1
+        return response
 
     async def _advance(self, client: httpx.AsyncClient) -> None:
         """Move one random open demo event one step along the main path."""

@@ -31,6 +31,7 @@ from typing import Any
 import asyncpg
 import orjson
 
+from gridsvc.events.models import EventView
 from gridsvc.live import views
 
 log = logging.getLogger("gridsvc.live")
@@ -40,7 +41,7 @@ NOTICES_CHANNEL = "gridsvc_notices"
 OPERATOR_ROLES = frozenset({"admin", "operator"})
 CATCH_UP_S = 120.0  # changes are still built this long after the last page left (catch-up)
 
-Visible = Callable[[Any, dict[str, Any]], bool]
+Visible = Callable[[Any, EventView], bool]
 
 
 def _default(value: Any) -> Any:
@@ -84,7 +85,7 @@ class _Sent:
     seq: int
     name: str
     data: dict[str, Any]
-    view: dict[str, Any] | None  # the event view, for the scope check; None: operators only
+    view: EventView | None  # the event's read model, for the scope check; None: operators only
 
 
 class LiveHub:
@@ -221,7 +222,7 @@ class LiveHub:
             found = await views.event_views(connection, sorted(changed))
             counters = await views.counters(connection) if self._has_operators() else None
         for view in found:
-            self.publish_event(view, op=changed.get(view["id"], "UPDATE"))
+            self.publish_event(view, op=changed.get(view.id, "UPDATE"))
         if counters is not None:
             self._publish("counters", counters, view=None)
 
@@ -242,7 +243,7 @@ class LiveHub:
 
     # -- fan-out --------------------------------------------------------------------
 
-    def publish_event(self, view: dict[str, Any], *, op: str = "UPDATE") -> None:
+    def publish_event(self, view: EventView, *, op: str = "UPDATE") -> None:
         data = {"op": op, "event": views.event_summary(view)}
         self._seq += 1
         sent = _Sent(self._seq, "event", data, view)
@@ -250,7 +251,7 @@ class LiveHub:
         for subscriber in list(self.subscribers):
             self._offer(subscriber, sent)
 
-    def _publish(self, name: str, data: dict[str, Any], *, view: dict[str, Any] | None) -> None:
+    def _publish(self, name: str, data: dict[str, Any], *, view: EventView | None) -> None:
         self._seq += 1
         sent = _Sent(self._seq, name, data, view)
         self._history.append(sent)
@@ -263,7 +264,7 @@ class LiveHub:
             if subscriber.operator:
                 subscriber.put(encode(sent.name, sent.data, message_id))
             return
-        event_id = sent.view["id"]
+        event_id = sent.view.id
         if self._may_see(subscriber, sent.view):
             subscriber.seen.add(event_id)
             subscriber.put(encode(sent.name, sent.data, message_id))
@@ -271,7 +272,7 @@ class LiveHub:
             subscriber.seen.discard(event_id)
             subscriber.put(encode("removed", {"id": event_id}, message_id))
 
-    def _may_see(self, subscriber: Subscriber, view: dict[str, Any]) -> bool:
+    def _may_see(self, subscriber: Subscriber, view: EventView) -> bool:
         try:
             return bool(self._visible(subscriber.principal, view))
         except Exception:  # a scope rule that fails must not leak the event

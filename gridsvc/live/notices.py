@@ -23,6 +23,7 @@ import asyncpg
 import httpx
 
 from gridsvc.background import HttpWorker
+from gridsvc.events.models import EventView
 from gridsvc.live import views
 from gridsvc.outbox.service import backoff_seconds
 from gridsvc.settings import Settings
@@ -89,7 +90,7 @@ ORDER BY n.id DESC LIMIT $3
 """
 
 PrincipalOf = Callable[[dict[str, Any]], Any]
-Visible = Callable[[Any, dict[str, Any]], bool]
+Visible = Callable[[Any, EventView], bool]
 
 
 async def secret_of(connection: asyncpg.Connection | asyncpg.Pool, *, user_id: int) -> str:
@@ -97,15 +98,16 @@ async def secret_of(connection: asyncpg.Connection | asyncpg.Pool, *, user_id: i
     return str(await connection.fetchval(SECRET_OF, user_id, new_secret()))
 
 
-def notice_payload(view: dict[str, Any], queued: asyncpg.Record) -> dict[str, Any]:
+def notice_payload(view: EventView, queued: asyncpg.Record) -> dict[str, Any]:
+    """A recipient's notice of a dispatch or transfer, cut from the event's read model."""
     summary = views.event_summary(view)
     kind = "transferred" if queued["action"] == "transfer" else "dispatched"
     return {"kind": kind, "kind_zh": "改派" if kind == "transferred" else "派遣",
-            "event_id": view["id"], "work_order_no": view.get("external_id"),
-            "title": view["title"], "address": view.get("address"),
-            "matter": summary["matter_name"], "state": view["state"],
-            "state_zh": view.get("state_zh"), "lat": view.get("lat"), "lng": view.get("lng"),
-            "responsible": summary["responsible"], "squad_id": view.get("squad_id"),
+            "event_id": view.id, "work_order_no": view.external_id,
+            "title": view.title, "address": view.address,
+            "matter": summary["matter_name"], "state": view.state,
+            "state_zh": view.state_zh, "lat": view.lat, "lng": view.lng,
+            "responsible": summary["responsible"], "squad_id": view.squad_id,
             "due_at": summary["sla"]["due_at"], "handle_due_at": summary["sla"]["handle_due_at"],
             "at": queued["at"], "by": queued["actor"], "note": queued["note"],
             "inbox": "/inbox"}
@@ -121,7 +123,7 @@ async def produce(connection: asyncpg.Connection, *, principal_of: PrincipalOf,
             return 0
         recipients = [dict(r) for r in await connection.fetch(RECIPIENTS)]
         if recipients:
-            found = {v["id"]: v for v in await views.event_views(
+            found = {v.id: v for v in await views.event_views(
                 connection, sorted({q["event_id"] for q in queued}))}
             for row in queued:
                 view = found.get(row["event_id"])
@@ -133,7 +135,7 @@ async def produce(connection: asyncpg.Connection, *, principal_of: PrincipalOf,
                         continue
                     payload = json.loads(json.dumps(notice_payload(view, row), default=str))
                     status = await connection.execute(
-                        INSERT_NOTICE, view["id"], user["id"], row["transition_id"],
+                        INSERT_NOTICE, view.id, user["id"], row["transition_id"],
                         user["webhook_url"], payload["kind"], payload,
                         f"notice:{user['id']}:{row['transition_id']}")
                     written += status.endswith(" 1")

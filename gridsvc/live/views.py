@@ -1,8 +1,9 @@
 """What the live pages are sent: compact event and squad summaries, counters, coverage.
 
-An event summary carries everything a map marker or an inbox card needs (state, SLA clock,
-point, title, who is responsible), so a pushed update needs no extra fetch. The full view
-(with ``grids``, ``routing``...) is kept beside it for the scope check.
+An event summary, cut from the event's read model (:class:`gridsvc.events.models.EventView`),
+carries everything a map marker or an inbox card needs (state, SLA clock, point, title, who is
+responsible), so a pushed update needs no extra fetch. The read model itself (with ``grids``,
+``routing``...) is kept beside it for the scope check.
 """
 
 from __future__ import annotations
@@ -13,9 +14,11 @@ from typing import Any
 import asyncpg
 import h3
 
-from gridsvc.events import service as events
 from gridsvc.events import supervision
+from gridsvc.events.lifecycle import OPEN_STATES
+from gridsvc.events.models import CENTRE, EventView, Viewer
 from gridsvc.events.queries import EVENT_COLUMNS
+from gridsvc.events.read import view_of
 from gridsvc.squads import service as squads
 
 EVENTS_BY_IDS = f"""
@@ -48,48 +51,43 @@ WHERE r.is_current AND j.code = $1
 ASSIGNMENT_STATES = ("dispatched", "signed_for", "on_scene")
 
 
-def event_summary(view: dict[str, Any]) -> dict[str, Any]:
-    """The marker / card fields of an event view (``events.service.present``)."""
-    grids = view.get("grids") or {}
-    sla = view.get("sla") or {}
+def event_summary(view: EventView) -> dict[str, Any]:
+    """The marker / card fields of an event's read model."""
+    sla = view.sla
     return {
-        "id": view["id"], "state": view["state"], "state_zh": view.get("state_zh"),
-        "title": view["title"], "source": view["source"], "external_id": view["external_id"],
-        "address": view.get("address"), "matter_code": view.get("matter_code"),
-        "matter_name": view.get("matter_name") or view.get("matter_text"),
-        "lat": view.get("lat"), "lng": view.get("lng"),
-        "responsible": {"kind": view.get("responsible_kind"),
-                        "code": view.get("responsible_code"),
-                        "name": view.get("responsible_name")},
-        "squad_id": view.get("squad_id"),
-        "community": (grids.get("community") or {}).get("code"),
-        "enforcement": (grids.get("enforcement") or {}).get("code"),
-        "sla": {"status": sla.get("status"), "stage": sla.get("stage"),
-                "due_at": sla.get("due_at"), "stage_started_at": view.get("stage_started_at"),
-                "handle_due_at": sla.get("handle_due_at")},
-        "allowed_actions": view.get("allowed_actions") or [],
-        "received_at": view.get("received_at"), "updated_at": view.get("updated_at"),
-        "description": view.get("description"),
+        "id": view.id, "state": view.state, "state_zh": view.state_zh,
+        "title": view.title, "source": view.source, "external_id": view.external_id,
+        "address": view.address, "matter_code": view.matter_code,
+        "matter_name": view.matter_name or view.matter_text,
+        "lat": view.lat, "lng": view.lng,
+        "responsible": {"kind": view.responsible_kind, "code": view.responsible_code,
+                        "name": view.responsible_name},
+        "squad_id": view.squad_id,
+        "community": view.community_code(),
+        "enforcement": view.enforcement_code(),
+        "sla": {"status": sla.status, "stage": sla.stage, "due_at": sla.due_at,
+                "stage_started_at": view.stage_started_at, "handle_due_at": sla.handle_due_at},
+        "allowed_actions": view.allowed_actions,
+        "received_at": view.received_at, "updated_at": view.updated_at,
+        "description": view.description,
     }
 
 
-async def event_views(connection: asyncpg.Connection | asyncpg.Pool,
-                      ids: list[int]) -> list[dict[str, Any]]:
-    """Full views (SLA computed now) of these events, in id order; unknown ids are left out."""
+async def event_views(connection: asyncpg.Connection | asyncpg.Pool, ids: list[int], *,
+                      viewer: Viewer = CENTRE) -> list[EventView]:
+    """Read models (SLA computed now) of these events, in id order; unknown ids are left out."""
     now = datetime.now(UTC)
     rows = await connection.fetch(EVENTS_BY_IDS, ids)
-    return sorted((events.present(dict(r), now=now) for r in rows), key=lambda v: v["id"])
+    return sorted((view_of(r, now=now, viewer=viewer) for r in rows), key=lambda v: v.id)
 
 
 async def open_event_views(connection: asyncpg.Connection | asyncpg.Pool, *,
-                           states: tuple[str, ...] | None = None,
-                           limit: int = 3000) -> list[dict[str, Any]]:
-    from gridsvc.events.lifecycle import OPEN_STATES
-
+                           states: tuple[str, ...] | None = None, limit: int = 3000,
+                           viewer: Viewer = CENTRE) -> list[EventView]:
     now = datetime.now(UTC)
     wanted = list(states or sorted(OPEN_STATES))
     rows = await connection.fetch(OPEN_EVENTS, wanted, limit)
-    return [events.present(dict(r), now=now) for r in rows]
+    return [view_of(r, now=now, viewer=viewer) for r in rows]
 
 
 async def squad_summaries(connection: asyncpg.Connection | asyncpg.Pool, *,

@@ -16,9 +16,10 @@ from fastapi import APIRouter, Header, Request, Response
 from pydantic import ValidationError
 
 from gridsvc.errors import APIError
-from gridsvc.events import service as events
-from gridsvc.events.api import context_of, created_body, to_wgs84_point
-from gridsvc.events.models import WorkOrderIn
+from gridsvc.events import flows
+from gridsvc.events.models import Viewer, WorkOrderIn
+from gridsvc.events.read import created_body
+from gridsvc.geo.points import to_wgs84_point
 from gridsvc.jsonresp import json_response
 from gridsvc.webhooks.service import integration_by_name
 from gridsvc.webhooks.signing import verify
@@ -80,7 +81,7 @@ async def hotline_work_order(
                        "; ".join(f"{f['field']}: {f['reason']}" for f in fields[:5]),
                        fields=fields) from None
     lng, lat, crs = to_wgs84_point(order.location, "body.location")
-    new = events.NewEvent(
+    new = flows.NewEvent(
         source="hotline", title=order.title, description=order.content,
         matter_code=order.matter_code, matter_text=order.matter_name, address=order.address,
         lng=lng, lat=lat, source_crs=crs,
@@ -89,9 +90,10 @@ async def hotline_work_order(
         reporter=order.reporter.model_dump() if order.reporter else None,
         reported_at=order.reported_at, integration_id=integration["id"],
         external_id=order.work_order_no)
+    viewer = Viewer(role="integration", name=x_integration, integration_id=integration["id"])
     async with request.app.state.pool.acquire() as connection:
-        event_id, created, view = await events.intake(connection, context=context_of(request),
-                                                      new=new, actor=f"integration:{x_integration}")
-        if view is None:
-            view = await events.get_event(connection, event_id=event_id, with_history=False)
-    return json_response(created_body(view, created), status_code=201 if created else 200)
+        done = await flows.intake(connection, context=flows.context_of(request.app.state,
+                                                                       viewer=viewer),
+                                  new=new, actor=f"integration:{x_integration}")
+    return json_response(created_body(done.view, done.created),
+                         status_code=201 if done.created else 200)

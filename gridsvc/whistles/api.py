@@ -7,11 +7,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 
+from gridsvc.auth.actor import actor_of
+from gridsvc.auth.deps import current
 from gridsvc.errors import APIError
-from gridsvc.events import service as events
-from gridsvc.events.api import actor_of, context_of, to_wgs84_point
+from gridsvc.events import flows as event_flows
+from gridsvc.events import service as event_service
+from gridsvc.geo.points import to_wgs84_point
 from gridsvc.jsonresp import json_response
-from gridsvc.whistles import models, service
+from gridsvc.whistles import flows, models, service
 
 router = APIRouter(tags=["whistles"])
 
@@ -45,12 +48,14 @@ async def create_whistle(request: Request, body: models.WhistleIn) -> Response:
         ack_minutes=body.ack_minutes, arrive_minutes=body.arrive_minutes,
         matter_code=body.matter_code, description=body.description, address=body.address)
     async with request.app.state.pool.acquire() as connection:
-        whistle_id = await service.create_whistle(connection, context=context_of(request),
-                                                  new=new)
+        context = event_flows.context_of(request.app.state,
+                                          viewer=event_flows.viewer_of(current(request)))
+        whistle_id = await flows.create_whistle(connection, context=context, new=new)
         view = await service.get_whistle(connection, whistle_id=whistle_id)
-        event = await events.get_event(connection, event_id=view["event_id"], with_history=False)
-    view["event"].update(routing=event["routing"], sla=event["sla"],
-                         duplicate_of=event["duplicate_of"])
+        event = await event_service.event_view(connection, event_id=view["event_id"],
+                                               viewer=context.viewer)
+    view["event"].update(routing=event.routing, sla=event.sla.model_dump(),
+                         duplicate_of=event.duplicate_of)
     return json_response(view, status_code=201)
 
 

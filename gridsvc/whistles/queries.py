@@ -28,7 +28,6 @@ WHERE w.id = $1
 RETURNING department, ack_due_at, arrive_due_at
 """
 
-EVENT_STATE = "SELECT state FROM events WHERE id = $1"
 
 WHISTLE_EXISTS = "SELECT EXISTS (SELECT 1 FROM whistles WHERE id = $1)"
 

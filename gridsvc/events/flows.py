@@ -1,0 +1,203 @@
+"""The intake flow: locate → route → link duplicates → dispatch → store, in one statement.
+
+Every way a new event arrives goes through :func:`intake`: the 12345 webhook (and the demo
+feed, which posts to it), ``POST /events`` (operators, patrols) and whistles
+(:mod:`gridsvc.whistles.flows`). Each entry point only parses its input into a
+:class:`NewEvent` (coordinates already WGS84) and answers the read model it gets back.
+
+Dispatch is decided by :func:`gridsvc.events.dispatching.plan_dispatch`, the same function
+an operator's 派遣 uses; the squad chooser comes from the dispatch package
+(:func:`gridsvc.dispatch.service.squad_chooser`), wired in by :func:`context_of`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import asyncpg
+
+from gridsvc.auth.models import Principal
+from gridsvc.clock import SYSTEM
+from gridsvc.dispatch.service import squad_chooser
+from gridsvc.events import queries
+from gridsvc.events.dispatching import auto_dispatches, plan_dispatch
+from gridsvc.events.models import CENTRE, EventRecord, EventView, TransitionRecord, Viewer
+from gridsvc.events.read import view_of
+from gridsvc.events.service import EventContext, cached_matter, grids_of
+from gridsvc.routing.service import route
+
+
+@dataclass
+class NewEvent:
+    """An event to create; coordinates already converted to WGS84 (EPSG:4326) degrees."""
+
+    source: str
+    title: str
+    description: str | None = None
+    matter_code: str | None = None
+    matter_text: str | None = None
+    condition_position: int | None = None
+    address: str | None = None
+    lng: float | None = None
+    lat: float | None = None
+    source_crs: str | None = None
+    source_lng: float | None = None
+    source_lat: float | None = None
+    reporter: dict[str, Any] | None = None
+    reported_at: datetime | None = None
+    integration_id: int | None = None
+    external_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Intake:
+    """What intake did: the event's read model, and whether it is new (False: the hotline's
+    work-order number was known already and nothing changed)."""
+
+    view: EventView
+    created: bool
+
+
+def viewer_of(principal: Principal | None) -> Viewer:
+    """The read-model viewer of an authenticated principal (None: the centre itself)."""
+    if principal is None:
+        return CENTRE
+    return Viewer(
+        role=principal.role,
+        name=principal.name,
+        grid_codes=principal.grid_codes,
+        squad_id=principal.squad_id,
+        integration_id=principal.integration_id,
+    )
+
+
+def context_of(state: Any, *, viewer: Viewer = CENTRE) -> EventContext:
+    """The event context of a running app (``app.state``): settings, the current grid
+    overlay, the squad chooser over the live ETA holder, the clock, who is served."""
+    return EventContext(
+        settings=state.settings,
+        overlay=state.overlay.current,
+        choose_squad=squad_chooser(getattr(state, "eta", None)),
+        clock=getattr(state, "clock", SYSTEM),
+        viewer=viewer,
+    )
+
+
+async def intake(
+    connection: asyncpg.Connection, *, context: EventContext, new: NewEvent, actor: str
+) -> Intake:
+    """Store, route and (where the matter says so) dispatch a new event.
+
+    Everything is decided first (routing, 并单 link, squad, deadlines), then the event and its
+    audit trail are written by one statement (``queries.INSERT_EVENT``), which answers the
+    stored row: intake costs a handful of round trips.
+    """
+    settings = context.settings
+    matter = await cached_matter(connection, code=new.matter_code) if new.matter_code else None
+    now = context.clock.now()
+    decision = await route(
+        connection, overlay=context.overlay, lng=new.lng, lat=new.lat, matter=matter, at=now
+    )
+    grids = grids_of(decision)
+    trail = [
+        TransitionRecord(
+            actor=actor, action="receive", from_state=None, to_state="received", data={"source": new.source}
+        )
+    ]
+    state, stage = "received", "route"
+    due = now + timedelta(minutes=settings.sla_route_minutes)
+    duplicate_of = squad_id = dispatched_at = handle_due = None
+    if not decision.is_triage:
+        state, stage = "routed", "dispatch"
+        due = now + timedelta(minutes=settings.sla_dispatch_minutes)
+        trail.append(
+            TransitionRecord(
+                actor="system", action="route", from_state="received", to_state="routed", note=decision.reason
+            )
+        )
+        if matter is not None and new.lng is not None and new.lat is not None:
+            duplicate_of = await connection.fetchval(
+                queries.DUPLICATE_CANDIDATE,
+                0,
+                matter["code"],
+                new.lng,
+                new.lat,
+                settings.duplicate_window_h * 3600,
+                settings.duplicate_radius_m,
+                settings.duplicate_radius_m / 110_000.0,
+            )
+            if duplicate_of is not None:
+                trail.append(
+                    TransitionRecord(
+                        actor="system",
+                        action="link_duplicate",
+                        from_state="routed",
+                        to_state="routed",
+                        note=f"并单: linked to open event {duplicate_of}",
+                        data={"duplicate_of": duplicate_of},
+                    )
+                )
+    if auto_dispatches(matter, routed=not decision.is_triage):
+        planned = {
+            "responsible_kind": decision.responsible_kind,
+            "responsible_code": decision.responsible_code,
+            "grids": grids,
+            "lng": new.lng,
+            "lat": new.lat,
+            "condition_position": new.condition_position,
+        }
+        plan = await plan_dispatch(connection, context, event=planned, matter=matter, squad_id=None, now=now)
+        squad_id, handle_due, dispatched_at = plan.squad_id, plan.handle_due_at, now
+        state, stage = "dispatched", "sign_for"
+        due = now + timedelta(minutes=settings.sla_sign_for_minutes)
+        trail.append(
+            TransitionRecord(
+                actor="system",
+                action="dispatch",
+                from_state="routed",
+                to_state="dispatched",
+                note="auto-dispatch (matter configured for it)",
+                data=plan.audit_data(),
+            )
+        )
+    record = EventRecord(
+        source=new.source,
+        integration_id=new.integration_id,
+        external_id=new.external_id,
+        title=new.title,
+        description=new.description,
+        matter_code=matter["code"] if matter else None,
+        matter_text=new.matter_text or (new.matter_code if matter is None else None),
+        condition_position=new.condition_position,
+        address=new.address,
+        lng=new.lng,
+        lat=new.lat,
+        source_crs=new.source_crs,
+        source_lng=new.source_lng,
+        source_lat=new.source_lat,
+        reporter=new.reporter or {},
+        reported_at=new.reported_at,
+        received_at=now,
+        state=state,
+        stage=stage,
+        due_at=due,
+        responsible_kind=decision.responsible_kind,
+        responsible_code=decision.responsible_code,
+        responsible_name=decision.responsible_name,
+        co_handlers=decision.co_handlers,
+        grids=grids,
+        routing=decision.explanation(matter_code=new.matter_code, at=now),
+        squad_id=squad_id,
+        duplicate_of=duplicate_of,
+        dispatched_at=dispatched_at,
+        handle_due_at=handle_due,
+        trail=trail,
+    )
+    row = await connection.fetchrow(queries.INSERT_EVENT, record.model_dump(mode="json"))
+    if row is None:  # a work-order number seen before: the event as it is
+        existing = await connection.fetchval(queries.EVENT_BY_WORK_ORDER, new.integration_id, new.external_id)
+        row = await connection.fetchrow(queries.EVENT_BY_ID, existing)
+        return Intake(view=view_of(row, now=now, viewer=context.viewer), created=False)
+    return Intake(view=view_of(row, now=now, viewer=context.viewer), created=True)
