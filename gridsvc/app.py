@@ -28,6 +28,7 @@ from gridsvc.events.lifecycle import STAGE_OF_STATE, STATES
 from gridsvc.grids.api import router as grids_router
 from gridsvc.grids.live_overlay import OverlayHolder
 from gridsvc.health.api import router as health_router
+from gridsvc.jsonsafe import JSONBodyGuard
 from gridsvc.jurisdictions.api import router as jurisdictions_router
 from gridsvc.live.api import new_hub, new_notice_sender
 from gridsvc.live.api import router as live_router
@@ -101,6 +102,9 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app.state.event_states = tuple(STATES)
     app.state.event_stages = tuple(sorted(set(STAGE_OF_STATE.values())))
     errors.install(app)
+    # JSON bodies: size checked before reading, nesting limited (inside the access log)
+    app.add_middleware(JSONBodyGuard, max_body_bytes=settings.json_max_body_bytes,
+                       max_depth=settings.json_max_depth)
     # request id, access log line and request metrics for every request
     app.add_middleware(RequestContextMiddleware)
     app.include_router(health_router)

@@ -127,6 +127,19 @@ class Settings(BaseSettings):
         default=None, description="Base-map tile URL template for /ops (a county's own tile "
         "server, e.g. http://tiles.local/{z}/{x}/{y}.png); none by default: no internet.")
 
+    # web hardening (issue 13: D6 JSON limits, D8 cross-site requests)
+    json_max_depth: int = Field(
+        default=64, ge=1, le=1000,
+        description="Deepest nesting of arrays/objects in a JSON body; deeper: 400.")
+    json_max_body_bytes: int = Field(
+        default=4 * 1024 * 1024, gt=0,
+        description="Largest JSON request body (bytes), checked before it is read; more: 413.")
+    trusted_origins: str = Field(
+        default="",
+        description="Comma-separated origins (e.g. https://ops.example.gov.cn) whose pages may "
+        "post with the login cookie besides the server's own (e.g. behind a proxy that "
+        "rewrites Host).")
+
 @lru_cache
 def get_settings() -> Settings:
     return Settings()

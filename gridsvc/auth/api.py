@@ -2,7 +2,9 @@
 
 The pages (``/ops``, ``/inbox``) log in with a token: ``POST /login`` checks it and keeps it
 in an HttpOnly, SameSite=Strict cookie (``gridsvc_token``), which every route accepts like a
-bearer token. SameSite=Strict is what keeps another site from riding on that cookie (CSRF).
+bearer token. SameSite=Strict keeps other *sites* from riding on that cookie; pages on another
+port of the same host are the same site, so state changes with the cookie, and ``POST /login``
+itself, are also checked for their origin (:mod:`gridsvc.auth.csrf`).
 ``POST /logout`` only drops the cookie: the token itself stays valid until revoked.
 """
 
@@ -17,6 +19,7 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from gridsvc.auth import models, service
+from gridsvc.auth.csrf import check_origin
 from gridsvc.auth.deps import TOKEN_COOKIE, current
 from gridsvc.auth.policy import GRID_HEAD, SQUAD
 from gridsvc.errors import APIError
@@ -84,6 +87,9 @@ async def login_form(
                                              "/ops"},
                         401: {"description": "the token is unknown or revoked (the form again)"}})
 async def login(request: Request) -> Response:
+    # login CSRF: another site's page must not log this browser in to an account of its
+    # choosing. A script without Origin/Referer (no browser) may still log in.
+    check_origin(request, what="POST /login", require_evidence=False)
     form = await _form(request)
     token = (form.get("token") or "").strip()
     next_path = _safe_next(form.get("next"))
@@ -99,11 +105,20 @@ async def login(request: Request) -> Response:
     return response
 
 
+_FORM_MAX = 4096
+
+
 async def _form(request: Request) -> dict[str, str]:
     """The form fields (urlencoded, the browser's way) or a JSON object (a script's)."""
-    body = await request.body()
-    if len(body) > 4096:
-        raise APIError(413, "body_too_large", "a login form is small")
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > _FORM_MAX:  # refused before reading it
+        raise APIError(413, "body_too_large", f"a login form is small (at most {_FORM_MAX} bytes)")
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > _FORM_MAX:
+            raise APIError(413, "body_too_large",
+                           f"a login form is small (at most {_FORM_MAX} bytes)")
     if request.headers.get("content-type", "").startswith("application/json"):
         try:
             data = json.loads(body)

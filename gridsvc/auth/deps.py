@@ -2,7 +2,9 @@
 :func:`authorise`).
 
 The token comes from ``Authorization: Bearer <token>``, else from the ``gridsvc_token``
-cookie that ``POST /login`` sets for the pages. Lookups are cached in-process for
+cookie that ``POST /login`` sets for the pages; a state change (POST, PUT, PATCH, DELETE)
+with the cookie must come from this server's own pages (:mod:`gridsvc.auth.csrf`).
+Lookups are cached in-process for
 :data:`gridsvc.auth.service.TOKEN_CACHE_SECONDS` (5 s): a revoked token or a disabled
 account is refused within 5 s in every process, at once in the process that revoked it.
 
@@ -23,6 +25,7 @@ from collections.abc import Awaitable, Callable
 from starlette.requests import HTTPConnection
 
 from gridsvc.auth import policy, service
+from gridsvc.auth.csrf import SAFE_METHODS, check_origin
 from gridsvc.auth.models import ROLES, Principal
 from gridsvc.errors import APIError
 
@@ -35,14 +38,18 @@ TOKEN_COOKIE = "gridsvc_token"
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="gridsvc"'}
 
 
-def token_of(connection: HTTPConnection) -> str | None:
-    """The bearer token of the request, else the login cookie's."""
+def _bearer(connection: HTTPConnection) -> str | None:
     header = connection.headers.get("authorization")
     if header:
         scheme, _, value = header.partition(" ")
         if scheme.lower() == "bearer" and value.strip():
             return value.strip()
-    return connection.cookies.get(TOKEN_COOKIE) or None
+    return None
+
+
+def token_of(connection: HTTPConnection) -> str | None:
+    """The bearer token of the request, else the login cookie's."""
+    return _bearer(connection) or connection.cookies.get(TOKEN_COOKIE) or None
 
 
 def _open_principal(connection: HTTPConnection) -> Principal:
@@ -56,12 +63,19 @@ async def principal_or_none(connection: HTTPConnection) -> Principal | None:
     known: Principal | None = getattr(connection.state, "principal", None)
     if known is not None:
         return known
+    changes = connection.scope["type"] == "http" and connection.scope["method"] not in SAFE_METHODS
     if not connection.app.state.settings.auth_enabled:
+        if changes:  # everything is open: still no state change from another site's page
+            check_origin(connection, what=f"{connection.scope['method']} from a browser",
+                         require_evidence=False)
         connection.state.principal = _open_principal(connection)
         return connection.state.principal
     token = token_of(connection)
     if token is None:
         return None
+    if changes and not _bearer(connection):
+        # the cookie rides along with any request the browser makes: check who asked (D8)
+        check_origin(connection, what=f"{connection.scope['method']} with the login cookie")
     found = await service.principal_for_token(connection.app.state.pool, token)
     if found is not None:
         connection.state.principal = found

@@ -8,13 +8,13 @@ index on (integration, work-order number) decides).
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any
 
 from fastapi import APIRouter, Header, Request, Response
 from pydantic import ValidationError
 
+from gridsvc import jsonsafe
 from gridsvc.errors import APIError
 from gridsvc.events import flows
 from gridsvc.events.models import Viewer, WorkOrderIn
@@ -69,8 +69,10 @@ async def hotline_work_order(
     if not verify(integration["secret"], x_timestamp, raw, x_signature):
         raise unauthorised("signature does not match the body")
     try:
-        payload: Any = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        payload: Any = jsonsafe.loads(raw, max_depth=settings.json_max_depth)
+    except jsonsafe.JSONTooDeep as error:
+        raise APIError(400, "json_too_deep", f"body: {error}") from None
+    except ValueError as error:
         raise APIError(400, "malformed_json", f"body is not valid JSON: {error}") from None
     try:
         order = WorkOrderIn.model_validate(payload)
