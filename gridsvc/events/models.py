@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any, Literal
 
@@ -161,15 +162,23 @@ CENTRE = Viewer(role="admin", name="system")
 SlaStatus = Literal["none", "overdue", "due_soon", "on_time"]
 
 
-class SlaView(BaseModel):
+@dataclass(slots=True, kw_only=True)
+class SlaView:
+    """The SLA clock of the stage running now."""
+
     stage: str | None
     due_at: datetime | None
     time_left_s: int | None
     status: SlaStatus
     handle_due_at: datetime | None
 
+    def as_dict(self) -> dict[str, Any]:
+        return {"stage": self.stage, "due_at": self.due_at, "time_left_s": self.time_left_s,
+                "status": self.status, "handle_due_at": self.handle_due_at}
 
-class EventView(BaseModel):
+
+@dataclass(slots=True, kw_only=True)
+class EventView:
     """An event as everyone is shown it (API, pages, notices, hotline callbacks): its stored
     columns (``queries.EVENT_COLUMNS``, in that order), then the SLA clock and the actions
     allowed now. Built only by :func:`gridsvc.events.read.view_of`.
@@ -221,15 +230,19 @@ class EventView(BaseModel):
     allowed_actions: list[str]
 
     def __getitem__(self, key: str) -> Any:
-        if key not in type(self).model_fields:
+        if key not in EVENT_VIEW_FIELDS:
             raise KeyError(key)
         return getattr(self, key)
 
     def get(self, key: str, default: Any = None) -> Any:
-        return getattr(self, key) if key in type(self).model_fields else default
+        return getattr(self, key) if key in EVENT_VIEW_FIELDS else default
 
     def community_code(self) -> str | None:
         return ((self.grids or {}).get("community") or {}).get("code")
 
     def enforcement_code(self) -> str | None:
         return ((self.grids or {}).get("enforcement") or {}).get("code")
+
+
+# The read model's fields, in answer order.
+EVENT_VIEW_FIELDS = tuple(f.name for f in fields(EventView))

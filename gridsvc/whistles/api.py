@@ -54,7 +54,7 @@ async def create_whistle(request: Request, body: models.WhistleIn) -> Response:
         view = await service.get_whistle(connection, whistle_id=whistle_id)
         event = await event_service.event_view(connection, event_id=view["event_id"],
                                                viewer=context.viewer)
-    view["event"].update(routing=event.routing, sla=event.sla.model_dump(),
+    view["event"].update(routing=event.routing, sla=event.sla.as_dict(),
                          duplicate_of=event.duplicate_of)
     return json_response(view, status_code=201)
 
