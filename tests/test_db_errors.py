@@ -26,7 +26,7 @@ from gridsvc.app import create_app
 from gridsvc.database.embedded import EmbeddedCluster
 from gridsvc.database.errors import RETRY_AFTER_S, is_unavailable
 from gridsvc.database.migrate import upgrade
-from gridsvc.database.pool import connect
+from gridsvc.database.pool import connect, create_pool
 from gridsvc.settings import Settings
 from gridsvc.webhooks.service import save_integration
 from gridsvc.webhooks.signing import signed_headers
@@ -135,3 +135,17 @@ async def test_too_many_connections_is_unavailable_but_a_conflict_is_not(
     finally:
         await admin.execute(f"DROP ROLE IF EXISTS {role}")
         await admin.close()
+
+
+async def test_a_closed_pool_and_an_acquire_timeout_are_unavailable(cluster: EmbeddedCluster) -> None:
+    """What a route meets while the app's pool is exhausted or shutting down."""
+    pool = await create_pool(cluster.url(), min_size=1, max_size=1)
+    held = await pool.acquire()
+    with pytest.raises(TimeoutError) as waited:
+        await pool.acquire(timeout=0.2)
+    assert is_unavailable(waited.value)
+    await pool.release(held)
+    await pool.close()
+    with pytest.raises(asyncpg.InterfaceError) as closed:
+        await pool.acquire()
+    assert is_unavailable(closed.value)
