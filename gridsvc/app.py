@@ -34,6 +34,7 @@ from gridsvc.live.api import new_hub, new_notice_sender
 from gridsvc.live.api import router as live_router
 from gridsvc.matters.api import router as matters_router
 from gridsvc.observability.api import router as metrics_router
+from gridsvc.observability.console import with_console_summary
 from gridsvc.observability.logs import configure_logging
 from gridsvc.observability.middleware import RequestContextMiddleware
 from gridsvc.outbox.api import router as outbox_router
@@ -52,7 +53,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     """``clock``: where the app reads the time (tests pass a FrozenClock; default: real)."""
     settings = settings or get_settings()
     app_clock: Clock = clock or SYSTEM
-    configure_logging(settings.log_level, json_lines=settings.log_json)
+    configure_logging(settings.log_level, json_lines=settings.log_json,
+                      console=settings.log_console, log_dir=settings.log_dir)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -91,7 +93,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         title="gridsvc",
         summary="Grid overlay, routing and dispatch for 综合行政执法 dispatch centres",
         version="0.1.0",
-        lifespan=lifespan,
+        lifespan=with_console_summary(lifespan, settings=settings, clock=app_clock),
         # Every route passes the access policy (gridsvc/auth/policy.py); a route without a
         # rule there is refused to everyone.
         dependencies=[Depends(authorise)],

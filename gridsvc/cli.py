@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import atexit
 import json
+import logging
 import os
 import shutil
 import sys
 import tempfile
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -25,9 +27,11 @@ from gridsvc.database.pool import connect
 from gridsvc.delegations.cli import app as delegations_app
 from gridsvc.grids.importer import FieldMap, GridImportError, prepare_layer
 from gridsvc.matters.cli import app as matters_app
-from gridsvc.observability.logs import configure_logging
+from gridsvc.observability.console import resolve_log_format
+from gridsvc.observability.logs import LOG_FILE, configure_logging
 from gridsvc.replay.cli import replay_command, workorders_app
 from gridsvc.roads.cli import roads_app
+from gridsvc.serving import raise_file_limit, uvicorn_options
 from gridsvc.settings import Settings, get_settings
 from gridsvc.squads.cli import squads_app
 from gridsvc.webhooks.cli import integrations_app
@@ -291,19 +295,31 @@ def map_grids(
     typer.echo(f"wrote {path}")
 
 
+class LogFormat(StrEnum):
+    auto = "auto"
+    console = "console"
+    json = "json"
+
+
+LogFormatOption = Annotated[LogFormat, typer.Option(
+    help="console: a summary line a minute and warnings on stdout, JSON logs in the state "
+         "folder (.gridsvc/logs); json: every JSON line on stdout; auto: console at a "
+         "terminal, else json")]
+
+
 @app.command("serve")
-def serve(host: str = "127.0.0.1", port: int = 8000, workers: int = 1) -> None:
+def serve(host: str = "127.0.0.1", port: int = 8000, workers: int = 1,
+          log_format: LogFormatOption = LogFormat.auto) -> None:
     """Run the HTTP API (OpenAPI docs at /docs)."""
     import uvicorn
 
-    settings = get_settings()
+    settings = _use_log_format(log_format, workers=workers)
     if not settings.database_url:
         # Start the private cluster once here, not in every worker.
         try:
             EmbeddedCluster.from_settings(settings).up()
         except EmbeddedClusterError as error:
             fail(str(error))
-    configure_logging(settings.log_level, json_lines=settings.log_json)
     if workers > 1 and "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
         # Each worker writes its histograms and counters to files here and /metrics adds them
         # up, whichever worker answers the scrape; a fresh folder per start, so no counts
@@ -314,18 +330,44 @@ def serve(host: str = "127.0.0.1", port: int = 8000, workers: int = 1) -> None:
     # log_config=None: uvicorn keeps gridsvc's JSON logging (set again in every worker by
     # create_app); its access log is replaced by gridsvc.access (request id, route, actor).
     # timeout_graceful_shutdown: open live streams (/live/stream) would hold a stop forever
+    # serving.py: file limit raised, a connection cap that closes idle ones first, header and
+    # keep-alive deadlines (idle sockets cannot take the server down, D10)
+    soft, hard = raise_file_limit()
+    options = uvicorn_options(settings)
+    logging.getLogger("gridsvc.serving").info(
+        "open-file limit %s (hard %s): at most %s client connections", soft, hard,
+        options["limit_concurrency"])
+    if settings.log_console:
+        typer.echo(f"serving http://{host}:{port}; every log line (JSON) goes to "
+                   f"{settings.log_dir / LOG_FILE}, here a summary a minute and any warning")
     uvicorn.run("gridsvc.asgi:app", host=host, port=port, workers=workers,
                 log_level=settings.log_level.lower(), log_config=None, access_log=False,
-                timeout_graceful_shutdown=5)
+                timeout_graceful_shutdown=5, **options)
+
+
+def _use_log_format(log_format: LogFormat, *, workers: int = 1) -> Settings:
+    """Settle console or JSON logging for this process and uvicorn's workers (environment)."""
+    if log_format != LogFormat.auto or "GRIDSVC_LOG_CONSOLE" not in os.environ:
+        chosen = resolve_log_format(log_format.value, isatty=sys.stdout.isatty())
+        os.environ["GRIDSVC_LOG_CONSOLE"] = "true" if chosen == "console" else "false"
+    if workers > 1:
+        os.environ["GRIDSVC_CONSOLE_SUMMARY"] = "false"  # N workers would print N lines
+    get_settings.cache_clear()
+    settings = get_settings()
+    configure_logging(settings.log_level, json_lines=settings.log_json,
+                      console=settings.log_console, log_dir=settings.log_dir)
+    return settings
 
 
 @app.command("up")
 def up(host: str = "127.0.0.1", port: int = 8000, rebuild: bool = False,
        replay_rate: Annotated[float, typer.Option(
            help="demo 12345 work orders per second posted in the background (0: none)")] = 0.2,
+       log_format: LogFormatOption = LogFormat.auto,
        ) -> None:
     """Everything for a first look: database, migrations, demo data (once), map, API, the
     operator's live map at /ops with a stream of demo work orders."""
+    _use_log_format(log_format)
     db_up()
     db_upgrade()
 
@@ -344,7 +386,7 @@ def up(host: str = "127.0.0.1", port: int = 8000, rebuild: bool = False,
     typer.echo(f"API on http://{host}:{port}  (docs: /docs, try "
                f"/grids/lookup?lat=47.1410&lng=9.5209)")
     _live_demo(host, port, replay_rate)
-    serve(host=host, port=port, workers=1)
+    serve(host=host, port=port, workers=1, log_format=log_format)
 
 
 def _live_demo(host: str, port: int, replay_rate: float) -> None:

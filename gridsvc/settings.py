@@ -140,6 +140,30 @@ class Settings(BaseSettings):
         "post with the login cookie besides the server's own (e.g. behind a proxy that "
         "rewrites Host).")
 
+    # HTTP serving: idle and slow clients (D10, see gridsvc/serving.py)
+    http_header_timeout_s: float = Field(
+        default=10.0, gt=0, description="A client must finish a request's headers this many "
+        "seconds after connecting (or after its previous response); else it is disconnected.")
+    http_keep_alive_s: float = Field(
+        default=5.0, gt=0, description="Idle keep-alive connections are closed after this.")
+    http_max_connections: int | None = Field(
+        default=None, gt=0, description="Client connections kept open per process (default: "
+        "the open-file limit minus a reserve); over it the oldest idle ones are closed.")
+
+    # the console (gridsvc up / serve): a summary a minute on stdout, full logs in a file
+    log_console: bool = Field(
+        default=False, description="stdout gets warnings, errors and one summary line a "
+        "minute; every JSON log line (access lines too) goes to log_dir/gridsvc.log.")
+    log_dir: Path = Field(
+        default=PROJECT_ROOT / ".gridsvc" / "logs",
+        description="Where the JSON log file is written when log_console is on.")
+    console_summary: bool = Field(
+        default=True, description="Write the summary line (off in extra workers: one is enough).")
+    console_summary_s: float = Field(
+        default=60.0, gt=0, description="Seconds between console summary lines.")
+    console_poll_s: float = Field(
+        default=1.0, gt=0, description="How often the console summary looks at the clock.")
+
 @lru_cache
 def get_settings() -> Settings:
     return Settings()

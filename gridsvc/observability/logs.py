@@ -5,15 +5,21 @@ Fields: ``time`` (UTC, ISO 8601), ``level``, ``logger``, ``message``, ``request_
 access lines ``method``, ``path``, ``route``, ``status``, ``duration_ms``, ``actor``; an
 ``exception`` with the traceback when there is one. :func:`configure_logging` is called by
 ``create_app`` (so every uvicorn worker logs the same way) and by ``gridsvc serve``.
+
+Console mode (``GRIDSVC_LOG_CONSOLE``, what ``gridsvc up`` / ``serve`` use at a terminal)
+keeps stdout calm: warnings, errors and one summary line a minute
+(:mod:`gridsvc.observability.console`); the JSON lines go to a file in the state folder.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import logging.handlers
 import sys
 from contextvars import ContextVar
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 # The id of the request being served; set by the request-id middleware for the duration of
@@ -55,6 +61,10 @@ class TextFormatter(logging.Formatter):
         return super().format(record)
 
 
+class _FileHandler(logging.handlers.RotatingFileHandler):
+    """The JSON log file of console mode (one per process; replaced on reconfiguration)."""
+
+
 class _StdoutHandler(logging.StreamHandler):  # type: ignore[type-arg,unused-ignore]
     """Writes to whatever ``sys.stdout`` is at the time (test runners swap it)."""
 
@@ -72,18 +82,87 @@ class _StdoutHandler(logging.StreamHandler):  # type: ignore[type-arg,unused-ign
         pass
 
 
-def configure_logging(level: str = "INFO", *, json_lines: bool = True) -> None:
-    """Route every logger (gridsvc's, uvicorn's, asyncpg's) to one stdout handler.
+CONSOLE_LOGGER = "gridsvc.console"  # the summary lines: on stdout in console mode too
+LOG_FILE = "gridsvc.log"
+
+
+class ConsoleFormatter(logging.Formatter):
+    """Short lines for a person watching ``gridsvc up``: time, level (when not INFO), text."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        stamp = datetime.fromtimestamp(record.created).strftime("%H:%M:%S")
+        text = record.getMessage()
+        if record.name != CONSOLE_LOGGER:
+            text = f"{record.levelname} {record.name}: {text}"
+        if record.exc_info:
+            text += "\n" + self.formatException(record.exc_info)
+        return f"{stamp} {text}"
+
+
+def _for_console(record: logging.LogRecord) -> bool:
+    return record.levelno >= logging.WARNING or record.name == CONSOLE_LOGGER
+
+
+class ErrorCounter(logging.Handler):
+    """Counts ERROR (and worse) records, for the console summary's "errors"."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.count = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.count += 1
+
+    def take(self) -> int:
+        """The count since the last take."""
+        count, self.count = self.count, 0
+        return count
+
+
+def error_counter() -> ErrorCounter:
+    """The process's error counter (installed on the root logger on first use)."""
+    root = logging.getLogger()
+    found = next((h for h in root.handlers if isinstance(h, ErrorCounter)), None)
+    if found is None:
+        found = ErrorCounter()
+        root.addHandler(found)
+    return found
+
+
+def configure_logging(level: str = "INFO", *, json_lines: bool = True, console: bool = False,
+                      log_dir: Path | None = None) -> None:
+    """Route every logger (gridsvc's, uvicorn's, asyncpg's) to gridsvc's handlers.
+
+    ``console``: stdout gets only warnings, errors and the summary lines (``gridsvc.console``),
+    as short text; every line, access lines included, goes as JSON to ``log_dir/gridsvc.log``.
+    Otherwise stdout gets every line (JSON, or plain text when ``json_lines`` is false).
 
     Idempotent: calling it again (another app in the same process) changes the format and
     level, never adds a second handler.
     """
     root = logging.getLogger()
-    handler = next((h for h in root.handlers if getattr(h, "_gridsvc", False)), None)
+    handler = next((h for h in root.handlers if isinstance(h, _StdoutHandler)), None)
     if handler is None:
         handler = _StdoutHandler()
         root.addHandler(handler)
-    handler.setFormatter(JsonFormatter() if json_lines else TextFormatter())
+    for old in [h for h in root.handlers if isinstance(h, _FileHandler)]:
+        root.removeHandler(old)
+        old.close()
+    for old_filter in list(handler.filters):
+        handler.removeFilter(old_filter)
+    if console:
+        handler.setFormatter(ConsoleFormatter())
+        handler.addFilter(_for_console)
+        if log_dir is not None:
+            log_dir.mkdir(parents=True, exist_ok=True)
+            file_handler = _FileHandler(log_dir / LOG_FILE, maxBytes=20 * 1024 * 1024,
+                                        backupCount=5, encoding="utf-8")
+            file_handler.setFormatter(JsonFormatter())
+            root.addHandler(file_handler)
+        logging.getLogger(CONSOLE_LOGGER).setLevel(logging.INFO)
+    else:
+        handler.setFormatter(JsonFormatter() if json_lines else TextFormatter())
+    error_counter()
     root.setLevel(level.upper())
     # uvicorn brings handlers of its own (plain text); its records go through ours instead.
     # Its access log is replaced by gridsvc.access (see middleware.py), which knows the
