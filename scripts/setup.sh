@@ -23,9 +23,15 @@ command -v chromium >/dev/null || missing+=(chromium libgl1-mesa-dri fonts-liber
   || missing+=(fonts-noto-cjk)
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "setup: installing Debian packages: ${missing[*]}"
-  as_root apt-get update -qq
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-    "${missing[@]}" >/dev/null
+  mkdir -p .gridsvc/logs
+  apt_log=.gridsvc/logs/setup-apt.log
+  if ! { as_root apt-get update -qq \
+         && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+              --no-install-recommends "${missing[@]}"; } >"$apt_log" 2>&1; then
+    cat "$apt_log" >&2
+    echo "setup: apt-get failed (output above, also in $apt_log)" >&2
+    exit 1
+  fi
 fi
 
 if [ ! -x .venv/bin/python ]; then
@@ -35,8 +41,15 @@ fi
 stamp=.venv/.gridsvc-installed
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   echo "setup: installing Python packages into .venv"
-  .venv/bin/python -m pip install -q --upgrade pip
-  .venv/bin/python -m pip install -q -e '.[dev]'
+  # pip's output (its warnings too) goes to a log, shown only when something fails
+  mkdir -p .gridsvc/logs
+  pip_log=.gridsvc/logs/setup-pip.log
+  if ! { .venv/bin/python -m pip install --upgrade pip \
+         && .venv/bin/python -m pip install -e '.[dev]'; } >"$pip_log" 2>&1; then
+    cat "$pip_log" >&2
+    echo "setup: pip failed (output above, also in $pip_log)" >&2
+    exit 1
+  fi
   touch "$stamp"
 fi
 echo "setup: done"

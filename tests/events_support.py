@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import socket
 import threading
-import time
 from typing import Any
 
 import uvicorn
@@ -15,6 +14,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from gridsvc.webhooks.signing import signed_headers, verify
+from tests.waiting import wait_until
 
 # Vaduz centre (WGS84): inside enforcement grid LI-VADUZ and community grid LI-VADUZ-01.
 VADUZ = {"lat": 47.1410, "lng": 9.5209}
@@ -67,11 +67,8 @@ class CallbackReceiver:
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, daemon=True)
         self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if time.monotonic() > deadline:
-                raise RuntimeError("callback receiver did not start")
-            time.sleep(0.05)
+        server = self._server
+        wait_until(lambda: server.started, 10, message="callback receiver did not start")
 
     def stop(self) -> None:
         if self._server is not None:
@@ -81,14 +78,7 @@ class CallbackReceiver:
 
 
 def wait_for(predicate: Any, *, timeout: float = 20.0, interval: float = 0.2) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout} s")
-        time.sleep(interval)
+    return wait_until(predicate, timeout, interval=interval)
 
 
 class AppServer:
@@ -106,11 +96,9 @@ class AppServer:
 
     def __enter__(self) -> AppServer:
         self._thread.start()
-        deadline = time.monotonic() + 60
-        while not self._server.started:
-            if time.monotonic() > deadline or not self._thread.is_alive():
-                raise RuntimeError("app server did not start")
-            time.sleep(0.05)
+        wait_until(lambda: self._server.started or not self._thread.is_alive(), 60)
+        if not self._server.started:
+            raise RuntimeError("app server did not start")
         return self
 
     def __exit__(self, *_: Any) -> None:

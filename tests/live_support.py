@@ -53,7 +53,8 @@ class SSEClient:
 
     async def next(self, within: float) -> Message:
         async def read() -> Message:
-            name, data, ident = "message", [], None
+            name, ident = "message", None
+            data: list[str] = []
             async for line in self._lines:
                 if line == "":
                     if data:

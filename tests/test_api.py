@@ -3,9 +3,7 @@ Chinese coordinate systems, and 4xx (never 500) answers that name the field at f
 
 from __future__ import annotations
 
-import asyncio
 import json
-import time
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +19,7 @@ from gridsvc.geo.crs import wgs84_to_bd09, wgs84_to_gcj02
 from gridsvc.grids.importer import prepare_layer
 from gridsvc.grids.service import import_layer
 from gridsvc.jurisdictions import service as jurisdictions
+from tests.waiting import await_until
 
 GEOD = pyproj.Geod(ellps="WGS84")
 DEMO_LAYERS = {"enforcement", "zone", "community", "specialist:forestry", "specialist:market"}
@@ -240,10 +239,8 @@ async def china_layer(client, database_url: str, tmp_path_factory) -> None:
                            jurisdiction_code=API_CODE, resolution=10)
     finally:
         await connection.close()
-    deadline = time.monotonic() + 10
-    while API_LAYER not in client.get("/health").json()["overlay"]["layers"]:
-        assert time.monotonic() < deadline, "the app did not reload its overlay"
-        await asyncio.sleep(0.1)
+    await await_until(lambda: API_LAYER in client.get("/health").json()["overlay"]["layers"], 10,
+                      message="the app did not reload its overlay")
 
 
 @pytest.mark.parametrize("crs", ["gcj02", "bd09", "GCJ-02", "baidu"])

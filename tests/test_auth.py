@@ -4,7 +4,6 @@ the users API and CLI, and the switch that turns auth off for local experiments.
 from __future__ import annotations
 
 import hashlib
-import time
 import uuid
 from collections.abc import Iterator
 
@@ -19,8 +18,10 @@ from gridsvc.auth.deps import require
 from gridsvc.auth.models import Principal
 from gridsvc.auth.scope import event_visible
 from gridsvc.cli import app as cli_app
+from gridsvc.clock import FrozenClock
 from gridsvc.settings import Settings, get_settings
 from tests.auth_support import issue_token
+from tests.checks import present
 
 pytestmark = pytest.mark.usefixtures("demo")
 VADUZ = {"lat": 47.1410, "lng": 9.5209}
@@ -64,7 +65,7 @@ async def test_last_used_is_written_at_most_once_a_minute(db: asyncpg.Connection
     query = ("SELECT last_used_at FROM api_tokens t JOIN users u ON u.id = t.user_id "
              "WHERE u.name = $1")
     assert await db.fetchval(query, name) is None
-    assert (await auth.principal_for_token(db, token)).name == name
+    assert present(await auth.principal_for_token(db, token)).name == name
     first = await db.fetchval(query, name)
     assert first is not None
     auth.forget_cached()  # a new lookup, within the minute: no write
@@ -81,14 +82,16 @@ async def test_revocation_elsewhere_bites_within_five_seconds(db: asyncpg.Connec
     name = f"revoke-{uuid.uuid4().hex[:6]}"
     await auth.create_user(db, name=name, role="operator")
     token = await auth.issue_token(db, user_name=name)
-    assert await auth.principal_for_token(db, token) is not None
+    clock = FrozenClock()
+    assert await auth.principal_for_token(db, token, clock=clock) is not None
     # Revoked by another process (plain SQL): this process still has the answer cached ...
     await db.execute("UPDATE api_tokens SET revoked_at = now() WHERE token_hash = $1",
                      auth.hash_token(token))
-    assert await auth.principal_for_token(db, token) is not None
+    clock.advance(seconds=auth.TOKEN_CACHE_SECONDS - 0.1)
+    assert await auth.principal_for_token(db, token, clock=clock) is not None
     # ... for at most TOKEN_CACHE_SECONDS.
-    time.sleep(auth.TOKEN_CACHE_SECONDS + 0.1)  # noqa: ASYNC251 - the cache runs on the clock
-    assert await auth.principal_for_token(db, token) is None
+    clock.advance(seconds=0.2)
+    assert await auth.principal_for_token(db, token, clock=clock) is None
 
 
 async def test_revoke_by_prefix_or_token_and_disable(db: asyncpg.Connection) -> None:
@@ -98,23 +101,23 @@ async def test_revoke_by_prefix_or_token_and_disable(db: asyncpg.Connection) -> 
     first = await auth.issue_token(db, user_name=name)
     second = await auth.issue_token(db, user_name=name)
     assert await auth.principal_for_token(db, first) is not None
-    revoked = await auth.revoke_token(db, token=first[:8])
+    revoked = present(await auth.revoke_token(db, token=first[:8]))
     assert revoked["user"] == name and revoked["revoked_at"] is not None
     assert await auth.principal_for_token(db, first) is None  # this process: at once
     assert await auth.revoke_token(db, token=first[:8]) is None  # no live token left there
-    assert (await auth.revoke_token(db, token=second))["token_prefix"] == second[:8]
+    assert present(await auth.revoke_token(db, token=second))["token_prefix"] == second[:8]
     third = await auth.issue_token(db, user_name=name)
     await auth.set_disabled(db, name=name)
     assert await auth.principal_for_token(db, third) is None
     await auth.set_disabled(db, name=name, disabled=False)
-    assert (await auth.principal_for_token(db, third)).role == "squad"
+    assert present(await auth.principal_for_token(db, third)).role == "squad"
     assert await auth.principal_for_token(db, "gs_" + "x" * 43) is None
     assert await auth.principal_for_token(db, "not-ours") is None
 
 
 async def test_an_account_whose_squad_is_gone_is_refused(bare: TestClient,
                                                          db: asyncpg.Connection) -> None:
-    admin = issue_token(bare.app.state.settings.database_url, "admin")
+    admin = issue_token(bare.app.state.settings.database_url, "admin")  # type: ignore[attr-defined]
     squad = bare.post("/squads", headers=as_(admin), json={
         "code": f"SQ-GONE-{uuid.uuid4().hex[:6]}", "name": "short-lived",
         "station": {"lat": VADUZ["lat"], "lng": VADUZ["lng"]}}).json()

@@ -30,6 +30,7 @@ from gridsvc.calendar.worktime import (
     working_time_between,
 )
 from gridsvc.jurisdictions import service as jurisdictions
+from tests.checks import present
 
 SH = ZoneInfo("Asia/Shanghai")
 VADUZ = ZoneInfo("Europe/Vaduz")
@@ -45,12 +46,13 @@ def cn() -> WorkCalendar:
     return WorkCalendar("Asia/Shanghai", holidays=LABOUR_DAY, workdays=MAKE_UP)
 
 
-def sh(*args: int) -> datetime:
-    return datetime(*args, tzinfo=SH)
+def sh(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=SH)
 
 
-def vz(*args: int, fold: int = 0) -> datetime:
-    return datetime(*args, tzinfo=VADUZ, fold=fold)
+def vz(year: int, month: int, day: int, hour: int = 0, minute: int = 0, *,
+       fold: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=VADUZ, fold=fold)
 
 
 def elapsed(a: datetime, b: datetime) -> timedelta:
@@ -239,7 +241,8 @@ async def test_load_calendar_merges_all_and_own_rows(rollback: asyncpg.Connectio
     assert await service.list_days(db, jurisdiction=code, year=2090) == []
     with pytest.raises(service.CalendarError, match="unknown jurisdiction 'NOPE-X'"):
         await service.set_day(db, jurisdiction_code="NOPE-X", day=date(2091, 1, 1), working=False)
-    assert (await service.delete_day(db, jurisdiction_code=code, day=date(2091, 5, 1)))["working"]
+    assert present(await service.delete_day(db, jurisdiction_code=code,
+                                            day=date(2091, 5, 1)))["working"]
     assert await service.delete_day(db, jurisdiction_code=code, day=date(2091, 5, 1)) is None
     again = await service.load_calendar(db, jurisdiction_code=code, timezone="Asia/Shanghai")
     assert not again.is_working_day(date(2091, 5, 1))  # back to the '*' row

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from gridsvc.roads.service import import_roads, load_graph
 from gridsvc.settings import Settings
 from gridsvc.squads.service import SquadRecord, upsert_squads
 from tests.roads_support import scratch_database
+from tests.waiting import wait_until
 
 
 def test_summary_per_enforcement_grid(client: TestClient) -> None:
@@ -127,12 +127,11 @@ async def test_refresh_is_skipped_when_nothing_changed_and_redone_when_a_squad_m
 
 
 def _wait_for_new_run(client: TestClient, previous: str) -> dict:
-    for _ in range(100):
+    def recomputed() -> dict | None:
         body = client.get("/coverage", params={"jurisdiction": "LI"}).json()
-        if body["computed_at"] != previous:
-            return body
-        time.sleep(0.1)
-    raise AssertionError("coverage was not recomputed")
+        return body if body["computed_at"] != previous else None
+
+    return wait_until(recomputed, 10, interval=0.1, message="coverage was not recomputed")
 
 
 def test_squad_changes_through_the_api_refresh_coverage(client: TestClient) -> None:

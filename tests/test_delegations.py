@@ -25,6 +25,7 @@ from gridsvc.grids.importer import prepare_layer
 from gridsvc.grids.service import import_layer
 from gridsvc.jurisdictions import service as jurisdictions
 from gridsvc.matters.service import import_files
+from tests.checks import present
 
 SH = ZoneInfo("Asia/Shanghai")
 VADUZ = ZoneInfo("Europe/Vaduz")
@@ -97,14 +98,16 @@ async def test_withdrawn_matter_old_and_new_events(rollback: asyncpg.Connection)
     assert (august["list_id"], august["version"], august["delegated"]) == (v2["id"], 2, False)
     assert august["effective_to"] is None
     # the boundary is exact, in the township's zone
-    last_moment = await delegation_at(db, enforcement_code=code, matter_code="EV-01-01",
-                                      at=july - timedelta(microseconds=1))
-    first_moment = await delegation_at(db, enforcement_code=code, matter_code="EV-01-01", at=july)
+    last_moment = present(await delegation_at(db, enforcement_code=code, matter_code="EV-01-01",
+                                              at=july - timedelta(microseconds=1)))
+    first_moment = present(await delegation_at(db, enforcement_code=code, matter_code="EV-01-01",
+                                               at=july))
     assert (last_moment["version"], last_moment["delegated"]) == (1, True)
     assert (first_moment["version"], first_moment["delegated"]) == (2, False)
     # kept in both versions
     for moment in (datetime(2026, 3, 1, tzinfo=SH), datetime(2027, 1, 1, tzinfo=SH)):
-        kept = await delegation_at(db, enforcement_code=code, matter_code="EV-01-02", at=moment)
+        kept = present(await delegation_at(db, enforcement_code=code, matter_code="EV-01-02",
+                                           at=moment))
         assert kept["delegated"] is True
     # before the first list, or for another township: no list in force
     assert await delegation_at(db, enforcement_code=code, matter_code="EV-01-01",
@@ -143,10 +146,10 @@ async def test_shrinking_lists_like_xinluo(rollback: asyncpg.Connection) -> None
         assert earlier["effective_to"] == later["effective_from"]
     assert versions[-1]["effective_to"] is None
     full = await service.get_list(db, list_id=v2["id"])
-    assert [m["matter_code"] for m in full["matters"]] == sorted(kept)
-    assert {"kind", "name", "owner_department"} <= set(full["matters"][0])
+    assert [m["matter_code"] for m in present(full)["matters"]] == sorted(kept)
+    assert {"kind", "name", "owner_department"} <= set(present(full)["matters"][0])
     at = datetime(2026, 4, 1, tzinfo=SH)
-    assert (await delegation_at(db, enforcement_code=code, matter_code=kept[0], at=at))[
+    assert present(await delegation_at(db, enforcement_code=code, matter_code=kept[0], at=at))[
         "delegated"] is False
 
 
@@ -170,8 +173,8 @@ async def test_effective_dates_in_the_townships_time_zone(rollback: asyncpg.Conn
     assert v4["effective_from"] == datetime(2026, 9, 1, 4, 0, tzinfo=UTC)
     # 23:30 in Vaduz on 30 June is still June there (v1), though 1 July in Shanghai
     late = datetime(2026, 6, 30, 23, 30, tzinfo=VADUZ)
-    assert (await delegation_at(db, enforcement_code=code, matter_code="EV-01-01",
-                                at=late))["version"] == 1
+    assert present(await delegation_at(db, enforcement_code=code, matter_code="EV-01-01",
+                                       at=late))["version"] == 1
 
 
 async def test_timezone_from_the_county_of_an_enforcement_grid(rollback: asyncpg.Connection,

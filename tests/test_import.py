@@ -8,9 +8,7 @@ Tests that need nothing committed run inside a transaction that is rolled back.
 
 from __future__ import annotations
 
-import asyncio
 import json
-import time
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +25,7 @@ from gridsvc.grids.importer import GridImportError, prepare_layer
 from gridsvc.grids.service import import_layer
 from gridsvc.jurisdictions import service as jurisdictions
 from gridsvc.settings import Settings
+from tests.waiting import await_until
 
 GEOD = pyproj.Geod(ellps="WGS84")
 GCJ_FILE = "cn_target_counties_gcj02.geojson"
@@ -459,13 +458,12 @@ async def test_valid_reimport_makes_version_2_and_keeps_version_1_queryable(
     # The running app picks the new version up (LISTEN/NOTIFY): B3 exists only in version 2.
     x0, y0, x1, y1 = ATOM_BOX
     point = {"lat": (y0 + y1) / 2, "lng": x1 + 0.005}
-    deadline = time.monotonic() + 10
-    while True:
+
+    def reloaded() -> bool:
         answer = client.get("/grids/lookup", params=point).json()["layers"].get(ATOM_LAYER)
-        if answer and answer["grid"] and answer["grid"]["code"] == "B3":
-            break
-        assert time.monotonic() < deadline, f"overlay not reloaded: {answer}"
-        await asyncio.sleep(0.1)
+        return bool(answer and answer["grid"] and answer["grid"]["code"] == "B3")
+
+    await await_until(reloaded, 10, message="overlay not reloaded")
     versions = client.get(f"/layers/{ATOM_LAYER}/versions").json()
     assert [(v["version"], v["valid_to"] is None) for v in versions] == [(1, False), (2, True)]
 

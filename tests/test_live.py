@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
+from tests.checks import present
 from tests.events_support import CallbackReceiver, free_port, post_order, wait_for
 from tests.live_support import (
     SSEClient,
@@ -22,6 +23,7 @@ from tests.live_support import (
     start_server,
     work_order,
 )
+from tests.waiting import await_until
 
 pytestmark = pytest.mark.usefixtures("demo")
 
@@ -55,7 +57,7 @@ async def test_an_event_made_through_one_process_reaches_a_stream_on_the_other(
     secret, matter = await hotline_secret(db), await delegated_matter(db)
     where = await spot_in(db, "LI-VADUZ-01")
     async with SSEClient(first.url, tokens["operator"]) as stream:
-        assert stream.response.headers["content-type"].startswith("text/event-stream")
+        assert present(stream.response).headers["content-type"].startswith("text/event-stream")
         hello = await stream.wait_for(lambda m: m.event == "hello")
         assert hello.data["role"] == "operator"
         with hotline(second.url) as client:
@@ -221,21 +223,14 @@ async def test_a_process_nobody_listens_to_reads_nothing_and_says_so(settings, d
         hub.unsubscribe(listening)
         heard = hub.notifications
         await db.execute(touch, event_id)  # nobody listens now: not read, not kept
-        await _until(lambda: hub.notifications > heard)
-        await asyncio.sleep(0.2)
+        await await_until(lambda: hub.notifications > heard)
+        # ... and handled: a gap noted (not read) before anyone subscribes again
+        await await_until(lambda: hub._lost_through > 0)
         back = hub.subscribe(operator, last_event_id=last_id)
         assert "event: resync" in await asyncio.wait_for(back.queue.get(), 5)
     finally:
         await hub.stop()
         await pool.close()
-
-
-async def _until(predicate) -> None:
-    for _ in range(500):
-        if predicate():
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError("condition not met")
 
 
 def test_messages_are_one_json_line_each():

@@ -162,7 +162,7 @@ async def test_api_agrees_with_point_in_polygon(points: dict[str, Any], client) 
     lng, lat = points["lng"], points["lat"]
     results: list[dict[str, Any]] = []
     for start in range(0, len(lng), BATCH):
-        body = {"points": [{"lat": float(y), "lng": float(x), "id": f"p{start + i}"}
+        body: dict[str, Any] = {"points": [{"lat": float(y), "lng": float(x), "id": f"p{start + i}"}
                            for i, (x, y) in enumerate(zip(lng[start:start + BATCH],
                                                           lat[start:start + BATCH],
                                                           strict=True))],

@@ -28,6 +28,7 @@ from gridsvc.matters.service import (
     import_files,
     list_matters,
 )
+from tests.checks import present
 
 XLSX = "yuncheng_case_standard.xlsx"
 EVENTS_CSV = "yuncheng_events_normalized.csv"
@@ -251,7 +252,7 @@ async def test_import_real_standard(db: asyncpg.Connection, categories: Path) ->
     assert [(c["position"], c["time_limit_text"], c["limit_amount"], c["limit_unit"])
             for c in matter["conditions"]] == [(1, "2紧急工作日", 2.0, "calendar_days"),
                                                (2, "15天", 15.0, "working_days")]
-    assert (await get_matter(db, code="EV-01-03"))["owner_department"] == "urban_management"
+    assert present(await get_matter(db, code="EV-01-03"))["owner_department"] == "urban_management"
     assert await get_matter(db, code="EV-99-99") is None
 
 

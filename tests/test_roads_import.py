@@ -6,9 +6,9 @@ importing Ninghua or refusing an extract never touches the demo's Liechtenstein 
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import numpy as np
@@ -25,6 +25,7 @@ from gridsvc.roads.speeds import SpeedTableError, load_speed_table, parse_maxspe
 from gridsvc.settings import PROJECT_ROOT, Settings
 from tests.auth_support import bearer
 from tests.roads_support import scratch_database
+from tests.waiting import await_until
 
 FOOTWAYS_ONLY = """<?xml version='1.0' encoding='UTF-8'?>
 <osm version="0.6" generator="gridsvc tests">
@@ -132,12 +133,11 @@ async def test_import_ninghua(own_db: asyncpg.Connection, own_settings: Settings
         "SELECT count(*) FROM road_edges WHERE network_id = $1 AND NOT ST_IsValid(geom)",
         result.network_id) == 0
     # The running app picks the new roads up through NOTIFY and answers.
-    for _ in range(50):
+    def answered() -> Any:
         response = app_without_roads.get("/eta", params={"lat": 26.2625, "lng": 116.6405})
-        if response.status_code == 200:
-            break
-        await asyncio.sleep(0.1)
-    assert response.status_code == 200
+        return response if response.status_code == 200 else None
+
+    response = await await_until(answered, 5)
     assert response.json()["road_network_id"] == result.network_id
     assert response.json()["squads"] == []
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import asyncpg
@@ -170,10 +171,10 @@ async def test_default_limits_summoner_and_scene_crs(client, db):
 
 async def test_bad_bodies_are_refused_naming_the_field_and_store_nothing(client, db):
     spot = await free_spot(db)
-    good = {"township_code": "LI-VADUZ", "title": "联合执法", "location": spot,
-            "departments": ["housing", "ecology"]}
+    good: dict[str, Any] = {"township_code": "LI-VADUZ", "title": "联合执法", "location": spot,
+                            "departments": ["housing", "ecology"]}
     schaan = await free_spot(db, "LI-SCHAAN")
-    cases = [
+    cases: list[tuple[dict[str, Any], str]] = [
         ({"departments": []}, "body.departments"),
         ({"departments": None}, "body.departments"),
         ({"departments": ["housing", "ecology", "housing"]}, "body.departments"),

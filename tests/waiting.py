@@ -17,7 +17,7 @@ from typing import TypeVar
 T = TypeVar("T")
 
 
-def wait_until(predicate: Callable[[], T], timeout: float = 10.0, *, interval: float = 0.05,
+def wait_until(predicate: Callable[[], T | None], timeout: float = 10.0, *, interval: float = 0.05,
                message: str | None = None) -> T:
     """The first truthy value of ``predicate()``, polled every ``interval`` seconds."""
     deadline = time.monotonic() + timeout
@@ -30,7 +30,7 @@ def wait_until(predicate: Callable[[], T], timeout: float = 10.0, *, interval: f
         time.sleep(interval)
 
 
-async def await_until(predicate: Callable[[], T | Awaitable[T]], within: float = 10.0, *,
+async def await_until(predicate: Callable[[], T | None | Awaitable[T | None]], within: float = 10.0, *,
                       interval: float = 0.05, message: str | None = None) -> T:
     """Like :func:`wait_until` without blocking the event loop; ``predicate`` may be async."""
     deadline = time.monotonic() + within

@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import secrets
-import time
 from typing import Any, TypeAlias
 from urllib.parse import urlsplit
 
@@ -20,6 +19,7 @@ import asyncpg
 
 from gridsvc.auth import queries
 from gridsvc.auth.models import ROLES, Principal
+from gridsvc.clock import SYSTEM, Clock
 
 log = logging.getLogger("gridsvc.auth")
 
@@ -178,18 +178,20 @@ def forget_cached() -> None:
     _cache.clear()
 
 
-async def principal_for_token(connection: Connection, token: str) -> Principal | None:
+async def principal_for_token(connection: Connection, token: str, *,
+                              clock: Clock = SYSTEM) -> Principal | None:
     """The account behind ``token``, or None when the token is unknown or revoked, the
     account disabled, or its scope gone (a squad or integration account whose squad or
     integration was deleted, or an inactive integration).
 
     Answers (also "no") are cached for :data:`TOKEN_CACHE_SECONDS`; ``last_used_at`` is
-    written at most once a minute.
+    written at most once a minute. ``clock``: whose monotonic seconds age the cache (tests
+    advance a FrozenClock instead of waiting).
     """
     if not token.startswith(TOKEN_PREFIX) or len(token) > 200:
         return None  # not one of ours: no need to ask the database
     digest = hash_token(token)
-    now = time.monotonic()
+    now = clock.monotonic()
     hit = _cache.get(digest)
     if hit is not None and hit[0] > now:
         return hit[1]

@@ -70,8 +70,11 @@ async def log_in(context: BrowserContext, base_url: str, token: str, path: str) 
     """Open ``path``, get sent to the login form, give the token, land on the page."""
     page = await context.new_page()
     page.on("pageerror", lambda error: print(f"page error on {path}: {error}"))
-    page.on("console", lambda message: message.type == "error" and print(
-        f"console error on {path}: {message.text}"))
+    def console_error(message: Any) -> None:
+        if message.type == "error":
+            print(f"console error on {path}: {message.text}")
+
+    page.on("console", console_error)
     await page.goto(f"{base_url}{path}")
     await page.fill("#token", token)
     await page.click("button[type=submit]")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from playwright.async_api import expect
+from playwright.async_api import FilePayload, expect
 
 from tests.browser.conftest import PHONE, Outside, log_in, png
 from tests.events_support import post_order
@@ -100,7 +100,7 @@ async def test_operator_map_and_grid_head_inbox_live(server, browser, artifacts,
     await card.locator("button[data-act='handle']").click()
     await card.locator("textarea[name='note']").fill("已劝离占道摊点，现场恢复通行。")
     await card.locator("input[name='photo']").set_input_files(
-        files=[{"name": "scene.png", "mimeType": "image/png", "buffer": png()}])
+        files=[FilePayload(name="scene.png", mimeType="image/png", buffer=png())])
     await inbox.screenshot(path=artifacts / "inbox-2-handle-form.png")
     await card.locator("button[type='submit']").click()
     await expect(card).to_have_count(0)
