@@ -239,7 +239,7 @@ async def china_layer(client, database_url: str, tmp_path_factory) -> None:
                            jurisdiction_code=API_CODE, resolution=10)
     finally:
         await connection.close()
-    await await_until(lambda: API_LAYER in client.get("/health").json()["overlay"]["layers"], 10,
+    await await_until(lambda: API_LAYER in client.get("/health").json()["overlay"]["layers"], 30,
                       message="the app did not reload its overlay")
 
 

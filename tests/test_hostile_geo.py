@@ -34,7 +34,7 @@ from tests.events_support import VADUZ
 BAD = {"lat": 0.0, "lng": 99.5}
 SCHAAN = {"lat": 47.1713, "lng": 9.5122}  # by Schaan's fire station, on the road network
 BEIJING = box(116.39, 39.90, 116.41, 39.92)
-WAIT_S = 10.0
+WAIT_S = 30.0  # an overlay reload takes seconds on a loaded machine; a condition wait
 
 
 def _now() -> str:

@@ -96,23 +96,42 @@ def test_speed_table_errors_name_the_entry(tmp_path: Path) -> None:
 
 # -- an app with no roads ----------------------------------------------------------------
 
-def test_app_starts_without_roads_and_eta_says_why(app_without_roads: TestClient) -> None:
-    response = app_without_roads.get("/eta", params={"lat": 26.26, "lng": 116.64})
-    assert response.status_code == 503
-    body = response.json()
-    assert body["error"] == "eta_unavailable"
-    assert "gridsvc roads import" in body["message"]
-    assert app_without_roads.get("/roads").status_code == 404
+async def test_app_starts_without_roads_and_eta_says_why(server_url: str,
+                                                        own_settings: Settings) -> None:
+    # a database of its own: the module's gets roads (in whatever order the tests run)
+    async with scratch_database(server_url, "noroads") as url:
+        bare = own_settings.model_copy(update={"database_url": url})
+        with TestClient(create_app(bare)) as app_without_roads:
+            app_without_roads.headers.update(bearer(url))
+            response = app_without_roads.get("/eta", params={"lat": 26.26, "lng": 116.64})
+            assert response.status_code == 503
+            body = response.json()
+            assert body["error"] == "eta_unavailable"
+            assert "gridsvc roads import" in body["message"]
+            assert app_without_roads.get("/roads").status_code == 404
 
 
 # -- import ------------------------------------------------------------------------------
 
-async def test_import_ninghua(own_db: asyncpg.Connection, own_settings: Settings,
-                              shared_geodata: Path, app_without_roads: TestClient) -> None:
+@pytest.fixture(scope="module")
+async def ninghua(own_database: str, own_settings: Settings, shared_geodata: Path,
+                  app_without_roads: TestClient) -> tuple[Any, list[str]]:
+    """Ninghua's roads imported into the module's database, the app already running."""
     steps: list[str] = []
-    result = await import_roads(own_db, settings=own_settings,
-                                source=shared_geodata / "osm" / "cn_sanming_ninghua.osm",
-                                progress=steps.append)
+    connection = await connect(own_database)
+    try:
+        result = await import_roads(connection, settings=own_settings,
+                                    source=shared_geodata / "osm" / "cn_sanming_ninghua.osm",
+                                    progress=steps.append)
+    finally:
+        await connection.close()
+    return result, steps
+
+
+async def test_import_ninghua(own_db: asyncpg.Connection, own_settings: Settings,
+                              ninghua: tuple[Any, list[str]],
+                              app_without_roads: TestClient) -> None:
+    result, steps = ninghua
     assert "osmnx graph_from_xml" in steps and "write PostGIS" in steps
     report = result.report
     graph = report["graph"]
@@ -137,15 +156,16 @@ async def test_import_ninghua(own_db: asyncpg.Connection, own_settings: Settings
         response = app_without_roads.get("/eta", params={"lat": 26.2625, "lng": 116.6405})
         return response if response.status_code == 200 else None
 
-    response = await await_until(answered, 5)
+    response = await await_until(answered, 30)
     assert response.json()["road_network_id"] == result.network_id
     assert response.json()["squads"] == []
 
 
 async def test_no_drivable_roads_is_refused_and_keeps_the_roads(
-        own_db: asyncpg.Connection, own_settings: Settings, tmp_path: Path) -> None:
+        own_db: asyncpg.Connection, own_settings: Settings, tmp_path: Path,
+        ninghua: tuple[Any, list[str]]) -> None:
     before = await current_network(own_db)
-    assert before is not None, "runs after the Ninghua import"
+    assert before is not None
     extract = tmp_path / "footways.osm"
     extract.write_text(FOOTWAYS_ONLY)
     with pytest.raises(NoDrivableRoadsError, match="no drivable road") as caught:
@@ -157,7 +177,8 @@ async def test_no_drivable_roads_is_refused_and_keeps_the_roads(
 
 
 def test_cli_refusal_is_one_clear_line(own_settings: Settings, tmp_path: Path,
-                                       monkeypatch: pytest.MonkeyPatch) -> None:
+                                       monkeypatch: pytest.MonkeyPatch,
+                                       ninghua: tuple[Any, list[str]]) -> None:
     from gridsvc.cli import app
     from gridsvc.settings import get_settings
 
@@ -177,8 +198,9 @@ def test_cli_refusal_is_one_clear_line(own_settings: Settings, tmp_path: Path,
     assert missing.exit_code == 2 and "not found" in missing.stderr
 
 
-async def test_cache_is_rebuilt_from_postgis_when_missing(own_db: asyncpg.Connection,
-                                                          own_settings: Settings) -> None:
+async def test_cache_is_rebuilt_from_postgis_when_missing(
+        own_db: asyncpg.Connection, own_settings: Settings,
+        ninghua: tuple[Any, list[str]]) -> None:
     network = await current_network(own_db)
     assert network is not None
     cached = RoadGraph.load(own_settings.road_cache_dir, network["cache_key"])
