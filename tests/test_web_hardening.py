@@ -134,8 +134,8 @@ def test_d6_every_json_route_limits_depth_and_declared_size(server, make_token):
     # a declared 50 MB body is refused before it is read (only 1 kB is ever sent)
     head = ("POST /events HTTP/1.1\nHost: 127.0.0.1\nContent-Type: application/json\n"
             f"Authorization: {operator['Authorization']}\nContent-Length: 50000000\n")
-    status, answer = raw_request(server.port, head, b'{"title": "' + b"x" * 1000)
-    assert status == 413 and b"GRIDSVC_JSON_MAX_BODY_BYTES" in answer
+    status, raw = raw_request(server.port, head, b'{"title": "' + b"x" * 1000)
+    assert status == 413 and b"GRIDSVC_JSON_MAX_BODY_BYTES" in raw
 
 
 def test_d6_the_guard_parses_with_orjson_and_counts_levels():
@@ -262,10 +262,10 @@ def test_d9_an_anonymous_200_mb_upload_is_refused_before_it_is_read(
                             b"token=" + b"x" * 1000)
     assert status == 413
     # and a normal upload still works
-    answer = httpx.post(f"{server.url}/events/{event_id}/attachments",
-                        files={"file": ("a.png", png(), "image/png")}, data={"note": "现场"},
-                        headers={"Authorization": f"Bearer {token}"}, timeout=10)
-    assert answer.status_code == 201, answer.text
+    uploaded = httpx.post(f"{server.url}/events/{event_id}/attachments",
+                          files={"file": ("a.png", png(), "image/png")}, data={"note": "现场"},
+                          headers={"Authorization": f"Bearer {token}"}, timeout=10)
+    assert uploaded.status_code == 201, uploaded.text
     missing = httpx.post(f"{server.url}/events/{event_id}/attachments", data={"note": "x"},
                          files={"other": ("a.png", png(), "image/png")},
                          headers={"Authorization": f"Bearer {token}"}, timeout=10)
