@@ -112,17 +112,21 @@ class World:
         return {"lng": lng, "lat": lat}
 
     def hotline_order(self, *, secret: str | None = None, integration: str | None = None,
-                      location: dict[str, float] | None = None) -> tuple[bytes, dict[str, str]]:
+                      location: dict[str, float] | None = None,
+                      reporter: dict[str, Any] | None = None) -> tuple[bytes, dict[str, str]]:
         order = {"work_order_no": f"ACC{uuid.uuid4().hex[:12]}", "title": "占道经营",
                  "content": "市民反映", "matter_code": self.matter,
                  "location": location or self.point(self.grid_mine)}
+        if reporter is not None:
+            order["reporter"] = reporter
         body = json.dumps(order, ensure_ascii=False).encode()
         return body, signed_headers(secret or self.secret, body,
                                     integration=integration or self.integration)
 
-    def event_mine(self, *, dispatched: bool = True) -> int:
+    def event_mine(self, *, dispatched: bool = True,
+                   reporter: dict[str, Any] | None = None) -> int:
         """A hotline work order in the grid head's grid, dispatched to the squad."""
-        body, headers = self.hotline_order()
+        body, headers = self.hotline_order(reporter=reporter)
         response = self.call("anonymous", "POST", "/webhooks/12345", content=body,
                              headers=headers)
         assert response.status_code == 201, response.text
@@ -133,11 +137,12 @@ class World:
         return event_id
 
     def event_other(self, *, location: dict[str, float] | None = None,
-                    dispatched: bool = True) -> int:
+                    dispatched: bool = True, reporter: dict[str, Any] | None = None) -> int:
         """A desk-entered event in Eschen (another grid), dispatched to the other squad."""
         created = self.admin("POST", "/events", json={
             "title": "乱堆物料", "matter_code": self.matter,
-            "location": location or self.point(self.grid_other)})
+            "location": location or self.point(self.grid_other),
+            **({"reporter": reporter} if reporter is not None else {})})
         if dispatched:
             self.admin("POST", f"/events/{created['id']}/actions/dispatch",
                        json={"squad_id": self.squad_other})

@@ -186,6 +186,14 @@ def event(*, mine: bool) -> Callable[..., Any]:
     return lambda w, _r: {"path": f"/events/{w.event_mine() if mine else w.event_other()}"}
 
 
+def reveal(*, mine: bool) -> Callable[..., Any]:
+    def build(w: World, _r: str) -> dict[str, Any]:
+        caller = {"name": "陈立", "phone": "13900001111", "consent_to_contact": True}
+        event_id = w.event_mine(reporter=caller) if mine else w.event_other(reporter=caller)
+        return {"path": f"/events/{event_id}/reporter/reveal", "json": {}}
+    return build
+
+
 SCOPED_404 = {"grid_head": 404, "squad": 404}
 CASES: list[Case] = [
     # open
@@ -283,6 +291,10 @@ CASES: list[Case] = [
          expect(200, DESK)),
     Case("DELETE", "/events/{event_id}/duplicate_of", unlink, expect(200, DESK)),
     Case("GET", "/events-counters", at("/events-counters"), expect(200, DESK)),
+    Case("POST", "/events/{event_id}/reporter/reveal", reveal(mine=True), expect(200, FIELD),
+         "consented caller, in scope"),
+    Case("POST", "/events/{event_id}/reporter/reveal", reveal(mine=False),
+         expect(200, FIELD, **SCOPED_404), "consented caller, outside scope"),
     # hotline feedback
     Case("GET", "/outbox", at("/outbox"), expect(200, DESK | {"integration"})),
     Case("POST", "/outbox/{message_id}/retry", retry(own=True),

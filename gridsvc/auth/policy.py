@@ -109,6 +109,8 @@ RULES: dict[tuple[str, str], Rule] = {
     ("POST", "/events/{event_id}/extensions/{extension_id}/decision"): Rule(DESK),
     ("DELETE", "/events/{event_id}/duplicate_of"): Rule(DESK),
     ("GET", "/events-counters"): Rule(DESK),
+    ("POST", "/events/{event_id}/reporter/reveal"): Rule(
+        FIELD, "their own events; the centre sees callers in full without it"),
     # hotline feedback
     ("GET", "/outbox"): Rule(DESK | {INTEGRATION}, "integration: its own messages"),
     ("POST", "/outbox/{message_id}/retry"): Rule(DESK | {INTEGRATION},

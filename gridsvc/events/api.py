@@ -12,7 +12,7 @@ from gridsvc.auth.deps import current
 from gridsvc.auth.policy import FIELD_ACTIONS
 from gridsvc.dispatch import service as dispatch
 from gridsvc.errors import APIError
-from gridsvc.events import flows, models, service, supervision, transitions
+from gridsvc.events import contact, flows, models, service, supervision, transitions
 from gridsvc.events.lifecycle import ACTIONS, STATES
 from gridsvc.events.models import Viewer
 from gridsvc.events.read import created_body
@@ -175,3 +175,18 @@ async def unlink(request: Request, event_id: int,
 @router.get("/events-counters", summary="Open, overdue, triage and today's closed events")
 async def counters(request: Request) -> Response:
     return json_response(await supervision.counters(request.app.state.pool))
+
+
+@router.post("/events/{event_id}/reporter/reveal",
+             summary="The caller's full number for a call back (consented callers; audited)")
+async def reveal_reporter(request: Request, event_id: int,
+                          body: models.RevealIn | None = None) -> Response:
+    """Grid heads and squads, on their own events: 404 outside scope, 409 ``reveal_refused``
+    when the caller did not consent or asked for confidentiality. Each reveal adds a
+    ``reveal_contact`` row (actor, time) to the event's audit trail."""
+    await scope.check_event(request.app.state.pool, current(request), event_id)
+    async with request.app.state.pool.acquire() as connection:
+        revealed = await contact.reveal_contact(connection, event_id=event_id,
+                                                actor=actor_of(request),
+                                                reason=body.reason if body else None)
+    return json_response(revealed)

@@ -16,8 +16,17 @@ class Location(BaseModel):
 
 
 class Reporter(BaseModel):
+    """The caller. Outside the dispatch centre it is shown masked or not at all
+    (:mod:`gridsvc.events.privacy`)."""
+
     name: str | None = Field(default=None, max_length=100)
     phone: str | None = Field(default=None, max_length=40)
+    consent_to_contact: bool = Field(
+        default=False, description="the caller agreed to be called back by the handling unit "
+                                   "(a grid head or squad may then reveal the number, audited)")
+    confidential: bool = Field(
+        default=False, description="保密: the caller asked for confidentiality; nobody outside "
+                                   "the dispatch centre sees the reporter")
 
 
 class EventIn(BaseModel):
@@ -78,6 +87,11 @@ class ExtensionDecisionIn(BaseModel):
 class LocationIn(BaseModel):
     location: Location
     note: str | None = None
+
+
+class RevealIn(BaseModel):
+    reason: str | None = Field(default=None, max_length=500,
+                               description="why the number is needed (kept in the audit trail)")
 
 
 class EventCreated(BaseModel):

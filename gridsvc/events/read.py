@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from gridsvc.events import privacy
 from gridsvc.events.lifecycle import STATE_NAMES_ZH, allowed_actions
 from gridsvc.events.models import (
     CENTRE,
@@ -25,14 +26,20 @@ FEEDBACK_NAMES_ZH = {"signed_for": "签收", "handled": "办结", "returned": "�
 
 
 def redact_reporter(reporter: dict[str, Any] | None, viewer: Viewer) -> dict[str, Any] | None:
-    """The caller's details as ``viewer`` may see them.
-
-    The hook for caller privacy (D12: a masked number outside the centre unless the caller
-    agreed to be called back, nothing when confidential). Today everyone sees the reporter
-    as stored; the rule belongs here so that the API, the pages, notices and exports all
-    follow it.
+    """The caller's details as ``viewer`` may see them (D12), the one place every reader
+    goes through: the centre sees the caller as stored; outside it, the name and number
+    masked (a consented caller's name in full, the number only through the audited reveal),
+    nothing when confidential. The rule itself: :func:`gridsvc.events.privacy.redact_reporter`.
     """
-    return reporter
+    return privacy.redact_reporter(reporter, viewer)
+
+
+def as_seen_by(view: EventView, viewer: Viewer) -> EventView:
+    """The centre's read model of an event as another ``viewer`` sees it, for readers that
+    build one view and send it to several recipients (notices). ``view`` must be the
+    centre's (built with :data:`~gridsvc.events.models.CENTRE`): a redacted caller cannot be
+    redacted again."""
+    return view.model_copy(update={"reporter": redact_reporter(view.reporter, viewer)})
 
 
 def sla_of(row: Mapping[str, Any], *, now: datetime) -> SlaView:

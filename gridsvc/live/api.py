@@ -18,6 +18,7 @@ from gridsvc.auth.deps import principal, require
 from gridsvc.auth.models import Principal
 from gridsvc.auth.scope import event_visible
 from gridsvc.errors import APIError
+from gridsvc.events.flows import viewer_of
 from gridsvc.jsonresp import json_response
 from gridsvc.live import notices, views
 from gridsvc.live.hub import LiveHub, encode
@@ -83,7 +84,8 @@ async def live_events(request: Request, who: Anyone,
                           description="only dispatched / signed-for / on-scene")] = False,
                       limit: Annotated[int, Query(ge=1, le=5000)] = 3000) -> Response:
     states = views.ASSIGNMENT_STATES if assignments else None
-    found = await views.open_event_views(request.app.state.pool, states=states, limit=limit)
+    found = await views.open_event_views(request.app.state.pool, states=states, limit=limit,
+                                         viewer=viewer_of(who))
     return json_response({"events": [views.event_summary(v) for v in found
                                       if event_visible(who, v)]})
 

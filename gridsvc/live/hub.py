@@ -219,7 +219,7 @@ class LiveHub:
 
     async def _push_events(self, changed: dict[int, str]) -> None:
         async with self._pool.acquire() as connection:
-            found = await views.event_views(connection, sorted(changed))
+            found = await views.event_views(connection, sorted(changed), viewer=views.STREAM)
             counters = await views.counters(connection) if self._has_operators() else None
         for view in found:
             self.publish_event(view, op=changed.get(view.id, "UPDATE"))

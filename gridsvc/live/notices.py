@@ -23,7 +23,8 @@ import asyncpg
 import httpx
 
 from gridsvc.background import HttpWorker
-from gridsvc.events.models import EventView
+from gridsvc.events.models import EventView, Viewer
+from gridsvc.events.read import as_seen_by
 from gridsvc.live import views
 from gridsvc.outbox.service import backoff_seconds
 from gridsvc.settings import Settings
@@ -99,7 +100,8 @@ async def secret_of(connection: asyncpg.Connection | asyncpg.Pool, *, user_id: i
 
 
 def notice_payload(view: EventView, queued: asyncpg.Record) -> dict[str, Any]:
-    """A recipient's notice of a dispatch or transfer, cut from the event's read model."""
+    """A recipient's notice of a dispatch or transfer, cut from the event's read model (as
+    the recipient sees it: the caller masked, or None when confidential)."""
     summary = views.event_summary(view)
     kind = "transferred" if queued["action"] == "transfer" else "dispatched"
     return {"kind": kind, "kind_zh": "改派" if kind == "transferred" else "派遣",
@@ -110,7 +112,7 @@ def notice_payload(view: EventView, queued: asyncpg.Record) -> dict[str, Any]:
             "responsible": summary["responsible"], "squad_id": view.squad_id,
             "due_at": summary["sla"]["due_at"], "handle_due_at": summary["sla"]["handle_due_at"],
             "at": queued["at"], "by": queued["actor"], "note": queued["note"],
-            "inbox": "/inbox"}
+            "reporter": summary["reporter"], "inbox": "/inbox"}
 
 
 async def produce(connection: asyncpg.Connection, *, principal_of: PrincipalOf,
@@ -133,7 +135,9 @@ async def produce(connection: asyncpg.Connection, *, principal_of: PrincipalOf,
                 for user in recipients:
                     if not visible(principal_of(user), view):
                         continue
-                    payload = json.loads(json.dumps(notice_payload(view, row), default=str))
+                    # the caller as this recipient may see it (stored so, listed so later)
+                    seen = as_seen_by(view, Viewer(role=user["role"], name=user["name"]))
+                    payload = json.loads(json.dumps(notice_payload(seen, row), default=str))
                     status = await connection.execute(
                         INSERT_NOTICE, view.id, user["id"], row["transition_id"],
                         user["webhook_url"], payload["kind"], payload,

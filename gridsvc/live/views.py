@@ -50,6 +50,11 @@ WHERE r.is_current AND j.code = $1
 
 ASSIGNMENT_STATES = ("dispatched", "signed_for", "on_scene")
 
+# The SSE stream builds one message per change for every subscriber, so its read model shows
+# the caller as any role outside the centre sees it (masked, nothing when confidential; an
+# unknown role is outside: gridsvc.events.privacy). The desk opens the event for the caller.
+STREAM = Viewer(role="stream", name="live stream")
+
 
 def event_summary(view: EventView) -> dict[str, Any]:
     """The marker / card fields of an event's read model."""
@@ -70,6 +75,7 @@ def event_summary(view: EventView) -> dict[str, Any]:
         "allowed_actions": view.allowed_actions,
         "received_at": view.received_at, "updated_at": view.updated_at,
         "description": view.description,
+        "reporter": view.reporter,
     }
 
 
