@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 import asyncpg
@@ -53,13 +54,20 @@ def tokens(make_token: Any) -> dict[str, str]:
             "integration": make_token("integration", integration="hotline-demo")}
 
 
-def new_squad(client: TestClient, make_token: Any) -> tuple[int, str]:
-    """A squad of its own and a token of its account."""
-    code = f"SQ-PRIV-{uuid.uuid4().hex[:8]}"
-    created = client.post("/squads", json={"code": code, "name": "Privacy test squad",
-                                           "station": {"lat": 47.1410, "lng": 9.5209}})
-    assert created.status_code == 201, created.text
-    return int(created.json()["id"]), make_token("squad", squad_code=code)
+@pytest.fixture
+def squads(client: TestClient, make_token: Any) -> Iterator[list[tuple[int, str]]]:
+    """Two squads of this test's own, with a token of each one's account; deleted afterwards
+    (a squad at the town hall would be every other test's nearest)."""
+    made = []
+    for _ in range(2):
+        code = f"SQ-PRIV-{uuid.uuid4().hex[:8]}"
+        created = client.post("/squads", json={"code": code, "name": "Privacy test squad",
+                                               "station": {"lat": 47.1410, "lng": 9.5209}})
+        assert created.status_code == 201, created.text
+        made.append((int(created.json()["id"]), make_token("squad", squad_code=code)))
+    yield made
+    for squad_id, _ in made:
+        assert client.delete(f"/squads/{squad_id}").status_code == 204
 
 
 async def hotline_case(client: TestClient, db: asyncpg.Connection, **reporter: Any) -> int:
@@ -112,6 +120,8 @@ async def test_d12_grid_head_sees_masked_caller(client: TestClient, tokens: dict
     # the feedback to 12345 names the work order, never the caller
     payloads = await db.fetch("SELECT payload::text FROM outbox WHERE event_id = $1", event_id)
     assert payloads and all(PHONE not in p[0] and NAME not in p[0] for p in payloads)
+    # nobody delivers here (no workers): leave no pending message in other tests' way
+    await db.execute("DELETE FROM outbox WHERE event_id = $1", event_id)
 
 
 async def test_a_confidential_caller_is_shown_to_nobody_outside_the_centre(
@@ -132,10 +142,9 @@ async def test_a_confidential_caller_is_shown_to_nobody_outside_the_centre(
 
 
 async def test_a_consented_number_is_revealed_for_a_call_and_audited(
-        client: TestClient, tokens: dict[str, str], make_token: Any,
+        client: TestClient, tokens: dict[str, str], squads: list[tuple[int, str]],
         db: asyncpg.Connection) -> None:
-    squad_id, crew = new_squad(client, make_token)
-    _, other_crew = new_squad(client, make_token)
+    (squad_id, crew), (_, other_crew) = squads
     created = client.post("/events", json={
         "title": "楼道堆物", "matter_code": await delegated_matter(db),
         "location": await spot_in(db, "LI-VADUZ-01"),
