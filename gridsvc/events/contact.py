@@ -14,15 +14,21 @@ from typing import Any
 
 import asyncpg
 
-from gridsvc.errors import APIError
+from gridsvc.errors import Conflict
 from gridsvc.events import privacy
 from gridsvc.events.service import lock_event, record_transition
 
 REVEAL_ACTION = "reveal_contact"
 
 
-def refused(event_id: int, why: str) -> APIError:
-    return APIError(409, "reveal_refused", f"event {event_id}: {why}")
+class RevealRefused(Conflict):
+    """No consent, confidential (保密) or no number: nothing to reveal (409)."""
+
+    error_code = "reveal_refused"
+
+
+def refused(event_id: int, why: str) -> RevealRefused:
+    return RevealRefused(f"event {event_id}: {why}")
 
 
 async def reveal_contact(connection: asyncpg.Connection, *, event_id: int, actor: str,
