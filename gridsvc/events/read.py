@@ -7,6 +7,7 @@ is decided here, once (:func:`redact_reporter`).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -39,7 +40,7 @@ def as_seen_by(view: EventView, viewer: Viewer) -> EventView:
     build one view and send it to several recipients (notices). ``view`` must be the
     centre's (built with :data:`~gridsvc.events.models.CENTRE`): a redacted caller cannot be
     redacted again."""
-    return view.model_copy(update={"reporter": redact_reporter(view.reporter, viewer)})
+    return dataclasses.replace(view, reporter=redact_reporter(view.reporter, viewer))
 
 
 def sla_of(row: Mapping[str, Any], *, now: datetime) -> SlaView:
