@@ -7,6 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from gridsvc.filenames import FileName
+
 
 class DelegationIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -27,7 +29,7 @@ class DelegationVersion(BaseModel):
     name: str
     effective_from: datetime
     effective_to: datetime | None
-    source: str | None
+    source: FileName | None
     created_at: datetime
     items: int = Field(description="number of delegated matters")
 

@@ -7,6 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from gridsvc.filenames import FileName, Report
+
 
 class Responsible(BaseModel):
     role: str = Field(description="grid_head, squad or department")
@@ -77,7 +79,7 @@ class LayerInfo(BaseModel):
     version: int
     valid_from: datetime
     h3_resolution: int
-    source_file: str | None
+    source_file: FileName | None
     source_crs: str | None
     grid_count: int
     cell_count: int
@@ -91,10 +93,10 @@ class LayerVersionInfo(BaseModel):
     valid_from: datetime
     valid_to: datetime | None
     h3_resolution: int
-    source_file: str | None
+    source_file: FileName | None
     source_crs: str | None
     grid_count: int
-    report: dict[str, Any]
+    report: Report
 
 
 class GridDetail(BaseModel):

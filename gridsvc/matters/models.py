@@ -7,6 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from gridsvc.filenames import FileName
+
 
 class Condition(BaseModel):
     position: int = Field(description="1..n within the matter")
@@ -31,7 +33,7 @@ class Matter(BaseModel):
     owner_department_manual: bool = Field(description="owner set by a person, kept on re-import")
     handling_level: Literal["township", "grid"]
     auto_dispatch: bool
-    source: str | None
+    source: FileName | None
     imported_at: datetime
     updated_at: datetime
     conditions: list[Condition]

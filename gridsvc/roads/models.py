@@ -7,17 +7,19 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from gridsvc.filenames import FileName, Report
+
 
 class RoadNetworkInfo(BaseModel):
     """The current road network and its import report."""
 
     id: int
-    source_file: str
+    source_file: FileName
     clip_jurisdiction: str | None = None
     node_count: int
     edge_count: int
     imported_at: datetime
-    report: dict[str, Any] = Field(
+    report: Report = Field(
         description="kept and left-out ways, components dropped, speed rules, timings (s)")
 
 
