@@ -164,6 +164,20 @@ class Settings(BaseSettings):
     console_poll_s: float = Field(
         default=1.0, gt=0, description="How often the console summary looks at the clock.")
 
+    # hostile positions (issue 13, D1): where a squad's station or AVL ping may be
+    squad_max_road_distance_m: float = Field(
+        default=2000.0, gt=0,
+        description="A station or position farther than this (metres) from every road is "
+        "refused (422); one already stored leaves its squad 'unreachable' in ETAs.")
+    squad_jurisdiction_margin_m: float = Field(
+        default=5000.0, ge=0,
+        description="A station or position this far (metres) outside the jurisdiction is "
+        "still accepted (border roads, neighbouring townships); farther: 422.")
+    eta_scene_max_road_distance_m: float = Field(
+        default=50_000.0, gt=0,
+        description="A scene farther than this (metres) from every road is off the road "
+        "network: /eta answers 422 scene_off_network, dispatch ranks without ETAs.")
+
 @lru_cache
 def get_settings() -> Settings:
     return Settings()

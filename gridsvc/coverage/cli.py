@@ -85,7 +85,7 @@ def squads_import(
     """Create or update squads by code (columns: code, name, name_zh, jurisdiction, lat,
     lng, station_name, grid_codes (;-separated), size, status, phone)."""
     from gridsvc.coverage.service import refresh_all
-    from gridsvc.squads.service import SquadError, read_squad_file, upsert_squads
+    from gridsvc.squads.service import Placement, SquadError, read_squad_file, upsert_squads
 
     try:
         records = read_squad_file(file, crs=crs)
@@ -95,7 +95,11 @@ def squads_import(
     async def task(settings: Settings, url: str) -> Any:
         connection = await connect(url)
         try:
-            report = await upsert_squads(connection, records=records)
+            # Stations far off the jurisdiction are refused here; distance to the roads is
+            # checked by the app (it holds the graph) and flagged there, never fatal.
+            placement = Placement(max_road_distance_m=settings.squad_max_road_distance_m,
+                                  jurisdiction_margin_m=settings.squad_jurisdiction_margin_m)
+            report = await upsert_squads(connection, records=records, placement=placement)
             await refresh_all(connection, settings=settings)
             return report
         finally:

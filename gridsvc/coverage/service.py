@@ -13,7 +13,7 @@ import shapely
 
 from gridsvc.coverage import queries
 from gridsvc.coverage.compute import compute_coverage, jurisdiction_cells
-from gridsvc.eta.engine import EtaEngine
+from gridsvc.eta.engine import EtaEngine, reachable
 from gridsvc.jurisdictions import service as jurisdictions
 from gridsvc.roads.service import current_network, load_graph
 from gridsvc.settings import Settings
@@ -60,6 +60,14 @@ async def refresh(connection: asyncpg.Connection, *, settings: Settings, jurisdi
     stations = await asyncio.to_thread(
         engine.snapper.snap, np.array([s["station"].x for s in squads]),
         np.array([s["station"].y for s in squads]))
+    # A station with no road within reach (stored before that was checked) covers nothing.
+    keep = np.flatnonzero(reachable(stations, settings.squad_max_road_distance_m))
+    if len(keep) < len(squads):
+        log.warning("coverage of %s: %d squad stations have no road within %g m, left out",
+                    jurisdiction_code, len(squads) - len(keep), settings.squad_max_road_distance_m)
+        squads, stations = [squads[i] for i in keep.tolist()], stations.take(keep)
+        if not squads:
+            return None
     coverage = await asyncio.to_thread(compute_coverage, engine, stations, cells)
     report = {"cells": int(len(cells)), "squads": len(squads), "h3_resolution": resolution,
               "median_s": float(np.median(coverage.time_s)) if len(cells) else None,

@@ -15,7 +15,7 @@ from typing import Any
 import asyncpg
 
 from gridsvc.eta.live import EtaHolder, EtaUnavailable
-from gridsvc.eta.service import squads_eta
+from gridsvc.eta.service import SceneOffNetwork, squads_eta
 
 _STATUS_ORDER = {"available": 0, "busy": 1, "off_duty": 2}
 _SQUADS = "SELECT id, code, name, name_zh, status, grid_codes FROM squads ORDER BY code"
@@ -36,7 +36,7 @@ async def candidates(connection: asyncpg.Connection | asyncpg.Pool, *, holder: E
                                       now=datetime.now(UTC))
             eta_by_squad = {a["squad"]["id"]: a for a in result["squads"]}
             note = result.get("note")
-        except EtaUnavailable as error:
+        except (EtaUnavailable, SceneOffNetwork) as error:
             note = f"no ETA: {error}"
     elif event.get("lng") is None:
         note = "no ETA: the event has no coordinates"

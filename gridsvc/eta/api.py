@@ -11,7 +11,7 @@ from fastapi import APIRouter, Query, Request
 from gridsvc.errors import APIError
 from gridsvc.eta import models
 from gridsvc.eta.live import EtaHolder, EtaUnavailable
-from gridsvc.eta.service import UnknownSquadError, squads_eta
+from gridsvc.eta.service import SceneOffNetwork, UnknownSquadError, squads_eta
 from gridsvc.geo.crs import UnknownCRSError, parse_crs, to_wgs84
 
 router = APIRouter(tags=["eta"])
@@ -39,7 +39,11 @@ async def eta(
     limit (``GRIDSVC_SQUAD_POSITION_STALE_S``, 10 min by default), else from its home
     station, and ``origin`` says which and why. Scene and squads join the road at their
     nearest road edge; the legs off the road count at ``offroad_speed_kmh``. A scene far
-    from any road still gets an answer, flagged ``far_from_road``."""
+    from any road still gets an answer, flagged ``far_from_road``; one with no road within
+    ``GRIDSVC_ETA_SCENE_MAX_ROAD_DISTANCE_M`` is refused (422 ``scene_off_network``). A
+    squad whose origin has no road within ``GRIDSVC_SQUAD_MAX_ROAD_DISTANCE_M`` (a position
+    or station stored before that was checked) is listed last with ``reachable: false``, no
+    times and the reason, and in ``unreachable``; the others are answered as usual."""
     try:
         system = parse_crs(crs, geographic_only=True)
     except UnknownCRSError as error:
@@ -53,6 +57,10 @@ async def eta(
                                  statuses={"available"} if available_only else None)
     except EtaUnavailable as error:
         raise APIError(503, "eta_unavailable", str(error)) from None
+    except SceneOffNetwork as error:
+        error.fields = [{"field": f"query.{name}", "reason": "no road within reach"}
+                        for name in ("lat", "lng")]
+        raise
     except UnknownSquadError as error:
         raise APIError(404, "not_found", str(error),
                        fields=[{"field": "query.route", "reason": "unknown squad"}]) from None
@@ -63,5 +71,5 @@ async def eta(
                   "note": found["note"]},
         "computed_at": now, "road_network_id": found["road_network_id"],
         "offroad_speed_kmh": found["offroad_speed_kmh"], "squads": found["squads"],
-        "route": found["route"],
+        "route": found["route"], "unreachable": found["unreachable"],
     }

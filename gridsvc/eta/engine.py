@@ -120,6 +120,11 @@ class Snapper:
         self.graph = graph
         twin = graph.edge_twin
         self.canonical = np.flatnonzero((twin < 0) | (np.arange(len(twin)) < twin))
+        # (west, south, east, north) of the graph's nodes: where "distance to the nearest
+        # road" means something (a point beyond has roads the graph does not hold).
+        self.bounds = ((float(graph.node_lng.min()), float(graph.node_lat.min()),
+                        float(graph.node_lng.max()), float(graph.node_lat.max()))
+                       if graph.node_count else None)
         centre_lng = float(np.median(graph.node_lng)) if graph.node_count else 0.0
         centre_lat = float(np.median(graph.node_lat)) if graph.node_count else 0.0
         crs = pyproj.CRS.from_proj4(f"+proj=tmerc +lat_0={centre_lat} +lon_0={centre_lng} "
@@ -139,21 +144,37 @@ class Snapper:
         self._position_of[self.canonical] = np.arange(len(self.canonical))
 
     def snap(self, lng: NDArray[np.float64], lat: NDArray[np.float64]) -> Snap:
-        """Snap WGS84 points to their nearest road edge (exact nearest, any distance)."""
+        """Snap WGS84 points to their nearest road edge (exact nearest, any distance).
+
+        A point the local projection cannot place (a quarter of the globe away from the
+        graph, e.g. a GPS ping at 0°, 99.5° E for a Liechtenstein graph) gets an infinite
+        ``offroad_m``, a placeholder edge and NaN road coordinates: one bad point must not
+        fail the others of its batch. Callers treat a non-finite or too long ``offroad_m``
+        as "no road within reach" (see :func:`reachable`).
+        """
         x, y = self._forward.transform(np.asarray(lng, float), np.asarray(lat, float))
-        points = shapely.points(np.asarray(x), np.asarray(y))
-        found, distance = self.tree.query_nearest(points, return_distance=True,
-                                                  all_matches=False)
-        order = np.argsort(found[0], kind="stable")
-        position = found[1][order]
-        lines = self.lines[position]
-        frac = np.nan_to_num(shapely.line_locate_point(lines, points, normalized=True))
-        on_road = shapely.line_interpolate_point(lines, frac, normalized=True)
-        s_lng, s_lat = self._inverse.transform(shapely.get_x(on_road), shapely.get_y(on_road))
-        return Snap(edge=self._edge_of[position], frac=frac.astype(np.float64),
-                    offroad_m=np.asarray(distance, dtype=np.float64)[order],
-                    lng=np.asarray(s_lng, dtype=np.float64),
-                    lat=np.asarray(s_lat, dtype=np.float64))
+        x, y = np.atleast_1d(np.asarray(x, float)), np.atleast_1d(np.asarray(y, float))
+        count = len(x)
+        edge = np.zeros(count, dtype=np.int32)
+        frac = np.zeros(count)
+        offroad = np.full(count, np.inf)
+        s_lng, s_lat = np.full(count, np.nan), np.full(count, np.nan)
+        placeable = np.flatnonzero(np.isfinite(x) & np.isfinite(y))
+        if len(placeable) and len(self.lines):
+            points = shapely.points(x[placeable], y[placeable])
+            found, distance = self.tree.query_nearest(points, return_distance=True,
+                                                      all_matches=False)
+            points, rows = points[found[0]], placeable[found[0]]
+            lines = self.lines[found[1]]
+            along = np.nan_to_num(shapely.line_locate_point(lines, points, normalized=True))
+            on_road = shapely.line_interpolate_point(lines, along, normalized=True)
+            road_lng, road_lat = self._inverse.transform(shapely.get_x(on_road),
+                                                         shapely.get_y(on_road))
+            edge[rows] = self._edge_of[found[1]]
+            frac[rows] = along
+            offroad[rows] = distance
+            s_lng[rows], s_lat[rows] = road_lng, road_lat
+        return Snap(edge=edge, frac=frac, offroad_m=offroad, lng=s_lng, lat=s_lat)
 
     def node_distances(self, lng: float, lat: float) -> NDArray[np.float64]:
         """Metres from a WGS84 point to every node (what node snapping would walk)."""
@@ -172,6 +193,12 @@ class Snapper:
             coords = coords[::-1]
         lng, lat = self._inverse.transform(coords[:, 0], coords[:, 1])
         return np.column_stack([lng, lat])
+
+
+def reachable(snap: Snap, max_offroad_m: float) -> NDArray[np.bool_]:
+    """Per point: is a road within ``max_offroad_m`` metres (False for unplaceable ones)."""
+    offroad: NDArray[np.bool_] = np.isfinite(snap.offroad_m) & (snap.offroad_m <= max_offroad_m)
+    return offroad
 
 
 def _ranges(counts: NDArray[np.integer]) -> NDArray[np.int64]:

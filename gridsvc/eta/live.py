@@ -20,7 +20,7 @@ from typing import Any, Protocol
 import asyncpg
 import numpy as np
 
-from gridsvc.eta.engine import EtaEngine, Origins, Snap
+from gridsvc.eta.engine import EtaEngine, Origins, Snap, reachable
 from gridsvc.roads.service import current_network, load_graph
 from gridsvc.settings import Settings
 from gridsvc.squads import service as squads_service
@@ -171,6 +171,7 @@ class EtaHolder:
             for squad_id, position in positions.items():
                 if squad_id in squads:
                     squads[squad_id].live = self._live(engine, position)
+            self._flag_unreachable(squads.values())
         async with self._lock:
             if engine is self.engine:
                 self.squads, self._origins = squads, None
@@ -214,7 +215,45 @@ class EtaHolder:
         if squad.live is not None and squad.live.observed_at >= position["observed_at"]:
             return
         squad.live = self._live(engine, position)
+        self._flag_unreachable([squad])
         self._warm()
+
+    # -- origins with no road within reach (issue 13, D1) -------------------------------
+
+    def reachable(self, snap: Snap) -> bool:
+        """Whether a one-point snap has a road within ``squad_max_road_distance_m``."""
+        return bool(reachable(snap, self.settings.squad_max_road_distance_m)[0])
+
+    def _flag_unreachable(self, squads: Any) -> None:
+        """Log the stations and positions (stored before checks, or by hand) that ETAs skip:
+        the app keeps serving every other squad instead of failing to start."""
+        for squad in squads:
+            if not self.reachable(squad.station_snap):
+                log.warning("squad %s: station (%s, %s) has no road within %g m; it is "
+                            "'unreachable' in ETAs until its station is corrected", squad.code,
+                            squad.station_lat, squad.station_lng,
+                            self.settings.squad_max_road_distance_m)
+            if squad.live is not None and not self.reachable(squad.live.snap):
+                log.warning("squad %s: position (%s, %s) has no road within %g m; it is "
+                            "'unreachable' in ETAs until a good position comes in", squad.code,
+                            squad.live.lat, squad.live.lng,
+                            self.settings.squad_max_road_distance_m)
+
+    def road_distance_m(self, lng: float, lat: float) -> float | None:
+        """Metres from a WGS84 point to the nearest road (inf: none within reach), or None
+        when nothing can be checked: no road graph loaded, or the point lies beyond the
+        graph's extent (a jurisdiction whose roads were not imported)."""
+        engine = self.engine
+        bounds = engine.snapper.bounds if engine is not None else None
+        if engine is None or bounds is None:
+            return None
+        margin = self.settings.squad_max_road_distance_m / 111_320.0  # degrees of latitude
+        margin_lng = margin / max(float(np.cos(np.radians(lat))), 0.01)
+        west, south, east, north = bounds
+        if not (west - margin_lng <= lng <= east + margin_lng
+                and south - margin <= lat <= north + margin):
+            return None
+        return float(engine.snapper.snap(np.array([lng]), np.array([lat])).offroad_m[0])
 
     @staticmethod
     def _live(engine: EtaEngine, position: dict[str, Any]) -> LivePosition:
@@ -240,6 +279,7 @@ class EtaHolder:
                     return
                 snaps = [s.station_snap for s in self.squads.values()]
                 snaps += [s.live.snap for s in self.squads.values() if s.live is not None]
+                snaps = [snap for snap in snaps if self.reachable(snap)]
                 await asyncio.to_thread(engine.origins, Snap.concat(snaps))
                 if not self._warm_again:
                     return

@@ -40,7 +40,7 @@ class Origin(BaseModel):
     lng: float
     observed_at: datetime | None = Field(default=None, description="of the live position")
     age_s: float | None = None
-    road: RoadPoint
+    road: RoadPoint | None = Field(description="null when no road is within reach")
 
 
 class SquadBrief(BaseModel):
@@ -52,13 +52,18 @@ class SquadBrief(BaseModel):
 
 
 class SquadEta(BaseModel):
+    """Times and distances are null for a squad that cannot be reached (``reachable``)."""
+
     squad: SquadBrief
-    eta_s: float = Field(description="total seconds: off-road legs + driving")
-    drive_s: float = Field(description="seconds on the road")
-    distance_m: float = Field(description="road metres along the fastest path")
-    offroad_m: float = Field(description="metres off the road, both ends")
-    offroad_s: float = Field(description="seconds for the off-road legs")
+    eta_s: float | None = Field(description="total seconds: off-road legs + driving")
+    drive_s: float | None = Field(description="seconds on the road")
+    distance_m: float | None = Field(description="road metres along the fastest path")
+    offroad_m: float | None = Field(description="metres off the road, both ends")
+    offroad_s: float | None = Field(description="seconds for the off-road legs")
     origin: Origin
+    reachable: bool = Field(default=True, description="false: its origin has no road within "
+                                                      "GRIDSVC_SQUAD_MAX_ROAD_DISTANCE_M")
+    unreachable_reason: str | None = None
 
 
 class EtaResult(BaseModel):
@@ -66,6 +71,10 @@ class EtaResult(BaseModel):
     computed_at: datetime
     road_network_id: int
     offroad_speed_kmh: float
-    squads: list[SquadEta] = Field(description="sorted by eta_s, fastest first")
+    squads: list[SquadEta] = Field(description="sorted by eta_s, fastest first; "
+                                                "unreachable squads last")
+    unreachable: list[SquadBrief] = Field(
+        default_factory=list, description="squads left out: no road within reach of their "
+                                          "origin (see each one's unreachable_reason)")
     route: dict[str, Any] | None = Field(
         default=None, description="GeoJSON Feature (LineString, WGS84) of the ?route squad")

@@ -8,13 +8,20 @@ from typing import Any
 
 import numpy as np
 
-from gridsvc.eta.engine import Snap
+from gridsvc.errors import Invalid
+from gridsvc.eta.engine import Snap, reachable
 from gridsvc.eta.live import EtaHolder, EtaUnavailable
 from gridsvc.observability.metrics import timed_eta
 
 
 class UnknownSquadError(LookupError):
     """A squad id the ETA state does not know."""
+
+
+class SceneOffNetwork(Invalid):
+    """The scene has no road within ``GRIDSVC_ETA_SCENE_MAX_ROAD_DISTANCE_M``."""
+
+    error_code = "scene_off_network"
 
 
 def _road(snap: Snap, index: int, far_m: float) -> dict[str, Any]:
@@ -38,13 +45,24 @@ async def squads_eta(*, holder: EtaHolder, lng: float, lat: float, now: datetime
         raise EtaUnavailable(holder.unavailable)
     if route_squad_id is not None and route_squad_id not in holder.squads:
         raise UnknownSquadError(f"squad {route_squad_id} does not exist")
-    chosen = [c for c in holder.choose_origins(now)
-              if statuses is None or c[0].status in statuses]
-    origins = await holder.origins(chosen)
     scene = engine.snapper.snap(np.array([lng]), np.array([lat]))
+    scene_limit = holder.settings.eta_scene_max_road_distance_m
+    if not reachable(scene, scene_limit)[0]:
+        raise SceneOffNetwork(
+            f"the scene ({lat}, {lng}) is off the road network: no road within "
+            f"{scene_limit / 1000:g} km (GRIDSVC_ETA_SCENE_MAX_ROAD_DISTANCE_M)")
+    everyone = [c for c in holder.choose_origins(now)
+                if statuses is None or c[0].status in statuses]
+    # An origin with no road within reach (a bad stored ping or station) is answered as
+    # unreachable; the engine sees only the others, so one bad point cannot fail them.
+    reach = [holder.reachable(_snap_of(c)) for c in everyone]
+    chosen = [c for c, ok in zip(everyone, reach, strict=True) if ok]
+    origins = await holder.origins(chosen)
     result = engine.eta(origins, scene) if len(chosen) else None
     far_m = holder.settings.eta_far_from_road_m
     answers: list[dict[str, Any]] = []
+    unreachable = [_unreachable(c, now, holder.settings.squad_max_road_distance_m)
+                   for c, ok in zip(everyone, reach, strict=True) if not ok]
     for i, (squad, kind, why) in enumerate(chosen):
         assert result is not None
         offroad_m = float(origins.snap.offroad_m[i] + scene.offroad_m[0])
@@ -64,9 +82,10 @@ async def squads_eta(*, holder: EtaHolder, lng: float, lat: float, now: datetime
             "distance_m": round(float(result.drive_m[i, 0]), 1),
             "offroad_m": round(offroad_m, 1),
             "offroad_s": round(offroad_m / engine.offroad_mps, 1),
-            "origin": origin,
+            "origin": origin, "reachable": True, "unreachable_reason": None,
         })
     answers.sort(key=lambda a: (a["eta_s"], a["squad"]["code"]))
+    answers += sorted(unreachable, key=lambda a: a["squad"]["code"])
     road = _road(scene, 0, far_m)
     note = None
     if road["far_from_road"]:
@@ -77,8 +96,38 @@ async def squads_eta(*, holder: EtaHolder, lng: float, lat: float, now: datetime
         route = await _route(holder, chosen, origins.snap, scene, route_squad_id, answers,
                              end=(lng, lat))
     return {"scene_road": road, "note": note, "squads": answers, "route": route,
+            "unreachable": [a["squad"] for a in unreachable],
             "road_network_id": holder.network["id"],
             "offroad_speed_kmh": holder.settings.eta_offroad_speed_kmh}
+
+
+def _snap_of(choice: tuple[Any, str, str | None]) -> Snap:
+    squad, kind, _why = choice
+    return squad.live.snap if kind == "live" and squad.live else squad.station_snap
+
+
+def _unreachable(choice: tuple[Any, str, str | None], now: datetime,
+                 limit_m: float) -> dict[str, Any]:
+    """The answer for a squad whose origin has no road within ``limit_m``: no times."""
+    squad, kind, why = choice
+    origin: dict[str, Any] = {"kind": kind, "reason": why, "road": None}
+    if kind == "live" and squad.live is not None:
+        origin.update(lat=squad.live.lat, lng=squad.live.lng,
+                      observed_at=squad.live.observed_at,
+                      age_s=round((now - squad.live.observed_at).total_seconds(), 1))
+        where = "live position"
+    else:
+        origin.update(lat=squad.station_lat, lng=squad.station_lng)
+        where = "home station"
+    offroad = float(_snap_of(choice).offroad_m[0])
+    distance = (f"the nearest road is {offroad:.0f} m away" if np.isfinite(offroad)
+                else "no road can be reached from there")
+    return {"squad": {"id": squad.id, "code": squad.code, "name": squad.name,
+                      "name_zh": squad.name_zh, "status": squad.status},
+            "eta_s": None, "drive_s": None, "distance_m": None, "offroad_m": None,
+            "offroad_s": None, "origin": origin, "reachable": False,
+            "unreachable_reason": (f"its {where} ({origin['lat']}, {origin['lng']}) is off the "
+                                   f"road network: {distance}, more than {limit_m:g} m")}
 
 
 async def _route(holder: EtaHolder, chosen: list[Any], snap: Snap, scene: Snap,
@@ -88,7 +137,7 @@ async def _route(holder: EtaHolder, chosen: list[Any], snap: Snap, scene: Snap,
     assert engine is not None
     index = next((i for i, c in enumerate(chosen) if c[0].id == squad_id), None)
     if index is None:
-        return None  # filtered out by status
+        return None  # filtered out by status, or no road within reach
     squad, kind, _why = chosen[index]
     road = await asyncio.to_thread(engine.route, snap.take([index]), scene)
     start = ((squad.live.lng, squad.live.lat) if kind == "live" and squad.live

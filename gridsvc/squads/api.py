@@ -30,6 +30,15 @@ async def _view(request: Request, row: dict[str, Any],
     return data
 
 
+def _placement(request: Request) -> squads.Placement:
+    """Where stations and positions may be: near a jurisdiction, near a road of the graph
+    this process has loaded (the check is skipped while none is)."""
+    settings = request.app.state.settings
+    return squads.Placement(max_road_distance_m=settings.squad_max_road_distance_m,
+                            jurisdiction_margin_m=settings.squad_jurisdiction_margin_m,
+                            road_distance_m=request.app.state.eta.road_distance_m)
+
+
 async def _refresh(request: Request) -> None:
     # The NOTIFY reaches every process; this process updates at once so that the next
     # request (often the operator's own /eta) already sees the change.
@@ -57,7 +66,7 @@ async def get_squad(request: Request, squad_id: int) -> dict[str, Any]:
 async def create_squad(request: Request, body: models.SquadIn) -> dict[str, Any]:
     pool = request.app.state.pool
     try:
-        squad_id = await squads.create_squad(pool, squad=body)
+        squad_id = await squads.create_squad(pool, squad=body, placement=_placement(request))
     except squads.SquadError as error:
         raise APIError(422, "invalid_request", str(error)) from None
     await _refresh(request)
@@ -68,7 +77,8 @@ async def create_squad(request: Request, body: models.SquadIn) -> dict[str, Any]
               summary="Change a squad (status, station, grids, ...)")
 async def update_squad(request: Request, squad_id: int,
                        body: models.SquadPatch) -> dict[str, Any]:
-    if not await squads.update_squad(request.app.state.pool, squad_id=squad_id, patch=body):
+    if not await squads.update_squad(request.app.state.pool, squad_id=squad_id, patch=body,
+                                     placement=_placement(request)):
         raise _not_found(squad_id)
     await _refresh(request)
     return await get_squad(request, squad_id)
@@ -106,7 +116,8 @@ async def add_position(request: Request, squad_id: int,
             result = await squads.add_position(
                 connection, squad_id=squad_id, ping=body,
                 stale_after_s=settings.squad_position_stale_s,
-                future_tolerance_s=settings.squad_position_future_tolerance_s)
+                future_tolerance_s=settings.squad_position_future_tolerance_s,
+                placement=_placement(request))
     except squads.FutureTimestampError as error:
         raise APIError(422, "invalid_request", f"body.timestamp: {error}",
                        fields=[{"field": "body.timestamp", "reason": str(error)}]) from None

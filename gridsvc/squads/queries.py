@@ -88,3 +88,19 @@ SQUADS_SIGNATURE = """
 SELECT coalesce(string_agg(id::text || '@' || ST_AsText(station), ',' ORDER BY id), '')
 FROM squads
 """
+
+# Is the point ($1 lng, $2 lat) inside, or within $4 metres of, a jurisdiction (the one coded
+# $3, or any when $3 is NULL)? ``bounded`` is false when no such jurisdiction has a
+# boundary: then nothing can be checked. The && test (a box widened by $4 metres at that
+# latitude, in degrees) lets the index skip far jurisdictions before the geography test.
+NEAR_JURISDICTION = """
+WITH p AS (SELECT ST_SetSRID(ST_MakePoint($1, $2), 4326) AS g),
+j AS (SELECT boundary FROM jurisdictions WHERE boundary IS NOT NULL
+      AND ($3::text IS NULL OR code = $3))
+SELECT EXISTS (SELECT 1 FROM j) AS bounded,
+       EXISTS (SELECT 1 FROM j, p
+               WHERE j.boundary && ST_Expand(p.g, $4 / 111320.0
+                                                  / greatest(cos(radians($2)), 0.01))
+                 AND (ST_Covers(j.boundary, p.g)
+                      OR ST_DWithin(j.boundary::geography, p.g::geography, $4))) AS near
+"""

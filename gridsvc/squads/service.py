@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import csv
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -27,6 +28,7 @@ import numpy as np
 import shapely
 from shapely.geometry import Point
 
+from gridsvc.errors import Invalid
 from gridsvc.geo.crs import parse_crs, to_wgs84
 from gridsvc.squads import models, queries
 
@@ -39,6 +41,50 @@ class SquadError(ValueError):
 
 class FutureTimestampError(ValueError):
     """A position stamped further in the future than the allowed clock skew."""
+
+
+class PlacementError(Invalid):
+    """A station or position where no squad can be: off the jurisdiction, or too far from
+    every road (422 naming the fields and the reason, raised before anything is written)."""
+
+    def __init__(self, fields: list[str], reason: str) -> None:
+        super().__init__(f"{', '.join(fields)}: {reason}",
+                         fields=[{"field": f, "reason": reason} for f in fields])
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where stations and positions may be (issue 13, D1).
+
+    ``road_distance_m(lng, lat)`` gives metres to the nearest road (inf: none within reach),
+    or None while no road graph is loaded; without it only the jurisdiction is checked.
+    """
+
+    max_road_distance_m: float
+    jurisdiction_margin_m: float
+    road_distance_m: Callable[[float, float], float | None] | None = None
+
+
+async def check_placement(connection: asyncpg.Connection | asyncpg.Pool, *, point: Point,
+                          jurisdiction: str | None, rules: Placement,
+                          fields: list[str]) -> None:
+    """Raise :class:`PlacementError` (naming ``fields``) for a WGS84 point off the
+    jurisdiction (``jurisdiction``'s, or every one when None) or too far from the roads."""
+    margin = rules.jurisdiction_margin_m
+    row = await connection.fetchrow(queries.NEAR_JURISDICTION, point.x, point.y,
+                                    jurisdiction, margin)
+    where = f"({point.y:.6f}, {point.x:.6f})"
+    if row["bounded"] and not row["near"]:
+        of = f"jurisdiction {jurisdiction}" if jurisdiction else "every jurisdiction"
+        raise PlacementError(fields, f"{where} is outside {of} (more than {margin:g} m "
+                                     "beyond its boundary)")
+    distance = rules.road_distance_m(point.x, point.y) if rules.road_distance_m else None
+    if distance is not None and not distance <= rules.max_road_distance_m:
+        far = f"{distance:.0f} m from the nearest road" if np.isfinite(distance) else \
+            "beyond the reach of every road"
+        raise PlacementError(fields, f"{where} is {far}; at most "
+                                     f"{rules.max_road_distance_m:g} m is accepted "
+                                     "(GRIDSVC_SQUAD_MAX_ROAD_DISTANCE_M)")
 
 
 @dataclass
@@ -90,20 +136,32 @@ async def _check_jurisdiction(connection: asyncpg.Connection | asyncpg.Pool,
 
 
 async def create_squad(connection: asyncpg.Connection | asyncpg.Pool, *,
-                       squad: models.SquadIn) -> int:
-    """Insert a squad; raises ``asyncpg.UniqueViolationError`` when the code exists."""
+                       squad: models.SquadIn, placement: Placement | None = None) -> int:
+    """Insert a squad; raises ``asyncpg.UniqueViolationError`` when the code exists and
+    :class:`PlacementError` for a station ``placement`` refuses."""
     await _check_jurisdiction(connection, squad.jurisdiction)
+    station = _station_point(squad.station)
+    if placement is not None:
+        await check_placement(connection, point=station, jurisdiction=squad.jurisdiction,
+                              rules=placement, fields=["body.station"])
     squad_id: int = await connection.fetchval(
         queries.INSERT, squad.code, squad.name, squad.name_zh, squad.jurisdiction,
-        _station_point(squad.station), squad.station_name, "given", "api", squad.grid_codes,
+        station, squad.station_name, "given", "api", squad.grid_codes,
         squad.size, squad.status, squad.phone)
     return squad_id
 
 
 async def update_squad(connection: asyncpg.Connection | asyncpg.Pool, *, squad_id: int,
-                       patch: models.SquadPatch) -> bool:
-    """Change the given fields; False when the squad does not exist."""
+                       patch: models.SquadPatch, placement: Placement | None = None) -> bool:
+    """Change the given fields; False when the squad does not exist. A new station is
+    checked against ``placement`` first (:class:`PlacementError`, nothing written)."""
     station = _station_point(patch.station) if patch.station else None
+    if station is not None and placement is not None:
+        current = await get_squad(connection, squad_id=squad_id)
+        if current is None:
+            return False
+        await check_placement(connection, point=station, jurisdiction=current["jurisdiction"],
+                              rules=placement, fields=["body.station"])
     found = await connection.fetchval(
         queries.UPDATE, squad_id, patch.name, patch.name_zh, station, patch.station_name,
         patch.grid_codes, patch.size, patch.status, patch.phone)
@@ -114,13 +172,22 @@ async def delete_squad(connection: asyncpg.Connection | asyncpg.Pool, *, squad_i
     return await connection.fetchval(queries.DELETE, squad_id) is not None
 
 
-async def upsert_squads(connection: asyncpg.Connection, *,
-                        records: list[SquadRecord]) -> models.SquadImportReport:
-    """Create or update squads by code, all in one transaction."""
+async def upsert_squads(connection: asyncpg.Connection, *, records: list[SquadRecord],
+                        placement: Placement | None = None) -> models.SquadImportReport:
+    """Create or update squads by code, all in one transaction; with ``placement``, a
+    station it refuses fails the whole import (:class:`SquadError`, nothing written)."""
     created = updated = 0
     async with connection.transaction():
         for record in records:
             await _check_jurisdiction(connection, record.jurisdiction)
+            if placement is not None:
+                try:
+                    await check_placement(connection, point=record.station,
+                                          jurisdiction=record.jurisdiction, rules=placement,
+                                          fields=["station"])
+                except PlacementError as error:
+                    raise SquadError(f"{record.station_source or 'file'}: squad "
+                                     f"{record.code}: {error}") from None
             row = await connection.fetchrow(
                 queries.UPSERT, record.code, record.name, record.name_zh, record.jurisdiction,
                 shapely.set_srid(record.station, 4326), record.station_name,
@@ -223,13 +290,17 @@ def _record(file: str, where: str, row: dict[str, Any], station: Point) -> Squad
 async def add_position(connection: asyncpg.Connection, *, squad_id: int,
                        ping: models.PositionIn, stale_after_s: float,
                        future_tolerance_s: float,
-                       now: datetime | None = None) -> dict[str, Any] | None:
+                       now: datetime | None = None,
+                       placement: Placement | None = None) -> dict[str, Any] | None:
     """Store one AVL ping; None when the squad does not exist.
 
     Raises
     ------
     FutureTimestampError
         When the ping is stamped more than ``future_tolerance_s`` seconds ahead.
+    PlacementError
+        When ``placement`` refuses the point (off every jurisdiction, or too far from the
+        roads); nothing is stored.
     """
     received = now or datetime.now(UTC)
     device_time = ping.timestamp.astimezone(UTC)
@@ -242,6 +313,10 @@ async def add_position(connection: asyncpg.Connection, *, squad_id: int,
     observed = min(device_time, received)
     x, y = to_wgs84(np.array([ping.lng]), np.array([ping.lat]), parse_crs(ping.crs))
     point = shapely.set_srid(Point(float(x[0]), float(y[0])), 4326)
+    if placement is not None:
+        # Any jurisdiction, not only the squad's own: squads reinforce their neighbours.
+        await check_placement(connection, point=point, jurisdiction=None, rules=placement,
+                              fields=["body.lat", "body.lng"])
     async with connection.transaction():
         if await connection.fetchval(queries.LOCK_SQUAD, squad_id) is None:
             return None
