@@ -71,10 +71,12 @@ def squad(client: TestClient) -> Iterator[dict[str, Any]]:
     client.delete(f"/squads/{created['id']}")
 
 
-def _eta_squad(client: TestClient, squad_id: int) -> dict[str, Any] | None:
+def _eta_squad(client: TestClient, squad_id: int) -> dict[str, Any]:
     response = client.get("/eta", params=VADUZ)
     assert response.status_code == 200, response.text
-    return next((s for s in response.json()["squads"] if s["squad"]["id"] == squad_id), None)
+    found = next((s for s in response.json()["squads"] if s["squad"]["id"] == squad_id), None)
+    assert found is not None, f"squad {squad_id} not in /eta"
+    return found
 
 
 @pytest.fixture
@@ -107,7 +109,8 @@ def test_d1_a_ping_off_the_jurisdiction_is_refused_before_it_is_stored(
 def test_d1_a_ping_too_far_from_any_road_is_refused_naming_the_distance(
         client: TestClient, squad: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
     """Inside Liechtenstein but farther from a road than the configured limit."""
-    monkeypatch.setattr(client.app.state.settings, "squad_max_road_distance_m", 5.0)
+    monkeypatch.setattr(client.app.state.settings,  # type: ignore[attr-defined]
+                        "squad_max_road_distance_m", 5.0)
     response = client.post(f"/squads/{squad['id']}/positions",
                            json={"lat": 47.1420, "lng": 9.5290, "timestamp": _now()})
     assert response.status_code == 422, response.text
