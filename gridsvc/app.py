@@ -30,6 +30,7 @@ from gridsvc.grids.live_overlay import OverlayHolder
 from gridsvc.health.api import router as health_router
 from gridsvc.jsonsafe import JSONBodyGuard
 from gridsvc.jurisdictions.api import router as jurisdictions_router
+from gridsvc.listener import Listener
 from gridsvc.live.api import new_hub, new_notice_sender
 from gridsvc.live.api import router as live_router
 from gridsvc.matters.api import router as matters_router
@@ -61,16 +62,22 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         url = await asyncio.to_thread(resolve_database_url, settings)
         pool = await create_pool(url, min_size=settings.pool_min_size,
                                  max_size=settings.pool_max_size)
-        overlay = OverlayHolder(pool)
+        # the process's one LISTEN connection (not a pool one); the holders and the hub
+        # register their channels and resyncs on it before it connects
+        listener = Listener(url, health_interval_s=settings.listener_health_interval_s,
+                            backoff_max_s=settings.listener_backoff_max_s)
+        app.state.listener = listener
+        overlay = OverlayHolder(pool, listener)
         app.state.pool = pool
         app.state.overlay = overlay
         # roads / squads / ETA: the road graph loads off the event loop; no roads -> 503s
-        app.state.eta = EtaHolder(pool, settings, refresh_coverage=refresh_coverage)
+        app.state.eta = EtaHolder(pool, settings, listener, refresh_coverage=refresh_coverage)
         workers: list[OutboxSender | SlaChecker] = [
             OutboxSender(pool, settings), SlaChecker(pool, settings.sla_check_interval_s)]
         app.state.live = new_hub(app.state)  # LISTEN/NOTIFY -> SSE pages
         notices = new_notice_sender(app.state)  # per-recipient webhook forwards
         try:
+            await listener.start()  # listening before the first loads: nothing falls between
             await overlay.start()
             await app.state.eta.start()
             await app.state.live.start()
@@ -87,6 +94,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             await app.state.live.stop()
             await app.state.eta.stop()
             await overlay.stop()
+            await listener.stop()
             await pool.close()
 
     app = FastAPI(

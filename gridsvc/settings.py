@@ -178,6 +178,14 @@ class Settings(BaseSettings):
         description="A scene farther than this (metres) from every road is off the road "
         "network: /eta answers 422 scene_off_network, dispatch ranks without ETAs.")
 
+    # listener: the one LISTEN connection per process (gridsvc/listener.py)
+    listener_health_interval_s: float = Field(
+        default=5.0, gt=0, description="How often the LISTEN connection is checked (seconds); "
+        "a closed socket is noticed at once, a silently dropped one within this + 3 s.")
+    listener_backoff_max_s: float = Field(
+        default=2.0, gt=0, description="Longest wait between reconnect attempts (seconds; "
+        "starts at 0.1 s and doubles), so live updates resume this soon after the database.")
+
 @lru_cache
 def get_settings() -> Settings:
     return Settings()

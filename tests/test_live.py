@@ -207,10 +207,13 @@ async def test_a_process_nobody_listens_to_reads_nothing_and_says_so(settings, d
     from gridsvc.auth.models import Principal
     from gridsvc.auth.scope import event_visible
     from gridsvc.database.pool import create_pool
+    from gridsvc.listener import Listener
     from gridsvc.live.hub import LiveHub
 
     pool = await create_pool(settings.database_url, min_size=1, max_size=2)
-    hub = LiveHub(pool, visible=event_visible, stale_after_s=600, catch_up_s=0.0)
+    listener = Listener(settings.database_url)
+    hub = LiveHub(pool, listener, visible=event_visible, stale_after_s=600, catch_up_s=0.0)
+    await listener.start()
     await hub.start()
     try:
         event_id = await db.fetchval("SELECT max(id) FROM events")
@@ -219,7 +222,7 @@ async def test_a_process_nobody_listens_to_reads_nothing_and_says_so(settings, d
         listening = hub.subscribe(operator)
         await db.execute(touch, event_id)
         first = await asyncio.wait_for(listening.queue.get(), 5)
-        last_id = next(line[4:] for line in first.splitlines() if line.startswith("id: "))
+        last_id = first.id
         hub.unsubscribe(listening)
         heard = hub.notifications
         await db.execute(touch, event_id)  # nobody listens now: not read, not kept
@@ -227,16 +230,18 @@ async def test_a_process_nobody_listens_to_reads_nothing_and_says_so(settings, d
         # ... and handled: a gap noted (not read) before anyone subscribes again
         await await_until(lambda: hub._lost_through > 0)
         back = hub.subscribe(operator, last_event_id=last_id)
-        assert "event: resync" in await asyncio.wait_for(back.queue.get(), 5)
+        assert (await asyncio.wait_for(back.queue.get(), 5)).event == "resync"
     finally:
         await hub.stop()
+        await listener.stop()
         await pool.close()
 
 
 def test_messages_are_one_json_line_each():
     from gridsvc.live.hub import encode
 
-    text = encode("event", {"title": "多行\n标题", "at": datetime(2026, 1, 1, tzinfo=UTC)}, "ab.1")
+    text = encode("event", {"title": "多行\n标题", "at": datetime(2026, 1, 1, tzinfo=UTC)},
+                  "ab.1").encode().decode()
     lines = text.split("\n")
     assert lines[:2] == ["id: ab.1", "event: event"] and text.endswith("\n\n")
     assert json.loads(lines[2][len("data: "):])["title"] == "多行\n标题"

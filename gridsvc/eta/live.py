@@ -4,7 +4,9 @@ Each app process holds one :class:`EtaHolder`. It loads the current road graph a
 (off the event loop; with no roads the app still starts and ``/eta`` answers 503), the
 squads and their latest positions, and listens for NOTIFY on ``gridsvc_roads`` (a road
 import: reload the graph) and ``gridsvc_squads`` (a squad changed or a position came in,
-possibly through another process). Shortest-path trees for the squads' current road
+possibly through another process), both through the process's one
+:class:`~gridsvc.listener.Listener`, which asks for a resync (graph and squads re-read)
+after a lost connection. Shortest-path trees for the squads' current road
 edges are computed in a worker thread as soon as a squad moves, so an event finds them.
 """
 
@@ -21,6 +23,7 @@ import asyncpg
 import numpy as np
 
 from gridsvc.eta.engine import EtaEngine, Origins, Snap, reachable
+from gridsvc.listener import Gap, Listener
 from gridsvc.roads.service import current_network, load_graph
 from gridsvc.settings import Settings
 from gridsvc.squads import service as squads_service
@@ -67,7 +70,7 @@ class CoverageRefresh(Protocol):
 class EtaHolder:
     """Road graph + squads of one app process, reloaded on NOTIFY."""
 
-    def __init__(self, pool: asyncpg.Pool, settings: Settings, *,
+    def __init__(self, pool: asyncpg.Pool, settings: Settings, listener: Listener, *,
                  refresh_coverage: CoverageRefresh | None = None) -> None:
         self._pool = pool
         # given by the app: coverage is computed from this package's engine, so eta must not
@@ -79,12 +82,14 @@ class EtaHolder:
         self.squads: dict[int, SquadOrigin] = {}
         self.unavailable = "the road graph is still loading"
         self._lock = asyncio.Lock()
-        self._listener: asyncpg.Connection | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._origins: tuple[tuple[Any, ...], Origins] | None = None
         self._warming = False
         self._warm_again = False
         self._coverage: asyncio.Task[None] | None = None
+        listener.on(ROADS_CHANNEL, self._on_roads)
+        listener.on(SQUADS_CHANNEL, self._on_squads)
+        listener.on_resync(self._resync)
 
     # -- lifecycle ------------------------------------------------------------------
 
@@ -95,33 +100,30 @@ class EtaHolder:
             log.exception("road graph failed to load")
             self.unavailable = "the road graph failed to load; see the server log"
         await self.reload_squads()
-        self._listener = await self._pool.acquire()
-        await self._listener.add_listener(ROADS_CHANNEL, self._on_roads)
-        await self._listener.add_listener(SQUADS_CHANNEL, self._on_squads)
 
     async def stop(self) -> None:
         for task in list(self._tasks):
             task.cancel()
-        if self._listener is not None:
-            await self._listener.remove_listener(ROADS_CHANNEL, self._on_roads)
-            await self._listener.remove_listener(SQUADS_CHANNEL, self._on_squads)
-            await self._pool.release(self._listener)
-            self._listener = None
 
     def _spawn(self, coroutine: Any) -> None:
         task = asyncio.get_running_loop().create_task(coroutine)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    def _on_roads(self, *_: Any) -> None:
+    def _on_roads(self, _payload: str) -> None:
         self._spawn(self._guarded(self.reload_graph()))
 
-    def _on_squads(self, _connection: Any, _pid: int, _channel: str, payload: str) -> None:
+    def _on_squads(self, payload: str) -> None:
         kind, _, squad_id = payload.partition(":")
         if kind == "position" and squad_id.isdigit():
             self._spawn(self._guarded(self.reload_position(int(squad_id))))
         else:
             self._spawn(self._guarded(self.reload_squads()))
+
+    async def _resync(self, _gap: Gap) -> None:
+        """After a lost LISTEN: road imports and squad changes may have been missed."""
+        await self.reload_graph()  # a no-op when the network is unchanged
+        await self.reload_squads()
 
     async def _guarded(self, coroutine: Any) -> None:
         try:

@@ -7,12 +7,11 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
-from fastapi.responses import StreamingResponse
+from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from gridsvc.auth.deps import principal, require
 from gridsvc.auth.models import Principal
@@ -37,7 +36,8 @@ def principal_of_user(row: dict[str, Any]) -> Principal:
 
 
 def new_hub(app_state: Any) -> LiveHub:
-    return LiveHub(app_state.pool, visible=event_visible,
+    """The process's hub, fed by its one listener (``app_state.listener``)."""
+    return LiveHub(app_state.pool, app_state.listener, visible=event_visible,
                    stale_after_s=app_state.settings.squad_position_stale_s)
 
 
@@ -47,35 +47,36 @@ def new_notice_sender(app_state: Any) -> notices.NoticeSender:
 
 
 @router.get("/live/stream", summary="Server-sent events: events, squads, counters (by scope)",
-            response_class=StreamingResponse,
+            response_class=EventSourceResponse,
             responses={200: {"content": {"text/event-stream": {}}}})
 async def stream(request: Request, who: Anyone,
-                 last_event_id: Annotated[str | None, Header()] = None) -> StreamingResponse:
+                 last_event_id: Annotated[str | None, Header()] = None) -> EventSourceResponse:
     """Messages: ``hello``; ``event`` (``{op, event}``, the marker/card summary);
     ``removed`` (an event left your scope); ``squad``; ``counters`` (operators);
     ``heartbeat`` every ``GRIDSVC_LIVE_HEARTBEAT_S`` (15 s); ``resync`` (reload: updates were
-    missed). Send ``Last-Event-ID`` to catch up after a reconnect."""
+    missed, e.g. while the server's database connection was down). Send ``Last-Event-ID``
+    to catch up after a reconnect."""
     hub: LiveHub = request.app.state.live
     interval = request.app.state.settings.live_heartbeat_s
     subscriber = hub.subscribe(who, last_event_id=last_event_id)
 
-    async def body() -> AsyncIterator[str]:
+    async def body() -> AsyncIterator[ServerSentEvent]:
         try:
-            yield f"retry: 3000\n\n{hub.hello(subscriber)}"
+            yield ServerSentEvent(retry=3000, sep="\n")
+            yield hub.hello(subscriber)
             while not hub.closing:
-                try:
-                    message = await asyncio.wait_for(subscriber.queue.get(), timeout=interval)
-                except TimeoutError:
-                    yield encode("heartbeat", {"boot": hub.boot})
-                    continue
-                yield message
+                yield await subscriber.queue.get()
                 if subscriber.overflowed:
                     return
         finally:
             hub.unsubscribe(subscriber)
 
-    return StreamingResponse(body(), media_type="text/event-stream",
-                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    # sse-starlette writes the messages, sends the heartbeats, ends the stream when the
+    # client goes away or the server shuts down.
+    return EventSourceResponse(
+        body(), sep="\n", ping=interval,
+        ping_message_factory=lambda: encode("heartbeat", {"boot": hub.boot}),
+        headers={"Cache-Control": "no-cache"})
 
 
 @router.get("/live/events", summary="Open events you may see, as map/inbox summaries")

@@ -1,9 +1,14 @@
-"""The live hub of one app process: LISTEN on PostgreSQL, fan out to SSE subscribers.
+"""The live hub of one app process: NOTIFY from PostgreSQL, fanned out to SSE subscribers.
 
-Every process behind the public address holds one LISTEN connection on ``gridsvc_events``
-(the events table's trigger: ``{"id", "state", "op"}``) and ``gridsvc_squads`` (squads and
-their AVL positions, ``squad:<id>`` / ``position:<id>``). A change committed through any
-process therefore reaches the pages connected to every process.
+Every process behind the public address hears, through its one
+:class:`~gridsvc.listener.Listener`, ``gridsvc_events`` (the events table's trigger:
+``{"id", "state", "op"}``) and ``gridsvc_squads`` (squads and their AVL positions,
+``squad:<id>`` / ``position:<id>``). A change committed through any process therefore
+reaches the pages connected to every process. When the listener lost its connection (a
+database restart, a terminated backend), whatever was notified meanwhile is gone: on the
+resync the hub tells every subscriber to ``resync`` (reload), marks the gap for
+``Last-Event-ID`` catch-up, and pushes the events changed since the listener was last
+known alive, every squad and the counters, so a stream that stays open is current again.
 
 Notifications are coalesced and handled by one worker task, in order: the events named since
 the last round are read in one query, each summary is offered to every subscriber whose
@@ -25,13 +30,15 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
 import orjson
+from sse_starlette import ServerSentEvent
 
 from gridsvc.events.models import EventView
+from gridsvc.listener import Gap, Listener
 from gridsvc.live import views
 
 log = logging.getLogger("gridsvc.live")
@@ -40,6 +47,10 @@ SQUADS_CHANNEL = "gridsvc_squads"
 NOTICES_CHANNEL = "gridsvc_notices"
 OPERATOR_ROLES = frozenset({"admin", "operator"})
 CATCH_UP_S = 120.0  # changes are still built this long after the last page left (catch-up)
+# Read back this much before the listener was last known alive: a transaction stamps
+# updated_at when it starts but notifies when it commits.
+RESYNC_MARGIN = timedelta(seconds=30)
+RESYNC_MAX_EVENTS = 2000  # more changed than this: pages reload, streams are not replayed
 
 Visible = Callable[[Any, EventView], bool]
 
@@ -50,17 +61,17 @@ def _default(value: Any) -> Any:
     return str(value)
 
 
-def encode(name: str, data: dict[str, Any], message_id: str | None = None) -> str:
-    """One SSE message (``data`` is one line of JSON)."""
+def encode(name: str, data: dict[str, Any], message_id: str | None = None) -> ServerSentEvent:
+    """One SSE message (``data`` is one line of JSON), written out by sse-starlette."""
     body = orjson.dumps(data, default=_default, option=orjson.OPT_NON_STR_KEYS).decode()
-    head = f"id: {message_id}\n" if message_id else ""
-    return f"{head}event: {name}\ndata: {body}\n\n"
+    return ServerSentEvent(body, event=name, id=message_id, sep="\n")
 
 
 @dataclass(eq=False)
 class Subscriber:
     principal: Any
-    queue: asyncio.Queue[str] = field(default_factory=lambda: asyncio.Queue(maxsize=2000))
+    queue: asyncio.Queue[ServerSentEvent] = field(
+        default_factory=lambda: asyncio.Queue(maxsize=2000))
     seen: set[int] = field(default_factory=set)
     overflowed: bool = False
 
@@ -68,7 +79,7 @@ class Subscriber:
     def operator(self) -> bool:
         return getattr(self.principal, "role", None) in OPERATOR_ROLES
 
-    def put(self, message: str) -> None:
+    def put(self, message: ServerSentEvent) -> None:
         if self.overflowed:
             return
         try:
@@ -91,8 +102,9 @@ class _Sent:
 class LiveHub:
     """LISTEN/NOTIFY -> subscribers, for one app process."""
 
-    def __init__(self, pool: asyncpg.Pool, *, visible: Visible, stale_after_s: float,
-                 history: int = 1000, catch_up_s: float = CATCH_UP_S) -> None:
+    def __init__(self, pool: asyncpg.Pool, listener: Listener, *, visible: Visible,
+                 stale_after_s: float, history: int = 1000,
+                 catch_up_s: float = CATCH_UP_S) -> None:
         self._pool = pool
         self._visible = visible
         self._stale_after_s = stale_after_s
@@ -104,72 +116,52 @@ class LiveHub:
         self._pending_squads: set[int] = set()
         self._squads_all = False
         self._wake = asyncio.Event()
-        self._listener: asyncpg.Connection | None = None
         self._worker: asyncio.Task[None] | None = None
-        self._watchdog: asyncio.Task[None] | None = None
         self._lost_through = 0  # messages up to this seq were never built (no subscribers)
         self._last_listened = time.monotonic()
         self._catch_up_s = catch_up_s
         self.closing = False
         self.notifications = 0  # how many NOTIFYs this process heard (for tests / health)
+        self.resyncs = 0  # how many times the listener came back after a loss
+        listener.on(EVENTS_CHANNEL, self._on_event)
+        listener.on(SQUADS_CHANNEL, self._on_squad)
+        listener.on_resync(self._resync)
 
     # -- lifecycle ------------------------------------------------------------------
 
     async def start(self) -> None:
-        await self._listen()
         self._worker = asyncio.create_task(self._run())
-        self._watchdog = asyncio.create_task(self._watch())
 
     async def stop(self) -> None:
         self.closing = True
-        for task in (self._worker, self._watchdog):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+        if self._worker is not None:
+            self._worker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._worker
         for subscriber in list(self.subscribers):
             subscriber.put(encode("bye", {"reason": "server stopping"}))
-        await self._unlisten()
 
-    async def _listen(self) -> None:
-        connection = await self._pool.acquire()
-        try:
-            await connection.add_listener(EVENTS_CHANNEL, self._on_event)
-            await connection.add_listener(SQUADS_CHANNEL, self._on_squad)
-        except BaseException:
-            await self._pool.release(connection)
-            raise
-        self._listener = connection
-
-    async def _unlisten(self) -> None:
-        connection, self._listener = self._listener, None
-        if connection is None:
+    async def _resync(self, gap: Gap) -> None:
+        """The listener is back after a loss: NOTIFYs in between were never heard."""
+        self.resyncs += 1
+        # Pages reload; a Last-Event-ID from before the gap gets ``resync`` too.
+        self._seq += 1
+        self._lost_through = self._seq
+        self._history.clear()
+        self.broadcast_resync("live updates were interrupted (database connection lost)")
+        if gap.alive_at is None:
             return
-        with contextlib.suppress(Exception):
-            await connection.remove_listener(EVENTS_CHANNEL, self._on_event)
-            await connection.remove_listener(SQUADS_CHANNEL, self._on_squad)
-        with contextlib.suppress(Exception):
-            await self._pool.release(connection)
-
-    async def _watch(self) -> None:
-        """Re-LISTEN when the connection was lost (database restart); pages reload."""
-        while True:
-            await asyncio.sleep(5)
-            connection = self._listener
-            if connection is not None and not connection.is_closed():
-                continue
-            log.warning("live hub: LISTEN connection lost; reconnecting")
-            await self._unlisten()
-            try:
-                await self._listen()
-            except (OSError, asyncpg.PostgresError) as error:
-                log.error("live hub: cannot LISTEN again yet: %s", error)
-                continue
-            self.broadcast_resync("database connection restored")
+        changed = await views.changed_event_ids(self._pool, since=gap.alive_at - RESYNC_MARGIN,
+                                                limit=RESYNC_MAX_EVENTS + 1)
+        if len(changed) <= RESYNC_MAX_EVENTS:
+            for event_id in changed:
+                self._pending_events.setdefault(event_id, "UPDATE")
+        self._squads_all = True
+        self._wake.set()
 
     # -- notifications --------------------------------------------------------------
 
-    def _on_event(self, _connection: Any, _pid: int, _channel: str, payload: str) -> None:
+    def _on_event(self, payload: str) -> None:
         self.notifications += 1
         try:
             data = json.loads(payload)
@@ -182,7 +174,7 @@ class LiveHub:
             event_id) == "INSERT" else op
         self._wake.set()
 
-    def _on_squad(self, _connection: Any, _pid: int, _channel: str, payload: str) -> None:
+    def _on_squad(self, payload: str) -> None:
         self.notifications += 1
         kind, _, squad_id = payload.partition(":")
         if squad_id.isdigit():
@@ -307,6 +299,6 @@ class LiveHub:
             if sent.seq > int(seq):
                 self._offer(subscriber, sent)
 
-    def hello(self, subscriber: Subscriber) -> str:
+    def hello(self, subscriber: Subscriber) -> ServerSentEvent:
         return encode("hello", {"boot": self.boot, "at": datetime.now(UTC),
                                 "role": getattr(subscriber.principal, "role", None)})

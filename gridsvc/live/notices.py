@@ -74,13 +74,12 @@ UPDATE recipient_notices SET attempts = attempts + 1, last_error = $2,
     next_attempt_at = now() + make_interval(secs => $4)
 WHERE id = $1
 """
+# DO UPDATE (not DO NOTHING + SELECT): when another transaction is making the secret at the
+# same moment, this waits for it and returns its secret instead of none at all.
 SECRET_OF = """
-WITH made AS (
-    INSERT INTO notice_secrets (user_id, secret) VALUES ($1, $2)
-    ON CONFLICT (user_id) DO NOTHING RETURNING secret
-)
-SELECT secret FROM made UNION ALL SELECT secret FROM notice_secrets WHERE user_id = $1
-LIMIT 1
+INSERT INTO notice_secrets (user_id, secret) VALUES ($1, $2)
+ON CONFLICT (user_id) DO UPDATE SET secret = notice_secrets.secret
+RETURNING secret
 """
 LIST = """
 SELECT n.id, n.event_id, u.name AS recipient, n.url, n.kind, n.status, n.attempts,

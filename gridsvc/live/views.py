@@ -156,3 +156,12 @@ async def counters(connection: asyncpg.Connection | asyncpg.Pool) -> dict[str, i
     else:
         values["whistles_awaiting_ack"] = await awaiting_ack_count(connection)
     return values
+
+
+CHANGED_EVENTS = "SELECT id FROM events WHERE updated_at >= $1 ORDER BY id LIMIT $2"
+
+
+async def changed_event_ids(connection: asyncpg.Connection | asyncpg.Pool, *, since: datetime,
+                            limit: int) -> list[int]:
+    """Ids of the events changed since ``since`` (database clock), at most ``limit``."""
+    return [int(r["id"]) for r in await connection.fetch(CHANGED_EVENTS, since, limit)]
