@@ -56,7 +56,7 @@ class Listener:
 
     def __init__(self, url: str, *, health_interval_s: float = 5.0,
                  health_timeout_s: float = 3.0, backoff_initial_s: float = 0.1,
-                 backoff_max_s: float = 2.0, connect_timeout_s: float = 5.0) -> None:
+                 backoff_max_s: float = 1.0, connect_timeout_s: float = 5.0) -> None:
         self._url = url
         self._health_interval_s = health_interval_s
         self._health_timeout_s = health_timeout_s

@@ -183,7 +183,7 @@ class Settings(BaseSettings):
         default=5.0, gt=0, description="How often the LISTEN connection is checked (seconds); "
         "a closed socket is noticed at once, a silently dropped one within this + 3 s.")
     listener_backoff_max_s: float = Field(
-        default=2.0, gt=0, description="Longest wait between reconnect attempts (seconds; "
+        default=1.0, gt=0, description="Longest wait between reconnect attempts (seconds; "
         "starts at 0.1 s and doubles), so live updates resume this soon after the database.")
 
 @lru_cache
