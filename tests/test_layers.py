@@ -17,7 +17,7 @@ import gridsvc
 ROOT = Path(gridsvc.__file__).parent
 
 # Core knows no domain: these import only each other (and third-party libraries).
-CORE = {"errors", "settings", "database", "observability", "clock", "jsonresp"}
+CORE = {"errors", "settings", "database", "observability", "clock", "jsonresp", "listener"}
 
 # Edges still allowed while other work lands (none left: the webhook and whistles routers
 # take their helpers from events/flows.py, auth/actor.py and geo/points.py).

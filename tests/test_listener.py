@@ -10,6 +10,7 @@ and a grid re-import made after the restart must be served by ``/grids/lookup``.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -17,11 +18,15 @@ from typing import Any
 import geopandas as gpd
 import httpx
 import pytest
+from shapely.geometry import MultiPolygon, box, mapping
 
 from gridsvc.app import create_app
-from gridsvc.database.pool import connect
+from gridsvc.database.pool import connect, create_pool
 from gridsvc.grids.importer import FieldMap, prepare_layer
+from gridsvc.grids.live_overlay import OverlayHolder
 from gridsvc.grids.service import import_layer
+from gridsvc.jurisdictions import service as jurisdictions
+from gridsvc.listener import Listener
 from tests.auth_support import issue_token
 from tests.cluster_support import ThrowawayCluster, terminate_listeners
 from tests.events_support import VADUZ, AppServer, free_port, post_order
@@ -33,6 +38,7 @@ from tests.live_support import (
     spot_in,
     work_order,
 )
+from tests.roads_support import scratch_database
 
 pytestmark = pytest.mark.usefixtures("demo")
 LIVE_WITHIN_S = 3.0
@@ -135,3 +141,72 @@ async def test_after_an_immediate_restart_live_updates_and_grid_imports_come_bac
             break
         assert time.monotonic() < deadline, f"the re-import is not served: {grid}"
         await asyncio.sleep(0.1)  # polling interval while waiting for a condition
+
+
+# -- an import committed while the overlay is being reloaded --------------------------------
+
+AREA = box(119.30, 26.00, 119.32, 26.02)  # a test county in Fujian, far from the demo
+
+
+def one_grid_layer(path: Path, name_zh: str) -> Path:
+    feature = {"type": "Feature", "geometry": mapping(AREA),
+               "properties": {"code": "TX-01", "name": "grid TX-01", "name_zh": name_zh}}
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": [feature]}))
+    return path
+
+
+async def until(predicate: Any, within: float = 10.0) -> None:
+    deadline = time.monotonic() + within
+    while not await predicate():
+        assert time.monotonic() < deadline, "condition not met"
+        await asyncio.sleep(0.05)  # polling interval while waiting for a condition
+
+
+async def test_an_import_notified_during_an_overlay_reload_is_loaded_too(server_url, tmp_path):
+    async with scratch_database(server_url, "overlay") as url:
+        setup = await connect(url)
+        try:
+            await jurisdictions.upsert(setup, code="TX", name="TX", level="county",
+                                       boundary=MultiPolygon([AREA]), source="tests")
+            await import_layer(setup, prepare_layer(one_grid_layer(tmp_path / "v1.geojson", "旧"),
+                                                    layer="community"),
+                               jurisdiction_code="TX", resolution=9)
+        finally:
+            await setup.close()
+        pool = await create_pool(url, min_size=1, max_size=3)
+        listener = Listener(url)
+        holder = OverlayHolder(pool, listener)
+        blocker = await connect(url)
+        try:
+            await listener.start()
+            await holder.start()
+
+            async def name_is(expected: str) -> bool:
+                summaries = holder.current.layers["community"].summaries
+                return bool(summaries[0]["name_zh"] == expected)
+
+            assert await name_is("旧")
+            # A reload starts (any NOTIFY) and waits on the grids table we hold locked ...
+            transaction = blocker.transaction()
+            await transaction.start()
+            await blocker.execute("LOCK TABLE grids IN ACCESS EXCLUSIVE MODE")
+            await pool.execute("NOTIFY gridsvc_overlay, 'test'")
+
+            async def reload_waits() -> bool:
+                return bool(await pool.fetchval(
+                    "SELECT count(*) FROM pg_locks WHERE NOT granted "
+                    "AND relation = 'grids'::regclass"))
+
+            await until(reload_waits)
+            # ... while a new version is imported and committed: its NOTIFY arrives during
+            # that reload, which read the old version; it must be loaded all the same.
+            await import_layer(blocker, prepare_layer(one_grid_layer(tmp_path / "v2.geojson",
+                                                                     "新"), layer="community"),
+                               jurisdiction_code="TX", resolution=9)
+            await transaction.commit()
+            await until(lambda: name_is("新"))
+        finally:
+            await blocker.close()
+            await holder.stop()
+            await listener.stop()
+            await pool.close()
