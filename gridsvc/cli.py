@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import atexit
-import json
 import logging
 import os
 import shutil
@@ -11,10 +10,9 @@ import sys
 import tempfile
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, TypeVar
 
 import typer
-from tqdm import tqdm
 
 from gridsvc.auth.cli import users_app
 from gridsvc.calendar.cli import app as calendar_app
@@ -25,7 +23,10 @@ from gridsvc.database.migrate import pending as pending_migrations
 from gridsvc.database.migrate import upgrade as upgrade_database
 from gridsvc.database.pool import connect
 from gridsvc.delegations.cli import app as delegations_app
-from gridsvc.grids.importer import FieldMap, GridImportError, prepare_layer
+from gridsvc.demo.cli import demo_app, demo_build
+from gridsvc.grids.cli import grids_app
+from gridsvc.jurisdictions.cli import jurisdictions_app
+from gridsvc.maps.cli import map_app, map_grids
 from gridsvc.matters.cli import app as matters_app
 from gridsvc.observability.console import resolve_log_format
 from gridsvc.observability.logs import LOG_FILE, configure_logging
@@ -39,12 +40,6 @@ from gridsvc.webhooks.cli import integrations_app
 app = typer.Typer(help="gridsvc: grids, routing and dispatch for 综合行政执法.",
                   no_args_is_help=True, pretty_exceptions_enable=False)
 db_app = typer.Typer(help="The database: private cluster and migrations.", no_args_is_help=True)
-grids_app = typer.Typer(help="Grid layers.", no_args_is_help=True)
-jurisdictions_app = typer.Typer(help="Jurisdictions (city, county, township).",
-                                no_args_is_help=True)
-demo_app = typer.Typer(help="The demo jurisdiction built from real OSM data.",
-                       no_args_is_help=True)
-map_app = typer.Typer(help="Folium maps for people to look at.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(grids_app, name="grids")
 app.add_typer(jurisdictions_app, name="jurisdictions")
@@ -141,159 +136,7 @@ async def _identity(value: T) -> T:
     return value
 
 
-# -- grids ---------------------------------------------------------------------------
-
-@grids_app.command("import")
-def grids_import(
-    file: Annotated[Path, typer.Argument(help="GeoJSON, Shapefile, GeoPackage, ...")],
-    layer: Annotated[str, typer.Option(help="community | enforcement | zone | "
-                                            "specialist:<department>")],
-    jurisdiction: Annotated[str, typer.Option(help="code of the jurisdiction the grids belong to")],
-    code_field: Annotated[str | None, typer.Option(help="attribute holding the grid code")] = None,
-    name_field: Annotated[str | None, typer.Option(help="attribute holding the grid name")] = None,
-    enforcement_field: Annotated[str | None, typer.Option(
-        help="community: attribute with the enforcement grid's code")] = None,
-    crs: Annotated[str | None, typer.Option(
-        help="source coordinates: EPSG:xxxx, cgcs2000, gcj02 or bd09 (default: the file's)")] = None,
-    resolution: Annotated[int | None, typer.Option(help="H3 resolution (default 10)")] = None,
-    report_json: Annotated[Path | None, typer.Option(help="also write the report here")] = None,
-    allow_outside: Annotated[bool, typer.Option(
-        "--allow-outside", help="import even when no grid touches the jurisdiction")] = False,
-) -> None:
-    """Import a grid layer, replacing the current version atomically."""
-    fields = FieldMap(code=code_field, name=name_field, enforcement_code=enforcement_field)
-    try:
-        prepared = prepare_layer(file, layer=layer, fields=fields, crs=crs)
-    except GridImportError as error:
-        fail(str(error))
-    result = run(lambda settings, url: _import(settings, url, prepared, jurisdiction, resolution,
-                                               allow_outside))
-    print_report(result.layer, result.version, result.report)
-    if report_json:
-        report_json.write_text(json.dumps(result.report, ensure_ascii=False, indent=2))
-
-
-async def _import(settings: Settings, url: str, prepared: Any, jurisdiction: str,
-                  resolution: int | None, allow_outside: bool = False) -> Any:
-    from gridsvc.grids.service import import_layer
-
-    connection = await connect(url)
-    try:
-        with tqdm(total=len(prepared.records), desc=f"H3 cover {prepared.layer}", unit="grid",
-                  file=sys.stderr, disable=None) as bar:
-            return await import_layer(connection, prepared, jurisdiction_code=jurisdiction,
-                                      resolution=resolution or settings.h3_resolution,
-                                      progress=bar.update, allow_outside=allow_outside)
-    finally:
-        await connection.close()
-
-
-def print_report(layer: str, version: int, report: dict[str, Any]) -> None:
-    """The validation report, in short, for a person at a terminal."""
-    typer.echo(f"{layer}: version {version}, {report['features']} grids "
-               f"(source CRS {report['source_crs']})")
-    h3_info = report.get("h3", {})
-    typer.echo(f"  H3 r{h3_info.get('resolution')}: {h3_info.get('cells')} cells, "
-               f"{h3_info.get('straddling')} on grid borders, {h3_info.get('empty')} with no grid")
-    for item in report.get("repaired", []):
-        typer.secho(f"  repaired {item['code']}: {item['problem']} ({item['repair']})",
-                    fg=typer.colors.YELLOW)
-    for item in report.get("overlaps", []):
-        typer.secho(f"  overlap {item['codes'][0]} / {item['codes'][1]}: {item['area_m2']} m²",
-                    fg=typer.colors.YELLOW)
-    outside = report.get("outside_jurisdiction")
-    if outside:
-        typer.secho(f"  outside jurisdiction {outside['jurisdiction']}: "
-                    f"{', '.join(outside['codes'])}"
-                    + (f" (+{outside['count'] - len(outside['codes'])} more)"
-                       if outside["count"] > len(outside["codes"]) else ""),
-                    fg=typer.colors.YELLOW)
-    gaps = report.get("gaps")
-    if gaps and gaps["pieces"]:
-        typer.secho(f"  gaps against the jurisdiction boundary: {gaps['pieces']} pieces, "
-                    f"{gaps['area_m2']} m²", fg=typer.colors.YELLOW)
-    links = report.get("enforcement_links")
-    if links:
-        typer.echo(f"  enforcement links: {links['counts']}")
-        for item in links["ambiguous"][:10]:
-            typer.secho(f"  ambiguous {item['code']}: {item['shares']}", fg=typer.colors.YELLOW)
-        for item in links["missing"][:10]:
-            typer.secho(f"  no enforcement grid for {item['code']}", fg=typer.colors.YELLOW)
-        for item in links["unknown_code"][:10]:
-            typer.secho(f"  {item['code']} names unknown enforcement grid "
-                        f"{item['enforcement_code']}", fg=typer.colors.YELLOW)
-
-
-# -- jurisdictions -------------------------------------------------------------------
-
-@jurisdictions_app.command("import")
-def jurisdictions_import(
-    file: Path,
-    crs: Annotated[str, typer.Option(help="coordinates of the file: gcj02, bd09, wgs84, EPSG:..")],
-    code_field: str = "adcode",
-    level_field: str = "level",
-    timezone: str = "Asia/Shanghai",
-) -> None:
-    """Import boundary polygons as jurisdictions (parents found by division code)."""
-    from gridsvc.jurisdictions.importer import import_boundaries
-
-    async def task(_: Settings, url: str) -> Any:
-        connection = await connect(url)
-        try:
-            return await import_boundaries(connection, file, crs=crs, code_field=code_field,
-                                           level_field=level_field, timezone=timezone)
-        finally:
-            await connection.close()
-
-    result = run(task)
-    typer.echo(f"{result.created} jurisdictions: {result.by_level}")
-
-
-@jurisdictions_app.command("list")
-def jurisdictions_list(level: str | None = None) -> None:
-    """List jurisdictions."""
-    from gridsvc.jurisdictions.service import list_all
-
-    async def task(_: Settings, url: str) -> list[dict[str, Any]]:
-        connection = await connect(url)
-        try:
-            return await list_all(connection, level=level)
-        finally:
-            await connection.close()
-
-    for row in run(task):
-        area = f"{row['area_m2'] / 1e6:,.1f} km²" if row["area_m2"] else "no boundary"
-        typer.echo(f"{row['code']:<12} {row['level']:<9} {row['name']:<24} {area:>14} "
-                   f"parent={row['parent_code'] or '-'} layers={row['layer_count']}")
-
-
-# -- demo, maps, serving ------------------------------------------------------------
-
-@demo_app.command("build")
-def demo_build(
-    pbf: Annotated[Path | None, typer.Option(help="OSM extract (default: shared Liechtenstein)")] = None,
-    boundaries: Annotated[Path | None, typer.Option(help="GCJ-02 county boundaries")] = None,
-) -> None:
-    """Build the demo jurisdiction from real OSM data and load the real county boundaries."""
-    from gridsvc.demo.build import build_demo
-
-    run(lambda settings, url: build_demo(settings, url, pbf=pbf, boundaries=boundaries,
-                                         echo=typer.echo))
-
-
-@map_app.command("grids")
-def map_grids(
-    out: Annotated[Path, typer.Option(help="HTML file to write")] = Path("maps/grids.html"),
-    cells: Annotated[bool, typer.Option(help="include the H3 cells (border cells marked)")] = False,
-    jurisdiction: Annotated[str | None, typer.Option(help="only this jurisdiction")] = None,
-) -> None:
-    """Write a folium map of every layer (toggleable), names on hover."""
-    from gridsvc.maps.grids import write_grid_map
-
-    path = run(lambda settings, url: write_grid_map(url, out=out, with_cells=cells,
-                                                    jurisdiction=jurisdiction))
-    typer.echo(f"wrote {path}")
-
+# -- serving ------------------------------------------------------------------------
 
 class LogFormat(StrEnum):
     auto = "auto"
