@@ -292,6 +292,7 @@ def test_redact_reporter_by_viewer() -> None:
                                                                         False)
     consented = {**caller, "consent_to_contact": True}
     assert (redact_reporter(consented, "squad") or {})["can_reveal"] is True
-    assert (redact_reporter(consented, "integration") or {})["can_reveal"] is False
+    assert (redact_reporter(consented, "stream") or {})["can_reveal"] is True
+    assert (redact_reporter({**consented, "phone": None}, "squad") or {})["can_reveal"] is False
     assert redact_reporter({**consented, "confidential": True}, "squad") is None
     assert redact_reporter({}, "grid_head") is None and redact_reporter(None, "admin") is None

@@ -27,7 +27,8 @@ from gridsvc.auth.policy import DESK, FIELD
 
 # The dispatch centre: the roles that see a caller in full (policy.DESK: admin, operator).
 CENTRE_ROLES = DESK
-# Who may reveal a consented number for a call (grid heads and squads on their own events).
+# Who may reveal a consented number for a call (grid heads and squads on their own events;
+# policy.RULES holds the same for POST /events/{id}/reporter/reveal).
 REVEALERS = FIELD
 
 # Two-character surnames, so that 欧阳娜娜 becomes 欧阳** and not 欧**.
@@ -104,8 +105,10 @@ def redact_reporter(reporter: dict[str, Any] | None, viewer: Any) -> dict[str, A
 
     Centre: every stored field, with the two flags spelled out. Outside: ``None`` when
     confidential, else name/phone masked as described above, plus the flags and
-    ``can_reveal`` (the viewer may ask for the full number). No other stored key leaves the
-    centre.
+    ``can_reveal`` (the number can be revealed for a call: consent and a number; the route
+    admits only :data:`REVEALERS` on their own events). It does not depend on the viewer's
+    role, so that the live stream's one message per change says the same to every inbox. No
+    other stored key leaves the centre.
     """
     if not reporter:
         return None
@@ -124,7 +127,7 @@ def redact_reporter(reporter: dict[str, Any] | None, viewer: Any) -> dict[str, A
     return {"name": name if consent else mask_name(name),
             "phone": mask_phone(reporter.get("phone")),
             "consent_to_contact": consent, "confidential": False, "masked": True,
-            "can_reveal": role in REVEALERS and may_reveal(reporter)}
+            "can_reveal": may_reveal(reporter)}
 
 
 def redact_view(view: dict[str, Any], viewer: Any) -> dict[str, Any]:

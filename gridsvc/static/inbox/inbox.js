@@ -37,6 +37,27 @@
                           headers: {"Content-Type": "application/json"}});
   }
 
+  // The caller as the server shows this role: masked (刘** / 150****9511), or absent when
+  // confidential; a consented number is fetched for the call through the audited reveal.
+  function caller(e) {
+    var r = e.reporter;
+    if (!r || !(r.name || r.phone)) return "";
+    return "<p class='caller'>" + esc(T("inbox.caller")) + esc(r.name || "") +
+      " <span class='phone'>" + esc(r.phone || "") + "</span>" +
+      (r.can_reveal ? " <button data-act='reveal' class='ghost'>" + esc(T("inbox.call")) +
+        "</button>" : "") + "</p>";
+  }
+
+  function revealed(article, body) {
+    var line = article.querySelector("p.caller");
+    var number = String(body.phone || "");
+    line.innerHTML = esc(T("inbox.caller")) + esc(body.name || "") +
+      " <a class='phone' href='tel:" + esc(number.replace(/[^0-9+]/g, "")) + "'>" +
+      esc(number) + "</a>";
+    busy(article, false);
+    toast(T("inbox.revealed"), "ok");
+  }
+
   function card(e) {
     var sla = I.slaStatus(e.sla, e.state);
     var allowed = (e.allowed_actions || []).filter(function (a) { return FIELD.indexOf(a) >= 0; });
@@ -52,7 +73,7 @@
       (e.address ? "<p class='addr'>" + esc(e.address) + "</p>" : "") +
       (e.description ? "<p class='desc'>" + esc(e.description) + "</p>" : "") +
       "<p class='meta'>" + esc(e.matter_name || "") + (e.external_id ? " · " +
-        esc(e.external_id) : "") + " · " + esc(I.time(e.received_at)) + "</p>" +
+        esc(e.external_id) : "") + " · " + esc(I.time(e.received_at)) + "</p>" + caller(e) +
       "<div class='buttons'>" + buttons + "</div><form class='more' hidden></form></article>";
   }
 
@@ -181,6 +202,11 @@
     if (action === "cancel") { article.querySelector("form.more").hidden = true; return; }
     if (action === "handle" || action === "return") { showForm(article, action); return; }
     busy(article, true);
+    if (action === "reveal") {
+      post("/events/" + id + "/reporter/reveal", {reason: T("inbox.call")})
+        .then(function (body) { revealed(article, body); }).catch(failed(article));
+      return;
+    }
     if (action === "arrive") {
       position().then(function (where) {
         toast(where ? T("inbox.located") : T("inbox.no_position"), where ? "ok" : "error");
