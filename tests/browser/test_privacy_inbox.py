@@ -1,6 +1,6 @@
 """Caller privacy in a grid head's phone inbox (D12), in a real (headless) Chromium: callers
 are masked, a confidential one is not shown, and a consented number is revealed for the call
-with one tap, which the audit trail records."""
+with one tap, which the audit trail records; the operator's panel shows the caller in full."""
 
 from __future__ import annotations
 
@@ -72,3 +72,14 @@ async def test_the_inbox_masks_callers_and_reveals_a_consented_number_on_tap(
                            "AND action = 'reveal_contact'", ids["consent"])
     assert [row["actor"].split(":")[0] for row in audit] == ["grid_head"]
     await phone.close()
+
+    # the desk sees the caller in full, what the caller asked for, and the reveal in the trail
+    desk = await browser.new_context(viewport={"width": 1440, "height": 900}, locale="zh-CN")
+    ops = await log_in(desk, server.url, operator, "/ops")
+    await ops.locator(f".ev[data-id='{ids['consent']}']").dispatch_event("click")
+    panel = ops.locator("#panel")
+    await expect(panel.locator("table.kv").first).to_contain_text(f"王小明 {phones['consent']}")
+    await expect(panel.locator("table.kv").first).to_contain_text("同意回访")
+    await expect(panel.locator("ol.trail")).to_contain_text("查看来电人号码")
+    await ops.screenshot(path=artifacts / "ops-privacy-caller.png")
+    await desk.close()

@@ -20,6 +20,15 @@
     return "<tr><th>" + esc(label) + "</th><td>" + value + "</td></tr>";
   }
 
+  // The desk sees the caller in full, with what the caller asked for (回访 consent, 保密).
+  function caller(r) {
+    if (!r || !(r.name || r.phone)) return "";
+    var tags = (r.consent_to_contact ? " <span class='tag'>" + esc(T("panel.consent")) +
+      "</span>" : "") + (r.confidential ? " <span class='tag rec'>" + esc(T("panel.confidential")) +
+      "</span>" : "");
+    return esc((r.name || "") + " " + (r.phone || "")) + tags;
+  }
+
   function routing(e) {
     var r = e.routing || {};
     var grids = Object.keys(r.grids || {}).map(function (layer) {
@@ -175,6 +184,7 @@
       row(T("panel.work_order"), esc(e.external_id)) +
       row(T("panel.matter"), esc(e.matter_name || e.matter_text || e.matter_code)) +
       row(T("panel.address"), esc(e.address)) +
+      row(T("panel.caller"), caller(e.reporter)) +
       row(T("panel.responsible"), esc(e.responsible_kind === "triage" ? T("kind.triage") :
         I.tOr("kind." + e.responsible_kind, "") + " " + (e.responsible_name || ""))) +
       row(T("panel.due"), esc(I.time(e.sla && e.sla.due_at))) +
