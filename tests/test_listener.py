@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +38,7 @@ from tests.live_support import (
     work_order,
 )
 from tests.roads_support import scratch_database
+from tests.waiting import await_until
 
 pytestmark = pytest.mark.usefixtures("demo")
 LIVE_WITHIN_S = 3.0
@@ -86,14 +86,13 @@ async def order_for(url: str) -> tuple[str, dict[str, Any]]:
 async def post_until_accepted(base_url: str, secret: str, order: dict[str, Any]) -> int:
     """Post the work order, again while the server answers 5xx (the database is coming
     back); the webhook is idempotent by work order number. Returns the event id."""
-    deadline = time.monotonic() + 30
-    while True:
+    async def accepted() -> int | None:
         with httpx.Client(base_url=base_url, timeout=10) as client:
             answer = await asyncio.to_thread(post_order, client, secret, order)
-        if answer.status_code in (200, 201):
-            return int(answer.json()["id"])
-        assert answer.status_code >= 500 and time.monotonic() < deadline, answer.text
-        await asyncio.sleep(0.2)  # a retry interval, not an ordering sleep
+        assert answer.status_code in (200, 201) or answer.status_code >= 500, answer.text
+        return int(answer.json()["id"]) if answer.status_code in (200, 201) else None
+
+    return await await_until(accepted, within=30, interval=0.2)
 
 
 async def test_a_terminated_listen_backend_is_replaced_and_live_updates_flow(
@@ -130,17 +129,17 @@ async def test_after_an_immediate_restart_live_updates_and_grid_imports_come_bac
         await import_layer(connection, prepared, jurisdiction_code="LI", resolution=10)
     finally:
         await connection.close()
-    deadline = time.monotonic() + IMPORT_WITHIN_S
-    while True:
+    async def reimport_served() -> bool:
         answer = await asyncio.to_thread(
             httpx.get, f"{server.url}/grids/lookup", params=VADUZ,
             headers={"Authorization": f"Bearer {operator}"}, timeout=10)
         assert answer.status_code == 200, answer.text
         grid = answer.json()["layers"]["community"]["grid"]
-        if grid["name_zh"] == f"{grid['code']} 重新导入":
-            break
-        assert time.monotonic() < deadline, f"the re-import is not served: {grid}"
-        await asyncio.sleep(0.1)  # polling interval while waiting for a condition
+        return bool(grid["name_zh"] == f"{grid['code']} 重新导入")
+
+    served: bool = await await_until(reimport_served, within=IMPORT_WITHIN_S, interval=0.1,
+                      message="the re-import is not served")
+    assert served
 
 
 # -- an import committed while the overlay is being reloaded --------------------------------
@@ -153,13 +152,6 @@ def one_grid_layer(path: Path, name_zh: str) -> Path:
                "properties": {"code": "TX-01", "name": "grid TX-01", "name_zh": name_zh}}
     path.write_text(json.dumps({"type": "FeatureCollection", "features": [feature]}))
     return path
-
-
-async def until(predicate: Any, within: float = 10.0) -> None:
-    deadline = time.monotonic() + within
-    while not await predicate():
-        assert time.monotonic() < deadline, "condition not met"
-        await asyncio.sleep(0.05)  # polling interval while waiting for a condition
 
 
 async def test_an_import_notified_during_an_overlay_reload_is_loaded_too(server_url, tmp_path):
@@ -197,14 +189,16 @@ async def test_an_import_notified_during_an_overlay_reload_is_loaded_too(server_
                     "SELECT count(*) FROM pg_locks WHERE NOT granted "
                     "AND relation = 'grids'::regclass"))
 
-            await until(reload_waits)
+            waits: bool = await await_until(reload_waits)
+            assert waits
             # ... while a new version is imported and committed: its NOTIFY arrives during
             # that reload, which read the old version; it must be loaded all the same.
             await import_layer(blocker, prepare_layer(one_grid_layer(tmp_path / "v2.geojson",
                                                                      "新"), layer="community"),
                                jurisdiction_code="TX", resolution=9)
             await transaction.commit()
-            await until(lambda: name_is("新"))
+            loaded: bool = await await_until(lambda: name_is("新"))
+            assert loaded
         finally:
             await blocker.close()
             await holder.stop()
