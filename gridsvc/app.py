@@ -13,6 +13,7 @@ from gridsvc import errors
 from gridsvc.attachments.api import router as attachments_router
 from gridsvc.auth.api import router as auth_router
 from gridsvc.auth.deps import authorise
+from gridsvc.background import JobWorker
 from gridsvc.calendar.api import router as calendar_router
 from gridsvc.clock import SYSTEM, Clock
 from gridsvc.coverage.api import router as coverage_router
@@ -23,7 +24,6 @@ from gridsvc.delegations.api import router as delegations_router
 from gridsvc.eta.api import router as eta_router
 from gridsvc.eta.live import EtaHolder
 from gridsvc.events.api import router as events_router
-from gridsvc.events.background import SlaChecker
 from gridsvc.events.lifecycle import STAGE_OF_STATE, STATES
 from gridsvc.grids.api import router as grids_router
 from gridsvc.grids.live_overlay import OverlayHolder
@@ -31,7 +31,7 @@ from gridsvc.health.api import router as health_router
 from gridsvc.jsonsafe import JSONBodyGuard
 from gridsvc.jurisdictions.api import router as jurisdictions_router
 from gridsvc.listener import Listener
-from gridsvc.live.api import new_hub, new_notice_sender
+from gridsvc.live.api import new_hub
 from gridsvc.live.api import router as live_router
 from gridsvc.matters.api import router as matters_router
 from gridsvc.observability.api import router as metrics_router
@@ -39,7 +39,6 @@ from gridsvc.observability.console import with_console_summary
 from gridsvc.observability.logs import configure_logging
 from gridsvc.observability.middleware import RequestContextMiddleware
 from gridsvc.outbox.api import router as outbox_router
-from gridsvc.outbox.service import OutboxSender
 from gridsvc.pages.api import router as pages_router
 from gridsvc.roads.api import router as roads_router
 from gridsvc.settings import Settings, get_settings
@@ -72,25 +71,20 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         app.state.overlay = overlay
         # roads / squads / ETA: the road graph loads off the event loop; no roads -> 503s
         app.state.eta = EtaHolder(pool, settings, listener, refresh_coverage=refresh_coverage)
-        workers: list[OutboxSender | SlaChecker] = [
-            OutboxSender(pool, settings), SlaChecker(pool, settings.sla_check_interval_s)]
+        # callbacks, notices, SLA checks: pgqueuer jobs (gridsvc/background.py)
+        jobs = JobWorker(url, settings)
         app.state.live = new_hub(app.state)  # LISTEN/NOTIFY -> SSE pages
-        notices = new_notice_sender(app.state)  # per-recipient webhook forwards
         try:
             await listener.start()  # listening before the first loads: nothing falls between
             await overlay.start()
             await app.state.eta.start()
             await app.state.live.start()
             if settings.background_workers:
-                for worker in workers:
-                    await worker.start()
-                await notices.start()
+                await jobs.start()
             yield
         finally:
             if settings.background_workers:
-                await notices.stop()
-                for worker in workers:
-                    await worker.stop()
+                await jobs.stop()
             await app.state.live.stop()
             await app.state.eta.stop()
             await overlay.stop()

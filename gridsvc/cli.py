@@ -15,6 +15,7 @@ from typing import Annotated, TypeVar
 import typer
 
 from gridsvc.auth.cli import users_app
+from gridsvc.background import jobs_app
 from gridsvc.calendar.cli import app as calendar_app
 from gridsvc.cli_support import fail, run
 from gridsvc.coverage.cli import map_coverage, roads_fetch, roads_import, squads_import
@@ -58,6 +59,7 @@ app.add_typer(calendar_app, name="calendar")
 app.add_typer(integrations_app, name="integrations")
 app.add_typer(workorders_app, name="workorders")
 app.add_typer(users_app, name="users")
+app.add_typer(jobs_app, name="jobs")
 app.command("replay")(replay_command)
 
 T = TypeVar("T")

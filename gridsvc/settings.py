@@ -97,7 +97,8 @@ class Settings(BaseSettings):
     outbox_max_attempts: int = Field(default=12, description="Deliveries tried before dead-lettering.")
     outbox_backoff_max_s: float = Field(default=300, description="Longest wait between retries.")
     background_workers: bool = Field(
-        default=True, description="Run the SLA checker and outbox sender inside the app.")
+        default=True, description="Run a job worker (callbacks, notices, SLA checks) inside "
+        "the app process (else run `gridsvc jobs work`).")
 
     # auth
     auth_enabled: bool = Field(
@@ -185,6 +186,23 @@ class Settings(BaseSettings):
     listener_backoff_max_s: float = Field(
         default=1.0, gt=0, description="Longest wait between reconnect attempts (seconds; "
         "starts at 0.1 s and doubles), so live updates resume this soon after the database.")
+
+    # background jobs (pgqueuer): callbacks, notices, SLA checks
+    callback_timeout_s: float = Field(
+        default=30.0, gt=0, description="HTTP timeout (seconds) of one try of a 12345 callback "
+        "or recipient notice; a slow receiver only delays its own messages.")
+    jobs_poll_s: float = Field(
+        default=5.0, gt=0, description="The job worker looks for work at least this often "
+        "(seconds) besides its LISTEN wake-ups.")
+    jobs_pool_size: int = Field(
+        default=4, ge=2, description="Database connections of a job worker (its own pool; one "
+        "of them LISTENs for new jobs).")
+    jobs_max_tasks: int = Field(
+        default=50, ge=20, description="Jobs one worker runs at once (tries waiting on "
+        "receivers included; they hold no database connection).")
+    jobs_sweep_s: float = Field(
+        default=60.0, gt=0, description="How often (seconds) idle destinations with due "
+        "messages are restarted (a safety net for lost jobs).")
 
 @lru_cache
 def get_settings() -> Settings:

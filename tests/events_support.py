@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 import threading
@@ -39,10 +40,15 @@ def free_port() -> int:
 class CallbackReceiver:
     """A real HTTP server on loopback that records the hotline callbacks it acknowledges."""
 
-    def __init__(self, port: int, secret: str) -> None:
+    def __init__(self, port: int, secret: str, *, first_answer_after_s: float = 0.0) -> None:
+        """``first_answer_after_s``: a slow receiver; it answers the first request of each
+        idempotency key that late (a repeated key at once, as a receiver that deduplicates
+        on it would). ``received`` then holds every request, ``requests_by_key`` counts them."""
         self.port = port
         self.secret = secret
+        self.first_answer_after_s = first_answer_after_s
         self.received: list[dict[str, Any]] = []
+        self.requests_by_key: dict[str, int] = {}
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -56,8 +62,14 @@ class CallbackReceiver:
                        request.headers["x-signature"])
         if not valid:
             return JSONResponse({"error": "bad signature"}, status_code=401)
-        self.received.append({"key": request.headers["idempotency-key"],
-                              "payload": json.loads(body)})
+        key = request.headers["idempotency-key"]
+        self.requests_by_key[key] = self.requests_by_key.get(key, 0) + 1
+        if self.requests_by_key[key] > 1 and self.first_answer_after_s:
+            return JSONResponse({"ok": True, "duplicate": True})  # known key: done already
+        self.received.append({"key": key, "payload": json.loads(body),
+                              "at": time.monotonic()})
+        if self.first_answer_after_s:
+            await asyncio.sleep(self.first_answer_after_s)  # a slow receiver, not test order
         return JSONResponse({"ok": True})
 
     def start(self) -> None:

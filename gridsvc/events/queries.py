@@ -140,12 +140,6 @@ DUPLICATES_OF = "SELECT id, external_id, state FROM events WHERE duplicate_of = 
 
 JURISDICTION_TIMEZONE = "SELECT timezone FROM jurisdictions WHERE code = $1"
 
-INSERT_OUTBOX = """
-INSERT INTO outbox (event_id, integration_id, kind, payload, idempotency_key)
-VALUES ($1, $2, $3, $4, $5)
-ON CONFLICT (idempotency_key) DO NOTHING
-"""
-
 INSERT_EXTENSION = """
 INSERT INTO event_extensions (event_id, requested_by, extra_minutes, reason)
 VALUES ($1, $2, $3, $4) RETURNING id, requested_at

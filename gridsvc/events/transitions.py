@@ -27,6 +27,7 @@ from gridsvc.events.service import (
     store_routing,
 )
 from gridsvc.matters.service import get_matter
+from gridsvc.outbox import service as outbox
 from gridsvc.routing.service import RoutingDecision, route
 
 # Lifecycle actions reported back to the hotline, and the status name it expects.
@@ -123,7 +124,14 @@ async def enqueue_feedback(
     """Queue the hotline's status callback, cut from the event's read model."""
     payload = feedback_payload(view_of(event, now=at, viewer=CENTRE), kind=kind, note=note, at=at)
     key = f"{event['integration_id']}:{event['external_id']}:{kind}:{transition_id}"
-    await connection.execute(queries.INSERT_OUTBOX, event["id"], event["integration_id"], kind, payload, key)
+    await outbox.enqueue_feedback(
+        connection,
+        event_id=event["id"],
+        integration_id=event["integration_id"],
+        kind=kind,
+        payload=payload,
+        idempotency_key=key,
+    )
 
 
 async def dispatch(

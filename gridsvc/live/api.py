@@ -41,11 +41,6 @@ def new_hub(app_state: Any) -> LiveHub:
                    stale_after_s=app_state.settings.squad_position_stale_s)
 
 
-def new_notice_sender(app_state: Any) -> notices.NoticeSender:
-    return notices.NoticeSender(app_state.pool, app_state.settings,
-                                principal_of=principal_of_user, visible=event_visible)
-
-
 @router.get("/live/stream", summary="Server-sent events: events, squads, counters (by scope)",
             response_class=EventSourceResponse,
             responses={200: {"content": {"text/event-stream": {}}}})

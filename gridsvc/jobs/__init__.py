@@ -1,0 +1,1 @@
+"""Background jobs: the pgqueuer client (queue) and ordered outbox delivery (delivery)."""
