@@ -6,6 +6,7 @@ import asyncio
 import json
 import socket
 import threading
+import time
 from typing import Any
 
 import uvicorn

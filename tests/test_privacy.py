@@ -231,7 +231,7 @@ async def test_recipient_notices_carry_the_caller_masked(settings: Any, make_tok
                                                          db: asyncpg.Connection) -> None:
     # Dispatches queued by earlier tests would become notices for this recipient first (and
     # accounts other tests gave a webhook would be posted to): this test judges its own alone.
-    await db.execute("DELETE FROM notice_queue")
+    await db.execute("DELETE FROM pgqueuer WHERE entrypoint = 'notices.fanout'")  # (job queue)
     await db.execute("UPDATE users SET webhook_url = NULL WHERE webhook_url IS NOT NULL")
     port = free_port()
     head = make_token("grid_head", grid_codes=["LI-VADUZ-01"],
