@@ -11,11 +11,29 @@ import folium
 from gridsvc.coverage import queries
 from gridsvc.database.pool import connect
 from gridsvc.grids.overlay import hexagons
+from gridsvc.maps.safe import SafeGeoJsonTooltip, TextPopup, TextTooltip
 
 # Colour breaks in minutes: the thresholds dispatchers are measured against.
 _BREAKS_MIN = [0, 5, 10, 15, 20, 30, 45, 60, 90]
 _COLOURS = ["#1a9850", "#66bd63", "#a6d96a", "#d9ef8b", "#fee08b", "#fdae61", "#f46d43",
             "#d73027", "#a50026"]
+
+
+def squad_marker(squad: dict[str, Any]) -> folium.Marker:
+    """A squad's station: its name on hover, its details on click; every text shown as text
+    (squad and station names are user-given, D3)."""
+    station = squad["station"]
+    marker = folium.Marker([station.y, station.x])
+    TextTooltip(f"{squad['name']} ({squad['code']})").add_to(marker)
+    TextPopup([squad["name_zh"] or squad["name"], squad["station_name"] or "",
+               f"placed by: {squad['station_rule']}", f"status: {squad['status']}"]
+              ).add_to(marker)
+    return marker
+
+
+def cell_tooltip() -> SafeGeoJsonTooltip:
+    return SafeGeoJsonTooltip(fields=["minutes", "squad", "km"],
+                              aliases=["minutes 分钟", "fastest squad 中队", "road km"])
 
 
 async def write_coverage_map(url: str, *, out: Path, jurisdiction: str | None = None) -> Path:
@@ -49,22 +67,11 @@ async def write_coverage_map(url: str, *, out: Path, jurisdiction: str | None = 
         {"type": "FeatureCollection", "features": features}, name="到场时间 arrival time",
         style_function=lambda f: {"fillColor": f["properties"]["colour"], "color": "none",
                                   "weight": 0, "fillOpacity": 0.6},
-        tooltip=folium.GeoJsonTooltip(fields=["minutes", "squad", "km"],
-                                      aliases=["minutes 分钟", "fastest squad 中队",
-                                               "road km"]),
+        tooltip=cell_tooltip(),
     ).add_to(fmap)
     group = folium.FeatureGroup(name="执法中队 squads")
     for squad in squads:
-        station = squad["station"]
-        folium.Marker(
-            [station.y, station.x],
-            tooltip=f"{squad['name']} ({squad['code']})",
-            popup=folium.Popup(f"<b>{squad['name_zh'] or squad['name']}</b><br>"
-                               f"{squad['station_name'] or ''}<br>placed by: "
-                               f"{squad['station_rule']}<br>status: {squad['status']}",
-                               max_width=300),
-            icon=folium.Icon(color="blue", icon="flag"),
-        ).add_to(group)
+        squad_marker(squad).add_to(group)
     group.add_to(fmap)
     colours.add_to(fmap)
     folium.LayerControl(collapsed=False).add_to(fmap)

@@ -11,6 +11,7 @@ import shapely
 
 from gridsvc.database.pool import connect
 from gridsvc.maps.offline import new_map, save
+from gridsvc.maps.safe import SafeGeoJsonTooltip, label
 
 LAYER_STYLE = {
     "enforcement": {"color": "#c0392b", "weight": 3, "fillOpacity": 0.05},
@@ -70,15 +71,15 @@ async def write_grid_map(url: str, *, out: Path, with_cells: bool = False,
     for layer in layer_names:
         kind = layer.split(":", 1)[0]
         style = LAYER_STYLE[kind]
-        group = folium.FeatureGroup(name=LAYER_LABEL.get(layer, f"专业网格 {layer}"),
+        group = folium.FeatureGroup(name=label(LAYER_LABEL.get(layer, f"专业网格 {layer}")),
                                     show=kind != "specialist")
         folium.GeoJson(
             _feature_collection([r for r in rows if r["layer"] == layer]),
             style_function=lambda _f, s=style: {**s, "fillColor": s["color"]},
             highlight_function=lambda _f: {"weight": 4, "fillOpacity": 0.35},
-            tooltip=folium.GeoJsonTooltip(fields=["name", "name_zh", "code", "responsible",
-                                                  "phone"],
-                                          aliases=["name", "名称", "code", "负责", "phone"]),
+            # names come from imported files: shown as text, never as HTML (D3)
+            tooltip=SafeGeoJsonTooltip(fields=["name", "name_zh", "code", "responsible", "phone"],
+                                       aliases=["name", "名称", "code", "负责", "phone"]),
         ).add_to(group)
         group.add_to(fmap)
     if cells:

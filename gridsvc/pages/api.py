@@ -44,8 +44,9 @@ def _config(request: Request, who: Principal, info: dict[str, Any] | None) -> st
             "timezone": info["timezone"] if info else "Asia/Shanghai",
             "heartbeat_s": settings.live_heartbeat_s,
             "attachment_max_bytes": settings.attachment_max_bytes}
-    # </script> cannot appear inside: json.dumps escapes nothing of the kind, so do it here
-    return json.dumps(data, ensure_ascii=False).replace("</", "<\\/")
+    # inside <script>: no "</script>" nor "<!--" may appear, so no "<" at all (nor ">", "&")
+    return (json.dumps(data, ensure_ascii=False).replace("<", "\\u003c")
+            .replace(">", "\\u003e").replace("&", "\\u0026"))
 
 
 async def _jurisdiction(request: Request) -> dict[str, Any] | None:

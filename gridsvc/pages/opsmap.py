@@ -18,6 +18,7 @@ import shapely
 
 from gridsvc.maps.grids import LAYER_STYLE
 from gridsvc.maps.offline import leaflet_css, leaflet_js, new_map
+from gridsvc.maps.safe import SafeGeoJsonTooltip
 
 GRIDS = """
 SELECT g.code, g.name, coalesce(g.name_zh, '') AS name_zh, l.name AS layer,
@@ -99,8 +100,9 @@ async def build_map(connection: asyncpg.Connection | asyncpg.Pool, *, jurisdicti
             _features([r for r in rows if r["layer"] == layer]),
             style_function=lambda _f, s=style: {**s, "fillColor": s["color"]},
             highlight_function=lambda _f: {"weight": 4, "fillOpacity": 0.3},
-            tooltip=folium.GeoJsonTooltip(fields=["name_zh", "code", "responsible"],
-                                          aliases=["", "", ""], labels=False),
+            # names come from imported files: shown as text, never as HTML (D3)
+            tooltip=SafeGeoJsonTooltip(fields=["name_zh", "code", "responsible"],
+                                       aliases=["", "", ""], labels=False),
         ).add_to(group)
         group.add_to(fmap)
         layers[layer] = group.get_name()

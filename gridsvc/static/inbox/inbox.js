@@ -65,9 +65,10 @@
       return "<button data-act='" + a + "' class='" + (a === "return" ? "ghost" : "primary") +
         "'>" + T("action." + a) + "</button>";
     }).join("");
-    return "<article class='card sla-" + sla + "' data-id='" + e.id + "' data-state='" +
-      e.state + "'>" +
-      "<header><span class='badge st-" + e.state + "'>" + T("state." + e.state) + "</span>" +
+    return "<article class='card sla-" + sla + "' data-id='" + esc(e.id) + "' data-state='" +
+      esc(e.state) + "'>" +
+      "<header><span class='badge st-" + esc(e.state) + "'>" + esc(T("state." + e.state)) +
+      "</span>" +
       "<span class='left sla-" + sla + "'>" + esc(I.timeLeft(e.sla)) + "</span></header>" +
       "<h2>" + esc(e.title) + "</h2>" +
       (e.address ? "<p class='addr'>" + esc(e.address) + "</p>" : "") +

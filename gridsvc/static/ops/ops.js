@@ -25,7 +25,7 @@
     if (control) control.remove();
     var overlays = {};
     Object.keys(M.layers).forEach(function (key) {
-      overlays["<span data-layer='" + key + "'>" + I.escape(layerLabel(key)) + "</span>"] =
+      overlays["<span data-layer='" + I.escape(key) + "'>" + I.escape(layerLabel(key)) + "</span>"] =
         M.layers[key];
     });
     overlays["<span data-layer='events'>" + I.t("layer.events") + "</span>"] = eventLayer;
@@ -62,9 +62,9 @@
     var sla = I.slaStatus(e.sla, e.state);
     return L.divIcon({
       className: "",
-      html: "<div class='ev sla-" + sla + " st-" + e.state + "' data-id='" + e.id +
-            "' data-state='" + e.state + "' data-sla='" + sla + "' title='" +
-            I.escape(e.title) + "'></div>",
+      html: "<div class='ev sla-" + sla + " st-" + I.escape(e.state) + "' data-id='" +
+            I.escape(e.id) + "' data-state='" + I.escape(e.state) + "' data-sla='" + sla +
+            "' title='" + I.escape(e.title) + "'></div>",
       iconSize: [20, 20], iconAnchor: [10, 10], popupAnchor: [0, -10]
     });
   }
@@ -72,7 +72,8 @@
   function popup(e) {
     var sla = I.slaStatus(e.sla, e.state);
     return "<div class='pop'><b>" + I.escape(e.title) + "</b><br>" +
-      "<span class='badge st-" + e.state + "'>" + I.t("state." + e.state) + "</span> " +
+      "<span class='badge st-" + I.escape(e.state) + "'>" + I.escape(I.t("state." + e.state)) +
+      "</span> " +
       "<span class='badge sla-" + sla + "'>" + I.t("sla." + sla) + "</span> " +
       I.escape(I.timeLeft(e.sla)) + "<br>" +
       I.escape((e.responsible && e.responsible.name) || "") + "</div>";
@@ -118,16 +119,16 @@
     var label = (s.name || s.code || "").replace(/(综合)?执法(中队|队)$/, "").slice(0, 8);
     return L.divIcon({
       className: "",
-      html: "<div class='sq sq-" + s.status + " pos-" + s.position.kind + "' data-squad='" +
-            s.id + "'>" + I.escape(label) + "</div>",
+      html: "<div class='sq sq-" + I.escape(s.status) + " pos-" + I.escape(s.position.kind) +
+            "' data-squad='" + I.escape(s.id) + "'>" + I.escape(label) + "</div>",
       iconSize: [64, 18], iconAnchor: [32, 9]
     });
   }
 
   function squadTip(s) {
-    return I.escape(s.name) + " · " + I.t("squad." + s.status) + " · " +
-      I.t("squad." + s.position.kind) +
-      (s.position.observed_at ? " " + I.time(s.position.observed_at) : "");
+    return I.escape(s.name) + " · " + I.escape(I.t("squad." + s.status)) + " · " +
+      I.escape(I.t("squad." + s.position.kind)) +
+      (s.position.observed_at ? " " + I.escape(I.time(s.position.observed_at)) : "");
   }
 
   function upsertSquad(s) {
@@ -167,7 +168,7 @@
                     weight: 0, color: "none"};
           },
           onEachFeature: function (f, layer) {
-            layer.bindTooltip(f.properties.minutes + " " + I.t("panel.minutes") +
+            layer.bindTooltip(I.escape(f.properties.minutes) + " " + I.t("panel.minutes") +
                               (f.properties.squad ? " · " + I.escape(f.properties.squad) : ""));
           }
         }).addTo(coverageLayer);

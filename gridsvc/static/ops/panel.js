@@ -58,14 +58,14 @@
       var button = "";
       if ((canSend && e.responsible_kind === "squad") || canMove) {
         var act = canSend ? "dispatch" : "transfer";
-        button = "<button class='small' data-act='" + act + "-squad' data-squad='" + c.id +
-          "'>" + T("action." + act) + "</button>";
+        button = "<button class='small' data-act='" + act + "-squad' data-squad='" +
+          esc(c.id) + "'>" + esc(T("action." + act)) + "</button>";
       }
       return "<tr class='" + (c.id === recommended ? "rec" : "") + "'><td>" + esc(c.name) +
         (c.serves_grid ? " <span class='tag'>" + T("panel.local") + "</span>" : "") +
         (c.id === recommended ? " <span class='tag rec'>" + T("panel.recommended") + "</span>" : "") +
-        "</td><td class='sq-" + c.status + "'>" + T("squad." + c.status) + "</td><td>" +
-        minutes(c.eta_s) + "</td><td>" + button + "</td></tr>";
+        "</td><td class='sq-" + esc(c.status) + "'>" + esc(T("squad." + c.status)) + "</td><td>" +
+        esc(minutes(c.eta_s)) + "</td><td>" + button + "</td></tr>";
     }).join("");
     return "<h3>" + T("panel.candidates") + "</h3>" +
       (ranked.note ? "<p class='note'>" + esc(ranked.note) + "</p>" : "") +
@@ -89,7 +89,8 @@
   function photos(list) {
     if (!list || !list.length) return "";
     return "<h3>" + T("panel.photos") + "</h3><div class='photos'>" + list.map(function (a) {
-      return "<a href='" + a.url + "' target='_blank'><img src='" + a.url + "' alt=''></a>";
+      return "<a href='" + esc(a.url) + "' target='_blank' rel='noopener'><img src='" +
+        esc(a.url) + "' alt=''></a>";
     }).join("") + "</div>";
   }
 
@@ -120,7 +121,7 @@
     var form = panel.querySelector("form.target");
     var squadOptions = Object.keys(squadsById).map(function (id) {
       var s = squadsById[id];
-      return "<option value='" + id + "'>" + esc(s.name) + "</option>";
+      return "<option value='" + esc(id) + "'>" + esc(s.name) + "</option>";
     }).join("");
     form.innerHTML =
       "<label>" + T("panel.target_kind") + " <select name='kind'>" +
@@ -175,8 +176,9 @@
     panel.innerHTML =
       "<header><h2>" + esc(e.title) + "</h2><button class='x' data-act='close-panel' " +
       "aria-label='" + T("panel.close") + "'>×</button></header>" +
-      "<p class='badges'><span class='badge st-" + e.state + "' data-state='" + e.state + "'>" +
-      T("state." + e.state) + "</span> <span class='badge sla-" + sla + "'>" + T("sla." + sla) +
+      "<p class='badges'><span class='badge st-" + esc(e.state) + "' data-state='" +
+      esc(e.state) + "'>" + esc(T("state." + e.state)) + "</span> <span class='badge sla-" + sla +
+      "'>" + T("sla." + sla) +
       "</span> <span class='left'>" + esc(I.timeLeft({due_at: e.sla && e.sla.due_at})) +
       "</span></p>" +
       "<table class='kv'>" +
