@@ -20,7 +20,7 @@ from gridsvc.jsonsafe import JSONTooDeep, loads, nesting_depth
 from gridsvc.webhooks.signing import signed_headers
 from tests.browser.conftest import png
 from tests.events_support import free_port, post_order
-from tests.live_support import delegated_matter, hotline_secret, spot_in, start_server, work_order
+from tests.live_support import hotline_secret, order_in_a_quiet_grid, start_server
 
 pytestmark = pytest.mark.usefixtures("demo")
 DEEP = b"[" * 30_000 + b"]" * 30_000  # 60 kB: under the webhook's 64 kB body limit
@@ -44,27 +44,9 @@ async def secret(database_url) -> str:
         await db.close()
 
 
-async def _order(database_url: str, taken: tuple[str, ...]) -> dict[str, Any]:
-    db = await asyncpg.connect(database_url)
-    try:
-        # a Liechtenstein community grid that the other tests leave alone, with room left
-        # (from the first by code; tests/browser/test_xss.py takes the last)
-        for code in await db.fetch(
-                "SELECT code FROM current_grids WHERE layer = 'community' AND code LIKE 'LI-%' "
-                "AND code <> ALL($1::text[]) ORDER BY code", list(taken)):
-            try:
-                where = await spot_in(db, code["code"])
-            except AssertionError:
-                continue
-            return work_order(await delegated_matter(db), where)
-        raise AssertionError("no community grid with room for another work order")
-    finally:
-        await db.close()
-
-
 def new_event(server, database_url: str, secret: str) -> int:
     """A routed work order (a grid head's, not dispatched yet) through the signed webhook."""
-    order = asyncio.run(_order(database_url, ("LI-VADUZ-01", "LI-VADUZ-02", "LI-SCHAAN-01")))
+    order = asyncio.run(order_in_a_quiet_grid(database_url))
     with httpx.Client(base_url=server.url, timeout=10) as client:
         answer = post_order(client, secret, order)
     assert answer.status_code == 201, answer.text
