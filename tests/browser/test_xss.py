@@ -29,7 +29,7 @@ from gridsvc.jurisdictions import service as jurisdictions
 from gridsvc.maps.grids import write_grid_map
 from gridsvc.maps.offline import new_map, save
 from tests.browser.conftest import log_in
-from tests.live_support import start_server
+from tests.live_support import BUSY_TOWNS, QUIET_GRIDS, start_server
 
 pytestmark = pytest.mark.usefixtures("demo")
 
@@ -93,9 +93,8 @@ def server(settings, hostile_layer):  # noqa: ARG001  (the layer exists before t
 async def last_community_grid(database_url: str) -> str:
     connection = await connect(database_url)
     try:
-        return str(await connection.fetchval(
-            "SELECT code FROM current_grids WHERE layer = 'community' AND code LIKE 'LI-%' "
-            "ORDER BY code DESC LIMIT 1"))
+        return str(await connection.fetchval(QUIET_GRIDS + " ORDER BY code DESC LIMIT 1",
+                                             list(BUSY_TOWNS)))
     finally:
         await connection.close()
 
@@ -120,7 +119,7 @@ async def assert_payload_is_live(page: Page) -> None:
 async def test_d3_hostile_names_and_event_texts_stay_text_in_ops_inbox_and_maps(
         server, browser, make_token, database_url, tmp_path):
     operator = make_token("operator", display_name=payload("operator-name"))
-    # a grid head's scope names community grids: the demo's last one (no other test's)
+    # a grid head's scope names community grids: the last quiet one (no other test's)
     head_grid = await last_community_grid(database_url)
     head = make_token("grid_head", grid_codes=[head_grid], display_name=payload("head-name"))
     inside = shapely.Point(86.03, 41.01)
