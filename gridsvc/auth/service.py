@@ -16,6 +16,7 @@ from typing import Any, TypeAlias
 from urllib.parse import urlsplit
 
 import asyncpg
+from cachetools import LRUCache
 
 from gridsvc.auth import queries
 from gridsvc.auth.models import ROLES, Principal
@@ -170,7 +171,9 @@ async def revoke_token(connection: Connection, *, token: int | str) -> dict[str,
 
 # -- resolving a token -------------------------------------------------------------------
 
-_cache: dict[str, tuple[float, Principal | None]] = {}
+# Bounded by least-recent use, so a flood of random tokens cannot grow it; entries carry
+# their own expiry because the clock that ages them is given per call (tests freeze it).
+_cache: LRUCache[str, tuple[float, Principal | None]] = LRUCache(maxsize=_CACHE_LIMIT)
 
 
 def forget_cached() -> None:
@@ -197,8 +200,6 @@ async def principal_for_token(connection: Connection, token: str, *,
         return hit[1]
     row = await connection.fetchrow(queries.PRINCIPAL_BY_TOKEN, digest, LAST_USED_RESOLUTION_S)
     principal = _principal(row) if row is not None else None
-    if len(_cache) >= _CACHE_LIMIT:
-        _cache.clear()  # crude, but bounded: a flood of random tokens cannot grow it
     _cache[digest] = (now + TOKEN_CACHE_SECONDS, principal)
     return principal
 
