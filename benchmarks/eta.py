@@ -53,8 +53,10 @@ SQUADS = 20
 CENTRE = (116.64, 26.26)  # Ninghua county, Fujian: where the synthetic county is drawn
 SPEEDS_KMH = {"residential": 20.0, "secondary": 40.0, "trunk": 70.0}
 
-PGR_LI = ("SELECT e.edge AS id, e.source, e.target, e.time_s AS cost FROM road_edges e "
-          "JOIN road_networks n ON n.id = e.network_id AND n.is_current")
+PGR_LI = (
+    "SELECT e.edge AS id, e.source, e.target, e.time_s AS cost FROM road_edges e "
+    "JOIN road_networks n ON n.id = e.network_id AND n.is_current"
+)
 PGR_SYNTHETIC = "SELECT id, source, target, cost FROM bench_edges"
 
 
@@ -73,6 +75,7 @@ def timed(function: Callable[[], Any], repeat: int) -> list[float]:
 
 # -- the synthetic county --------------------------------------------------------------
 
+
 def synthetic_graph(nodes: int, seed: int = 42) -> RoadGraph:
     """A hierarchical jittered grid of about ``nodes`` nodes (see the module docstring)."""
     rng = np.random.default_rng(seed)
@@ -88,8 +91,12 @@ def synthetic_graph(nodes: int, seed: int = 42) -> RoadGraph:
 
     u = np.concatenate([grid[:, :-1].ravel(), grid[:-1, :].ravel()])
     v = np.concatenate([grid[:, 1:].ravel(), grid[1:, :].ravel()])
-    cls = np.concatenate([np.repeat(line_class(rows), side - 1),      # horizontal: by row
-                          np.tile(line_class(rows), side - 1)])       # vertical: by column
+    cls = np.concatenate(
+        [
+            np.repeat(line_class(rows), side - 1),  # horizontal: by row
+            np.tile(line_class(rows), side - 1),
+        ]
+    )  # vertical: by column
     local = cls == 0
     keep = ~local | (rng.random(len(u)) > 0.12)
     u, v, cls = u[keep], v[keep], cls[keep]
@@ -97,8 +104,7 @@ def synthetic_graph(nodes: int, seed: int = 42) -> RoadGraph:
     flip = oneway & (rng.random(len(u)) < 0.5)
     u, v = np.where(flip, v, u), np.where(flip, u, v)
     length = np.hypot(x[u] - x[v], y[u] - y[v])
-    speed = np.array([SPEEDS_KMH["residential"], SPEEDS_KMH["secondary"],
-                      SPEEDS_KMH["trunk"]])[cls]
+    speed = np.array([SPEEDS_KMH["residential"], SPEEDS_KMH["secondary"], SPEEDS_KMH["trunk"]])[cls]
     seconds = length / (speed / 3.6)
     two = np.flatnonzero(~oneway)
     eu = np.concatenate([u, v[two]])
@@ -107,7 +113,7 @@ def synthetic_graph(nodes: int, seed: int = 42) -> RoadGraph:
     el = np.concatenate([length, length[two]])
     twin = np.full(len(eu), -1, dtype=np.int64)
     twin[two] = len(u) + np.arange(len(two))
-    twin[len(u):] = two
+    twin[len(u) :] = two
     names = np.array(["residential", "secondary", "trunk"], dtype=object)
     classes = np.concatenate([names[cls], names[cls[two]]])
     # Largest strongly connected component only, as the importer keeps.
@@ -122,18 +128,27 @@ def synthetic_graph(nodes: int, seed: int = 42) -> RoadGraph:
     new_index = np.cumsum(kept) - 1
     twin_kept = np.where((twin >= 0) & kept[np.maximum(twin, 0)], twin, -1)
     twin_new = np.where(twin_kept[kept] >= 0, new_index[np.maximum(twin_kept[kept], 0)], -1)
-    local_crs = pyproj.CRS.from_proj4(f"+proj=tmerc +lat_0={CENTRE[1]} +lon_0={CENTRE[0]} "
-                                      "+k=1 +x_0=0 +y_0=0 +ellps=WGS84 +units=m")
+    local_crs = pyproj.CRS.from_proj4(
+        f"+proj=tmerc +lat_0={CENTRE[1]} +lon_0={CENTRE[0]} +k=1 +x_0=0 +y_0=0 +ellps=WGS84 +units=m"
+    )
     to_wgs = pyproj.Transformer.from_crs(local_crs, 4326, always_xy=True)
     lng, lat = to_wgs.transform(x[inside] - x.mean(), y[inside] - y.mean())
-    return RoadGraph.build(edge_u=renumber[eu[kept]], edge_v=renumber[ev[kept]],
-                           edge_time=et[kept], edge_length=el[kept],
-                           edge_oneway=twin_new < 0, node_lng=np.asarray(lng),
-                           node_lat=np.asarray(lat), edge_class=classes[kept],
-                           edge_twin=twin_new, cache_key="synthetic")
+    return RoadGraph.build(
+        edge_u=renumber[eu[kept]],
+        edge_v=renumber[ev[kept]],
+        edge_time=et[kept],
+        edge_length=el[kept],
+        edge_oneway=twin_new < 0,
+        node_lng=np.asarray(lng),
+        node_lat=np.asarray(lat),
+        edge_class=classes[kept],
+        edge_twin=twin_new,
+        cache_key="synthetic",
+    )
 
 
 # -- one graph's measurements ------------------------------------------------------------
+
 
 def random_points(graph: RoadGraph, count: int, rng: np.random.Generator) -> tuple[Any, Any]:
     west, east = np.percentile(graph.node_lng, [1, 99])
@@ -141,8 +156,7 @@ def random_points(graph: RoadGraph, count: int, rng: np.random.Generator) -> tup
     return rng.uniform(west, east, count), rng.uniform(south, north, count)
 
 
-def measure_engine(graph: RoadGraph, *, events: int, reverse_events: int,
-                   seed: int) -> dict[str, Any]:
+def measure_engine(graph: RoadGraph, *, events: int, reverse_events: int, seed: int) -> dict[str, Any]:
     rng = np.random.default_rng(seed)
     started = time.perf_counter()
     engine = EtaEngine(graph, tree_capacity=4 * SQUADS)
@@ -157,18 +171,25 @@ def measure_engine(graph: RoadGraph, *, events: int, reverse_events: int,
     per_event = []
     for i in range(events):
         started = time.perf_counter()
-        scene = engine.snapper.snap(scene_lng[i:i + 1], scene_lat[i:i + 1])
+        scene = engine.snapper.snap(scene_lng[i : i + 1], scene_lat[i : i + 1])
         engine.eta(origins, scene)
         per_event.append(time.perf_counter() - started)
     reverse = []
     for i in range(reverse_events):
         started = time.perf_counter()
-        scene = engine.snapper.snap(scene_lng[i:i + 1], scene_lat[i:i + 1])
+        scene = engine.snapper.snap(scene_lng[i : i + 1], scene_lat[i : i + 1])
         engine.eta_by_reverse_search(origins.snap, scene)
         reverse.append(time.perf_counter() - started)
-    return {"engine": engine, "squads": squads, "origins": origins, "init_s": init_s,
-            "tree_s": trees_s / len(nodes), "eta": per_event, "reverse": reverse,
-            "scenes": (scene_lng, scene_lat)}
+    return {
+        "engine": engine,
+        "squads": squads,
+        "origins": origins,
+        "init_s": init_s,
+        "tree_s": trees_s / len(nodes),
+        "eta": per_event,
+        "reverse": reverse,
+        "scenes": (scene_lng, scene_lat),
+    }
 
 
 def baseline_nodes(engine: EtaEngine, squads: Snap, scene: Snap) -> tuple[list[int], int]:
@@ -181,13 +202,15 @@ def baseline_nodes(engine: EtaEngine, squads: Snap, scene: Snap) -> tuple[list[i
 def networkx_graph(graph: RoadGraph) -> nx.DiGraph:
     rows = np.repeat(np.arange(graph.node_count), np.diff(graph.indptr))
     reference = nx.DiGraph()
-    reference.add_weighted_edges_from(zip(rows.tolist(), graph.indices.tolist(),
-                                          graph.weight.tolist(), strict=True), weight="time")
+    reference.add_weighted_edges_from(
+        zip(rows.tolist(), graph.indices.tolist(), graph.weight.tolist(), strict=True), weight="time"
+    )
     return reference
 
 
-def measure_networkx(graph: RoadGraph, run: dict[str, Any], *, events: int,
-                     squads_per_event: int) -> dict[str, Any]:
+def measure_networkx(
+    graph: RoadGraph, run: dict[str, Any], *, events: int, squads_per_event: int
+) -> dict[str, Any]:
     started = time.perf_counter()
     reference = networkx_graph(graph)
     build_s = time.perf_counter() - started
@@ -195,29 +218,37 @@ def measure_networkx(graph: RoadGraph, run: dict[str, Any], *, events: int,
     lng, lat = run["scenes"]
     per_squad = []
     for i in range(events):
-        scene = engine.snapper.snap(lng[i:i + 1], lat[i:i + 1])
+        scene = engine.snapper.snap(lng[i : i + 1], lat[i : i + 1])
         sources, target = baseline_nodes(engine, squads, scene)
         for source in sources[:squads_per_event]:
             started = time.perf_counter()
             nx.shortest_path_length(reference, source, target, weight="time")
             per_squad.append(time.perf_counter() - started)
-    return {"build_s": build_s, "per_squad": per_squad,
-            "event_s": statistics.mean(per_squad) * SQUADS,
-            "extrapolated": squads_per_event < SQUADS}
+    return {
+        "build_s": build_s,
+        "per_squad": per_squad,
+        "event_s": statistics.mean(per_squad) * SQUADS,
+        "extrapolated": squads_per_event < SQUADS,
+    }
 
 
-async def measure_pgrouting(connection: asyncpg.Connection, edges_sql: str,
-                            run: dict[str, Any], *, events: int) -> list[float]:
+async def measure_pgrouting(
+    connection: asyncpg.Connection, edges_sql: str, run: dict[str, Any], *, events: int
+) -> list[float]:
     engine, squads = run["engine"], run["squads"]
     lng, lat = run["scenes"]
     times = []
     for i in range(events):
-        scene = engine.snapper.snap(lng[i:i + 1], lat[i:i + 1])
+        scene = engine.snapper.snap(lng[i : i + 1], lat[i : i + 1])
         sources, target = baseline_nodes(engine, squads, scene)
         started = time.perf_counter()
         rows = await connection.fetch(
             "SELECT start_vid, agg_cost FROM pgr_dijkstraCost($1, $2::bigint[], $3::bigint, "
-            "directed => true)", edges_sql, sources, target)
+            "directed => true)",
+            edges_sql,
+            sources,
+            target,
+        )
         times.append(time.perf_counter() - started)
         assert len(rows) >= len(set(sources) - {target}) - 0, "pgRouting missed squads"
     return times
@@ -228,16 +259,17 @@ def library_choice(graph: RoadGraph, repeat: int) -> dict[str, float | None]:
     csr = graph.csr()
     source = graph.node_count // 2
     found: dict[str, float | None] = {
-        "scipy": statistics.median(timed(lambda: dijkstra(csr, indices=source), repeat))}
+        "scipy": statistics.median(timed(lambda: dijkstra(csr, indices=source), repeat))
+    }
     rows = np.repeat(np.arange(graph.node_count), np.diff(graph.indptr))
     try:
         import igraph
 
-        g = igraph.Graph(n=graph.node_count, edges=np.column_stack([rows, graph.indices]),
-                         directed=True)
+        g = igraph.Graph(n=graph.node_count, edges=np.column_stack([rows, graph.indices]), directed=True)
         weights = graph.weight.tolist()
-        found["igraph"] = statistics.median(timed(
-            lambda: g.distances(source=[source], weights=weights, mode="out"), repeat))
+        found["igraph"] = statistics.median(
+            timed(lambda: g.distances(source=[source], weights=weights, mode="out"), repeat)
+        )
     except ImportError:
         found["igraph"] = None
     try:
@@ -245,17 +277,19 @@ def library_choice(graph: RoadGraph, repeat: int) -> dict[str, float | None]:
 
         rg = rx.PyDiGraph()
         rg.add_nodes_from(range(graph.node_count))
-        rg.add_edges_from(list(zip(rows.tolist(), graph.indices.tolist(),
-                                   graph.weight.tolist(), strict=True)))
-        found["rustworkx"] = statistics.median(timed(
-            lambda: rx.digraph_dijkstra_shortest_path_lengths(rg, source, edge_cost_fn=float),
-            repeat))
+        rg.add_edges_from(
+            list(zip(rows.tolist(), graph.indices.tolist(), graph.weight.tolist(), strict=True))
+        )
+        found["rustworkx"] = statistics.median(
+            timed(lambda: rx.digraph_dijkstra_shortest_path_lengths(rg, source, edge_cost_fn=float), repeat)
+        )
     except ImportError:
         found["rustworkx"] = None
     return found
 
 
 # -- database ----------------------------------------------------------------------------
+
 
 async def scratch_database(server_url: str) -> tuple[str, str]:
     name = f"gridsvc_bench_eta_{uuid.uuid4().hex[:8]}"
@@ -284,16 +318,17 @@ async def drop_database(server_url: str, name: str) -> None:
 
 async def load_synthetic(connection: asyncpg.Connection, graph: RoadGraph) -> float:
     started = time.perf_counter()
-    await connection.execute("CREATE TABLE bench_edges (id integer, source integer, "
-                             "target integer, cost double precision)")
+    await connection.execute(
+        "CREATE TABLE bench_edges (id integer, source integer, target integer, cost double precision)"
+    )
     rows = np.repeat(np.arange(graph.node_count), np.diff(graph.indptr))
-    records = zip(range(len(rows)), rows.tolist(), graph.indices.tolist(),
-                  graph.weight.tolist(), strict=True)
+    records = zip(range(len(rows)), rows.tolist(), graph.indices.tolist(), graph.weight.tolist(), strict=True)
     await connection.copy_records_to_table("bench_edges", records=list(records))
     return time.perf_counter() - started
 
 
 # -- the run -----------------------------------------------------------------------------
+
 
 def ms(seconds: float | None) -> str:
     if seconds is None:
@@ -310,12 +345,12 @@ async def main(args: argparse.Namespace) -> None:
         connection = await connect(url)
         try:
             with tempfile.TemporaryDirectory() as cache_dir:
-                local = Settings(database_url=url, road_cache_dir=Path(cache_dir),
-                                 shared_geodata=settings.shared_geodata)
+                local = Settings(
+                    database_url=url, road_cache_dir=Path(cache_dir), shared_geodata=settings.shared_geodata
+                )
                 print("importing Liechtenstein roads (gridsvc roads import) ...", flush=True)
                 started = time.perf_counter()
-                imported = await import_roads(connection, settings=local,
-                                              source=settings.demo_pbf)
+                imported = await import_roads(connection, settings=local, source=settings.demo_pbf)
                 import_s = time.perf_counter() - started
                 li = RoadGraph.load(Path(cache_dir), imported.cache_key)
                 assert li is not None
@@ -326,23 +361,35 @@ async def main(args: argparse.Namespace) -> None:
             graphs = [("Liechtenstein", li, PGR_LI), ("synthetic", synthetic, PGR_SYNTHETIC)]
             for label, graph, edges_sql in graphs:
                 big = graph.node_count > 100_000
-                print(f"measuring {label}: {graph.node_count:,} nodes, "
-                      f"{graph.edge_count:,} edges ...", flush=True)
-                run = measure_engine(graph, events=200 if big else 2000,
-                                     reverse_events=10 if big else 300, seed=5)
-                nx_events, nx_squads = (1, 3 if args.quick else SQUADS) if big else \
-                    (5 if args.quick else 20, SQUADS)
-                baseline = measure_networkx(graph, run, events=nx_events,
-                                            squads_per_event=nx_squads)
+                print(
+                    f"measuring {label}: {graph.node_count:,} nodes, {graph.edge_count:,} edges ...",
+                    flush=True,
+                )
+                run = measure_engine(
+                    graph, events=200 if big else 2000, reverse_events=10 if big else 300, seed=5
+                )
+                nx_events, nx_squads = (
+                    (1, 3 if args.quick else SQUADS) if big else (5 if args.quick else 20, SQUADS)
+                )
+                baseline = measure_networkx(graph, run, events=nx_events, squads_per_event=nx_squads)
                 load_s = None
                 if edges_sql == PGR_SYNTHETIC:
                     load_s = await load_synthetic(connection, graph)
-                pgr = await measure_pgrouting(connection, edges_sql, run,
-                                              events=(1 if args.quick else 3) if big else 20)
+                pgr = await measure_pgrouting(
+                    connection, edges_sql, run, events=(1 if args.quick else 3) if big else 20
+                )
                 libraries = library_choice(graph, repeat=3 if big else 20)
-                results.append({"label": label, "graph": graph, "run": run,
-                                "networkx": baseline, "pgr": pgr, "pgr_load_s": load_s,
-                                "libraries": libraries})
+                results.append(
+                    {
+                        "label": label,
+                        "graph": graph,
+                        "run": run,
+                        "networkx": baseline,
+                        "pgr": pgr,
+                        "pgr_load_s": load_s,
+                        "libraries": libraries,
+                    }
+                )
         finally:
             await connection.close()
     finally:
@@ -350,12 +397,13 @@ async def main(args: argparse.Namespace) -> None:
     report(results, import_s=import_s, generate_s=generate_s, quick=args.quick)
 
 
-def report(results: list[dict[str, Any]], *, import_s: float, generate_s: float,
-           quick: bool) -> None:
+def report(results: list[dict[str, Any]], *, import_s: float, generate_s: float, quick: bool) -> None:
     print()
     print(f"ETA of {SQUADS} squads per event (ms; ours includes snapping the scene to its edge)")
-    header = (f"{'graph':<14}{'nodes':>11}{'edges':>11}{'B/edge':>8}{'median':>9}{'p99':>9}"
-              f"{'networkx':>12}{'x':>9}{'pgRouting':>12}{'x':>9}{'tree':>9}{'reverse':>10}")
+    header = (
+        f"{'graph':<14}{'nodes':>11}{'edges':>11}{'B/edge':>8}{'median':>9}{'p99':>9}"
+        f"{'networkx':>12}{'x':>9}{'pgRouting':>12}{'x':>9}{'tree':>9}{'reverse':>10}"
+    )
     print(header)
     print("-" * len(header))
     for r in results:
@@ -363,22 +411,25 @@ def report(results: list[dict[str, Any]], *, import_s: float, generate_s: float,
         median = statistics.median(run["eta"])
         nx_event = r["networkx"]["event_s"]
         pgr = statistics.median(r["pgr"])
-        print(f"{r['label']:<14}{graph.node_count:>11,}{graph.edge_count:>11,}"
-              f"{graph.routing_nbytes() / graph.edge_count:>8.1f}{ms(median):>9}"
-              f"{ms(percentile(run['eta'], 99)):>9}{ms(nx_event):>12}"
-              f"{nx_event / median:>8,.0f}x{ms(pgr):>12}{pgr / median:>8,.0f}x"
-              f"{ms(run['tree_s']):>9}{ms(statistics.median(run['reverse'])):>10}")
+        print(
+            f"{r['label']:<14}{graph.node_count:>11,}{graph.edge_count:>11,}"
+            f"{graph.routing_nbytes() / graph.edge_count:>8.1f}{ms(median):>9}"
+            f"{ms(percentile(run['eta'], 99)):>9}{ms(nx_event):>12}"
+            f"{nx_event / median:>8,.0f}x{ms(pgr):>12}{pgr / median:>8,.0f}x"
+            f"{ms(run['tree_s']):>9}{ms(statistics.median(run['reverse'])):>10}"
+        )
     print()
-    print("columns: median/p99 = our all-squads ETA per event; networkx = shortest_path_length"
-          " once per squad, summed over 20 squads; pgRouting = pgr_dijkstraCost many-to-one "
-          "(edges read by its SQL each call); x = baseline / our median; tree = one shortest-"
-          "path tree (a squad moving onto a new edge); reverse = the per-event alternative "
-          "(one reverse search from the scene)")
+    print(
+        "columns: median/p99 = our all-squads ETA per event; networkx = shortest_path_length"
+        " once per squad, summed over 20 squads; pgRouting = pgr_dijkstraCost many-to-one "
+        "(edges read by its SQL each call); x = baseline / our median; tree = one shortest-"
+        "path tree (a squad moving onto a new edge); reverse = the per-event alternative "
+        "(one reverse search from the scene)"
+    )
     for r in results:
         notes = []
         if r["networkx"]["extrapolated"]:
-            notes.append(f"networkx measured on {len(r['networkx']['per_squad'])} squads and "
-                         "scaled to 20")
+            notes.append(f"networkx measured on {len(r['networkx']['per_squad'])} squads and scaled to 20")
         notes.append(f"networkx graph build {r['networkx']['build_s']:.1f} s (not counted)")
         if r["pgr_load_s"] is not None:
             notes.append(f"COPY of the edges into PostgreSQL {r['pgr_load_s']:.1f} s")
@@ -389,8 +440,10 @@ def report(results: list[dict[str, Any]], *, import_s: float, generate_s: float,
         run = r["run"]
         trees = 1 / statistics.median(run["eta"])
         reverse = 1 / statistics.median(run["reverse"])
-        print(f"  {r['label']:<14} trees {trees:>10,.0f}/s   reverse search {reverse:>8,.1f}/s   "
-              f"tree refresh {ms(run['tree_s'])} ms -> {1 / run['tree_s']:,.1f} edge changes/s")
+        print(
+            f"  {r['label']:<14} trees {trees:>10,.0f}/s   reverse search {reverse:>8,.1f}/s   "
+            f"tree refresh {ms(run['tree_s'])} ms -> {1 / run['tree_s']:,.1f} edge changes/s"
+        )
     print()
     print("Library for one full shortest-path search (ms, same CSR weights)")
     for r in results:
@@ -400,16 +453,26 @@ def report(results: list[dict[str, Any]], *, import_s: float, generate_s: float,
     li, synthetic = results[0], results[1]
     checks = [
         ("road import of Liechtenstein <= 30 s", import_s <= 30, f"{import_s:.1f} s"),
-        ("median ETA on Liechtenstein <= 1 ms",
-         statistics.median(li["run"]["eta"]) <= 1e-3, ms(statistics.median(li["run"]["eta"]))),
-        ("ETA on the 1M-node graph <= 150 ms",
-         statistics.median(synthetic["run"]["eta"]) <= 0.150,
-         ms(statistics.median(synthetic["run"]["eta"]))),
-        (">= 50x faster than networkx (both graphs)",
-         all(r["networkx"]["event_s"] / statistics.median(r["run"]["eta"]) >= 50
-             for r in results), ""),
-        ("graph cache <= 64 bytes per edge",
-         all(r["graph"].routing_nbytes() / r["graph"].edge_count <= 64 for r in results), ""),
+        (
+            "median ETA on Liechtenstein <= 1 ms",
+            statistics.median(li["run"]["eta"]) <= 1e-3,
+            ms(statistics.median(li["run"]["eta"])),
+        ),
+        (
+            "ETA on the 1M-node graph <= 150 ms",
+            statistics.median(synthetic["run"]["eta"]) <= 0.150,
+            ms(statistics.median(synthetic["run"]["eta"])),
+        ),
+        (
+            ">= 50x faster than networkx (both graphs)",
+            all(r["networkx"]["event_s"] / statistics.median(r["run"]["eta"]) >= 50 for r in results),
+            "",
+        ),
+        (
+            "graph cache <= 64 bytes per edge",
+            all(r["graph"].routing_nbytes() / r["graph"].edge_count <= 64 for r in results),
+            "",
+        ),
     ]
     print(f"synthetic graph generated in {generate_s:.1f} s" + ("  (--quick)" if quick else ""))
     for text, ok, value in checks:
@@ -419,6 +482,7 @@ def report(results: list[dict[str, Any]], *, import_s: float, generate_s: float,
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer repetitions")
-    parser.add_argument("--nodes", type=int, default=1_060_000,
-                        help="synthetic graph size before the SCC is taken")
+    parser.add_argument(
+        "--nodes", type=int, default=1_060_000, help="synthetic graph size before the SCC is taken"
+    )
     asyncio.run(main(parser.parse_args()))

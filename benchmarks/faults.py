@@ -68,21 +68,48 @@ SERVER_LOG = Path(tempfile.gettempdir()) / "gridsvc-faults-server.log"
 CALLBACK_KINDS = ("signed_for", "handled", "closed")
 KIND_OF_ACTION = {"sign_for": "signed_for", "handle": "handled", "close": "closed"}
 LIFECYCLE: tuple[tuple[str, dict[str, str]], ...] = (
-    ("dispatch", {}), ("sign_for", {}), ("arrive", {}), ("handle", {"note": "已处置"}),
-    ("verify", {}), ("close", {}))
+    ("dispatch", {}),
+    ("sign_for", {}),
+    ("arrive", {}),
+    ("handle", {"note": "已处置"}),
+    ("verify", {}),
+    ("close", {}),
+)
 
 
 # -- the server and the receivers ---------------------------------------------------------
 
+
 def start_server(url: str, port: int, log: Path) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "GRIDSVC_DATABASE_URL": url, "GRIDSVC_POOL_MAX_SIZE": "20",
-           "GRIDSVC_OUTBOX_BACKOFF_MAX_S": "10", "GRIDSVC_LOG_LEVEL": "WARNING"}
+    env = {
+        **os.environ,
+        "GRIDSVC_DATABASE_URL": url,
+        "GRIDSVC_POOL_MAX_SIZE": "20",
+        "GRIDSVC_OUTBOX_BACKOFF_MAX_S": "10",
+        "GRIDSVC_LOG_LEVEL": "WARNING",
+    }
     with log.open("ab") as sink:
         server = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "gridsvc.asgi:app", "--port", str(port),
-             "--workers", "2", "--log-level", "warning", "--no-access-log",
-             "--timeout-graceful-shutdown", "5"],
-            cwd=ROOT, env=env, stdout=sink, stderr=sink)
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "gridsvc.asgi:app",
+                "--port",
+                str(port),
+                "--workers",
+                "2",
+                "--log-level",
+                "warning",
+                "--no-access-log",
+                "--timeout-graceful-shutdown",
+                "5",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=sink,
+            stderr=sink,
+        )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         try:
@@ -115,21 +142,22 @@ class Receiver:
 
     async def _callback(self, request: Request) -> JSONResponse:
         body = await request.body()
-        if not verify(self.secret, request.headers.get("x-timestamp", ""), body,
-                      request.headers.get("x-signature", "")):
+        if not verify(
+            self.secret, request.headers.get("x-timestamp", ""), body, request.headers.get("x-signature", "")
+        ):
             self.bad_signatures += 1
             return JSONResponse({"error": "bad signature"}, status_code=401)
         # recorded on arrival: a sender that gives up before the answer still delivered it
-        self.received.append((time.monotonic(), request.headers["idempotency-key"],
-                              json.loads(body)))
+        self.received.append((time.monotonic(), request.headers["idempotency-key"], json.loads(body)))
         if self.answer_after_s:
             await asyncio.sleep(self.answer_after_s)  # the slow receiver under test
         return JSONResponse({"ok": True})
 
     def start(self) -> None:
         app = Starlette(routes=[Route("/callbacks", self._callback, methods=["POST"])])
-        self._server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port,
-                                                     log_level="error", lifespan="off"))
+        self._server = uvicorn.Server(
+            uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="error", lifespan="off")
+        )
         self._thread = threading.Thread(target=self._server.run, daemon=True)
         self._thread.start()
         while not self._server.started:
@@ -154,15 +182,13 @@ class Stream:
 
     async def _read(self) -> None:
         headers = {"Authorization": f"Bearer {self.token}", "Accept": "text/event-stream"}
-        async with httpx.AsyncClient(base_url=self.base_url,
-                                     timeout=httpx.Timeout(10, read=None)) as client:
+        async with httpx.AsyncClient(base_url=self.base_url, timeout=httpx.Timeout(10, read=None)) as client:
             async with client.stream("GET", "/live/stream", headers=headers) as response:
                 name, data = "message", list[str]()
                 async for line in response.aiter_lines():
                     if line == "":
                         if data:
-                            self.messages.append((time.monotonic(), name,
-                                                  json.loads("\n".join(data))))
+                            self.messages.append((time.monotonic(), name, json.loads("\n".join(data))))
                         name, data = "message", []
                     elif line.startswith("event:"):
                         name = line[6:].strip()
@@ -184,16 +210,23 @@ class Stream:
             await asyncio.gather(self._task, return_exceptions=True)
 
     def first_event(self, external_ids: set[str], after: float) -> float | None:
-        times = [t for t, name, data in self.messages if name == "event" and t >= after
-                 and data.get("event", {}).get("external_id") in external_ids]
+        times = [
+            t
+            for t, name, data in self.messages
+            if name == "event" and t >= after and data.get("event", {}).get("external_id") in external_ids
+        ]
         return min(times) if times else None
 
     def carried(self, external_ids: set[str]) -> set[str]:
-        return {data["event"]["external_id"] for _, name, data in self.messages
-                if name == "event" and data.get("event", {}).get("external_id") in external_ids}
+        return {
+            data["event"]["external_id"]
+            for _, name, data in self.messages
+            if name == "event" and data.get("event", {}).get("external_id") in external_ids
+        }
 
 
 # -- 1 + 2: intake and live updates across an immediate restart ---------------------------
+
 
 @dataclass
 class Sent:
@@ -204,8 +237,7 @@ class Sent:
     error: str | None = None
 
 
-async def post_all(base_url: str, secret: str, orders: list[dict[str, Any]],
-                   rate: float) -> list[Sent]:
+async def post_all(base_url: str, secret: str, orders: list[dict[str, Any]], rate: float) -> list[Sent]:
     results: list[Sent] = []
     limits = httpx.Limits(max_connections=400, max_keepalive_connections=100)
     async with httpx.AsyncClient(base_url=base_url, timeout=30, limits=limits) as client:
@@ -215,8 +247,11 @@ async def post_all(base_url: str, secret: str, orders: list[dict[str, Any]],
             sent = Sent(order, sent_at=due)
             results.append(sent)
             try:
-                answer = await client.post("/webhooks/12345", content=body, headers=signed_headers(
-                    secret, body, integration="faults-load"))
+                answer = await client.post(
+                    "/webhooks/12345",
+                    content=body,
+                    headers=signed_headers(secret, body, integration="faults-load"),
+                )
                 sent.status = answer.status_code
             except httpx.HTTPError as error:
                 sent.error = type(error).__name__
@@ -237,20 +272,33 @@ async def post_all(base_url: str, secret: str, orders: list[dict[str, Any]],
 async def warm_up(url: str, base_url: str, secret: str) -> None:
     connection = await connect(url)
     try:
-        orders = await generate_work_orders(connection, jurisdiction="LI", count=100, seed=1,
-                                            prefix=f"W{uuid.uuid4().hex[:6]}-")
+        orders = await generate_work_orders(
+            connection, jurisdiction="LI", count=100, seed=1, prefix=f"W{uuid.uuid4().hex[:6]}-"
+        )
     finally:
         await connection.close()
     await post_all(base_url, secret, orders, 20.0)
 
 
-async def restart_phase(cluster: ThrowawayCluster, url: str, base_url: str, token: str,
-                        secret: str, *, seconds: float, restart_at: float) -> dict[str, Any]:
+async def restart_phase(
+    cluster: ThrowawayCluster,
+    url: str,
+    base_url: str,
+    token: str,
+    secret: str,
+    *,
+    seconds: float,
+    restart_at: float,
+) -> dict[str, Any]:
     connection = await connect(url)
     try:
-        orders = await generate_work_orders(connection, jurisdiction="LI",
-                                            count=int(RATE * seconds), seed=4040,
-                                            prefix=f"F{uuid.uuid4().hex[:6]}-")
+        orders = await generate_work_orders(
+            connection,
+            jurisdiction="LI",
+            count=int(RATE * seconds),
+            seed=4040,
+            prefix=f"F{uuid.uuid4().hex[:6]}-",
+        )
     finally:
         await connection.close()
     async with Stream(base_url, token) as stream:
@@ -266,42 +314,60 @@ async def restart_phase(cluster: ThrowawayCluster, url: str, base_url: str, toke
         await restart()
         results = await sender
         # what was acknowledged after the database came back must reach the stream
-        after = {s.order["work_order_no"] for s in results
-                 if s.status in (200, 201) and s.sent_at >= marks["back"]}
+        after = {
+            s.order["work_order_no"] for s in results if s.status in (200, 201) and s.sent_at >= marks["back"]
+        }
         await _until(lambda: stream.carried(after) == after, within=15)
         first_live = stream.first_event(after, marks["back"])
         carried = stream.carried(after)
-        acked_after = sorted((s.done_at, s.order["work_order_no"]) for s in results
-                             if s.status in (200, 201) and s.done_at >= marks["back"])
+        acked_after = sorted(
+            (s.done_at, s.order["work_order_no"])
+            for s in results
+            if s.status in (200, 201) and s.done_at >= marks["back"]
+        )
         first_ack = acked_after[0] if acked_after else None
         first_ack_live = None if first_ack is None else stream.first_event({first_ack[1]}, 0)
         resyncs = sum(1 for _, name, _ in stream.messages if name == "resync")
     connection = await connect(url)
     try:
         numbers = [s.order["work_order_no"] for s in results]
-        stored = {r["external_id"] for r in await connection.fetch(
-            "SELECT external_id FROM events WHERE external_id = ANY($1::text[])", numbers)}
+        stored = {
+            r["external_id"]
+            for r in await connection.fetch(
+                "SELECT external_id FROM events WHERE external_id = ANY($1::text[])", numbers
+            )
+        }
     finally:
         await connection.close()
     acknowledged = {s.order["work_order_no"] for s in results if s.status in (200, 201)}
     errors = [s for s in results if s.status not in (200, 201)]
-    before = sorted(s.done_at - s.sent_at for s in results
-                    if s.done_at and s.sent_at < marks["down"] and s.status in (200, 201))
+    before = sorted(
+        s.done_at - s.sent_at
+        for s in results
+        if s.done_at and s.sent_at < marks["down"] and s.status in (200, 201)
+    )
     return {
-        "sent": len(results), "acknowledged": len(acknowledged),
+        "sent": len(results),
+        "acknowledged": len(acknowledged),
         "stored_acknowledged": len(acknowledged & stored),
-        "lost": len(acknowledged - stored), "stored_unacknowledged": len(stored - acknowledged),
-        "errors": len(errors), "errors_503": sum(1 for s in errors if s.status == 503),
+        "lost": len(acknowledged - stored),
+        "stored_unacknowledged": len(stored - acknowledged),
+        "errors": len(errors),
+        "errors_503": sum(1 for s in errors if s.status == 503),
         "error_statuses": _count(str(s.status or s.error) for s in errors),
         "error_window_s": (max(s.done_at for s in errors) - min(s.sent_at for s in errors))
-        if errors else 0.0,
+        if errors
+        else 0.0,
         "db_down_s": marks["back"] - marks["down"],
         "live_back_s": None if first_live is None else first_live - marks["back"],
         "accepting_after_s": None if first_ack is None else first_ack[0] - marks["back"],
-        "first_ack_lag_s": None if first_ack is None or first_ack_live is None
+        "first_ack_lag_s": None
+        if first_ack is None or first_ack_live is None
         else first_ack_live - first_ack[0],
         "listener_after_s": listener_back(marks["back_wall"]),
-        "after_restart": len(after), "carried": len(carried & after), "resyncs": resyncs,
+        "after_restart": len(after),
+        "carried": len(carried & after),
+        "resyncs": resyncs,
         "p95_before_ms": _percentile(before, 95) * 1000,
     }
 
@@ -325,15 +391,18 @@ def listener_back(back_wall: float) -> float | None:
 
 # -- 3: callbacks with a dead and a slow receiver ---------------------------------------------
 
-async def callback_phase(url: str, base_url: str, admin: str, *, per_integration: int,
-                         down_s: float) -> dict[str, dict[str, Any]]:
+
+async def callback_phase(
+    url: str, base_url: str, admin: str, *, per_integration: int, down_s: float
+) -> dict[str, dict[str, Any]]:
     connection = await connect(url)
     try:
         receivers = {}
         for name, answer_after in (("down", 0.0), ("slow", SLOW_ANSWER_S), ("other", 0.0)):
             port = free_port()
-            saved = await save_integration(connection, name=f"faults-{name}",
-                                           callback_url=f"http://127.0.0.1:{port}/callbacks")
+            saved = await save_integration(
+                connection, name=f"faults-{name}", callback_url=f"http://127.0.0.1:{port}/callbacks"
+            )
             receivers[name] = Receiver(name, saved["secret"], answer_after, port=port)
         orders = await spread_orders(connection, per_integration * len(receivers))
     finally:
@@ -344,20 +413,23 @@ async def callback_phase(url: str, base_url: str, admin: str, *, per_integration
     owner: dict[int, str] = {}
     began = time.monotonic()
     try:
-        async with httpx.AsyncClient(base_url=base_url, timeout=30,
-                                     headers={"Authorization": f"Bearer {admin}"}) as client:
+        async with httpx.AsyncClient(
+            base_url=base_url, timeout=30, headers={"Authorization": f"Bearer {admin}"}
+        ) as client:
             for index, order in enumerate(orders):
                 name = list(receivers)[index % len(receivers)]
                 body = json.dumps(order, ensure_ascii=False).encode()
-                answer = await client.post("/webhooks/12345", content=body, headers=signed_headers(
-                    receivers[name].secret, body, integration=f"faults-{name}"))
+                answer = await client.post(
+                    "/webhooks/12345",
+                    content=body,
+                    headers=signed_headers(receivers[name].secret, body, integration=f"faults-{name}"),
+                )
                 answer.raise_for_status()
                 owner[int(answer.json()["id"])] = name
             # one action at a time across all work orders, as a centre works through them
             for action, payload in LIFECYCLE:
                 for event_id in owner:
-                    answer = await client.post(f"/events/{event_id}/actions/{action}",
-                                               json=payload)
+                    answer = await client.post(f"/events/{event_id}/actions/{action}", json=payload)
                     if answer.status_code == 200 and action in KIND_OF_ACTION:
                         acted[(event_id, KIND_OF_ACTION[action])] = time.monotonic()
                     elif answer.status_code != 200 and action != "dispatch":
@@ -367,8 +439,10 @@ async def callback_phase(url: str, base_url: str, admin: str, *, per_integration
         expected = {name: {k for k in acted if owner[k[0]] == name} for name in receivers}
 
         def complete() -> bool:
-            return all({(p["event_id"], p["status"]) for _, _, p in r.received}
-                       >= expected[name] for name, r in receivers.items())
+            return all(
+                {(p["event_id"], p["status"]) for _, _, p in r.received} >= expected[name]
+                for name, r in receivers.items()
+            )
 
         await _until(complete, within=120 + 2 * SLOW_ANSWER_S * per_integration * 3)
         await asyncio.sleep(SLOW_ANSWER_S + 3)  # anything sent twice would arrive by now
@@ -385,17 +459,20 @@ async def callback_phase(url: str, base_url: str, admin: str, *, per_integration
         for event_id in {e for e, _ in expected[name]}:
             kinds = [p["status"] for _, _, p in receiver.received if p["event_id"] == event_id]
             deduplicated = list(dict.fromkeys(kinds))
-            in_order += deduplicated == [k for k in CALLBACK_KINDS
-                                         if (event_id, k) in expected[name]]
+            in_order += deduplicated == [k for k in CALLBACK_KINDS if (event_id, k) in expected[name]]
         delays = sorted(first[k] - acted[k] for k in expected[name] if k in first)
         table[name] = {
-            "expected": len(expected[name]), "delivered": len(set(first) & expected[name]),
+            "expected": len(expected[name]),
+            "delivered": len(set(first) & expected[name]),
             "once": sum(1 for k in set(keys) if keys.count(k) == 1),
-            "duplicates": len(keys) - len(set(keys)), "in_order": in_order,
+            "duplicates": len(keys) - len(set(keys)),
+            "in_order": in_order,
             "events": len({e for e, _ in expected[name]}),
-            "delay_p50_s": _percentile(delays, 50), "delay_max_s": max(delays, default=0.0),
+            "delay_p50_s": _percentile(delays, 50),
+            "delay_max_s": max(delays, default=0.0),
             "after_up_s": (max(first.values()) - receiver.started_at)
-            if name == "down" and first and receiver.started_at else None,
+            if name == "down" and first and receiver.started_at
+            else None,
             "bad_signatures": receiver.bad_signatures,
         }
     return table
@@ -416,13 +493,21 @@ async def spread_orders(connection: Any, count: int) -> list[dict[str, Any]]:
     """Work orders one per community grid (far apart: no 并单 links between them)."""
     matter = await connection.fetchval(A_MATTER)
     tag = uuid.uuid4().hex[:6]
-    return [{"work_order_no": f"C{tag}-{i}", "title": "回访测试", "matter_code": matter,
-             "content": "市民来电反映：占道经营，请处理。", "address": row["code"],
-             "location": {"lat": row["lat"], "lng": row["lng"], "crs": "wgs84"}}
-            for i, row in enumerate(await connection.fetch(SPREAD_POINTS, count))]
+    return [
+        {
+            "work_order_no": f"C{tag}-{i}",
+            "title": "回访测试",
+            "matter_code": matter,
+            "content": "市民来电反映：占道经营，请处理。",
+            "address": row["code"],
+            "location": {"lat": row["lat"], "lng": row["lng"], "crs": "wgs84"},
+        }
+        for i, row in enumerate(await connection.fetch(SPREAD_POINTS, count))
+    ]
 
 
 # -- helpers and output ----------------------------------------------------------------------
+
 
 def _count(values: Any) -> dict[str, int]:
     counted: dict[str, int] = {}
@@ -450,10 +535,18 @@ def _row(label: str, measured: str, target: str = "", before: str = "") -> None:
     print(f"  {label:<44} {measured:>14}  {target:<10} {before}")
 
 
-def report(restart: dict[str, Any], callbacks: dict[str, dict[str, Any]], *, quick: bool,
-           down_s: float, revision: str) -> None:
-    print(f"\nfaults benchmark ({'quick' if quick else 'full'} run) — throwaway cluster, app on "
-          f"2 uvicorn workers, main at {revision}")
+def report(
+    restart: dict[str, Any],
+    callbacks: dict[str, dict[str, Any]],
+    *,
+    quick: bool,
+    down_s: float,
+    revision: str,
+) -> None:
+    print(
+        f"\nfaults benchmark ({'quick' if quick else 'full'} run) — throwaway cluster, app on "
+        f"2 uvicorn workers, main at {revision}"
+    )
     print(f"\n1) intake at {RATE:.0f} work orders/s across `pg_ctl restart -m immediate`")
     _row("", "measured", "target", "before (issue 13)")
     _row("work orders sent", f"{restart['sent']}")
@@ -469,30 +562,51 @@ def report(restart: dict[str, Any], callbacks: dict[str, dict[str, Any]], *, qui
     _row("p95 latency before the restart, ms", f"{restart['p95_before_ms']:.0f}")
     print("\n2) live updates (/live/stream open through the restart)")
     live = restart["live_back_s"]
-    _row("live again after the database is back, s",
-         "never" if live is None else f"{live:.1f}", "<= 3", "never")
-    for label, key in (("webhook answering 2xx again after the database, s", "accepting_after_s"),
-                       ("a listener listening again after the database, s", "listener_after_s"),
-                       ("first post-restart work order: ack -> stream, s", "first_ack_lag_s")):
+    _row(
+        "live again after the database is back, s",
+        "never" if live is None else f"{live:.1f}",
+        "<= 3",
+        "never",
+    )
+    for label, key in (
+        ("webhook answering 2xx again after the database, s", "accepting_after_s"),
+        ("a listener listening again after the database, s", "listener_after_s"),
+        ("first post-restart work order: ack -> stream, s", "first_ack_lag_s"),
+    ):
         value = restart[key]
         _row(label, "-" if value is None else f"{value:.1f}")
-    _row("post-restart work orders on the stream",
-         f"{restart['carried']} of {restart['after_restart']}", "all", "0 of 3")
+    _row(
+        "post-restart work orders on the stream",
+        f"{restart['carried']} of {restart['after_restart']}",
+        "all",
+        "0 of 3",
+    )
     _row("resync messages sent to the page", f"{restart['resyncs']}")
-    print(f"\n3) hotline callbacks (签收, 办结, 结案 per work order): one receiver down "
-          f"{down_s:.0f} s, one answering in {SLOW_ANSWER_S:.0f} s, one at once")
-    print(f"  {'receiver':<24} {'delivered':>10} {'once':>6} {'dupl.':>6} {'in order':>9} "
-          f"{'delay p50':>10} {'delay max':>10}  target / before")
-    notes = {"down": ("", ""),
-             "slow": ("0 duplicates", "every callback twice"),
-             "other": ("max <= 2 s", "waited 50 s")}
-    labels = {"down": f"down {down_s:.0f} s, then up", "slow": f"answers in {SLOW_ANSWER_S:.0f} s",
-              "other": "answers at once (other)"}
+    print(
+        f"\n3) hotline callbacks (签收, 办结, 结案 per work order): one receiver down "
+        f"{down_s:.0f} s, one answering in {SLOW_ANSWER_S:.0f} s, one at once"
+    )
+    print(
+        f"  {'receiver':<24} {'delivered':>10} {'once':>6} {'dupl.':>6} {'in order':>9} "
+        f"{'delay p50':>10} {'delay max':>10}  target / before"
+    )
+    notes = {
+        "down": ("", ""),
+        "slow": ("0 duplicates", "every callback twice"),
+        "other": ("max <= 2 s", "waited 50 s"),
+    }
+    labels = {
+        "down": f"down {down_s:.0f} s, then up",
+        "slow": f"answers in {SLOW_ANSWER_S:.0f} s",
+        "other": "answers at once (other)",
+    }
     for name, row in callbacks.items():
-        print(f"  {labels[name]:<24} {row['delivered']:>4}/{row['expected']:<5} "
-              f"{row['once']:>6} {row['duplicates']:>6} {row['in_order']:>4}/{row['events']:<4} "
-              f"{row['delay_p50_s']:>9.1f}s {row['delay_max_s']:>9.1f}s  "
-              f"{notes[name][0]} / {notes[name][1]}")
+        print(
+            f"  {labels[name]:<24} {row['delivered']:>4}/{row['expected']:<5} "
+            f"{row['once']:>6} {row['duplicates']:>6} {row['in_order']:>4}/{row['events']:<4} "
+            f"{row['delay_p50_s']:>9.1f}s {row['delay_max_s']:>9.1f}s  "
+            f"{notes[name][0]} / {notes[name][1]}"
+        )
     down = callbacks["down"]["after_up_s"]
     if down is not None:
         print(f"  the dead receiver had everything {down:.1f} s after it came up")
@@ -502,10 +616,10 @@ async def main_async(args: argparse.Namespace) -> None:
     seconds, restart_at = (20.0, 5.0) if args.quick else (60.0, 15.0)
     down_s = 20.0 if args.quick else 120.0
     git = ["git", "rev-parse", "--short", "HEAD"]
-    revision = (await asyncio.to_thread(subprocess.run, git, cwd=ROOT, capture_output=True,
-                                        text=True, check=False)).stdout.strip()
-    print("preparing: the intake benchmark's database, copied into a throwaway cluster ...",
-          flush=True)
+    revision = (
+        await asyncio.to_thread(subprocess.run, git, cwd=ROOT, capture_output=True, text=True, check=False)
+    ).stdout.strip()
+    print("preparing: the intake benchmark's database, copied into a throwaway cluster ...", flush=True)
     source, _ = await prepare(resolve_database_url(get_settings()))
     cluster = ThrowawayCluster.create()
     await asyncio.to_thread(cluster.__enter__)
@@ -528,13 +642,14 @@ async def main_async(args: argparse.Namespace) -> None:
         # not measured: both workers fill their pools and warm their caches, as a server
         # does in its first seconds of traffic
         await warm_up(url, base_url, load["secret"])
-        print(f"running: {seconds:.0f} s of work orders, restart after {restart_at:.0f} s ...",
-              flush=True)
-        restart = await restart_phase(cluster, url, base_url, operator, load["secret"],
-                                      seconds=seconds, restart_at=restart_at)
+        print(f"running: {seconds:.0f} s of work orders, restart after {restart_at:.0f} s ...", flush=True)
+        restart = await restart_phase(
+            cluster, url, base_url, operator, load["secret"], seconds=seconds, restart_at=restart_at
+        )
         print(f"running: callbacks, one receiver down {down_s:.0f} s ...", flush=True)
-        callbacks = await callback_phase(url, base_url, admin, per_integration=3 if args.quick
-                                         else 5, down_s=down_s)
+        callbacks = await callback_phase(
+            url, base_url, admin, per_integration=3 if args.quick else 5, down_s=down_s
+        )
     finally:
         if server is not None:
             server.terminate()
@@ -544,8 +659,9 @@ async def main_async(args: argparse.Namespace) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--quick", action="store_true", help="a short run (~3 minutes)")
     asyncio.run(main_async(parser.parse_args()))
 

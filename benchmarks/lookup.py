@@ -49,8 +49,7 @@ async def ensure_demo(url: str) -> None:
     connection = await connect(url)
     try:
         await upgrade(connection)
-        has_demo = await connection.fetchval(
-            "SELECT EXISTS (SELECT 1 FROM jurisdictions WHERE code = 'LI')")
+        has_demo = await connection.fetchval("SELECT EXISTS (SELECT 1 FROM jurisdictions WHERE code = 'LI')")
     finally:
         await connection.close()
     if not has_demo:
@@ -77,13 +76,16 @@ async def in_process(url: str, points: int) -> dict[str, float]:
 
         naive_points = min(points, 50_000)
         started = time.perf_counter()
-        await connection.fetch(queries.NAIVE_LOOKUP, lng[:naive_points].tolist(),
-                               lat[:naive_points].tolist())
+        await connection.fetch(queries.NAIVE_LOOKUP, lng[:naive_points].tolist(), lat[:naive_points].tolist())
         naive = time.perf_counter() - started
     finally:
         await connection.close()
-    return {"layers": len(overlay.layers), "all": points / all_layers,
-            "one": points / one_layer, "naive": naive_points / naive}
+    return {
+        "layers": len(overlay.layers),
+        "all": points / all_layers,
+        "one": points / one_layer,
+        "naive": naive_points / naive,
+    }
 
 
 async def bench_token(url: str) -> str:
@@ -104,13 +106,24 @@ def over_http(url: str, requests: int) -> dict[str, float]:
     env = {**os.environ, "GRIDSVC_DATABASE_URL": url}
     token = asyncio.run(bench_token(url))
     server = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "gridsvc.asgi:app", "--port", str(port),
-         "--log-level", "warning", "--no-access-log"], cwd=ROOT, env=env,
-        stdout=subprocess.DEVNULL)  # the app's JSON access lines, one per request
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "gridsvc.asgi:app",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+            "--no-access-log",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+    )  # the app's JSON access lines, one per request
     try:
         base = f"http://127.0.0.1:{port}"
-        with httpx.Client(base_url=base, timeout=10,
-                          headers={"Authorization": f"Bearer {token}"}) as client:
+        with httpx.Client(base_url=base, timeout=10, headers={"Authorization": f"Bearer {token}"}) as client:
             deadline = time.monotonic() + 60
             while True:
                 try:
@@ -131,8 +144,11 @@ def over_http(url: str, requests: int) -> dict[str, float]:
                 timings.append(time.perf_counter() - started)
                 response.raise_for_status()
             batch_lng, batch_lat = random_points(10_000, seed=3)
-            body = {"points": [{"lat": float(y), "lng": float(x)}
-                               for x, y in zip(batch_lng, batch_lat, strict=True)]}
+            body = {
+                "points": [
+                    {"lat": float(y), "lng": float(x)} for x, y in zip(batch_lng, batch_lat, strict=True)
+                ]
+            }
             started = time.perf_counter()
             client.post("/grids/lookup", json=body).raise_for_status()
             batch = time.perf_counter() - started
@@ -140,8 +156,7 @@ def over_http(url: str, requests: int) -> dict[str, float]:
         server.terminate()
         server.wait(10)
     ms = sorted(t * 1000 for t in timings)
-    return {"p50": statistics.median(ms), "p99": ms[int(len(ms) * 0.99) - 1],
-            "batch_10k_s": batch}
+    return {"p50": statistics.median(ms), "p99": ms[int(len(ms) * 0.99) - 1], "batch_10k_s": batch}
 
 
 def main() -> None:
@@ -154,12 +169,19 @@ def main() -> None:
     local = asyncio.run(in_process(url, args.points))
     http = over_http(url, args.requests)
     rows = [
-        (f"in-process batch, all {local['layers']} layers (H3)", f"{local['all']:,.0f} points/s",
-         f"{local['all'] / local['naive']:.1f}x", ">= 500,000 points/s"),
-        ("in-process batch, 1 layer (H3)", f"{local['one']:,.0f} points/s",
-         f"{local['one'] / local['naive']:.1f}x", ""),
-        ("baseline: PostGIS ST_Contains, all layers", f"{local['naive']:,.0f} points/s",
-         "1.0x", "H3 >= 10x"),
+        (
+            f"in-process batch, all {local['layers']} layers (H3)",
+            f"{local['all']:,.0f} points/s",
+            f"{local['all'] / local['naive']:.1f}x",
+            ">= 500,000 points/s",
+        ),
+        (
+            "in-process batch, 1 layer (H3)",
+            f"{local['one']:,.0f} points/s",
+            f"{local['one'] / local['naive']:.1f}x",
+            "",
+        ),
+        ("baseline: PostGIS ST_Contains, all layers", f"{local['naive']:,.0f} points/s", "1.0x", "H3 >= 10x"),
         ("API single lookup p50 (loopback)", f"{http['p50']:.2f} ms", "", ""),
         ("API single lookup p99 (loopback)", f"{http['p99']:.2f} ms", "", "<= 5 ms"),
         ("API batch of 10,000 points", f"{http['batch_10k_s'] * 1000:.0f} ms", "", ""),

@@ -53,18 +53,24 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     """``clock``: where the app reads the time (tests pass a FrozenClock; default: real)."""
     settings = settings or get_settings()
     app_clock: Clock = clock or SYSTEM
-    configure_logging(settings.log_level, json_lines=settings.log_json,
-                      console=settings.log_console, log_dir=settings.log_dir)
+    configure_logging(
+        settings.log_level,
+        json_lines=settings.log_json,
+        console=settings.log_console,
+        log_dir=settings.log_dir,
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         url = await asyncio.to_thread(resolve_database_url, settings)
-        pool = await create_pool(url, min_size=settings.pool_min_size,
-                                 max_size=settings.pool_max_size)
+        pool = await create_pool(url, min_size=settings.pool_min_size, max_size=settings.pool_max_size)
         # the process's one LISTEN connection (not a pool one); the holders and the hub
         # register their channels and resyncs on it before it connects
-        listener = Listener(url, health_interval_s=settings.listener_health_interval_s,
-                            backoff_max_s=settings.listener_backoff_max_s)
+        listener = Listener(
+            url,
+            health_interval_s=settings.listener_health_interval_s,
+            backoff_max_s=settings.listener_backoff_max_s,
+        )
         app.state.listener = listener
         overlay = OverlayHolder(pool, listener)
         app.state.pool = pool
@@ -107,8 +113,9 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app.state.event_stages = tuple(sorted(set(STAGE_OF_STATE.values())))
     errors.install(app)
     # JSON bodies: size checked before reading, nesting limited (inside the access log)
-    app.add_middleware(JSONBodyGuard, max_body_bytes=settings.json_max_body_bytes,
-                       max_depth=settings.json_max_depth)
+    app.add_middleware(
+        JSONBodyGuard, max_body_bytes=settings.json_max_body_bytes, max_depth=settings.json_max_depth
+    )
     # request id, access log line and request metrics for every request
     app.add_middleware(RequestContextMiddleware)
     app.include_router(health_router)

@@ -38,8 +38,11 @@ from gridsvc.settings import Settings, get_settings
 from gridsvc.squads.cli import squads_app
 from gridsvc.webhooks.cli import integrations_app
 
-app = typer.Typer(help="gridsvc: grids, routing and dispatch for 综合行政执法.",
-                  no_args_is_help=True, pretty_exceptions_enable=False)
+app = typer.Typer(
+    help="gridsvc: grids, routing and dispatch for 综合行政执法.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
 db_app = typer.Typer(help="The database: private cluster and migrations.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(grids_app, name="grids")
@@ -66,6 +69,7 @@ T = TypeVar("T")
 
 
 # -- db ------------------------------------------------------------------------------
+
 
 @db_app.command("up")
 def db_up() -> None:
@@ -140,21 +144,27 @@ async def _identity(value: T) -> T:
 
 # -- serving ------------------------------------------------------------------------
 
+
 class LogFormat(StrEnum):
     auto = "auto"
     console = "console"
     json = "json"
 
 
-LogFormatOption = Annotated[LogFormat, typer.Option(
-    help="console: a summary line a minute and warnings on stdout, JSON logs in the state "
-         "folder (.gridsvc/logs); json: every JSON line on stdout; auto: console at a "
-         "terminal, else json")]
+LogFormatOption = Annotated[
+    LogFormat,
+    typer.Option(
+        help="console: a summary line a minute and warnings on stdout, JSON logs in the state "
+        "folder (.gridsvc/logs); json: every JSON line on stdout; auto: console at a "
+        "terminal, else json"
+    ),
+]
 
 
 @app.command("serve")
-def serve(host: str = "127.0.0.1", port: int = 8000, workers: int = 1,
-          log_format: LogFormatOption = LogFormat.auto) -> None:
+def serve(
+    host: str = "127.0.0.1", port: int = 8000, workers: int = 1, log_format: LogFormatOption = LogFormat.auto
+) -> None:
     """Run the HTTP API (OpenAPI docs at /docs)."""
     import uvicorn
 
@@ -180,14 +190,27 @@ def serve(host: str = "127.0.0.1", port: int = 8000, workers: int = 1,
     soft, hard = raise_file_limit()
     options = uvicorn_options(settings)
     logging.getLogger("gridsvc.serving").info(
-        "open-file limit %s (hard %s): at most %s client connections", soft, hard,
-        options["limit_concurrency"])
+        "open-file limit %s (hard %s): at most %s client connections",
+        soft,
+        hard,
+        options["limit_concurrency"],
+    )
     if settings.log_console:
-        typer.echo(f"serving http://{host}:{port}; every log line (JSON) goes to "
-                   f"{settings.log_dir / LOG_FILE}, here a summary a minute and any warning")
-    uvicorn.run("gridsvc.asgi:app", host=host, port=port, workers=workers,
-                log_level=settings.log_level.lower(), log_config=None, access_log=False,
-                timeout_graceful_shutdown=5, **options)
+        typer.echo(
+            f"serving http://{host}:{port}; every log line (JSON) goes to "
+            f"{settings.log_dir / LOG_FILE}, here a summary a minute and any warning"
+        )
+    uvicorn.run(
+        "gridsvc.asgi:app",
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=settings.log_level.lower(),
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=5,
+        **options,
+    )
 
 
 def _use_log_format(log_format: LogFormat, *, workers: int = 1) -> Settings:
@@ -199,17 +222,25 @@ def _use_log_format(log_format: LogFormat, *, workers: int = 1) -> Settings:
         os.environ["GRIDSVC_CONSOLE_SUMMARY"] = "false"  # N workers would print N lines
     get_settings.cache_clear()
     settings = get_settings()
-    configure_logging(settings.log_level, json_lines=settings.log_json,
-                      console=settings.log_console, log_dir=settings.log_dir)
+    configure_logging(
+        settings.log_level,
+        json_lines=settings.log_json,
+        console=settings.log_console,
+        log_dir=settings.log_dir,
+    )
     return settings
 
 
 @app.command("up")
-def up(host: str = "127.0.0.1", port: int = 8000, rebuild: bool = False,
-       replay_rate: Annotated[float, typer.Option(
-           help="demo 12345 work orders per second posted in the background (0: none)")] = 0.2,
-       log_format: LogFormatOption = LogFormat.auto,
-       ) -> None:
+def up(
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    rebuild: bool = False,
+    replay_rate: Annotated[
+        float, typer.Option(help="demo 12345 work orders per second posted in the background (0: none)")
+    ] = 0.2,
+    log_format: LogFormatOption = LogFormat.auto,
+) -> None:
     """Everything for a first look: database, migrations, demo data (once), map, API, the
     operator's live map at /ops with a stream of demo work orders."""
     _use_log_format(log_format)
@@ -219,17 +250,19 @@ def up(host: str = "127.0.0.1", port: int = 8000, rebuild: bool = False,
     async def has_demo(_: Settings, url: str) -> bool:
         connection = await connect(url)
         try:
-            return bool(await connection.fetchval(
-                "SELECT EXISTS (SELECT 1 FROM layers l JOIN jurisdictions j "
-                "ON j.id = l.jurisdiction_id WHERE j.code = 'LI')"))
+            return bool(
+                await connection.fetchval(
+                    "SELECT EXISTS (SELECT 1 FROM layers l JOIN jurisdictions j "
+                    "ON j.id = l.jurisdiction_id WHERE j.code = 'LI')"
+                )
+            )
         finally:
             await connection.close()
 
     if rebuild or not run(has_demo):
         demo_build(pbf=None, boundaries=None)
     map_grids(out=Path("maps/grids.html"), cells=False, jurisdiction="LI")
-    typer.echo(f"API on http://{host}:{port}  (docs: /docs, try "
-               f"/grids/lookup?lat=47.1410&lng=9.5209)")
+    typer.echo(f"API on http://{host}:{port}  (docs: /docs, try /grids/lookup?lat=47.1410&lng=9.5209)")
     _live_demo(host, port, replay_rate)
     serve(host=host, port=port, workers=1, log_format=log_format)
 
@@ -242,14 +275,11 @@ def _live_demo(host: str, port: int, replay_rate: float) -> None:
     base = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
     typer.secho(f"operator live map: {base}/login?next=/ops", fg=typer.colors.GREEN, bold=True)
     typer.echo(f"  operator token ({DEMO_OPERATOR}): {tokens[DEMO_OPERATOR]}")
-    typer.echo(f"  grid head LI-VADUZ-01 inbox ({DEMO_GRID_HEAD}, {base}/inbox): "
-               f"{tokens[DEMO_GRID_HEAD]}")
+    typer.echo(f"  grid head LI-VADUZ-01 inbox ({DEMO_GRID_HEAD}, {base}/inbox): {tokens[DEMO_GRID_HEAD]}")
     if replay_rate > 0:
         url = run(lambda _s, url: _identity(url))
-        DemoFeed(base_url=base, database_url=url, rate=replay_rate,
-                 token=tokens[DEMO_FEED]).start()
-        typer.echo(f"  demo work orders: {replay_rate:g}/s in the background "
-                   "(--replay-rate 0 to stop them)")
+        DemoFeed(base_url=base, database_url=url, rate=replay_rate, token=tokens[DEMO_FEED]).start()
+        typer.echo(f"  demo work orders: {replay_rate:g}/s in the background (--replay-rate 0 to stop them)")
 
 
 def main() -> None:

@@ -23,8 +23,7 @@ T = TypeVar("T")
 
 # Failures an operator can act on: printed in one line, exit code 2, no traceback. Every
 # domain's import error (GridImportError, MatterImportError, ...) is a ValueError.
-EXPECTED_ERRORS = (EmbeddedClusterError, MigrationError, OSError, ValueError,
-                   asyncpg.PostgresError)
+EXPECTED_ERRORS = (EmbeddedClusterError, MigrationError, OSError, ValueError, asyncpg.PostgresError)
 
 
 def fail(message: str) -> NoReturn:

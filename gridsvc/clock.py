@@ -63,8 +63,9 @@ class FrozenClock:
     def timestamp(self) -> float:
         return self.now().timestamp()
 
-    def advance(self, *, seconds: float = 0.0, minutes: float = 0.0, hours: float = 0.0,
-                days: float = 0.0) -> datetime:
+    def advance(
+        self, *, seconds: float = 0.0, minutes: float = 0.0, hours: float = 0.0, days: float = 0.0
+    ) -> datetime:
         step = timedelta(seconds=seconds, minutes=minutes, hours=hours, days=days)
         if step < timedelta(0):
             raise ValueError("a clock does not go back")

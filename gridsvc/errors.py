@@ -29,10 +29,16 @@ class APIError(Exception):
     ``extra``: more keys of the JSON body (e.g. the allowed actions of a 409).
     """
 
-    def __init__(self, status: int, code: str, message: str, *,
-                 fields: list[dict[str, Any]] | None = None,
-                 headers: dict[str, str] | None = None,
-                 extra: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        *,
+        fields: list[dict[str, Any]] | None = None,
+        headers: dict[str, str] | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
@@ -53,11 +59,17 @@ class _Fixed(APIError):
     status_code = 500
     error_code = "internal_error"
 
-    def __init__(self, message: str, *, fields: list[dict[str, Any]] | None = None,
-                 headers: dict[str, str] | None = None,
-                 extra: dict[str, Any] | None = None) -> None:
-        super().__init__(self.status_code, self.error_code, message, fields=fields,
-                         headers=headers, extra=extra)
+    def __init__(
+        self,
+        message: str,
+        *,
+        fields: list[dict[str, Any]] | None = None,
+        headers: dict[str, str] | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(
+            self.status_code, self.error_code, message, fields=fields, headers=headers, extra=extra
+        )
 
 
 class NotFound(_Fixed):
@@ -95,19 +107,20 @@ def _body(code: str, message: str, fields: list[dict[str, Any]] | None = None) -
 def install(app: FastAPI) -> None:
     @app.exception_handler(APIError)
     async def api_error(_: Request, error: APIError) -> JSONResponse:
-        return JSONResponse(status_code=error.status, headers=error.headers,
-                            content=error.body())
+        return JSONResponse(status_code=error.status, headers=error.headers, content=error.body())
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_: Request, error: RequestValidationError) -> JSONResponse:
         fields = [
-            {"field": ".".join(str(p) for p in e["loc"]), "reason": e["msg"],
-             **({"input": e["input"]} if _printable(e.get("input")) else {})}
+            {
+                "field": ".".join(str(p) for p in e["loc"]),
+                "reason": e["msg"],
+                **({"input": e["input"]} if _printable(e.get("input")) else {}),
+            }
             for e in error.errors()
         ]
         summary = "; ".join(f"{f['field']}: {f['reason']}" for f in fields[:5])
-        return JSONResponse(status_code=422,
-                            content=_body("invalid_request", summary, fields))
+        return JSONResponse(status_code=422, content=_body("invalid_request", summary, fields))
 
     async def database_unavailable(request: Request, error: Exception) -> JSONResponse:
         if not is_unavailable(error):

@@ -19,6 +19,7 @@ def _default(value: Any) -> Any:
 
 def json_response(content: Any, status_code: int = 200) -> Response:
     """Serialise with orjson (datetimes as ISO 8601, numpy-free); validation is the caller's."""
-    body = orjson.dumps(content, default=_default,
-                        option=orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY)
+    body = orjson.dumps(
+        content, default=_default, option=orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
+    )
     return Response(content=body, status_code=status_code, media_type="application/json")

@@ -62,8 +62,7 @@ def nesting_depth(value: Any, *, stop_above: int | None = None) -> int:
             deepest = depth
             if stop_above is not None and deepest > stop_above:
                 return deepest
-        stack.extend((child, depth) for child in children
-                     if isinstance(child, dict | list))
+        stack.extend((child, depth) for child in children if isinstance(child, dict | list))
     return deepest
 
 
@@ -87,8 +86,7 @@ def _is_json(scope: Scope) -> bool:
     for name, value in scope.get("headers", ()):
         if name == b"content-type":
             kind = value.decode("latin-1").split(";", 1)[0].strip().lower()
-            return kind == "application/json" or (kind.startswith("application/")
-                                                  and kind.endswith("+json"))
+            return kind == "application/json" or (kind.startswith("application/") and kind.endswith("+json"))
     return True
 
 
@@ -100,13 +98,11 @@ def _declared_length(scope: Scope) -> int | None:
     return None
 
 
-async def _answer(send: Send, status: int, code: str, message: str, *,
-                  unread: bool = False) -> None:
+async def _answer(send: Send, status: int, code: str, message: str, *, unread: bool = False) -> None:
     """The project's error shape; ``unread``: the body was not read, so the connection
     cannot be reused for another request."""
     body = json.dumps({"error": code, "message": message}, ensure_ascii=False).encode()
-    headers = [(b"content-type", b"application/json"),
-               (b"content-length", str(len(body)).encode())]
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     if unread:
         headers.append((b"connection", b"close"))
     await send({"type": "http.response.start", "status": status, "headers": headers})
@@ -126,16 +122,19 @@ class JSONBodyGuard:
         self.max_depth = max_depth
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if (scope["type"] != "http" or scope["method"] not in _BODY_METHODS
-                or not _is_json(scope)):
+        if scope["type"] != "http" or scope["method"] not in _BODY_METHODS or not _is_json(scope):
             await self.app(scope, receive, send)
             return
         limit = self.max_body_bytes
         declared = _declared_length(scope)
         if declared is not None and declared > limit:
-            await _answer(send, 413, "body_too_large",
-                          f"body of {declared} bytes; JSON bodies up to {limit} bytes "
-                          "(GRIDSVC_JSON_MAX_BODY_BYTES)", unread=True)
+            await _answer(
+                send,
+                413,
+                "body_too_large",
+                f"body of {declared} bytes; JSON bodies up to {limit} bytes (GRIDSVC_JSON_MAX_BODY_BYTES)",
+                unread=True,
+            )
             return
         chunks: list[bytes] = []
         size = 0
@@ -146,8 +145,13 @@ class JSONBodyGuard:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > limit:
-                await _answer(send, 413, "body_too_large",
-                              f"body over {limit} bytes (GRIDSVC_JSON_MAX_BODY_BYTES)", unread=True)
+                await _answer(
+                    send,
+                    413,
+                    "body_too_large",
+                    f"body over {limit} bytes (GRIDSVC_JSON_MAX_BODY_BYTES)",
+                    unread=True,
+                )
                 return
             chunks.append(chunk)
             if not message.get("more_body", False):

@@ -54,9 +54,16 @@ Resync = Callable[[Gap], Awaitable[None]]
 class Listener:
     """The process's one LISTEN connection: dispatch, loss detection, reconnect, resync."""
 
-    def __init__(self, url: str, *, health_interval_s: float = 5.0,
-                 health_timeout_s: float = 3.0, backoff_initial_s: float = 0.1,
-                 backoff_max_s: float = 1.0, connect_timeout_s: float = 5.0) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        health_interval_s: float = 5.0,
+        health_timeout_s: float = 3.0,
+        backoff_initial_s: float = 0.1,
+        backoff_max_s: float = 1.0,
+        connect_timeout_s: float = 5.0,
+    ) -> None:
         self._url = url
         self._health_interval_s = health_interval_s
         self._health_timeout_s = health_timeout_s
@@ -121,8 +128,8 @@ class Listener:
 
     async def _connect(self) -> asyncpg.Connection:
         connection: asyncpg.Connection = await asyncpg.connect(
-            self._url, timeout=self._connect_timeout_s,
-            server_settings={"application_name": APPLICATION_NAME})
+            self._url, timeout=self._connect_timeout_s, server_settings={"application_name": APPLICATION_NAME}
+        )
         try:
             connection.add_termination_listener(self._on_terminated)
             for channel in self._handlers:
@@ -174,8 +181,11 @@ class Listener:
             await self._close()
             await self._reconnect()
             self.reconnects += 1
-            gap = Gap(alive_at=alive_at, reconnects=self.reconnects,
-                      lost_for_s=asyncio.get_running_loop().time() - lost_at)
+            gap = Gap(
+                alive_at=alive_at,
+                reconnects=self.reconnects,
+                lost_for_s=asyncio.get_running_loop().time() - lost_at,
+            )
             log.warning("listener: listening again after %.1f s; resyncing", gap.lost_for_s)
             # Resyncs run beside the supervisor so that a drop during one is noticed too.
             for resync in list(self._resyncs):
@@ -191,8 +201,8 @@ class Listener:
                 return
             try:
                 self.alive_at = await asyncio.wait_for(
-                    connection.fetchval("SELECT clock_timestamp()"),
-                    timeout=self._health_timeout_s)
+                    connection.fetchval("SELECT clock_timestamp()"), timeout=self._health_timeout_s
+                )
             except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):
                 return
 
@@ -202,10 +212,8 @@ class Listener:
             self._lost.clear()
             try:
                 self._connection = await self._connect()
-            except (OSError, TimeoutError, asyncpg.PostgresError,
-                    asyncpg.InterfaceError) as error:
-                log.info("listener: database not reachable yet (%s); retry in %.1f s",
-                         error, delay)
+            except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+                log.info("listener: database not reachable yet (%s); retry in %.1f s", error, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self._backoff_max_s)
                 continue
@@ -219,11 +227,14 @@ class Listener:
             try:
                 await resync(gap)
                 return
-            except (OSError, TimeoutError, asyncpg.PostgresError,
-                    asyncpg.InterfaceError) as error:
+            except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
                 # The pool's connections died with the old server; they come back on use.
-                log.warning("listener: resync %s failed (attempt %d): %s",
-                            getattr(resync, "__qualname__", resync), attempt, error)
+                log.warning(
+                    "listener: resync %s failed (attempt %d): %s",
+                    getattr(resync, "__qualname__", resync),
+                    attempt,
+                    error,
+                )
             except Exception:  # a bug in one subscriber: log it, the others still resync
                 log.exception("listener: resync %r failed", resync)
                 return

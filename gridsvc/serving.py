@@ -144,15 +144,15 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         excess = len(live) - (cap - SPARE)
         if excess <= 0:
             return
-        idle = sorted((c for c in live if c is not self and _idle(c)),
-                      key=lambda c: getattr(c, "_opened_at", 0.0))
+        idle = sorted(
+            (c for c in live if c is not self and _idle(c)), key=lambda c: getattr(c, "_opened_at", 0.0)
+        )
         for connection in idle[:excess]:
             connection.transport.close()
         shed = min(excess, len(idle))
         now = self.loop.time()
         if now - GuardedHttpProtocol._last_shed_warning > 60:  # one line a minute at most
             GuardedHttpProtocol._last_shed_warning = now
-            log.warning("%s client connections open (cap %s): closed %s idle ones",
-                        len(live), cap, shed)
+            log.warning("%s client connections open (cap %s): closed %s idle ones", len(live), cap, shed)
         if len(live) - shed > cap + SPARE:
             self.transport.close()  # every connection busy: no room for this one

@@ -30,7 +30,8 @@ class Settings(BaseSettings):
     embedded_port: int | None = Field(
         default=None,
         description="TCP port of the private cluster (default: the first free one from 55432, "
-        "chosen when the cluster is created and kept in its folder).")
+        "chosen when the cluster is created and kept in its folder).",
+    )
     embedded_os_user: str = Field(
         default="gridsvc",
         description="Unprivileged OS user that runs the private cluster when gridsvc runs as root.",
@@ -62,147 +63,208 @@ class Settings(BaseSettings):
         description="Where the compact (CSR) road graph cache is kept; rebuilt when missing.",
     )
     road_clip_buffer_m: float = Field(
-        default=1000.0, ge=0, description="Roads kept this far (metres) outside the clip area.")
+        default=1000.0, ge=0, description="Roads kept this far (metres) outside the clip area."
+    )
     squad_position_stale_s: float = Field(
-        default=600.0, gt=0,
-        description="AVL positions older than this (seconds) are not trusted for ETAs.")
+        default=600.0, gt=0, description="AVL positions older than this (seconds) are not trusted for ETAs."
+    )
     squad_position_future_tolerance_s: float = Field(
-        default=120.0, ge=0,
-        description="Clock skew (seconds) allowed for positions stamped in the future.")
+        default=120.0, ge=0, description="Clock skew (seconds) allowed for positions stamped in the future."
+    )
     eta_offroad_speed_kmh: float = Field(
-        default=5.0, gt=0, description="Speed (km/h) of the leg between a point and its road.")
+        default=5.0, gt=0, description="Speed (km/h) of the leg between a point and its road."
+    )
     eta_far_from_road_m: float = Field(
-        default=500.0, gt=0, description="Off-road legs longer than this (metres) are flagged.")
+        default=500.0, gt=0, description="Off-road legs longer than this (metres) are flagged."
+    )
     eta_tree_cache_size: int = Field(
-        default=256, ge=4, description="Shortest-path trees (one per road node) kept in memory.")
-
+        default=256, ge=4, description="Shortest-path trees (one per road node) kept in memory."
+    )
 
     # events / webhooks / SLA
     webhook_max_body_bytes: int = Field(default=64 * 1024, description="Largest webhook body.")
     webhook_clock_skew_s: int = Field(
-        default=300, description="Webhook timestamps further than this (seconds) from now are refused.")
+        default=300, description="Webhook timestamps further than this (seconds) from now are refused."
+    )
     duplicate_radius_m: float = Field(
-        default=150.0, description="Open events of a related matter this close (metres) are 并单 candidates.")
-    duplicate_window_h: float = Field(
-        default=72.0, description="... and received within this many hours.")
+        default=150.0, description="Open events of a related matter this close (metres) are 并单 candidates."
+    )
+    duplicate_window_h: float = Field(default=72.0, description="... and received within this many hours.")
     sla_route_minutes: float = Field(default=10, description="Clock minutes to route (分拨).")
     sla_dispatch_minutes: float = Field(default=10, description="Clock minutes to dispatch (派遣).")
     sla_sign_for_minutes: float = Field(default=30, description="Clock minutes to sign for (签收).")
     sla_arrive_minutes: float = Field(default=30, description="Clock minutes to arrive (到场).")
     sla_handle_default_working_days: float = Field(
-        default=1, description="Handling limit (working days) for matters without their own.")
+        default=1, description="Handling limit (working days) for matters without their own."
+    )
     sla_verify_working_hours: float = Field(default=8, description="Working hours to verify (核查).")
     sla_close_working_hours: float = Field(default=8, description="Working hours to close (结案).")
     sla_check_interval_s: float = Field(default=30, description="How often overdue events are sought.")
     outbox_max_attempts: int = Field(default=12, description="Deliveries tried before dead-lettering.")
     outbox_backoff_max_s: float = Field(default=300, description="Longest wait between retries.")
     background_workers: bool = Field(
-        default=True, description="Run a job worker (callbacks, notices, SLA checks) inside "
-        "the app process (else run `gridsvc jobs work`).")
+        default=True,
+        description="Run a job worker (callbacks, notices, SLA checks) inside "
+        "the app process (else run `gridsvc jobs work`).",
+    )
 
     # auth
     auth_enabled: bool = Field(
         default=True,
         description="Every route needs a token of a permitted role (see gridsvc/auth/policy.py). "
-        "false: everything open, the actor taken from X-Actor; for local experiments only.")
+        "false: everything open, the actor taken from X-Actor; for local experiments only.",
+    )
     metrics_public: bool = Field(
-        default=True, description="/metrics without a token (false: admin or operator token).")
+        default=True, description="/metrics without a token (false: admin or operator token)."
+    )
     login_cookie_max_age_s: int = Field(
-        default=30 * 24 * 3600, gt=0,
-        description="Lifetime of the login cookie; revoking the token ends it at once.")
+        default=30 * 24 * 3600,
+        gt=0,
+        description="Lifetime of the login cookie; revoking the token ends it at once.",
+    )
 
     # observability
     log_level: str = Field(default="INFO", description="Level of the JSON log lines on stdout.")
     log_json: bool = Field(
-        default=True, description="One JSON object per log line (false: plain text lines).")
+        default=True, description="One JSON object per log line (false: plain text lines)."
+    )
 
     # live pages (/ops, /inbox), photos
     live_heartbeat_s: float = Field(
-        default=15.0, gt=0, description="Seconds between heartbeats on the live SSE stream.")
+        default=15.0, gt=0, description="Seconds between heartbeats on the live SSE stream."
+    )
     attachments_dir: Path = Field(
         default=PROJECT_ROOT / ".gridsvc" / "attachments",
-        description="Where uploaded photos are stored (one file per upload).")
+        description="Where uploaded photos are stored (one file per upload).",
+    )
     attachment_max_bytes: int = Field(
-        default=5 * 1024 * 1024, gt=0, description="Largest photo accepted (bytes); more: 413.")
+        default=5 * 1024 * 1024, gt=0, description="Largest photo accepted (bytes); more: 413."
+    )
     ops_tile_url: str | None = Field(
-        default=None, description="Base-map tile URL template for /ops (a county's own tile "
-        "server, e.g. http://tiles.local/{z}/{x}/{y}.png); none by default: no internet.")
+        default=None,
+        description="Base-map tile URL template for /ops (a county's own tile "
+        "server, e.g. http://tiles.local/{z}/{x}/{y}.png); none by default: no internet.",
+    )
 
     # web hardening (issue 13: D6 JSON limits, D8 cross-site requests)
     json_max_depth: int = Field(
-        default=64, ge=1, le=1000,
-        description="Deepest nesting of arrays/objects in a JSON body; deeper: 400.")
+        default=64,
+        ge=1,
+        le=1000,
+        description="Deepest nesting of arrays/objects in a JSON body; deeper: 400.",
+    )
     json_max_body_bytes: int = Field(
-        default=4 * 1024 * 1024, gt=0,
-        description="Largest JSON request body (bytes), checked before it is read; more: 413.")
+        default=4 * 1024 * 1024,
+        gt=0,
+        description="Largest JSON request body (bytes), checked before it is read; more: 413.",
+    )
     trusted_origins: str = Field(
         default="",
         description="Comma-separated origins (e.g. https://ops.example.gov.cn) whose pages may "
         "post with the login cookie besides the server's own (e.g. behind a proxy that "
-        "rewrites Host).")
+        "rewrites Host).",
+    )
 
     # HTTP serving: idle and slow clients (D10, see gridsvc/serving.py)
     http_header_timeout_s: float = Field(
-        default=10.0, gt=0, description="A client must finish a request's headers this many "
-        "seconds after connecting (or after its previous response); else it is disconnected.")
+        default=10.0,
+        gt=0,
+        description="A client must finish a request's headers this many "
+        "seconds after connecting (or after its previous response); else it is disconnected.",
+    )
     http_keep_alive_s: float = Field(
-        default=5.0, gt=0, description="Idle keep-alive connections are closed after this.")
+        default=5.0, gt=0, description="Idle keep-alive connections are closed after this."
+    )
     http_max_connections: int | None = Field(
-        default=None, gt=0, description="Client connections kept open per process (default: "
-        "the open-file limit minus a reserve); over it the oldest idle ones are closed.")
+        default=None,
+        gt=0,
+        description="Client connections kept open per process (default: "
+        "the open-file limit minus a reserve); over it the oldest idle ones are closed.",
+    )
 
     # the console (gridsvc up / serve): a summary a minute on stdout, full logs in a file
     log_console: bool = Field(
-        default=False, description="stdout gets warnings, errors and one summary line a "
-        "minute; every JSON log line (access lines too) goes to log_dir/gridsvc.log.")
+        default=False,
+        description="stdout gets warnings, errors and one summary line a "
+        "minute; every JSON log line (access lines too) goes to log_dir/gridsvc.log.",
+    )
     log_dir: Path = Field(
         default=PROJECT_ROOT / ".gridsvc" / "logs",
-        description="Where the JSON log file is written when log_console is on.")
+        description="Where the JSON log file is written when log_console is on.",
+    )
     console_summary: bool = Field(
-        default=True, description="Write the summary line (off in extra workers: one is enough).")
-    console_summary_s: float = Field(
-        default=60.0, gt=0, description="Seconds between console summary lines.")
+        default=True, description="Write the summary line (off in extra workers: one is enough)."
+    )
+    console_summary_s: float = Field(default=60.0, gt=0, description="Seconds between console summary lines.")
     console_poll_s: float = Field(
-        default=1.0, gt=0, description="How often the console summary looks at the clock.")
+        default=1.0, gt=0, description="How often the console summary looks at the clock."
+    )
 
     # hostile positions (issue 13, D1): where a squad's station or AVL ping may be
     squad_max_road_distance_m: float = Field(
-        default=2000.0, gt=0,
+        default=2000.0,
+        gt=0,
         description="A station or position farther than this (metres) from every road is "
-        "refused (422); one already stored leaves its squad 'unreachable' in ETAs.")
+        "refused (422); one already stored leaves its squad 'unreachable' in ETAs.",
+    )
     squad_jurisdiction_margin_m: float = Field(
-        default=5000.0, ge=0,
+        default=5000.0,
+        ge=0,
         description="A station or position this far (metres) outside the jurisdiction is "
-        "still accepted (border roads, neighbouring townships); farther: 422.")
+        "still accepted (border roads, neighbouring townships); farther: 422.",
+    )
     eta_scene_max_road_distance_m: float = Field(
-        default=50_000.0, gt=0,
+        default=50_000.0,
+        gt=0,
         description="A scene farther than this (metres) from every road is off the road "
-        "network: /eta answers 422 scene_off_network, dispatch ranks without ETAs.")
+        "network: /eta answers 422 scene_off_network, dispatch ranks without ETAs.",
+    )
 
     # listener: the one LISTEN connection per process (gridsvc/listener.py)
     listener_health_interval_s: float = Field(
-        default=5.0, gt=0, description="How often the LISTEN connection is checked (seconds); "
-        "a closed socket is noticed at once, a silently dropped one within this + 3 s.")
+        default=5.0,
+        gt=0,
+        description="How often the LISTEN connection is checked (seconds); "
+        "a closed socket is noticed at once, a silently dropped one within this + 3 s.",
+    )
     listener_backoff_max_s: float = Field(
-        default=1.0, gt=0, description="Longest wait between reconnect attempts (seconds; "
-        "starts at 0.1 s and doubles), so live updates resume this soon after the database.")
+        default=1.0,
+        gt=0,
+        description="Longest wait between reconnect attempts (seconds; "
+        "starts at 0.1 s and doubles), so live updates resume this soon after the database.",
+    )
 
     # background jobs (pgqueuer): callbacks, notices, SLA checks
     callback_timeout_s: float = Field(
-        default=30.0, gt=0, description="HTTP timeout (seconds) of one try of a 12345 callback "
-        "or recipient notice; a slow receiver only delays its own messages.")
+        default=30.0,
+        gt=0,
+        description="HTTP timeout (seconds) of one try of a 12345 callback "
+        "or recipient notice; a slow receiver only delays its own messages.",
+    )
     jobs_poll_s: float = Field(
-        default=5.0, gt=0, description="The job worker looks for work at least this often "
-        "(seconds) besides its LISTEN wake-ups.")
+        default=5.0,
+        gt=0,
+        description="The job worker looks for work at least this often "
+        "(seconds) besides its LISTEN wake-ups.",
+    )
     jobs_pool_size: int = Field(
-        default=4, ge=2, description="Database connections of a job worker (its own pool; one "
-        "of them LISTENs for new jobs).")
+        default=4,
+        ge=2,
+        description="Database connections of a job worker (its own pool; one of them LISTENs for new jobs).",
+    )
     jobs_max_tasks: int = Field(
-        default=50, ge=20, description="Jobs one worker runs at once (tries waiting on "
-        "receivers included; they hold no database connection).")
+        default=50,
+        ge=20,
+        description="Jobs one worker runs at once (tries waiting on "
+        "receivers included; they hold no database connection).",
+    )
     jobs_sweep_s: float = Field(
-        default=60.0, gt=0, description="How often (seconds) idle destinations with due "
-        "messages are restarted (a safety net for lost jobs).")
+        default=60.0,
+        gt=0,
+        description="How often (seconds) idle destinations with due "
+        "messages are restarted (a safety net for lost jobs).",
+    )
+
 
 @lru_cache
 def get_settings() -> Settings:

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Second command: lint, types, then the whole test suite against a real PostGIS (the private
+# Second command: lint, format check, types, then the whole test suite against a real PostGIS (the private
 # cluster unless GRIDSVC_DATABASE_URL is set), in a shuffled order whose seed is printed.
 # Extra arguments go to pytest. GRIDSVC_SKIP_CHECKS=1 skips ruff and mypy;
 # GRIDSVC_TEST_SEED=N replays one order (a failure's seed is printed at the start).
@@ -9,6 +9,8 @@ bash scripts/setup.sh
 if [ "${GRIDSVC_SKIP_CHECKS:-0}" != 1 ]; then
   echo "test: ruff check ."
   .venv/bin/ruff check .
+  echo "test: ruff format --check ."
+  .venv/bin/ruff format --check .
   echo "test: mypy gridsvc tests"
   .venv/bin/mypy gridsvc tests
 fi

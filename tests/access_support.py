@@ -34,6 +34,7 @@ ESCHEN = (9.5225, 47.2110)
 
 def sql(database_url: str, query: str, *args: Any) -> list[dict[str, Any]]:
     """Run one statement on its own connection (from sync code, whatever loop is around)."""
+
     async def go() -> list[dict[str, Any]]:
         connection = await connect(database_url)
         try:
@@ -83,21 +84,30 @@ class World:
         token = self.tokens.get(role)
         return {"Authorization": f"Bearer {token}"} if token else {}
 
-    def call(self, role: str, method: str, path: str, *, auth_header: bool = True,
-             headers: dict[str, str] | None = None, **kwargs: Any) -> Any:
+    def call(
+        self,
+        role: str,
+        method: str,
+        path: str,
+        *,
+        auth_header: bool = True,
+        headers: dict[str, str] | None = None,
+        **kwargs: Any,
+    ) -> Any:
         """One request as ``role``, with no cookie left over from an earlier login."""
         self.client.cookies.clear()
         sent = {**(self.headers(role) if auth_header else {}), **(headers or {})}
-        return self.client.request(method, path, headers=sent, follow_redirects=False,
-                                   **kwargs)
+        return self.client.request(method, path, headers=sent, follow_redirects=False, **kwargs)
 
     def stream_status(self, role: str, path: str) -> int:
         """The status of an endless response (SSE), over real HTTP: the TestClient would
         wait for its end. The server starts on first use."""
         if self.server is None:
             self.server = AppServer(self.app_factory(), free_port()).__enter__()
-        with httpx.Client(base_url=self.server.url, timeout=10) as http, \
-                http.stream("GET", path, headers=self.headers(role)) as response:
+        with (
+            httpx.Client(base_url=self.server.url, timeout=10) as http,
+            http.stream("GET", path, headers=self.headers(role)) as response,
+        ):
             return response.status_code
 
     def admin(self, method: str, path: str, **kwargs: Any) -> Any:
@@ -111,41 +121,58 @@ class World:
         lng, lat = self.points[grid].pop()
         return {"lng": lng, "lat": lat}
 
-    def hotline_order(self, *, secret: str | None = None, integration: str | None = None,
-                      location: dict[str, float] | None = None,
-                      reporter: dict[str, Any] | None = None) -> tuple[bytes, dict[str, str]]:
-        order = {"work_order_no": f"ACC{uuid.uuid4().hex[:12]}", "title": "占道经营",
-                 "content": "市民反映", "matter_code": self.matter,
-                 "location": location or self.point(self.grid_mine)}
+    def hotline_order(
+        self,
+        *,
+        secret: str | None = None,
+        integration: str | None = None,
+        location: dict[str, float] | None = None,
+        reporter: dict[str, Any] | None = None,
+    ) -> tuple[bytes, dict[str, str]]:
+        order = {
+            "work_order_no": f"ACC{uuid.uuid4().hex[:12]}",
+            "title": "占道经营",
+            "content": "市民反映",
+            "matter_code": self.matter,
+            "location": location or self.point(self.grid_mine),
+        }
         if reporter is not None:
             order["reporter"] = reporter
         body = json.dumps(order, ensure_ascii=False).encode()
-        return body, signed_headers(secret or self.secret, body,
-                                    integration=integration or self.integration)
+        return body, signed_headers(secret or self.secret, body, integration=integration or self.integration)
 
-    def event_mine(self, *, dispatched: bool = True,
-                   reporter: dict[str, Any] | None = None) -> int:
+    def event_mine(self, *, dispatched: bool = True, reporter: dict[str, Any] | None = None) -> int:
         """A hotline work order in the grid head's grid, dispatched to the squad."""
         body, headers = self.hotline_order(reporter=reporter)
-        response = self.call("anonymous", "POST", "/webhooks/12345", content=body,
-                             headers=headers)
+        response = self.call("anonymous", "POST", "/webhooks/12345", content=body, headers=headers)
         assert response.status_code == 201, response.text
         event_id = int(response.json()["id"])
         if dispatched:
-            self.admin("POST", f"/events/{event_id}/actions/dispatch",
-                       json={"squad_id": self.squad_mine})
+            self.admin("POST", f"/events/{event_id}/actions/dispatch", json={"squad_id": self.squad_mine})
         return event_id
 
-    def event_other(self, *, location: dict[str, float] | None = None,
-                    dispatched: bool = True, reporter: dict[str, Any] | None = None) -> int:
+    def event_other(
+        self,
+        *,
+        location: dict[str, float] | None = None,
+        dispatched: bool = True,
+        reporter: dict[str, Any] | None = None,
+    ) -> int:
         """A desk-entered event in Eschen (another grid), dispatched to the other squad."""
-        created = self.admin("POST", "/events", json={
-            "title": "乱堆物料", "matter_code": self.matter,
-            "location": location or self.point(self.grid_other),
-            **({"reporter": reporter} if reporter is not None else {})})
+        created = self.admin(
+            "POST",
+            "/events",
+            json={
+                "title": "乱堆物料",
+                "matter_code": self.matter,
+                "location": location or self.point(self.grid_other),
+                **({"reporter": reporter} if reporter is not None else {}),
+            },
+        )
         if dispatched:
-            self.admin("POST", f"/events/{created['id']}/actions/dispatch",
-                       json={"squad_id": self.squad_other})
+            self.admin(
+                "POST", f"/events/{created['id']}/actions/dispatch", json={"squad_id": self.squad_other}
+            )
         return int(created["id"])
 
     def dead_message(self, *, own: bool) -> int:
@@ -153,38 +180,54 @@ class World:
         if own:
             event_id = self.event_mine()
         else:
-            body, headers = self.hotline_order(secret=self.demo_secret,
-                                               integration="hotline-demo")
-            event_id = self.call("anonymous", "POST", "/webhooks/12345", content=body,
-                                 headers=headers).json()["id"]
-            self.admin("POST", f"/events/{event_id}/actions/dispatch",
-                       json={"squad_id": self.squad_other})
+            body, headers = self.hotline_order(secret=self.demo_secret, integration="hotline-demo")
+            event_id = self.call(
+                "anonymous", "POST", "/webhooks/12345", content=body, headers=headers
+            ).json()["id"]
+            self.admin("POST", f"/events/{event_id}/actions/dispatch", json={"squad_id": self.squad_other})
         self.admin("POST", f"/events/{event_id}/actions/sign_for")
-        rows = sql(self.database_url, "UPDATE outbox SET status = 'dead' WHERE event_id = $1 "
-                   "RETURNING id", event_id)
+        rows = sql(
+            self.database_url, "UPDATE outbox SET status = 'dead' WHERE event_id = $1 RETURNING id", event_id
+        )
         assert len(rows) == 1
         return int(rows[0]["id"])
 
     def whistle(self, *, acknowledged: bool = False) -> int:
-        created = self.admin("POST", "/whistles", json={
-            "township_code": "LI-VADUZ", "title": "违建拆除协调", "departments": ["emergency"],
-            "matter_code": self.housing_matter, "location": self.point(self.grid_mine)})
+        created = self.admin(
+            "POST",
+            "/whistles",
+            json={
+                "township_code": "LI-VADUZ",
+                "title": "违建拆除协调",
+                "departments": ["emergency"],
+                "matter_code": self.housing_matter,
+                "location": self.point(self.grid_mine),
+            },
+        )
         if acknowledged:
             self.admin("POST", f"/whistles/{created['id']}/departments/emergency/ack")
         return int(created["id"])
 
     def squad(self) -> int:
-        created = self.admin("POST", "/squads", json={
-            "code": f"SQ-ACC-{uuid.uuid4().hex[:8]}", "name": "Access test squad",
-            "station": {"lat": VADUZ[1], "lng": VADUZ[0]}, "grid_codes": []})
+        created = self.admin(
+            "POST",
+            "/squads",
+            json={
+                "code": f"SQ-ACC-{uuid.uuid4().hex[:8]}",
+                "name": "Access test squad",
+                "station": {"lat": VADUZ[1], "lng": VADUZ[0]},
+                "grid_codes": [],
+            },
+        )
         self.created_squads.append(created["id"])
         return int(created["id"])
 
     def photo(self, *, mine: bool) -> tuple[int, int]:
         """(event id, attachment id) of a photo on an event in or outside the scopes."""
         event_id = self.event_mine() if mine else self.event_other()
-        stored = self.admin("POST", f"/events/{event_id}/attachments",
-                            files={"file": ("scene.png", png(), "image/png")})
+        stored = self.admin(
+            "POST", f"/events/{event_id}/attachments", files={"file": ("scene.png", png(), "image/png")}
+        )
         return event_id, int(stored["id"])
 
     def user(self) -> str:
@@ -199,10 +242,19 @@ class World:
 
 def png() -> bytes:
     """A real 1×1 PNG (signature, IHDR, IDAT, IEND with their CRCs)."""
+
     def chunk(kind: bytes, data: bytes) -> bytes:
-        return (struct.pack(">I", len(data)) + kind + data
-                + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
+        return (
+            struct.pack(">I", len(data))
+            + kind
+            + data
+            + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+        )
 
     header = struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
-            + chunk(b"IDAT", zlib.compress(b"\x00\xff\x00\x00")) + chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(b"\x00\xff\x00\x00"))
+        + chunk(b"IEND", b"")
+    )

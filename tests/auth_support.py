@@ -11,8 +11,7 @@ from gridsvc.auth import service as auth
 from gridsvc.database.pool import connect
 
 
-def issue_token(database_url: str, role: str = "admin", *, name: str | None = None,
-                **scope: Any) -> str:
+def issue_token(database_url: str, role: str = "admin", *, name: str | None = None, **scope: Any) -> str:
     """Create an account of ``role`` (``scope``: grid_codes, squad_code, integration, ...) in
     that database, through the real auth service, and return a fresh token for it.
 

@@ -52,22 +52,37 @@ class ThrowawayCluster(EmbeddedCluster):
 
     def destroy(self) -> None:
         if self.is_initialised():
-            self._run(["pg_ctl", "-D", str(self.data_dir), "-m", "immediate", "-w", "stop"],
-                      check=False)
+            self._run(["pg_ctl", "-D", str(self.data_dir), "-m", "immediate", "-w", "stop"], check=False)
         shutil.rmtree(self.base_dir, ignore_errors=True)
 
     def restart(self, mode: str = "immediate") -> None:
         """``pg_ctl restart -m immediate``: every backend dies at once, as in a crash; returns
         when the server accepts connections again (after crash recovery)."""
-        self._run(["pg_ctl", "-D", str(self.data_dir), "-l", str(self.log_file), "-m", mode,
-                   "-w", "-t", "60", "restart"], check=True)
+        self._run(
+            [
+                "pg_ctl",
+                "-D",
+                str(self.data_dir),
+                "-l",
+                str(self.log_file),
+                "-m",
+                mode,
+                "-w",
+                "-t",
+                "60",
+                "restart",
+            ],
+            check=True,
+        )
 
     def stop(self, mode: str = "immediate") -> None:
         self._run(["pg_ctl", "-D", str(self.data_dir), "-m", mode, "-w", "stop"], check=True)
 
     def start(self) -> None:
-        self._run(["pg_ctl", "-D", str(self.data_dir), "-l", str(self.log_file), "-w",
-                   "-t", "60", "start"], check=True)
+        self._run(
+            ["pg_ctl", "-D", str(self.data_dir), "-l", str(self.log_file), "-w", "-t", "60", "start"],
+            check=True,
+        )
 
     async def copy_database(self, source_url: str, name: str) -> str:
         """Copy the database at ``source_url`` (any server) here as ``name``; its URL."""
@@ -79,10 +94,10 @@ class ThrowawayCluster(EmbeddedCluster):
         target = self.url(name)
         dump = self.base_dir / f"{name}.dump"
         bindir = find_postgres_bindir()
-        for command in ([str(bindir / "pg_dump"), "-Fc", "--no-owner", "-f", str(dump),
-                         "-d", source_url],
-                        [str(bindir / "pg_restore"), "--no-owner", "--exit-on-error",
-                         "-d", target, str(dump)]):
+        for command in (
+            [str(bindir / "pg_dump"), "-Fc", "--no-owner", "-f", str(dump), "-d", source_url],
+            [str(bindir / "pg_restore"), "--no-owner", "--exit-on-error", "-d", target, str(dump)],
+        ):
             await asyncio.to_thread(subprocess.run, command, check=True, capture_output=True)
         dump.unlink()
         return target

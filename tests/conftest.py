@@ -22,8 +22,7 @@ from gridsvc.settings import PROJECT_ROOT, Settings
 from tests.auth_support import bearer, issue_token
 from tests.roads_support import scratch_database
 
-SHARED_GEODATA = Path(os.environ.get("GRIDSVC_SHARED_GEODATA",
-                                     PROJECT_ROOT.parent / "shared" / "geodata"))
+SHARED_GEODATA = Path(os.environ.get("GRIDSVC_SHARED_GEODATA", PROJECT_ROOT.parent / "shared" / "geodata"))
 
 
 @pytest.fixture(scope="session")
@@ -50,8 +49,7 @@ async def database_url(server_url: str) -> AsyncIterator[str]:
 def settings(database_url: str, shared_geodata: Path) -> Settings:
     # Background workers (outbox sender, SLA checker) run only in the tests that start an app
     # for them, so that those tests alone decide when deliveries and escalations happen.
-    return Settings(database_url=database_url, shared_geodata=shared_geodata,
-                    background_workers=False)
+    return Settings(database_url=database_url, shared_geodata=shared_geodata, background_workers=False)
 
 
 @pytest.fixture(scope="session")

@@ -22,9 +22,15 @@ from tests.waiting import wait_until
 VADUZ = {"lat": 47.1410, "lng": 9.5209}
 
 
-def post_order(client: Any, secret: str, order: dict[str, Any], *,
-               integration: str = "hotline-demo", timestamp: int | None = None,
-               signature: str | None = None) -> Any:
+def post_order(
+    client: Any,
+    secret: str,
+    order: dict[str, Any],
+    *,
+    integration: str = "hotline-demo",
+    timestamp: int | None = None,
+    signature: str | None = None,
+) -> Any:
     body = json.dumps(order, ensure_ascii=False).encode()
     headers = signed_headers(secret, body, integration=integration, timestamp=timestamp)
     if signature is not None:
@@ -59,24 +65,21 @@ class CallbackReceiver:
 
     async def _callback(self, request: Request) -> JSONResponse:
         body = await request.body()
-        valid = verify(self.secret, request.headers["x-timestamp"], body,
-                       request.headers["x-signature"])
+        valid = verify(self.secret, request.headers["x-timestamp"], body, request.headers["x-signature"])
         if not valid:
             return JSONResponse({"error": "bad signature"}, status_code=401)
         key = request.headers["idempotency-key"]
         self.requests_by_key[key] = self.requests_by_key.get(key, 0) + 1
         if self.requests_by_key[key] > 1 and self.first_answer_after_s:
             return JSONResponse({"ok": True, "duplicate": True})  # known key: done already
-        self.received.append({"key": key, "payload": json.loads(body),
-                              "at": time.monotonic()})
+        self.received.append({"key": key, "payload": json.loads(body), "at": time.monotonic()})
         if self.first_answer_after_s:
             await asyncio.sleep(self.first_answer_after_s)  # a slow receiver, not test order
         return JSONResponse({"ok": True})
 
     def start(self) -> None:
         app = Starlette(routes=[Route("/callbacks", self._callback, methods=["POST"])])
-        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning",
-                                lifespan="off")
+        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="off")
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, daemon=True)
         self._thread.start()
@@ -99,8 +102,7 @@ class AppServer:
 
     def __init__(self, app: Any, port: int) -> None:
         self.port = port
-        self._server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
-                                                     log_level="warning"))
+        self._server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
         self._thread = threading.Thread(target=self._server.run, daemon=True)
 
     @property

@@ -27,8 +27,7 @@ class Message:
 class SSEClient:
     """``GET /live/stream`` over real HTTP, read message by message."""
 
-    def __init__(self, base_url: str, token: str | None, *,
-                 last_event_id: str | None = None) -> None:
+    def __init__(self, base_url: str, token: str | None, *, last_event_id: str | None = None) -> None:
         headers = {"Accept": "text/event-stream"}
         if token:
             headers["Authorization"] = f"Bearer {token}"
@@ -80,8 +79,10 @@ class SSEClient:
         while True:
             left = deadline - time.monotonic()
             if left <= 0:
-                raise AssertionError(f"no matching message within {within} s; got "
-                                     f"{[(m.event, m.data) for m in self.received[-10:]]}")
+                raise AssertionError(
+                    f"no matching message within {within} s; got "
+                    f"{[(m.event, m.data) for m in self.received[-10:]]}"
+                )
             try:
                 message = await self.next(left)
             except TimeoutError:
@@ -98,15 +99,22 @@ def get(url: str, token: str | None = None) -> httpx.Response:
 
 def act(base_url: str, token: str, event_id: int, action: str, **body: Any) -> dict:
     """A lifecycle action through the API (blocking), which must succeed."""
-    response = httpx.post(f"{base_url}/events/{event_id}/actions/{action}", json=body,
-                          headers={"Authorization": f"Bearer {token}"}, timeout=10)
+    response = httpx.post(
+        f"{base_url}/events/{event_id}/actions/{action}",
+        json=body,
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=10,
+    )
     assert response.status_code == 200, response.text
     return dict(response.json())
 
 
 def is_event(event_id: int, state: str | None = None) -> Any:
-    return lambda m: (m.event == "event" and m.data["event"]["id"] == event_id
-                      and (state is None or m.data["event"]["state"] == state))
+    return lambda m: (
+        m.event == "event"
+        and m.data["event"]["id"] == event_id
+        and (state is None or m.data["event"]["state"] == state)
+    )
 
 
 def start_server(settings: Settings, **changes: Any) -> AppServer:
@@ -120,7 +128,10 @@ async def spot_in(db: asyncpg.Connection, grid: str, layer: str = "community") -
         "SELECT ST_X(p) AS lng, ST_Y(p) AS lat FROM (SELECT (ST_Dump(ST_GeneratePoints("
         "ST_Buffer(geom::geography, -30)::geometry, 300))).geom AS p FROM current_grids "
         "WHERE layer = $2 AND code = $1) s WHERE NOT EXISTS (SELECT 1 FROM events e WHERE "
-        "ST_DWithin(e.geom::geography, s.p::geography, 250)) LIMIT 1", grid, layer)
+        "ST_DWithin(e.geom::geography, s.p::geography, 250)) LIMIT 1",
+        grid,
+        layer,
+    )
     assert row is not None, f"no free spot left in {grid}"
     return {"lat": row["lat"], "lng": row["lng"]}
 
@@ -129,7 +140,8 @@ async def delegated_matter(db: asyncpg.Connection) -> str:
     """An urban-management event matter that is not auto-dispatched (an operator sends it)."""
     code = await db.fetchval(
         "SELECT code FROM matters WHERE owner_department = 'urban_management' AND kind = 'event'"
-        " AND NOT auto_dispatch AND handling_level = 'township' ORDER BY code LIMIT 1")
+        " AND NOT auto_dispatch AND handling_level = 'township' ORDER BY code LIMIT 1"
+    )
     assert code is not None
     return str(code)
 
@@ -139,16 +151,23 @@ async def hotline_secret(db: asyncpg.Connection) -> str:
 
 
 def work_order(matter: str, where: dict[str, float], title: str = "占道经营，请处理") -> dict:
-    return {"work_order_no": f"L{uuid.uuid4().hex[:12]}", "title": title,
-            "content": "市民来电反映：路口占道经营，影响通行。", "matter_code": matter,
-            "location": {**where, "crs": "wgs84"}, "address": "测试地址"}
+    return {
+        "work_order_no": f"L{uuid.uuid4().hex[:12]}",
+        "title": title,
+        "content": "市民来电反映：路口占道经营，影响通行。",
+        "matter_code": matter,
+        "location": {**where, "crs": "wgs84"},
+        "address": "测试地址",
+    }
 
 
 # Townships (enforcement grids) the older tests put their work orders in; newer tests keep
 # theirs in the others, so that no duplicate link or inbox of theirs changes.
 BUSY_TOWNS = ("LI-VADUZ", "LI-SCHAAN", "LI-TRIESENBERG", "LI-TRIESEN", "LI-BALZERS")
-QUIET_GRIDS = ("SELECT code FROM current_grids WHERE layer = 'community' AND code LIKE 'LI-%' "
-               "AND enforcement_code <> ALL($1::text[])")
+QUIET_GRIDS = (
+    "SELECT code FROM current_grids WHERE layer = 'community' AND code LIKE 'LI-%' "
+    "AND enforcement_code <> ALL($1::text[])"
+)
 
 
 async def order_in_a_quiet_grid(database_url: str) -> dict:

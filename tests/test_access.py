@@ -91,30 +91,34 @@ def action(name: str, *, mine: bool, body: dict[str, Any] | None = None) -> Call
     def build(w: World, _r: str) -> dict[str, Any]:
         event_id = w.event_mine() if mine else w.event_other()
         return {"path": f"/events/{event_id}/actions/{name}", "json": body or {}}
+
     return build
 
 
 def extension(*, mine: bool) -> Callable[..., Any]:
     def build(w: World, _r: str) -> dict[str, Any]:
         event_id = w.event_mine() if mine else w.event_other()
-        return {"path": f"/events/{event_id}/extensions",
-                "json": {"minutes": 60, "reason": "需要协调产权单位"}}
+        return {
+            "path": f"/events/{event_id}/extensions",
+            "json": {"minutes": 60, "reason": "需要协调产权单位"},
+        }
+
     return build
 
 
 def decision(w: World, _r: str) -> dict[str, Any]:
     event_id = w.event_mine()
-    extension_id = w.admin("POST", f"/events/{event_id}/extensions",
-                           json={"minutes": 30, "reason": "等待"})["id"]
-    return {"path": f"/events/{event_id}/extensions/{extension_id}/decision",
-            "json": {"approved": True}}
+    extension_id = w.admin("POST", f"/events/{event_id}/extensions", json={"minutes": 30, "reason": "等待"})[
+        "id"
+    ]
+    return {"path": f"/events/{event_id}/extensions/{extension_id}/decision", "json": {"approved": True}}
 
 
 def place(w: World, _r: str) -> dict[str, Any]:
-    created = w.admin("POST", "/events", json={"title": "只有地址", "matter_code": w.matter,
-                                               "address": "瓦杜兹市政厅旁"})
-    return {"path": f"/events/{created['id']}/location",
-            "json": {"location": w.point(w.grid_mine)}}
+    created = w.admin(
+        "POST", "/events", json={"title": "只有地址", "matter_code": w.matter, "address": "瓦杜兹市政厅旁"}
+    )
+    return {"path": f"/events/{created['id']}/location", "json": {"location": w.point(w.grid_mine)}}
 
 
 def unlink(w: World, _r: str) -> dict[str, Any]:
@@ -133,15 +137,18 @@ def whistle_step(step: str) -> Callable[..., Any]:
     def build(w: World, _r: str) -> dict[str, Any]:
         whistle_id = w.whistle(acknowledged=step == "arrive")
         return {"path": f"/whistles/{whistle_id}/departments/emergency/{step}", "json": {}}
+
     return build
 
 
 def positions(*, own: bool) -> Callable[..., Any]:
     def build(w: World, _r: str) -> dict[str, Any]:
         squad_id = w.squad_mine if own else w.squad_other
-        return {"path": f"/squads/{squad_id}/positions",
-                "json": {"lat": VADUZ[1], "lng": VADUZ[0],
-                         "timestamp": datetime.now(UTC).isoformat()}}
+        return {
+            "path": f"/squads/{squad_id}/positions",
+            "json": {"lat": VADUZ[1], "lng": VADUZ[0], "timestamp": datetime.now(UTC).isoformat()},
+        }
+
     return build
 
 
@@ -160,9 +167,10 @@ def delegation_id(w: World, _r: str) -> dict[str, Any]:
 
 
 def new_delegation(w: World, _r: str) -> dict[str, Any]:
-    return {"path": "/delegations", "json": {"enforcement_code": w.township,
-                                             "effective_from": "2093-01-01",
-                                             "matter_codes": [w.matter]}}
+    return {
+        "path": "/delegations",
+        "json": {"enforcement_code": w.township, "effective_from": "2093-01-01", "matter_codes": [w.matter]},
+    }
 
 
 def calendar_day(*, existing: bool) -> Callable[..., Any]:
@@ -171,14 +179,18 @@ def calendar_day(*, existing: bool) -> Callable[..., Any]:
         if existing:
             w.admin("PUT", path, json={"working": False, "name": "测试"})
         return {"path": path, "json": {"working": False, "name": "劳动节"}}
+
     return build
 
 
 def photo_upload(*, mine: bool) -> Callable[..., Any]:
     def build(w: World, _r: str) -> dict[str, Any]:
         event_id = w.event_mine() if mine else w.event_other()
-        return {"path": f"/events/{event_id}/attachments",
-                "files": {"file": ("scene.png", png(), "image/png")}}
+        return {
+            "path": f"/events/{event_id}/attachments",
+            "files": {"file": ("scene.png", png(), "image/png")},
+        }
+
     return build
 
 
@@ -191,6 +203,7 @@ def reveal(*, mine: bool) -> Callable[..., Any]:
         caller = {"name": "陈立", "phone": "13900001111", "consent_to_contact": True}
         event_id = w.event_mine(reporter=caller) if mine else w.event_other(reporter=caller)
         return {"path": f"/events/{event_id}/reporter/reveal", "json": {}}
+
     return build
 
 
@@ -202,23 +215,44 @@ CASES: list[Case] = [
     Case("GET", "/metrics", at("/metrics"), public(200)),
     Case("POST", "/webhooks/12345", webhook, public(201), "HMAC-signed, any header"),
     Case("GET", "/login", at("/login"), public(200)),
-    Case("POST", "/login", login, {**public(303), "anonymous": 401, "revoked": 401},
-         "with the caller's own token"),
+    Case(
+        "POST",
+        "/login",
+        login,
+        {**public(303), "anonymous": 401, "revoked": 401},
+        "with the caller's own token",
+    ),
     Case("POST", "/logout", at("/logout"), public(303)),
     *(Case(m, p, at(p), public(200)) for m, p in sorted(DOCS_ROUTES)),
     Case("GET", "/me", at("/me"), expect(200, ANYONE)),
     # accounts
     Case("GET", "/users", at("/users"), expect(200, ADMINS)),
-    Case("POST", "/users", lambda w, r: {"path": "/users", "json": {
-        "name": f"acc-new-{uuid.uuid4().hex[:8]}", "role": "operator"}}, expect(201, ADMINS)),
-    Case("POST", "/users/{name}/tokens", lambda w, r: {"path": f"/users/{w.user()}/tokens"},
-         expect(201, ADMINS)),
-    Case("DELETE", "/tokens/{token_id}", lambda w, r: {"path": f"/tokens/{w.token_id()}"},
-         expect(200, ADMINS)),
+    Case(
+        "POST",
+        "/users",
+        lambda w, r: {
+            "path": "/users",
+            "json": {"name": f"acc-new-{uuid.uuid4().hex[:8]}", "role": "operator"},
+        },
+        expect(201, ADMINS),
+    ),
+    Case(
+        "POST",
+        "/users/{name}/tokens",
+        lambda w, r: {"path": f"/users/{w.user()}/tokens"},
+        expect(201, ADMINS),
+    ),
+    Case(
+        "DELETE", "/tokens/{token_id}", lambda w, r: {"path": f"/tokens/{w.token_id()}"}, expect(200, ADMINS)
+    ),
     # reference data
     Case("GET", "/grids/lookup", lookup, expect(200, STAFF)),
-    Case("POST", "/grids/lookup", at("/grids/lookup", json={"points": [
-        {"lng": VADUZ[0], "lat": VADUZ[1]}]}), expect(200, STAFF)),
+    Case(
+        "POST",
+        "/grids/lookup",
+        at("/grids/lookup", json={"points": [{"lng": VADUZ[0], "lat": VADUZ[1]}]}),
+        expect(200, STAFF),
+    ),
     Case("GET", "/grids/{grid_id}", grid_id, expect(200, STAFF)),
     Case("GET", "/layers", at("/layers"), expect(200, STAFF)),
     Case("GET", "/layers/{layer}/versions", at("/layers/enforcement/versions"), expect(200, STAFF)),
@@ -227,98 +261,205 @@ CASES: list[Case] = [
     Case("GET", "/jurisdictions/{code}", at("/jurisdictions/LI"), expect(200, STAFF)),
     # roads, squads, ETA, coverage
     Case("GET", "/roads", at("/roads"), expect(200, DESK)),
-    Case("GET", "/roads/edges", at("/roads/edges", params={"bbox": "9.50,47.12,9.54,47.15"}),
-         expect(200, DESK)),
+    Case(
+        "GET", "/roads/edges", at("/roads/edges", params={"bbox": "9.50,47.12,9.54,47.15"}), expect(200, DESK)
+    ),
     Case("GET", "/squads", at("/squads"), expect(200, DESK)),
-    Case("GET", "/squads/{squad_id}", lambda w, r: {"path": f"/squads/{w.squad_mine}"},
-         expect(200, DESK)),
-    Case("POST", "/squads", lambda w, r: {"path": "/squads", "json": {
-        "code": f"SQ-ACC-{uuid.uuid4().hex[:8]}", "name": "x",
-        "station": {"lat": VADUZ[1], "lng": VADUZ[0]}}}, expect(201, ADMINS)),
-    Case("PATCH", "/squads/{squad_id}", lambda w, r: {"path": f"/squads/{w.squad_other}",
-                                                      "json": {"phone": "0423-000"}},
-         expect(200, ADMINS)),
-    Case("DELETE", "/squads/{squad_id}", lambda w, r: {"path": f"/squads/{w.squad()}"},
-         expect(204, ADMINS)),
-    Case("POST", "/squads/{squad_id}/positions", positions(own=True),
-         expect(201, ADMINS | {"squad"}), "own squad"),
-    Case("POST", "/squads/{squad_id}/positions", positions(own=False),
-         expect(201, ADMINS, squad=404), "another squad"),
-    Case("GET", "/squads/{squad_id}/positions",
-         lambda w, r: {"path": f"/squads/{w.squad_mine}/positions"}, expect(200, DESK)),
+    Case("GET", "/squads/{squad_id}", lambda w, r: {"path": f"/squads/{w.squad_mine}"}, expect(200, DESK)),
+    Case(
+        "POST",
+        "/squads",
+        lambda w, r: {
+            "path": "/squads",
+            "json": {
+                "code": f"SQ-ACC-{uuid.uuid4().hex[:8]}",
+                "name": "x",
+                "station": {"lat": VADUZ[1], "lng": VADUZ[0]},
+            },
+        },
+        expect(201, ADMINS),
+    ),
+    Case(
+        "PATCH",
+        "/squads/{squad_id}",
+        lambda w, r: {"path": f"/squads/{w.squad_other}", "json": {"phone": "0423-000"}},
+        expect(200, ADMINS),
+    ),
+    Case("DELETE", "/squads/{squad_id}", lambda w, r: {"path": f"/squads/{w.squad()}"}, expect(204, ADMINS)),
+    Case(
+        "POST",
+        "/squads/{squad_id}/positions",
+        positions(own=True),
+        expect(201, ADMINS | {"squad"}),
+        "own squad",
+    ),
+    Case(
+        "POST",
+        "/squads/{squad_id}/positions",
+        positions(own=False),
+        expect(201, ADMINS, squad=404),
+        "another squad",
+    ),
+    Case(
+        "GET",
+        "/squads/{squad_id}/positions",
+        lambda w, r: {"path": f"/squads/{w.squad_mine}/positions"},
+        expect(200, DESK),
+    ),
     Case("GET", "/eta", at("/eta", params={"lng": VADUZ[0], "lat": VADUZ[1]}), expect(200, DESK)),
     Case("GET", "/coverage", at("/coverage", params={"jurisdiction": "LI"}), expect(200, DESK)),
     # matters, delegation lists, calendar
     Case("GET", "/matters", at("/matters"), expect(200, DESK)),
-    Case("GET", "/matters/{code}", lambda w, r: {"path": f"/matters/{w.matter}"},
-         expect(200, DESK)),
+    Case("GET", "/matters/{code}", lambda w, r: {"path": f"/matters/{w.matter}"}, expect(200, DESK)),
     Case("PATCH", "/matters/{code}", patch_matter, expect(200, ADMINS)),
     Case("GET", "/departments", at("/departments"), expect(200, DESK)),
     Case("GET", "/delegations", at("/delegations"), expect(200, DESK)),
     Case("GET", "/delegations/{list_id}", delegation_id, expect(200, DESK)),
     Case("POST", "/delegations", new_delegation, expect(201, ADMINS)),
     Case("GET", "/calendar", at("/calendar"), expect(200, DESK)),
-    Case("PUT", "/calendar/{jurisdiction_code}/{day}", calendar_day(existing=False),
-         expect(200, ADMINS)),
-    Case("DELETE", "/calendar/{jurisdiction_code}/{day}", calendar_day(existing=True),
-         expect(200, ADMINS)),
+    Case("PUT", "/calendar/{jurisdiction_code}/{day}", calendar_day(existing=False), expect(200, ADMINS)),
+    Case("DELETE", "/calendar/{jurisdiction_code}/{day}", calendar_day(existing=True), expect(200, ADMINS)),
     # events
-    Case("POST", "/events", lambda w, r: {"path": "/events", "json": {
-        "title": "巡查发现", "matter_code": w.matter, "location": w.point(w.grid_mine)}},
-         expect(201, DESK)),
+    Case(
+        "POST",
+        "/events",
+        lambda w, r: {
+            "path": "/events",
+            "json": {"title": "巡查发现", "matter_code": w.matter, "location": w.point(w.grid_mine)},
+        },
+        expect(201, DESK),
+    ),
     Case("GET", "/events", at("/events"), expect(200, ANYONE)),
     Case("GET", "/events/{event_id}", event(mine=True), expect(200, ANYONE), "in scope"),
-    Case("GET", "/events/{event_id}", event(mine=False),
-         expect(200, ANYONE, **SCOPED_404, integration=404), "outside scope"),
-    Case("POST", "/events/{event_id}/actions/{action}", action("sign_for", mine=True),
-         expect(200, STAFF), "sign_for in scope"),
-    Case("POST", "/events/{event_id}/actions/{action}", action("sign_for", mine=False),
-         expect(200, STAFF, **SCOPED_404), "sign_for outside scope"),
-    Case("POST", "/events/{event_id}/actions/{action}",
-         action("suspend", mine=True, body={"note": "挂账：等待规划许可"}),
-         expect(200, DESK), "suspend (desk only) in scope"),
-    Case("POST", "/events/{event_id}/actions/{action}",
-         action("suspend", mine=False, body={"note": "挂账"}),
-         expect(200, DESK, **SCOPED_404), "suspend outside scope"),
-    Case("GET", "/events/{event_id}/candidates",
-         lambda w, r: {"path": f"/events/{w.event_mine()}/candidates"}, expect(200, DESK)),
+    Case(
+        "GET",
+        "/events/{event_id}",
+        event(mine=False),
+        expect(200, ANYONE, **SCOPED_404, integration=404),
+        "outside scope",
+    ),
+    Case(
+        "POST",
+        "/events/{event_id}/actions/{action}",
+        action("sign_for", mine=True),
+        expect(200, STAFF),
+        "sign_for in scope",
+    ),
+    Case(
+        "POST",
+        "/events/{event_id}/actions/{action}",
+        action("sign_for", mine=False),
+        expect(200, STAFF, **SCOPED_404),
+        "sign_for outside scope",
+    ),
+    Case(
+        "POST",
+        "/events/{event_id}/actions/{action}",
+        action("suspend", mine=True, body={"note": "挂账：等待规划许可"}),
+        expect(200, DESK),
+        "suspend (desk only) in scope",
+    ),
+    Case(
+        "POST",
+        "/events/{event_id}/actions/{action}",
+        action("suspend", mine=False, body={"note": "挂账"}),
+        expect(200, DESK, **SCOPED_404),
+        "suspend outside scope",
+    ),
+    Case(
+        "GET",
+        "/events/{event_id}/candidates",
+        lambda w, r: {"path": f"/events/{w.event_mine()}/candidates"},
+        expect(200, DESK),
+    ),
     Case("POST", "/events/{event_id}/location", place, expect(200, DESK)),
-    Case("POST", "/events/{event_id}/extensions", extension(mine=True), expect(201, STAFF),
-         "in scope"),
-    Case("POST", "/events/{event_id}/extensions", extension(mine=False),
-         expect(201, STAFF, **SCOPED_404), "outside scope"),
-    Case("POST", "/events/{event_id}/extensions/{extension_id}/decision", decision,
-         expect(200, DESK)),
+    Case("POST", "/events/{event_id}/extensions", extension(mine=True), expect(201, STAFF), "in scope"),
+    Case(
+        "POST",
+        "/events/{event_id}/extensions",
+        extension(mine=False),
+        expect(201, STAFF, **SCOPED_404),
+        "outside scope",
+    ),
+    Case("POST", "/events/{event_id}/extensions/{extension_id}/decision", decision, expect(200, DESK)),
     Case("DELETE", "/events/{event_id}/duplicate_of", unlink, expect(200, DESK)),
     Case("GET", "/events-counters", at("/events-counters"), expect(200, DESK)),
-    Case("POST", "/events/{event_id}/reporter/reveal", reveal(mine=True), expect(200, FIELD),
-         "consented caller, in scope"),
-    Case("POST", "/events/{event_id}/reporter/reveal", reveal(mine=False),
-         expect(200, FIELD, **SCOPED_404), "consented caller, outside scope"),
+    Case(
+        "POST",
+        "/events/{event_id}/reporter/reveal",
+        reveal(mine=True),
+        expect(200, FIELD),
+        "consented caller, in scope",
+    ),
+    Case(
+        "POST",
+        "/events/{event_id}/reporter/reveal",
+        reveal(mine=False),
+        expect(200, FIELD, **SCOPED_404),
+        "consented caller, outside scope",
+    ),
     # hotline feedback
     Case("GET", "/outbox", at("/outbox"), expect(200, DESK | {"integration"})),
-    Case("POST", "/outbox/{message_id}/retry", retry(own=True),
-         expect(200, DESK | {"integration"}), "own message"),
-    Case("POST", "/outbox/{message_id}/retry", retry(own=False),
-         expect(200, DESK, integration=404), "another hotline's message"),
+    Case(
+        "POST",
+        "/outbox/{message_id}/retry",
+        retry(own=True),
+        expect(200, DESK | {"integration"}),
+        "own message",
+    ),
+    Case(
+        "POST",
+        "/outbox/{message_id}/retry",
+        retry(own=False),
+        expect(200, DESK, integration=404),
+        "another hotline's message",
+    ),
     # whistles
-    Case("POST", "/whistles", lambda w, r: {"path": "/whistles", "json": {
-        "township_code": "LI-VADUZ", "title": "吹哨", "departments": ["emergency"],
-        "matter_code": w.housing_matter, "location": w.point(w.grid_mine)}}, expect(201, DESK)),
+    Case(
+        "POST",
+        "/whistles",
+        lambda w, r: {
+            "path": "/whistles",
+            "json": {
+                "township_code": "LI-VADUZ",
+                "title": "吹哨",
+                "departments": ["emergency"],
+                "matter_code": w.housing_matter,
+                "location": w.point(w.grid_mine),
+            },
+        },
+        expect(201, DESK),
+    ),
     Case("GET", "/whistles", at("/whistles"), expect(200, DESK)),
     Case("GET", "/whistles-counters", at("/whistles-counters"), expect(200, DESK)),
     Case("GET", "/whistles/scores", at("/whistles/scores"), expect(200, DESK)),
-    Case("GET", "/whistles/{whistle_id}", lambda w, r: {"path": f"/whistles/{w.whistle()}"},
-         expect(200, DESK)),
-    Case("POST", "/whistles/{whistle_id}/departments/{department}/ack", whistle_step("ack"),
-         expect(200, DESK)),
-    Case("POST", "/whistles/{whistle_id}/departments/{department}/arrive",
-         whistle_step("arrive"), expect(200, DESK)),
+    Case(
+        "GET", "/whistles/{whistle_id}", lambda w, r: {"path": f"/whistles/{w.whistle()}"}, expect(200, DESK)
+    ),
+    Case(
+        "POST", "/whistles/{whistle_id}/departments/{department}/ack", whistle_step("ack"), expect(200, DESK)
+    ),
+    Case(
+        "POST",
+        "/whistles/{whistle_id}/departments/{department}/arrive",
+        whistle_step("arrive"),
+        expect(200, DESK),
+    ),
     # the live pages: shells redirect to /login without a valid token, data are scoped
-    Case("GET", "/ops", at("/ops"), {**public(303), "admin": 200, "operator": 200},
-         "desk page; others to /inbox or /login"),
-    Case("GET", "/inbox", at("/inbox"), {**public(303), **dict.fromkeys(STAFF, 200),
-                                         "integration": 403}, "field page"),
+    Case(
+        "GET",
+        "/ops",
+        at("/ops"),
+        {**public(303), "admin": 200, "operator": 200},
+        "desk page; others to /inbox or /login",
+    ),
+    Case(
+        "GET",
+        "/inbox",
+        at("/inbox"),
+        {**public(303), **dict.fromkeys(STAFF, 200), "integration": 403},
+        "field page",
+    ),
     Case("GET", "/static/{path}", at("/static/ops/ops.css"), public(200)),
     Case("GET", "/live/stream", at("/live/stream", stream=True), expect(200, STAFF)),
     Case("GET", "/live/events", at("/live/events"), expect(200, STAFF)),
@@ -327,63 +468,130 @@ CASES: list[Case] = [
     Case("GET", "/live/coverage", at("/live/coverage"), expect(200, DESK)),
     Case("GET", "/notices", at("/notices"), expect(200, ADMINS | FIELD)),
     Case("GET", "/notices/secret", at("/notices/secret"), expect(200, ADMINS | FIELD), "own"),
-    Case("GET", "/notices/secret", lambda w, r: {"path": "/notices/secret",
-                                                 "params": {"user": w.user()}},
-         expect(200, ADMINS | FIELD, **SCOPED_404), "another user's"),
-    Case("POST", "/events/{event_id}/attachments", photo_upload(mine=True), expect(201, STAFF),
-         "in scope"),
-    Case("POST", "/events/{event_id}/attachments", photo_upload(mine=False),
-         expect(201, STAFF, **SCOPED_404), "outside scope"),
-    Case("GET", "/events/{event_id}/attachments",
-         lambda w, r: {"path": f"/events/{w.photo(mine=True)[0]}/attachments"},
-         expect(200, STAFF), "in scope"),
-    Case("GET", "/events/{event_id}/attachments",
-         lambda w, r: {"path": f"/events/{w.photo(mine=False)[0]}/attachments"},
-         expect(200, STAFF, **SCOPED_404), "outside scope"),
-    Case("GET", "/attachments/{attachment_id}",
-         lambda w, r: {"path": f"/attachments/{w.photo(mine=True)[1]}"}, expect(200, STAFF),
-         "in scope"),
-    Case("GET", "/attachments/{attachment_id}",
-         lambda w, r: {"path": f"/attachments/{w.photo(mine=False)[1]}"},
-         expect(200, STAFF, **SCOPED_404), "outside scope"),
+    Case(
+        "GET",
+        "/notices/secret",
+        lambda w, r: {"path": "/notices/secret", "params": {"user": w.user()}},
+        expect(200, ADMINS | FIELD, **SCOPED_404),
+        "another user's",
+    ),
+    Case("POST", "/events/{event_id}/attachments", photo_upload(mine=True), expect(201, STAFF), "in scope"),
+    Case(
+        "POST",
+        "/events/{event_id}/attachments",
+        photo_upload(mine=False),
+        expect(201, STAFF, **SCOPED_404),
+        "outside scope",
+    ),
+    Case(
+        "GET",
+        "/events/{event_id}/attachments",
+        lambda w, r: {"path": f"/events/{w.photo(mine=True)[0]}/attachments"},
+        expect(200, STAFF),
+        "in scope",
+    ),
+    Case(
+        "GET",
+        "/events/{event_id}/attachments",
+        lambda w, r: {"path": f"/events/{w.photo(mine=False)[0]}/attachments"},
+        expect(200, STAFF, **SCOPED_404),
+        "outside scope",
+    ),
+    Case(
+        "GET",
+        "/attachments/{attachment_id}",
+        lambda w, r: {"path": f"/attachments/{w.photo(mine=True)[1]}"},
+        expect(200, STAFF),
+        "in scope",
+    ),
+    Case(
+        "GET",
+        "/attachments/{attachment_id}",
+        lambda w, r: {"path": f"/attachments/{w.photo(mine=False)[1]}"},
+        expect(200, STAFF, **SCOPED_404),
+        "outside scope",
+    ),
 ]
 
 
 @pytest.fixture(scope="module")
-def world(settings: Settings, database_url: str,
-          tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+def world(settings: Settings, database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     # Points are random, so 并单 (duplicate linking) is narrowed to identical points: cells
     # stay independent, and the one case that wants a duplicate makes it on purpose.
-    app_settings = settings.model_copy(update={
-        "duplicate_radius_m": 0.01, "attachments_dir": tmp_path_factory.mktemp("photos")})
+    app_settings = settings.model_copy(
+        update={"duplicate_radius_m": 0.01, "attachments_dir": tmp_path_factory.mktemp("photos")}
+    )
     name = f"hotline-acc-{uuid.uuid4().hex[:6]}"
     secret = in_thread(save_integration, database_url, name=name, callback_url=None)["secret"]
-    demo_secret = sql(database_url, "SELECT secret FROM integrations WHERE name = "
-                                    "'hotline-demo'")[0]["secret"]
-    grid_mine = sql(database_url, "SELECT code FROM current_grids WHERE layer = 'community' "
-                    "AND ST_Contains(geom, ST_SetSRID(ST_MakePoint($1, $2), 4326))", *VADUZ)
-    grid_other = sql(database_url, "SELECT code FROM current_grids WHERE layer = 'community' "
-                     "AND ST_Contains(geom, ST_SetSRID(ST_MakePoint($1, $2), 4326))", *ESCHEN)
+    demo_secret = sql(database_url, "SELECT secret FROM integrations WHERE name = 'hotline-demo'")[0][
+        "secret"
+    ]
+    grid_mine = sql(
+        database_url,
+        "SELECT code FROM current_grids WHERE layer = 'community' "
+        "AND ST_Contains(geom, ST_SetSRID(ST_MakePoint($1, $2), 4326))",
+        *VADUZ,
+    )
+    grid_other = sql(
+        database_url,
+        "SELECT code FROM current_grids WHERE layer = 'community' "
+        "AND ST_Contains(geom, ST_SetSRID(ST_MakePoint($1, $2), 4326))",
+        *ESCHEN,
+    )
     codes = (grid_mine[0]["code"], grid_other[0]["code"])
-    points = {code: [(r["lng"], r["lat"]) for r in sql(
-        database_url, "SELECT ST_X(p) AS lng, ST_Y(p) AS lat FROM (SELECT (ST_Dump("
-        "ST_GeneratePoints(geom, 400))).geom AS p FROM current_grids WHERE layer = "
-        "'community' AND code = $1) s", code)] for code in codes}
-    matter = sql(database_url, "SELECT code FROM matters WHERE owner_department = "
-                 "'urban_management' AND kind = 'event' AND NOT auto_dispatch ORDER BY code "
-                 "LIMIT 1")[0]["code"]
-    housing = sql(database_url, "SELECT code FROM matters WHERE owner_department = 'housing' "
-                  "AND kind = 'event' AND NOT auto_dispatch ORDER BY code LIMIT 1")[0]["code"]
+    points = {
+        code: [
+            (r["lng"], r["lat"])
+            for r in sql(
+                database_url,
+                "SELECT ST_X(p) AS lng, ST_Y(p) AS lat FROM (SELECT (ST_Dump("
+                "ST_GeneratePoints(geom, 400))).geom AS p FROM current_grids WHERE layer = "
+                "'community' AND code = $1) s",
+                code,
+            )
+        ]
+        for code in codes
+    }
+    matter = sql(
+        database_url,
+        "SELECT code FROM matters WHERE owner_department = "
+        "'urban_management' AND kind = 'event' AND NOT auto_dispatch ORDER BY code "
+        "LIMIT 1",
+    )[0]["code"]
+    housing = sql(
+        database_url,
+        "SELECT code FROM matters WHERE owner_department = 'housing' "
+        "AND kind = 'event' AND NOT auto_dispatch ORDER BY code LIMIT 1",
+    )[0]["code"]
     township = f"ACC-TWN-{uuid.uuid4().hex[:6]}"
-    in_thread(jurisdictions.upsert, database_url, code=township, name=township,
-              level="township", boundary=None, timezone="Asia/Shanghai", source="tests")
+    in_thread(
+        jurisdictions.upsert,
+        database_url,
+        code=township,
+        name=township,
+        level="township",
+        boundary=None,
+        timezone="Asia/Shanghai",
+        source="tests",
+    )
     with TestClient(create_app(app_settings)) as client:
-        w = World(client=client, database_url=database_url,
-                  tokens={"admin": issue_token(database_url, "admin")}, integration=name,
-                  secret=secret, demo_secret=demo_secret, grid_mine=codes[0],
-                  grid_other=codes[1], squad_mine=0, squad_other=0, matter=matter,
-                  housing_matter=housing, township=township, points=points,
-                  app_factory=lambda: create_app(app_settings))
+        w = World(
+            client=client,
+            database_url=database_url,
+            tokens={"admin": issue_token(database_url, "admin")},
+            integration=name,
+            secret=secret,
+            demo_secret=demo_secret,
+            grid_mine=codes[0],
+            grid_other=codes[1],
+            squad_mine=0,
+            squad_other=0,
+            matter=matter,
+            housing_matter=housing,
+            township=township,
+            points=points,
+            app_factory=lambda: create_app(app_settings),
+        )
         w.squad_mine, w.squad_other = w.squad(), w.squad()
         squad_code = w.admin("GET", f"/squads/{w.squad_mine}")["code"]
         w.tokens.update(
@@ -391,7 +599,8 @@ def world(settings: Settings, database_url: str,
             grid_head=issue_token(database_url, "grid_head", grid_codes=[codes[0]]),
             squad=issue_token(database_url, "squad", squad_code=squad_code),
             integration=issue_token(database_url, "integration", integration=name),
-            revoked=issue_token(database_url, "admin"))
+            revoked=issue_token(database_url, "admin"),
+        )
         assert in_thread(auth.revoke_token, database_url, token=w.tokens["revoked"])
         try:
             yield w
@@ -423,9 +632,11 @@ def test_access(world: World, case: Case, role: str) -> None:
         return
     response = world.call(role, case.method, path, **request)
     assert response.status_code == case.expected[role], (
-        f"{role} {case.id}: {response.status_code} {response.text[:300]}")
-    if response.status_code in (401, 403, 404) and response.headers.get(
-            "content-type", "").startswith("application/json"):
+        f"{role} {case.id}: {response.status_code} {response.text[:300]}"
+    )
+    if response.status_code in (401, 403, 404) and response.headers.get("content-type", "").startswith(
+        "application/json"
+    ):
         assert response.json()["error"]  # a JSON error body, never an HTML 500 page
     if response.status_code == 201 and case.route == "/squads":
         world.created_squads.append(response.json()["id"])

@@ -46,6 +46,7 @@ def assert_client_error(response, status: int, field: str, *reason_words: str) -
 
 # -- reading ---------------------------------------------------------------------------
 
+
 def test_health(client) -> None:
     response = client.get("/health")
     assert response.status_code == 200
@@ -71,7 +72,9 @@ async def test_layers_lists_the_demo_layers_with_counts(client, db: asyncpg.Conn
                        AND c.straddles) AS straddling
                FROM layer_versions v JOIN layers l ON l.id = v.layer_id
                JOIN jurisdictions j ON j.id = l.jurisdiction_id
-               WHERE j.code = 'LI' AND l.name = $1 AND v.valid_to IS NULL""", name)
+               WHERE j.code = 'LI' AND l.name = $1 AND v.valid_to IS NULL""",
+            name,
+        )
         assert layer["grid_count"] == row["grids"] > 0, name
         assert layer["cell_count"] == row["cells"] > layer["straddling_cell_count"], name
         assert layer["straddling_cell_count"] == row["straddling"] > 0, name
@@ -85,25 +88,34 @@ async def test_layers_lists_the_demo_layers_with_counts(client, db: asyncpg.Conn
 
 
 @pytest.mark.parametrize("layer", sorted(DEMO_LAYERS))
-async def test_layer_grids_geojson_matches_the_database(layer: str, client,
-                                                        db: asyncpg.Connection) -> None:
+async def test_layer_grids_geojson_matches_the_database(layer: str, client, db: asyncpg.Connection) -> None:
     response = client.get(f"/layers/{layer}/grids", params={"jurisdiction": "LI"})
     assert response.status_code == 200
     collection = response.json()
     assert collection["type"] == "FeatureCollection"
-    rows = {r["id"]: r for r in await db.fetch(
-        """SELECT g.id, g.code, g.name, g.geom, g.area_m2, g.squad_name, g.department,
+    rows = {
+        r["id"]: r
+        for r in await db.fetch(
+            """SELECT g.id, g.code, g.name, g.geom, g.area_m2, g.squad_name, g.department,
                   g.station_name, g.head_name, g.enforcement_code, g.version
            FROM current_grids g JOIN jurisdictions j ON j.id = g.jurisdiction_id
-           WHERE g.layer = $1 AND j.code = 'LI'""", layer)}
+           WHERE g.layer = $1 AND j.code = 'LI'""",
+            layer,
+        )
+    }
     features = collection["features"]
     assert sorted(f["id"] for f in features) == sorted(rows)
     for f in features:
         row = rows[f["id"]]
         assert f["type"] == "Feature"
         props = f["properties"]
-        assert (props["code"], props["name"], props["layer"], props["jurisdiction_code"],
-                props["version"]) == (row["code"], row["name"], layer, "LI", row["version"])
+        assert (
+            props["code"],
+            props["name"],
+            props["layer"],
+            props["jurisdiction_code"],
+            props["version"],
+        ) == (row["code"], row["name"], layer, "LI", row["version"])
         assert props["valid_to"] is None
         assert props["area_m2"] == pytest.approx(row["area_m2"])
         geometry = shape(f["geometry"])
@@ -136,12 +148,17 @@ def test_colon_in_layer_path(client) -> None:
 async def test_grid_detail(client, db: asyncpg.Connection) -> None:
     row = await db.fetchrow(
         """SELECT g.id, g.code, g.geom, g.enforcement_code, g.enforcement_link, g.head_phone
-           FROM current_grids g WHERE g.layer = 'community' ORDER BY g.code LIMIT 1""")
+           FROM current_grids g WHERE g.layer = 'community' ORDER BY g.code LIMIT 1"""
+    )
     response = client.get(f"/grids/{row['id']}")
     assert response.status_code == 200
     detail = response.json()
     assert (detail["id"], detail["code"], detail["layer"], detail["jurisdiction"]) == (
-        row["id"], row["code"], "community", "LI")
+        row["id"],
+        row["code"],
+        "community",
+        "LI",
+    )
     assert detail["enforcement_link"] == row["enforcement_link"]
     assert detail["responsible"]["enforcement_code"] == row["enforcement_code"]
     assert detail["responsible"]["phone"] == row["head_phone"]
@@ -178,8 +195,9 @@ async def test_jurisdictions(client, db: asyncpg.Connection) -> None:
     townships = client.get("/jurisdictions", params={"level": "township"}).json()
     li_townships = [j for j in townships if j["parent_code"] == "LI"]
     assert len(li_townships) == 11 and {j["level"] for j in townships} == {"township"}
-    assert_client_error(client.get("/jurisdictions", params={"level": "village"}), 422,
-                        "query.level", "pattern")
+    assert_client_error(
+        client.get("/jurisdictions", params={"level": "village"}), 422, "query.level", "pattern"
+    )
 
 
 def test_one_jurisdiction_with_boundary(client) -> None:
@@ -187,7 +205,11 @@ def test_one_jurisdiction_with_boundary(client) -> None:
     assert response.status_code == 200
     li = response.json()
     assert (li["code"], li["level"], li["parent_code"], li["timezone"]) == (
-        "LI", "county", None, "Europe/Vaduz")
+        "LI",
+        "county",
+        None,
+        "Europe/Vaduz",
+    )
     assert "id" not in li
     boundary = shape(li["boundary"])
     assert li["boundary"]["type"] == "MultiPolygon"
@@ -227,20 +249,40 @@ API_POINT = (119.300 - 120 / 100_000, 26.070)
 @pytest.fixture(scope="module")
 async def china_layer(client, database_url: str, tmp_path_factory) -> None:
     path = Path(tmp_path_factory.mktemp("api")) / "api.geojson"
-    path.write_text(json.dumps({"type": "FeatureCollection", "features": [
-        {"type": "Feature", "properties": {"code": code, "name": code, "department": "测试"},
-         "geometry": shapely.geometry.mapping(geometry)}
-        for code, geometry in (("API-WEST", API_WEST), ("API-EAST", API_EAST))]}))
+    path.write_text(
+        json.dumps(
+            {
+                "type": "FeatureCollection",
+                "features": [
+                    {
+                        "type": "Feature",
+                        "properties": {"code": code, "name": code, "department": "测试"},
+                        "geometry": shapely.geometry.mapping(geometry),
+                    }
+                    for code, geometry in (("API-WEST", API_WEST), ("API-EAST", API_EAST))
+                ],
+            }
+        )
+    )
     connection = await connect(database_url)
     try:
-        await jurisdictions.upsert(connection, code=API_CODE, name=API_CODE, level="county",
-                                   boundary=MultiPolygon([box(119.27, 26.05, 119.33, 26.09)]))
-        await import_layer(connection, prepare_layer(path, layer=API_LAYER),
-                           jurisdiction_code=API_CODE, resolution=10)
+        await jurisdictions.upsert(
+            connection,
+            code=API_CODE,
+            name=API_CODE,
+            level="county",
+            boundary=MultiPolygon([box(119.27, 26.05, 119.33, 26.09)]),
+        )
+        await import_layer(
+            connection, prepare_layer(path, layer=API_LAYER), jurisdiction_code=API_CODE, resolution=10
+        )
     finally:
         await connection.close()
-    await await_until(lambda: API_LAYER in client.get("/health").json()["overlay"]["layers"], 30,
-                      message="the app did not reload its overlay")
+    await await_until(
+        lambda: API_LAYER in client.get("/health").json()["overlay"]["layers"],
+        30,
+        message="the app did not reload its overlay",
+    )
 
 
 @pytest.mark.parametrize("crs", ["gcj02", "bd09", "GCJ-02", "baidu"])
@@ -271,14 +313,23 @@ def test_batch_lookup_in_gcj02(client, china_layer) -> None:
     lng, lat = API_POINT
     points = [(lng, lat), (lng + 0.0025, lat), (119.29, 26.065), (119.31, 26.075)]
     x, y = wgs84_to_gcj02(np.array([p[0] for p in points]), np.array([p[1] for p in points]))
-    body = {"crs": "gcj02", "points": [{"lat": float(b), "lng": float(a), "id": str(i)}
-                                       for i, (a, b) in enumerate(zip(x, y, strict=True))]}
+    body = {
+        "crs": "gcj02",
+        "points": [
+            {"lat": float(b), "lng": float(a), "id": str(i)}
+            for i, (a, b) in enumerate(zip(x, y, strict=True))
+        ],
+    }
     response = client.post("/grids/lookup", json=body)
     assert response.status_code == 200
     results = response.json()["results"]
     assert [r["point"]["id"] for r in results] == ["0", "1", "2", "3"]
     assert [r["layers"][API_LAYER]["grid"]["code"] for r in results] == [
-        "API-WEST", "API-EAST", "API-WEST", "API-EAST"]
+        "API-WEST",
+        "API-EAST",
+        "API-WEST",
+        "API-EAST",
+    ]
     for (a, b), result in zip(points, results, strict=True):
         echo = result["point"]["wgs84"]
         assert metres(echo["lng"], echo["lat"], a, b) < 0.5
@@ -296,26 +347,30 @@ def test_cgcs2000_lookup(client) -> None:
 
 # -- bad input: 4xx naming the field, never 500 --------------------------------------------
 
-@pytest.mark.parametrize(("params", "field", "words"), [
-    ({"lat": "91", "lng": "9.5"}, "query.lat", ["90"]),
-    ({"lat": "-90.0001", "lng": "9.5"}, "query.lat", ["-90"]),
-    ({"lat": "47", "lng": "180.5"}, "query.lng", ["180"]),
-    ({"lat": "47", "lng": "-181"}, "query.lng", ["-180"]),
-    ({"lat": "abc", "lng": "9.5"}, "query.lat", ["number"]),
-    ({"lat": "47", "lng": "9,5"}, "query.lng", ["number"]),
-    ({"lat": "", "lng": "9.5"}, "query.lat", []),
-    ({"lat": "nan", "lng": "9.5"}, "query.lat", ["finite"]),
-    ({"lat": "NaN", "lng": "9.5"}, "query.lat", ["finite"]),
-    ({"lat": "47", "lng": "inf"}, "query.lng", ["finite"]),
-    ({"lat": "-Infinity", "lng": "9.5"}, "query.lat", ["finite"]),
-    ({"lat": "1e400", "lng": "9.5"}, "query.lat", ["finite"]),
-    ({"lng": "9.5"}, "query.lat", ["required"]),
-    ({"lat": "47"}, "query.lng", ["required"]),
-    ({"lat": "47.1", "lng": "9.5", "crs": "mars-2"}, "query.crs", ["unknown", "mars-2"]),
-    ({"lat": "47.1", "lng": "9.5", "crs": "EPSG:999999"}, "query.crs", ["unknown"]),
-    ({"lat": "47.1", "lng": "9.5", "crs": "EPSG:3857"}, "query.crs", ["projected"]),
-    ({"lat": "47.1", "lng": "9.5", "crs": "EPSG:32632"}, "query.crs", ["projected"]),
-])
+
+@pytest.mark.parametrize(
+    ("params", "field", "words"),
+    [
+        ({"lat": "91", "lng": "9.5"}, "query.lat", ["90"]),
+        ({"lat": "-90.0001", "lng": "9.5"}, "query.lat", ["-90"]),
+        ({"lat": "47", "lng": "180.5"}, "query.lng", ["180"]),
+        ({"lat": "47", "lng": "-181"}, "query.lng", ["-180"]),
+        ({"lat": "abc", "lng": "9.5"}, "query.lat", ["number"]),
+        ({"lat": "47", "lng": "9,5"}, "query.lng", ["number"]),
+        ({"lat": "", "lng": "9.5"}, "query.lat", []),
+        ({"lat": "nan", "lng": "9.5"}, "query.lat", ["finite"]),
+        ({"lat": "NaN", "lng": "9.5"}, "query.lat", ["finite"]),
+        ({"lat": "47", "lng": "inf"}, "query.lng", ["finite"]),
+        ({"lat": "-Infinity", "lng": "9.5"}, "query.lat", ["finite"]),
+        ({"lat": "1e400", "lng": "9.5"}, "query.lat", ["finite"]),
+        ({"lng": "9.5"}, "query.lat", ["required"]),
+        ({"lat": "47"}, "query.lng", ["required"]),
+        ({"lat": "47.1", "lng": "9.5", "crs": "mars-2"}, "query.crs", ["unknown", "mars-2"]),
+        ({"lat": "47.1", "lng": "9.5", "crs": "EPSG:999999"}, "query.crs", ["unknown"]),
+        ({"lat": "47.1", "lng": "9.5", "crs": "EPSG:3857"}, "query.crs", ["projected"]),
+        ({"lat": "47.1", "lng": "9.5", "crs": "EPSG:32632"}, "query.crs", ["projected"]),
+    ],
+)
 def test_lookup_bad_query(client, params: dict[str, str], field: str, words: list[str]) -> None:
     assert_client_error(client.get("/grids/lookup", params=params), 422, field, *words)
 
@@ -326,53 +381,54 @@ def _point(i: int) -> dict[str, Any]:
 
 def test_batch_over_the_limit_is_413(client) -> None:
     body = {"points": [_point(i) for i in range(10_001)]}
-    body_ok = assert_client_error(client.post("/grids/lookup", json=body), 413, "body.points",
-                                  "10000")
+    body_ok = assert_client_error(client.post("/grids/lookup", json=body), 413, "body.points", "10000")
     assert "10001" in body_ok["message"]
-    exactly = client.post("/grids/lookup", json={"points": [_point(i) for i in range(10_000)],
-                                                 "nearest": False})
+    exactly = client.post(
+        "/grids/lookup", json={"points": [_point(i) for i in range(10_000)], "nearest": False}
+    )
     assert exactly.status_code == 200 and len(exactly.json()["results"]) == 10_000
 
 
-@pytest.mark.parametrize(("body", "field", "words"), [
-    ({"points": []}, "body.points", ["at least 1"]),
-    ({}, "body.points", ["required"]),
-    ({"points": "47.1,9.5"}, "body.points", ["list"]),
-    ({"points": [{"lat": 47.1}]}, "body.points.0.lng", ["required"]),
-    ({"points": [{"lat": "north", "lng": 9.5}]}, "body.points.0.lat", ["number"]),
-    ({"points": [{"lat": 47.1, "lng": 9.5}, {"lat": 95, "lng": 9.5}]}, "body.points.1.lat",
-     ["90"]),
-    ({"points": [{"lat": 47.1, "lng": [9.5]}]}, "body.points.0.lng", ["number"]),
-    ({"points": [{"lat": 47.1, "lng": 9.5, "id": "x" * 201}]}, "body.points.0.id", ["200"]),
-    ({"points": [{"lat": 47.1, "lng": 9.5}], "nearest": "perhaps"}, "body.nearest",
-     ["bool"]),
-    ({"points": [{"lat": 47.1, "lng": 9.5}], "crs": 4326}, "body.crs", ["string"]),
-    ({"points": [{"lat": 47.1, "lng": 9.5}], "crs": "gcj-03"}, "body.crs", ["unknown"]),
-    ({"points": [{"lat": 47.1, "lng": 9.5}], "crs": "EPSG:2056"}, "body.crs", ["projected"]),
-    ({"points": [None]}, "body.points.0", []),
-    ([{"lat": 47.1, "lng": 9.5}], "body", []),
-])
+@pytest.mark.parametrize(
+    ("body", "field", "words"),
+    [
+        ({"points": []}, "body.points", ["at least 1"]),
+        ({}, "body.points", ["required"]),
+        ({"points": "47.1,9.5"}, "body.points", ["list"]),
+        ({"points": [{"lat": 47.1}]}, "body.points.0.lng", ["required"]),
+        ({"points": [{"lat": "north", "lng": 9.5}]}, "body.points.0.lat", ["number"]),
+        ({"points": [{"lat": 47.1, "lng": 9.5}, {"lat": 95, "lng": 9.5}]}, "body.points.1.lat", ["90"]),
+        ({"points": [{"lat": 47.1, "lng": [9.5]}]}, "body.points.0.lng", ["number"]),
+        ({"points": [{"lat": 47.1, "lng": 9.5, "id": "x" * 201}]}, "body.points.0.id", ["200"]),
+        ({"points": [{"lat": 47.1, "lng": 9.5}], "nearest": "perhaps"}, "body.nearest", ["bool"]),
+        ({"points": [{"lat": 47.1, "lng": 9.5}], "crs": 4326}, "body.crs", ["string"]),
+        ({"points": [{"lat": 47.1, "lng": 9.5}], "crs": "gcj-03"}, "body.crs", ["unknown"]),
+        ({"points": [{"lat": 47.1, "lng": 9.5}], "crs": "EPSG:2056"}, "body.crs", ["projected"]),
+        ({"points": [None]}, "body.points.0", []),
+        ([{"lat": 47.1, "lng": 9.5}], "body", []),
+    ],
+)
 def test_batch_bad_body(client, body: Any, field: str, words: list[str]) -> None:
     assert_client_error(client.post("/grids/lookup", json=body), 422, field, *words)
 
 
-@pytest.mark.parametrize(("raw", "field", "words"), [
-    (b'{"points": [{"lat": NaN, "lng": 9.5}]}', "body.points.0.lat", ["finite"]),
-    (b'{"points": [{"lat": 47.1, "lng": Infinity}]}', "body.points.0.lng", ["finite"]),
-    (b'{"points": [{"lat": 47.1, "lng": -Infinity}]}', "body.points.0.lng", ["finite"]),
-    (b'{"points": [{"lat": 1e400, "lng": 9.5}]}', "body.points.0.lat", ["finite"]),
-])
+@pytest.mark.parametrize(
+    ("raw", "field", "words"),
+    [
+        (b'{"points": [{"lat": NaN, "lng": 9.5}]}', "body.points.0.lat", ["finite"]),
+        (b'{"points": [{"lat": 47.1, "lng": Infinity}]}', "body.points.0.lng", ["finite"]),
+        (b'{"points": [{"lat": 47.1, "lng": -Infinity}]}', "body.points.0.lng", ["finite"]),
+        (b'{"points": [{"lat": 1e400, "lng": 9.5}]}', "body.points.0.lat", ["finite"]),
+    ],
+)
 def test_batch_non_finite_numbers(client, raw: bytes, field: str, words: list[str]) -> None:
-    response = client.post("/grids/lookup", content=raw,
-                           headers={"content-type": "application/json"})
+    response = client.post("/grids/lookup", content=raw, headers={"content-type": "application/json"})
     assert_client_error(response, 422, field, *words)
 
 
-@pytest.mark.parametrize("raw", [b'{"points": [{"lat": 47.1, "lng": 9.5}', b"points=1",
-                                 b"", b"\xff\xfe{}"])
+@pytest.mark.parametrize("raw", [b'{"points": [{"lat": 47.1, "lng": 9.5}', b"points=1", b"", b"\xff\xfe{}"])
 def test_batch_malformed_json(client, raw: bytes) -> None:
-    response = client.post("/grids/lookup", content=raw,
-                           headers={"content-type": "application/json"})
+    response = client.post("/grids/lookup", content=raw, headers={"content-type": "application/json"})
     assert 400 <= response.status_code < 500, response.text
     body = response.json()
     assert body["error"] and body["message"]
@@ -380,11 +436,15 @@ def test_batch_malformed_json(client, raw: bytes) -> None:
 
 
 def test_layer_grids_bad_input(client) -> None:
-    assert_client_error(client.get("/layers/enforcement/grids", params={"at": "yesterday"}),
-                        422, "query.at", "datetime")
-    assert_client_error(client.get("/layers/enforcement/grids",
-                                   params={"at": "2030-01-01T00:00:00"}), 422, "query.at",
-                        "time zone")
+    assert_client_error(
+        client.get("/layers/enforcement/grids", params={"at": "yesterday"}), 422, "query.at", "datetime"
+    )
+    assert_client_error(
+        client.get("/layers/enforcement/grids", params={"at": "2030-01-01T00:00:00"}),
+        422,
+        "query.at",
+        "time zone",
+    )
     missing = client.get("/layers/specialist:nothing/grids")
     assert missing.status_code == 404 and "specialist:nothing" in missing.json()["message"]
     assert client.get("/layers/nothing/versions").status_code == 404
@@ -395,14 +455,19 @@ def test_layer_grids_bad_input(client) -> None:
     assert 200 <= extreme.status_code < 500, extreme.text
 
 
-@pytest.mark.parametrize("path", ["/jurisdictions/%00", "/layers/%00/grids",
-                                  "/layers/%00/versions",
-                                  "/layers/enforcement/grids?jurisdiction=%00",
-                                  "/grids/lookup?lat=47.1&lng=9.5&crs=%00",
-                                  "/grids/lookup?lat=47.1&lng=9.5&crs=",
-                                  "/jurisdictions/" + "x" * 5000],
-                         ids=["nul-code", "nul-layer", "nul-versions", "nul-jurisdiction",
-                              "nul-crs", "empty-crs", "long-code"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/jurisdictions/%00",
+        "/layers/%00/grids",
+        "/layers/%00/versions",
+        "/layers/enforcement/grids?jurisdiction=%00",
+        "/grids/lookup?lat=47.1&lng=9.5&crs=%00",
+        "/grids/lookup?lat=47.1&lng=9.5&crs=",
+        "/jurisdictions/" + "x" * 5000,
+    ],
+    ids=["nul-code", "nul-layer", "nul-versions", "nul-jurisdiction", "nul-crs", "empty-crs", "long-code"],
+)
 def test_odd_strings_never_500(client, path: str) -> None:
     response = client.get(path)
     assert response.status_code < 500, response.text[:300]

@@ -49,22 +49,27 @@ async def event_id(server, database_url):
 
 @pytest.fixture(scope="module")
 def tokens(make_token):
-    return {"head": make_token("grid_head", grid_codes=["LI-VADUZ-02"]),
-            "other": make_token("grid_head", grid_codes=["LI-SCHAAN-01"]),
-            "operator": make_token("operator"),
-            "hotline": make_token("integration", integration="hotline-demo")}
+    return {
+        "head": make_token("grid_head", grid_codes=["LI-VADUZ-02"]),
+        "other": make_token("grid_head", grid_codes=["LI-SCHAAN-01"]),
+        "operator": make_token("operator"),
+        "hotline": make_token("integration", integration="hotline-demo"),
+    }
 
 
 def upload(server, token, event_id, data, *, name="photo.png", mime="image/png", note=None):
     fields = {"note": note} if note else None
-    return httpx.post(f"{server.url}/events/{event_id}/attachments",
-                      files={"file": (name, data, mime)}, data=fields,
-                      headers={"Authorization": f"Bearer {token}"}, timeout=10)
+    return httpx.post(
+        f"{server.url}/events/{event_id}/attachments",
+        files={"file": (name, data, mime)},
+        data=fields,
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=10,
+    )
 
 
 def fetch(server, token, path):
-    return httpx.get(f"{server.url}{path}", headers={"Authorization": f"Bearer {token}"},
-                     timeout=10)
+    return httpx.get(f"{server.url}{path}", headers={"Authorization": f"Bearer {token}"}, timeout=10)
 
 
 def test_a_photo_is_stored_recorded_and_served_back(server, tokens, event_id, photo_dir):
@@ -90,17 +95,17 @@ def test_a_photo_is_stored_recorded_and_served_back(server, tokens, event_id, ph
 
 
 def test_the_type_comes_from_the_bytes_not_the_label(server, tokens, event_id):
-    as_jpeg = upload(server, tokens["head"], event_id, JPEG, name="a.bin",
-                     mime="application/octet-stream")
+    as_jpeg = upload(server, tokens["head"], event_id, JPEG, name="a.bin", mime="application/octet-stream")
     assert as_jpeg.status_code == 201 and as_jpeg.json()["mime"] == "image/jpeg"
     webp = upload(server, tokens["head"], event_id, WEBP, name="b.webp", mime="image/webp")
     assert webp.status_code == 201 and webp.json()["mime"] == "image/webp"
-    disguised = upload(server, tokens["head"], event_id, png(8, 8), name="x.jpg",
-                       mime="image/jpeg")
+    disguised = upload(server, tokens["head"], event_id, png(8, 8), name="x.jpg", mime="image/jpeg")
     assert disguised.json()["mime"] == "image/png"
-    for data, mime in ((b"<html><script>alert(1)</script></html>", "image/jpeg"),
-                       (b"GIF89a" + b"\x00" * 50, "image/gif"),
-                       (b"%PDF-1.7\n" + b"\x00" * 50, "image/png")):
+    for data, mime in (
+        (b"<html><script>alert(1)</script></html>", "image/jpeg"),
+        (b"GIF89a" + b"\x00" * 50, "image/gif"),
+        (b"%PDF-1.7\n" + b"\x00" * 50, "image/png"),
+    ):
         refused = upload(server, tokens["head"], event_id, data, mime=mime)
         assert refused.status_code == 415, refused.text
         assert refused.json()["error"] == "unsupported_media_type"

@@ -39,19 +39,25 @@ def as_(token: str) -> dict[str, str]:
 
 
 async def community_grid(db: asyncpg.Connection, lng: float, lat: float) -> str:
-    return await db.fetchval("SELECT code FROM current_grids WHERE layer = 'community' AND "
-                             "ST_Contains(geom, ST_SetSRID(ST_MakePoint($1, $2), 4326))", lng, lat)
+    return await db.fetchval(
+        "SELECT code FROM current_grids WHERE layer = 'community' AND "
+        "ST_Contains(geom, ST_SetSRID(ST_MakePoint($1, $2), 4326))",
+        lng,
+        lat,
+    )
 
 
 # -- tokens ------------------------------------------------------------------------------
+
 
 async def test_tokens_are_stored_as_hashes_and_shown_once(db: asyncpg.Connection) -> None:
     name = f"hash-{uuid.uuid4().hex[:6]}"
     await auth.create_user(db, name=name, role="operator", display_name="值班员")
     token = await auth.issue_token(db, user_name=name, label="desk 1")
     assert token.startswith("gs_") and len(token) >= 40
-    row = await db.fetchrow("SELECT t.* FROM api_tokens t JOIN users u ON u.id = t.user_id "
-                            "WHERE u.name = $1", name)
+    row = await db.fetchrow(
+        "SELECT t.* FROM api_tokens t JOIN users u ON u.id = t.user_id WHERE u.name = $1", name
+    )
     assert row["token_hash"] == hashlib.sha256(token.encode()).hexdigest()
     assert row["token_prefix"] == token[:8] and row["label"] == "desk 1"
     dump = " ".join(str(v) for r in await db.fetch("SELECT * FROM api_tokens") for v in r.values())
@@ -62,8 +68,7 @@ async def test_last_used_is_written_at_most_once_a_minute(db: asyncpg.Connection
     name = f"used-{uuid.uuid4().hex[:6]}"
     await auth.create_user(db, name=name, role="operator")
     token = await auth.issue_token(db, user_name=name)
-    query = ("SELECT last_used_at FROM api_tokens t JOIN users u ON u.id = t.user_id "
-             "WHERE u.name = $1")
+    query = "SELECT last_used_at FROM api_tokens t JOIN users u ON u.id = t.user_id WHERE u.name = $1"
     assert await db.fetchval(query, name) is None
     assert present(await auth.principal_for_token(db, token)).name == name
     first = await db.fetchval(query, name)
@@ -71,8 +76,11 @@ async def test_last_used_is_written_at_most_once_a_minute(db: asyncpg.Connection
     auth.forget_cached()  # a new lookup, within the minute: no write
     await auth.principal_for_token(db, token)
     assert await db.fetchval(query, name) == first
-    await db.execute("UPDATE api_tokens SET last_used_at = now() - interval '2 minutes' "
-                     "WHERE user_id = (SELECT id FROM users WHERE name = $1)", name)
+    await db.execute(
+        "UPDATE api_tokens SET last_used_at = now() - interval '2 minutes' "
+        "WHERE user_id = (SELECT id FROM users WHERE name = $1)",
+        name,
+    )
     auth.forget_cached()
     await auth.principal_for_token(db, token)
     assert await db.fetchval(query, name) > first
@@ -85,8 +93,7 @@ async def test_revocation_elsewhere_bites_within_five_seconds(db: asyncpg.Connec
     clock = FrozenClock()
     assert await auth.principal_for_token(db, token, clock=clock) is not None
     # Revoked by another process (plain SQL): this process still has the answer cached ...
-    await db.execute("UPDATE api_tokens SET revoked_at = now() WHERE token_hash = $1",
-                     auth.hash_token(token))
+    await db.execute("UPDATE api_tokens SET revoked_at = now() WHERE token_hash = $1", auth.hash_token(token))
     clock.advance(seconds=auth.TOKEN_CACHE_SECONDS - 0.1)
     assert await auth.principal_for_token(db, token, clock=clock) is not None
     # ... for at most TOKEN_CACHE_SECONDS.
@@ -96,8 +103,9 @@ async def test_revocation_elsewhere_bites_within_five_seconds(db: asyncpg.Connec
 
 async def test_revoke_by_prefix_or_token_and_disable(db: asyncpg.Connection) -> None:
     name = f"prefix-{uuid.uuid4().hex[:6]}"
-    await auth.create_user(db, name=name, role="squad",
-                           squad_code=await db.fetchval("SELECT code FROM squads LIMIT 1"))
+    await auth.create_user(
+        db, name=name, role="squad", squad_code=await db.fetchval("SELECT code FROM squads LIMIT 1")
+    )
     first = await auth.issue_token(db, user_name=name)
     second = await auth.issue_token(db, user_name=name)
     assert await auth.principal_for_token(db, first) is not None
@@ -115,12 +123,17 @@ async def test_revoke_by_prefix_or_token_and_disable(db: asyncpg.Connection) -> 
     assert await auth.principal_for_token(db, "not-ours") is None
 
 
-async def test_an_account_whose_squad_is_gone_is_refused(bare: TestClient,
-                                                         db: asyncpg.Connection) -> None:
+async def test_an_account_whose_squad_is_gone_is_refused(bare: TestClient, db: asyncpg.Connection) -> None:
     admin = issue_token(bare.app.state.settings.database_url, "admin")  # type: ignore[attr-defined]
-    squad = bare.post("/squads", headers=as_(admin), json={
-        "code": f"SQ-GONE-{uuid.uuid4().hex[:6]}", "name": "short-lived",
-        "station": {"lat": VADUZ["lat"], "lng": VADUZ["lng"]}}).json()
+    squad = bare.post(
+        "/squads",
+        headers=as_(admin),
+        json={
+            "code": f"SQ-GONE-{uuid.uuid4().hex[:6]}",
+            "name": "short-lived",
+            "station": {"lat": VADUZ["lat"], "lng": VADUZ["lng"]},
+        },
+    ).json()
     name = f"gone-{uuid.uuid4().hex[:6]}"
     await auth.create_user(db, name=name, role="squad", squad_code=squad["code"])
     token = await auth.issue_token(db, user_name=name)
@@ -133,6 +146,7 @@ async def test_an_account_whose_squad_is_gone_is_refused(bare: TestClient,
 
 # -- HTTP --------------------------------------------------------------------------------
 
+
 def test_401_names_what_is_wrong_and_challenges(bare: TestClient) -> None:
     missing = bare.get("/events")
     assert missing.status_code == 401 and missing.json()["error"] == "unauthenticated"
@@ -144,10 +158,8 @@ def test_401_names_what_is_wrong_and_challenges(bare: TestClient) -> None:
 def test_access_is_decided_before_the_body_is_read(bare: TestClient, make_token) -> None:
     garbage = {"code": 7}
     assert bare.post("/squads", json=garbage).status_code == 401
-    assert bare.post("/squads", json=garbage,
-                     headers=as_(make_token("operator"))).status_code == 403
-    assert bare.post("/squads", json=garbage,
-                     headers=as_(make_token("admin"))).status_code == 422
+    assert bare.post("/squads", json=garbage, headers=as_(make_token("operator"))).status_code == 403
+    assert bare.post("/squads", json=garbage, headers=as_(make_token("admin"))).status_code == 422
 
 
 def test_a_route_without_a_rule_is_closed_to_everyone(settings: Settings, make_token) -> None:
@@ -184,10 +196,12 @@ def test_login_cookie_me_and_logout(bare: TestClient, make_token, db) -> None:
     assert out.status_code == 303 and out.headers["location"] == "/login"
     bare.cookies.clear()
     assert bare.get("/me").status_code == 401
-    for target, landing in (("/inbox?tab=mine", "/inbox?tab=mine"), ("//evil.example", "/ops"),
-                            ("https://evil.example/", "/ops")):
-        moved = bare.post("/login", data={"token": operator, "next": target},
-                          follow_redirects=False)
+    for target, landing in (
+        ("/inbox?tab=mine", "/inbox?tab=mine"),
+        ("//evil.example", "/ops"),
+        ("https://evil.example/", "/ops"),
+    ):
+        moved = bare.post("/login", data={"token": operator, "next": target}, follow_redirects=False)
         assert moved.headers["location"] == landing
     bare.cookies.clear()
 
@@ -201,35 +215,50 @@ async def test_field_roles_land_in_the_inbox(bare: TestClient, make_token, db) -
 
 
 async def test_event_list_is_the_visible_set_and_actions_are_recorded_by_name(
-        client: TestClient, bare: TestClient, make_token, db) -> None:
+    client: TestClient, bare: TestClient, make_token, db
+) -> None:
     grid = await community_grid(db, VADUZ["lng"], VADUZ["lat"])
-    matter = await db.fetchval("SELECT code FROM matters WHERE owner_department = "
-                               "'urban_management' AND kind = 'event' AND NOT auto_dispatch "
-                               "ORDER BY code LIMIT 1")
-    squad_id, squad_code = await db.fetchrow("SELECT id, code FROM squads WHERE code = "
-                                             "'SQ-LI-VADUZ'")
+    matter = await db.fetchval(
+        "SELECT code FROM matters WHERE owner_department = "
+        "'urban_management' AND kind = 'event' AND NOT auto_dispatch "
+        "ORDER BY code LIMIT 1"
+    )
+    squad_id, squad_code = await db.fetchrow("SELECT id, code FROM squads WHERE code = 'SQ-LI-VADUZ'")
     spot = await db.fetchrow(
         "SELECT ST_X(p) AS lng, ST_Y(p) AS lat FROM (SELECT (ST_Dump(ST_GeneratePoints(geom, "
         "300))).geom AS p FROM current_grids WHERE layer = 'community' AND code = $1) s WHERE "
         "NOT EXISTS (SELECT 1 FROM events e WHERE ST_DWithin(e.geom::geography, "
-        "s.p::geography, 250)) LIMIT 1", grid)
-    created = client.post("/events", json={"title": "占道", "matter_code": matter,
-                                           "location": dict(spot)}).json()
+        "s.p::geography, 250)) LIMIT 1",
+        grid,
+    )
+    created = client.post(
+        "/events", json={"title": "占道", "matter_code": matter, "location": dict(spot)}
+    ).json()
     client.post(f"/events/{created['id']}/actions/dispatch", json={"squad_id": squad_id})
-    elsewhere = client.post("/events", json={"title": "占道", "matter_code": matter,
-                                             "location": {"lng": 9.5225, "lat": 47.2110}}).json()
+    elsewhere = client.post(
+        "/events", json={"title": "占道", "matter_code": matter, "location": {"lng": 9.5225, "lat": 47.2110}}
+    ).json()
     client.post(f"/events/{elsewhere['id']}/actions/dispatch", json={})  # Eschen's own squad
     head = make_token("grid_head", grid_codes=[grid])
     crew = make_token("squad", squad_code=squad_code)
-    rows = [dict(r) for r in await db.fetch(
-        "SELECT id, grids, squad_id, integration_id, responsible_kind, responsible_code "
-        "FROM events")]
+    rows = [
+        dict(r)
+        for r in await db.fetch(
+            "SELECT id, grids, squad_id, integration_id, responsible_kind, responsible_code FROM events"
+        )
+    ]
     for token in (head, crew):
         who = bare.get("/me", headers=as_(token)).json()
-        principal = Principal(user_id=0, name=who["name"], role=who["role"],
-                              grid_codes=tuple(who["grid_codes"]), squad_id=who["squad_id"])
-        listed = {e["id"] for e in bare.get("/events", params={"limit": 500},
-                                            headers=as_(token)).json()["events"]}
+        principal = Principal(
+            user_id=0,
+            name=who["name"],
+            role=who["role"],
+            grid_codes=tuple(who["grid_codes"]),
+            squad_id=who["squad_id"],
+        )
+        listed = {
+            e["id"] for e in bare.get("/events", params={"limit": 500}, headers=as_(token)).json()["events"]
+        }
         expected = {r["id"] for r in rows if event_visible(principal, r)}
         assert created["id"] in listed and elsewhere["id"] not in listed
         assert listed == set(sorted(expected)[-500:])
@@ -242,27 +271,32 @@ async def test_event_list_is_the_visible_set_and_actions_are_recorded_by_name(
 def test_grid_head_sees_events_routed_to_it_as_grid_head() -> None:
     head = Principal(user_id=1, name="h", role="grid_head", grid_codes=("G1",))
     assert event_visible(head, {"grids": {"community": {"code": "G1"}}})
-    assert event_visible(head, {"grids": {}, "responsible_kind": "grid_head",
-                                "responsible_code": "G1"})
-    assert not event_visible(head, {"grids": {"community": {"code": "G2"}},
-                                    "responsible_kind": "squad", "responsible_code": "G1"})
+    assert event_visible(head, {"grids": {}, "responsible_kind": "grid_head", "responsible_code": "G1"})
+    assert not event_visible(
+        head, {"grids": {"community": {"code": "G2"}}, "responsible_kind": "squad", "responsible_code": "G1"}
+    )
     crew = Principal(user_id=2, name="s", role="squad", squad_id=None)
     assert not event_visible(crew, {"squad_id": None})  # no squad: sees nothing
 
 
 # -- users API and CLI -------------------------------------------------------------------
 
+
 def test_users_api(client: TestClient, bare: TestClient) -> None:
     name = f"api-head-{uuid.uuid4().hex[:6]}"
     refused = client.post("/users", json={"name": name, "role": "grid_head"})
     assert refused.status_code == 422 and "needs grid codes" in refused.json()["message"]
-    unknown = client.post("/users", json={"name": name, "role": "grid_head",
-                                          "grid_codes": ["NO-SUCH-GRID"]})
+    unknown = client.post("/users", json={"name": name, "role": "grid_head", "grid_codes": ["NO-SUCH-GRID"]})
     assert unknown.status_code == 422 and "NO-SUCH-GRID" in unknown.json()["message"]
-    assert client.post("/users", json={"name": name, "role": "operator",
-                                       "squad_code": "SQ-LI-VADUZ"}).status_code == 422
-    created = client.post("/users", json={"name": name, "role": "operator",
-                                          "display_name": "夜班", "token_label": "phone"})
+    assert (
+        client.post(
+            "/users", json={"name": name, "role": "operator", "squad_code": "SQ-LI-VADUZ"}
+        ).status_code
+        == 422
+    )
+    created = client.post(
+        "/users", json={"name": name, "role": "operator", "display_name": "夜班", "token_label": "phone"}
+    )
     assert created.status_code == 201, created.text
     first = created.json()["token"]
     assert created.json()["user"]["tokens"][0]["token_prefix"] == first["token"][:8]
@@ -284,8 +318,20 @@ def test_users_cli(database_url: str, monkeypatch: pytest.MonkeyPatch, bare: Tes
     runner = CliRunner()
     name = f"cli-squad-{uuid.uuid4().hex[:6]}"
     try:
-        added = runner.invoke(cli_app, ["users", "add", name, "--role", "squad", "--squad",
-                                        "SQ-LI-SCHAAN", "--webhook-url", "https://im.example/x"])
+        added = runner.invoke(
+            cli_app,
+            [
+                "users",
+                "add",
+                name,
+                "--role",
+                "squad",
+                "--squad",
+                "SQ-LI-SCHAAN",
+                "--webhook-url",
+                "https://im.example/x",
+            ],
+        )
         assert added.exit_code == 0, added.output
         token = added.stdout.split("token: ")[1].split()[0]
         me = bare.get("/me", headers=as_(token)).json()
@@ -303,8 +349,7 @@ def test_users_cli(database_url: str, monkeypatch: pytest.MonkeyPatch, bare: Tes
         assert runner.invoke(cli_app, ["users", "disable", name]).exit_code == 0
         auth.forget_cached()
         assert bare.get("/me", headers=as_(spare)).status_code == 401
-        bad = runner.invoke(cli_app, ["users", "add", f"x{name}", "--role", "admin", "--grid",
-                                      "LI-VADUZ-01"])
+        bad = runner.invoke(cli_app, ["users", "add", f"x{name}", "--role", "admin", "--grid", "LI-VADUZ-01"])
         assert bad.exit_code == 2 and "takes no grid codes" in bad.output
         assert runner.invoke(cli_app, ["users", "revoke", "gs_nothing"]).exit_code == 2
     finally:
@@ -313,12 +358,14 @@ def test_users_cli(database_url: str, monkeypatch: pytest.MonkeyPatch, bare: Tes
 
 # -- switches ----------------------------------------------------------------------------
 
+
 def test_auth_off_opens_everything_and_takes_the_actor_from_x_actor(settings: Settings) -> None:
     open_settings = settings.model_copy(update={"auth_enabled": False})
     with TestClient(create_app(open_settings)) as client:
         assert client.get("/users").status_code == 200
-        created = client.post("/events", headers={"X-Actor": "local-tester"},
-                              json={"title": "试验", "address": "somewhere"})
+        created = client.post(
+            "/events", headers={"X-Actor": "local-tester"}, json={"title": "试验", "address": "somewhere"}
+        )
         assert created.status_code == 201
         event = client.get(f"/events/{created.json()['id']}").json()
         assert event["history"][0]["actor"] == "local-tester"
@@ -329,7 +376,9 @@ def test_metrics_can_be_closed(settings: Settings, make_token) -> None:
     closed = settings.model_copy(update={"metrics_public": False})
     with TestClient(create_app(closed)) as client:
         assert client.get("/metrics").status_code == 401
-        assert client.get("/metrics", headers=as_(make_token("squad", squad_code="SQ-LI-VADUZ"))
-                          ).status_code == 403
+        assert (
+            client.get("/metrics", headers=as_(make_token("squad", squad_code="SQ-LI-VADUZ"))).status_code
+            == 403
+        )
         assert client.get("/metrics", headers=as_(make_token("operator"))).status_code == 200
         assert client.get("/health").status_code == 200

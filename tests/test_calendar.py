@@ -50,8 +50,7 @@ def sh(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datet
     return datetime(year, month, day, hour, minute, tzinfo=SH)
 
 
-def vz(year: int, month: int, day: int, hour: int = 0, minute: int = 0, *,
-       fold: int = 0) -> datetime:
+def vz(year: int, month: int, day: int, hour: int = 0, minute: int = 0, *, fold: int = 0) -> datetime:
     return datetime(year, month, day, hour, minute, tzinfo=VADUZ, fold=fold)
 
 
@@ -62,23 +61,27 @@ def elapsed(a: datetime, b: datetime) -> timedelta:
 
 # -- working days ------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("start", "amount", "due"), [
-    (sh(2026, 3, 6, 10, 0), 1, sh(2026, 3, 9, 10, 0)),      # Friday -> Monday, over a weekend
-    (sh(2026, 3, 6, 10, 0), 3, sh(2026, 3, 11, 10, 0)),
-    (sh(2026, 3, 9, 10, 0), 5, sh(2026, 3, 16, 10, 0)),     # a whole week
-    (sh(2026, 4, 30, 10, 0), 1, sh(2026, 5, 6, 10, 0)),     # over Labour Day
-    (sh(2026, 5, 8, 10, 0), 1, sh(2026, 5, 9, 10, 0)),      # onto the make-up Saturday
-    (sh(2026, 5, 9, 10, 0), 1, sh(2026, 5, 11, 10, 0)),     # from the make-up Saturday
-    (sh(2026, 4, 27, 10, 0), 15, sh(2026, 5, 20, 10, 0)),   # "15天" for illegal construction
-    (sh(2026, 3, 6, 18, 0), 1, sh(2026, 3, 10, 8, 30)),     # after hours: from Monday 08:30
-    (sh(2026, 3, 9, 7, 0), 1, sh(2026, 3, 10, 8, 30)),      # before hours
-    (sh(2026, 3, 9, 12, 30), 1, sh(2026, 3, 10, 14, 0)),    # lunch break: from 14:00
-    (sh(2026, 3, 9, 12, 0), 1, sh(2026, 3, 10, 14, 0)),     # 12:00 is outside (half-open)
-    (sh(2026, 3, 8, 11, 0), 1, sh(2026, 3, 10, 8, 30)),     # Sunday
-    (sh(2026, 5, 2, 11, 0), 1, sh(2026, 5, 7, 8, 30)),      # a holiday
-    (sh(2026, 3, 9, 8, 30), 0.5, sh(2026, 3, 9, 12, 0)),    # half a day = 3.5 working hours
-    (sh(2026, 3, 9, 10, 0), 1.5, sh(2026, 3, 10, 15, 30)),
-])
+
+@pytest.mark.parametrize(
+    ("start", "amount", "due"),
+    [
+        (sh(2026, 3, 6, 10, 0), 1, sh(2026, 3, 9, 10, 0)),  # Friday -> Monday, over a weekend
+        (sh(2026, 3, 6, 10, 0), 3, sh(2026, 3, 11, 10, 0)),
+        (sh(2026, 3, 9, 10, 0), 5, sh(2026, 3, 16, 10, 0)),  # a whole week
+        (sh(2026, 4, 30, 10, 0), 1, sh(2026, 5, 6, 10, 0)),  # over Labour Day
+        (sh(2026, 5, 8, 10, 0), 1, sh(2026, 5, 9, 10, 0)),  # onto the make-up Saturday
+        (sh(2026, 5, 9, 10, 0), 1, sh(2026, 5, 11, 10, 0)),  # from the make-up Saturday
+        (sh(2026, 4, 27, 10, 0), 15, sh(2026, 5, 20, 10, 0)),  # "15天" for illegal construction
+        (sh(2026, 3, 6, 18, 0), 1, sh(2026, 3, 10, 8, 30)),  # after hours: from Monday 08:30
+        (sh(2026, 3, 9, 7, 0), 1, sh(2026, 3, 10, 8, 30)),  # before hours
+        (sh(2026, 3, 9, 12, 30), 1, sh(2026, 3, 10, 14, 0)),  # lunch break: from 14:00
+        (sh(2026, 3, 9, 12, 0), 1, sh(2026, 3, 10, 14, 0)),  # 12:00 is outside (half-open)
+        (sh(2026, 3, 8, 11, 0), 1, sh(2026, 3, 10, 8, 30)),  # Sunday
+        (sh(2026, 5, 2, 11, 0), 1, sh(2026, 5, 7, 8, 30)),  # a holiday
+        (sh(2026, 3, 9, 8, 30), 0.5, sh(2026, 3, 9, 12, 0)),  # half a day = 3.5 working hours
+        (sh(2026, 3, 9, 10, 0), 1.5, sh(2026, 3, 10, 15, 30)),
+    ],
+)
 def test_working_days(cn: WorkCalendar, start: datetime, amount: float, due: datetime) -> None:
     result = deadline(start, amount, "working_days", cn)
     assert result == due
@@ -87,18 +90,22 @@ def test_working_days(cn: WorkCalendar, start: datetime, amount: float, due: dat
 
 # -- working hours -------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("start", "amount", "due"), [
-    (sh(2026, 3, 9, 9, 0), 2, sh(2026, 3, 9, 11, 0)),
-    (sh(2026, 3, 9, 11, 0), 2, sh(2026, 3, 9, 15, 0)),      # spans lunch
-    (sh(2026, 3, 9, 9, 30), 6, sh(2026, 3, 9, 17, 30)),     # used up at the window's end
-    (sh(2026, 3, 9, 16, 30), 2, sh(2026, 3, 10, 9, 30)),    # overnight
-    (sh(2026, 3, 6, 17, 0), 1, sh(2026, 3, 9, 9, 0)),       # over a weekend
-    (sh(2026, 4, 30, 17, 0), 1, sh(2026, 5, 6, 9, 0)),      # over Labour Day
-    (sh(2026, 5, 8, 17, 0), 1, sh(2026, 5, 9, 9, 0)),       # onto the make-up Saturday
-    (sh(2026, 3, 7, 10, 0), 7, sh(2026, 3, 9, 17, 30)),     # from a Saturday: Monday's 7 h
-    (sh(2026, 3, 9, 20, 0), 0.25, sh(2026, 3, 10, 8, 45)),
-    (sh(2026, 3, 9, 9, 0), 14, sh(2026, 3, 11, 9, 0)),
-])
+
+@pytest.mark.parametrize(
+    ("start", "amount", "due"),
+    [
+        (sh(2026, 3, 9, 9, 0), 2, sh(2026, 3, 9, 11, 0)),
+        (sh(2026, 3, 9, 11, 0), 2, sh(2026, 3, 9, 15, 0)),  # spans lunch
+        (sh(2026, 3, 9, 9, 30), 6, sh(2026, 3, 9, 17, 30)),  # used up at the window's end
+        (sh(2026, 3, 9, 16, 30), 2, sh(2026, 3, 10, 9, 30)),  # overnight
+        (sh(2026, 3, 6, 17, 0), 1, sh(2026, 3, 9, 9, 0)),  # over a weekend
+        (sh(2026, 4, 30, 17, 0), 1, sh(2026, 5, 6, 9, 0)),  # over Labour Day
+        (sh(2026, 5, 8, 17, 0), 1, sh(2026, 5, 9, 9, 0)),  # onto the make-up Saturday
+        (sh(2026, 3, 7, 10, 0), 7, sh(2026, 3, 9, 17, 30)),  # from a Saturday: Monday's 7 h
+        (sh(2026, 3, 9, 20, 0), 0.25, sh(2026, 3, 10, 8, 45)),
+        (sh(2026, 3, 9, 9, 0), 14, sh(2026, 3, 11, 9, 0)),
+    ],
+)
 def test_working_hours(cn: WorkCalendar, start: datetime, amount: float, due: datetime) -> None:
     assert deadline(start, amount, "working_hours", cn) == due
 
@@ -169,8 +176,8 @@ def test_remaining_and_helpers(cn: WorkCalendar) -> None:
     assert working_time_between(sh(2026, 3, 9, 0, 0), sh(2026, 3, 16, 0, 0), cn) == timedelta(hours=35)
     assert is_overdue(sh(2026, 5, 6, 9, 0), due) and not is_overdue(sh(2026, 5, 6, 8, 59), due)
     assert not is_overdue(now, None)
-    assert is_working_instant(sh(2026, 5, 9, 9, 0), cn)          # make-up Saturday
-    assert not is_working_instant(sh(2026, 5, 4, 9, 0), cn)      # holiday Monday
+    assert is_working_instant(sh(2026, 5, 9, 9, 0), cn)  # make-up Saturday
+    assert not is_working_instant(sh(2026, 5, 4, 9, 0), cn)  # holiday Monday
     assert next_working_instant(sh(2026, 5, 1, 9, 0), cn) == sh(2026, 5, 6, 8, 30)
 
 
@@ -196,10 +203,12 @@ def test_deadline_refuses_bad_input(cn: WorkCalendar) -> None:
 
 # -- the calendar in the database ------------------------------------------------------------
 
+
 async def make_township(connection: asyncpg.Connection, timezone: str = "Asia/Shanghai") -> str:
     code = f"CAL-{uuid.uuid4().hex[:8]}"
-    await jurisdictions.upsert(connection, code=code, name=code, level="township", boundary=None,
-                               timezone=timezone, source="tests")
+    await jurisdictions.upsert(
+        connection, code=code, name=code, level="township", boundary=None, timezone=timezone, source="tests"
+    )
     return code
 
 
@@ -208,21 +217,23 @@ async def test_load_calendar_merges_all_and_own_rows(rollback: asyncpg.Connectio
     code = await make_township(db)
     other = await make_township(db)
     # far from any date other tests use, and rolled back anyway
-    await service.set_day(db, jurisdiction_code="*", day=date(2091, 5, 1), working=False,
-                          name="Labour Day")
-    await service.set_day(db, jurisdiction_code="*", day=date(2091, 5, 5), working=True,
-                          name="调休")  # a Saturday
-    await service.set_day(db, jurisdiction_code=code, day=date(2091, 5, 1), working=True,
-                          name="local market day: open")
-    await service.set_day(db, jurisdiction_code=code, day=date(2091, 5, 3), working=False,
-                          name="local holiday")
+    await service.set_day(db, jurisdiction_code="*", day=date(2091, 5, 1), working=False, name="Labour Day")
+    await service.set_day(
+        db, jurisdiction_code="*", day=date(2091, 5, 5), working=True, name="调休"
+    )  # a Saturday
+    await service.set_day(
+        db, jurisdiction_code=code, day=date(2091, 5, 1), working=True, name="local market day: open"
+    )
+    await service.set_day(
+        db, jurisdiction_code=code, day=date(2091, 5, 3), working=False, name="local holiday"
+    )
     assert date(2091, 5, 5).weekday() == 5
 
     own = await service.load_calendar(db, jurisdiction_code=code, timezone="Asia/Shanghai")
-    assert own.is_working_day(date(2091, 5, 1))        # own row beats '*'
+    assert own.is_working_day(date(2091, 5, 1))  # own row beats '*'
     assert not own.is_working_day(date(2091, 5, 3))
-    assert own.is_working_day(date(2091, 5, 5))        # '*' make-up Saturday
-    assert not own.is_working_day(date(2091, 5, 6))    # plain Sunday
+    assert own.is_working_day(date(2091, 5, 5))  # '*' make-up Saturday
+    assert not own.is_working_day(date(2091, 5, 6))  # plain Sunday
     assert own.names[date(2091, 5, 3)] == "local holiday"
 
     theirs = await service.load_calendar(db, jurisdiction_code=other, timezone="Europe/Vaduz")
@@ -236,13 +247,15 @@ async def test_load_calendar_merges_all_and_own_rows(rollback: asyncpg.Connectio
 
     listed = await service.list_days(db, jurisdiction=code, year=2091)
     assert [(r["jurisdiction_code"], r["day"]) for r in listed] == [
-        ("*", date(2091, 5, 1)), (code, date(2091, 5, 1)), (code, date(2091, 5, 3)),
-        ("*", date(2091, 5, 5))]
+        ("*", date(2091, 5, 1)),
+        (code, date(2091, 5, 1)),
+        (code, date(2091, 5, 3)),
+        ("*", date(2091, 5, 5)),
+    ]
     assert await service.list_days(db, jurisdiction=code, year=2090) == []
     with pytest.raises(service.CalendarError, match="unknown jurisdiction 'NOPE-X'"):
         await service.set_day(db, jurisdiction_code="NOPE-X", day=date(2091, 1, 1), working=False)
-    assert present(await service.delete_day(db, jurisdiction_code=code,
-                                            day=date(2091, 5, 1)))["working"]
+    assert present(await service.delete_day(db, jurisdiction_code=code, day=date(2091, 5, 1)))["working"]
     assert await service.delete_day(db, jurisdiction_code=code, day=date(2091, 5, 1)) is None
     again = await service.load_calendar(db, jurisdiction_code=code, timezone="Asia/Shanghai")
     assert not again.is_working_day(date(2091, 5, 1))  # back to the '*' row
@@ -252,10 +265,13 @@ async def test_import_csv(rollback: asyncpg.Connection, tmp_path: Path) -> None:
     db = rollback
     code = await make_township(db)
     good = tmp_path / "days.csv"
-    good.write_text("# a comment line\nday,working,name,jurisdiction_code\n"
-                    f"2092-01-01,false,New Year,{code}\n"
-                    f"2092-01-05,true,调休,{code}\n"
-                    f"2092-01-02,休,假,{code}\n\n", encoding="utf-8")
+    good.write_text(
+        "# a comment line\nday,working,name,jurisdiction_code\n"
+        f"2092-01-01,false,New Year,{code}\n"
+        f"2092-01-05,true,调休,{code}\n"
+        f"2092-01-02,休,假,{code}\n\n",
+        encoding="utf-8",
+    )
     result = await service.import_file(db, good)
     assert result == {"rows": 3, "holidays": 2, "working_days": 1, "jurisdictions": [code]}
     calendar = await service.load_calendar(db, jurisdiction_code=code, timezone="Asia/Shanghai")
@@ -264,17 +280,27 @@ async def test_import_csv(rollback: asyncpg.Connection, tmp_path: Path) -> None:
 
     before = await db.fetchval("SELECT count(*) FROM calendar_days")
     cases = {
-        "bad_date.csv": (f"day,working,name,jurisdiction_code\n2092-02-01,false,a,{code}\n"
-                         f"2092-02-30,false,b,{code}\n", r"bad_date\.csv line 3: .*day"),
-        "bad_working.csv": ("day,working,name\n2092-02-01,maybe,a\n",
-                            r"bad_working\.csv line 2: working must be true or false"),
-        "no_column.csv": ("date,working\n2092-02-01,false\n",
-                          r"no_column\.csv line 1: missing column\(s\) day"),
+        "bad_date.csv": (
+            f"day,working,name,jurisdiction_code\n2092-02-01,false,a,{code}\n2092-02-30,false,b,{code}\n",
+            r"bad_date\.csv line 3: .*day",
+        ),
+        "bad_working.csv": (
+            "day,working,name\n2092-02-01,maybe,a\n",
+            r"bad_working\.csv line 2: working must be true or false",
+        ),
+        "no_column.csv": (
+            "date,working\n2092-02-01,false\n",
+            r"no_column\.csv line 1: missing column\(s\) day",
+        ),
         "empty.csv": ("\n", r"empty\.csv: the file is empty"),
-        "twice.csv": ("day,working\n2092-02-01,false\n2092-02-01,true\n",
-                      r"twice\.csv line 3: 2092-02-01 \(\*\) is already on line 2"),
-        "unknown.csv": ("day,working,name,jurisdiction_code\n2092-02-01,false,a,NOPE-Y\n",
-                        r"unknown jurisdiction\(s\) NOPE-Y"),
+        "twice.csv": (
+            "day,working\n2092-02-01,false\n2092-02-01,true\n",
+            r"twice\.csv line 3: 2092-02-01 \(\*\) is already on line 2",
+        ),
+        "unknown.csv": (
+            "day,working,name,jurisdiction_code\n2092-02-01,false,a,NOPE-Y\n",
+            r"unknown jurisdiction\(s\) NOPE-Y",
+        ),
     }
     for name, (text, pattern) in cases.items():
         path = tmp_path / name
@@ -299,12 +325,17 @@ async def test_api_calendar(client, db: asyncpg.Connection) -> None:
         url = f"/calendar/{code}/2093-10-01"
         response = client.put(url, json={"working": False, "name": "National Day"})
         assert response.status_code == 200, response.text
-        assert response.json() == {"jurisdiction_code": code, "day": "2093-10-01",
-                                   "working": False, "name": "National Day"}
+        assert response.json() == {
+            "jurisdiction_code": code,
+            "day": "2093-10-01",
+            "working": False,
+            "name": "National Day",
+        }
         assert client.put(url, json={"working": False, "name": "国庆节"}).json()["name"] == "国庆节"
         listed = client.get("/calendar", params={"jurisdiction": code, "year": 2093}).json()
-        assert [(r["jurisdiction_code"], r["day"]) for r in listed
-                if r["jurisdiction_code"] == code] == [(code, "2093-10-01")]
+        assert [(r["jurisdiction_code"], r["day"]) for r in listed if r["jurisdiction_code"] == code] == [
+            (code, "2093-10-01")
+        ]
         calendar = await service.load_calendar(db, jurisdiction_code=code, timezone="Asia/Shanghai")
         assert not calendar.is_working_day(date(2093, 10, 1))
 
@@ -347,8 +378,9 @@ def test_cli_calendar(database_url: str, monkeypatch, tmp_path: Path) -> None:
     get_settings.cache_clear()
     try:
         path = tmp_path / "days.csv"
-        path.write_text(f"day,working,name,jurisdiction_code\n2094-01-01,false,元旦,{code}\n",
-                        encoding="utf-8")
+        path.write_text(
+            f"day,working,name,jurisdiction_code\n2094-01-01,false,元旦,{code}\n", encoding="utf-8"
+        )
         runner = CliRunner()
         result = runner.invoke(app, ["calendar", "import", str(path)])
         assert result.exit_code == 0, result.output

@@ -32,10 +32,21 @@ def cli(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[CliRunne
 
 
 def write_geojson(path: Path, features: list[tuple[str, Any]], **extra: Any) -> Path:
-    path.write_text(json.dumps({"type": "FeatureCollection", "features": [
-        {"type": "Feature", "properties": {"code": code, "name": f"grid {code}", **extra},
-         "geometry": geometry if isinstance(geometry, dict) else mapping(geometry)}
-        for code, geometry in features]}))
+    path.write_text(
+        json.dumps(
+            {
+                "type": "FeatureCollection",
+                "features": [
+                    {
+                        "type": "Feature",
+                        "properties": {"code": code, "name": f"grid {code}", **extra},
+                        "geometry": geometry if isinstance(geometry, dict) else mapping(geometry),
+                    }
+                    for code, geometry in features
+                ],
+            }
+        )
+    )
     return path
 
 
@@ -54,16 +65,25 @@ def query(database_url: str, sql: str, *args: Any) -> list[dict[str, Any]]:
 def cli_jurisdiction(database_url: str, tmp_path_factory) -> Path:
     """TEST-CLI created through ``gridsvc jurisdictions import`` itself."""
     path = Path(tmp_path_factory.mktemp("cli")) / "county.geojson"
-    path.write_text(json.dumps({"type": "FeatureCollection", "features": [{
-        "type": "Feature", "properties": {"adcode": CLI_CODE, "name": "CLI 测试县",
-                                          "level": "区县"},
-        "geometry": mapping(box(*CLI_BOX).buffer(0.002))}]}))
+    path.write_text(
+        json.dumps(
+            {
+                "type": "FeatureCollection",
+                "features": [
+                    {
+                        "type": "Feature",
+                        "properties": {"adcode": CLI_CODE, "name": "CLI 测试县", "level": "区县"},
+                        "geometry": mapping(box(*CLI_BOX).buffer(0.002)),
+                    }
+                ],
+            }
+        )
+    )
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("GRIDSVC_DATABASE_URL", database_url)
         get_settings.cache_clear()
         try:
-            result = CliRunner().invoke(app, ["jurisdictions", "import", str(path),
-                                              "--crs", "wgs84"])
+            result = CliRunner().invoke(app, ["jurisdictions", "import", str(path), "--crs", "wgs84"])
         finally:
             get_settings.cache_clear()
     assert result.exit_code == 0, (result.output, result.stderr)
@@ -78,8 +98,7 @@ def test_db_status(cli: CliRunner) -> None:
     assert "migrations: up to date" in result.stdout
 
 
-def test_jurisdictions_list(cli: CliRunner, demo, cli_jurisdiction: Path,
-                            database_url: str) -> None:
+def test_jurisdictions_list(cli: CliRunner, demo, cli_jurisdiction: Path, database_url: str) -> None:
     result = cli.invoke(app, ["jurisdictions", "list"])
     assert result.exit_code == 0, result.output
     lines = {line.split()[0]: line for line in result.stdout.splitlines() if line.strip()}
@@ -95,19 +114,38 @@ def test_jurisdictions_list(cli: CliRunner, demo, cli_jurisdiction: Path,
     assert sum("parent=LI" in line for line in rows) == 11
 
 
-def test_grids_import_prints_the_report(cli: CliRunner, cli_jurisdiction: Path,
-                                        database_url: str, tmp_path: Path) -> None:
+def test_grids_import_prints_the_report(
+    cli: CliRunner, cli_jurisdiction: Path, database_url: str, tmp_path: Path
+) -> None:
     x0, y0, x1, y1 = CLI_BOX
     xm = (x0 + x1) / 2
-    bow = {"type": "Polygon", "coordinates": [[[x0, y1 + 0.01], [xm, y1 + 0.02],
-                                               [xm, y1 + 0.01], [x0, y1 + 0.02],
-                                               [x0, y1 + 0.01]]]}
-    path = write_geojson(tmp_path / "good.geojson", [
-        ("W", box(x0, y0, xm + 0.002, y1)), ("E", box(xm, y0, x1, y1)), ("BOW", bow)],
-        department="测试", station_name="站")
+    bow = {
+        "type": "Polygon",
+        "coordinates": [
+            [[x0, y1 + 0.01], [xm, y1 + 0.02], [xm, y1 + 0.01], [x0, y1 + 0.02], [x0, y1 + 0.01]]
+        ],
+    }
+    path = write_geojson(
+        tmp_path / "good.geojson",
+        [("W", box(x0, y0, xm + 0.002, y1)), ("E", box(xm, y0, x1, y1)), ("BOW", bow)],
+        department="测试",
+        station_name="站",
+    )
     report_path = tmp_path / "report.json"
-    result = cli.invoke(app, ["grids", "import", str(path), "--layer", CLI_LAYER,
-                              "--jurisdiction", CLI_CODE, "--report-json", str(report_path)])
+    result = cli.invoke(
+        app,
+        [
+            "grids",
+            "import",
+            str(path),
+            "--layer",
+            CLI_LAYER,
+            "--jurisdiction",
+            CLI_CODE,
+            "--report-json",
+            str(report_path),
+        ],
+    )
     assert result.exit_code == 0, (result.stdout, result.stderr)
     out = result.stdout
     assert f"{CLI_LAYER}: version 1, 3 grids (source CRS wgs84)" in out
@@ -117,10 +155,14 @@ def test_grids_import_prints_the_report(cli: CliRunner, cli_jurisdiction: Path,
     assert "gaps against the jurisdiction boundary" in out
     report = json.loads(report_path.read_text())
     assert report["features"] == 3 and report["overlaps"][0]["codes"] == ["W", "E"]
-    rows = query(database_url,
-                 """SELECT g.code FROM current_grids g JOIN jurisdictions j
+    rows = query(
+        database_url,
+        """SELECT g.code FROM current_grids g JOIN jurisdictions j
                     ON j.id = g.jurisdiction_id WHERE j.code = $1 AND g.layer = $2
-                    ORDER BY g.code""", CLI_CODE, CLI_LAYER)
+                    ORDER BY g.code""",
+        CLI_CODE,
+        CLI_LAYER,
+    )
     assert [r["code"] for r in rows] == ["BOW", "E", "W"]
     # Again, with another code column and Chinese coordinates: version 2.
     again = write_geojson(tmp_path / "again.geojson", [("ONE", box(*CLI_BOX))])
@@ -128,31 +170,55 @@ def test_grids_import_prints_the_report(cli: CliRunner, cli_jurisdiction: Path,
     for f in text["features"]:
         f["properties"]["bianhao"] = f["properties"].pop("code")
     again.write_text(json.dumps(text))
-    result = cli.invoke(app, ["grids", "import", str(again), "--layer", CLI_LAYER,
-                              "--jurisdiction", CLI_CODE, "--code-field", "bianhao",
-                              "--crs", "gcj02"])
+    result = cli.invoke(
+        app,
+        [
+            "grids",
+            "import",
+            str(again),
+            "--layer",
+            CLI_LAYER,
+            "--jurisdiction",
+            CLI_CODE,
+            "--code-field",
+            "bianhao",
+            "--crs",
+            "gcj02",
+        ],
+    )
     assert result.exit_code == 0, (result.stdout, result.stderr)
     assert f"{CLI_LAYER}: version 2, 1 grids (source CRS gcj02)" in result.stdout
 
 
-@pytest.mark.parametrize(("case", "args", "names_file", "expected"), [
-    ("linestring", [], True, ["feature 2 (code L2)", "LineString"]),
-    ("duplicates", [], True, ["duplicate grid codes", "D1 (features 1 and 2)"]),
-    ("good", ["--crs", "EPSG:3857"], True, ["contradicts"]),
-    ("good", ["--crs", "no-such-crs"], True, ["unknown CRS 'no-such-crs'"]),
-    ("good", ["--code-field", "nummer"], True, ["no attribute 'nummer'"]),
-    ("missing", [], True, ["file not found"]),
-    ("good", ["--layer", "roads"], False, ["layer 'roads' is not one of"]),
-    ("good", ["--jurisdiction", "TEST-NOWHERE"], False, ["unknown jurisdiction 'TEST-NOWHERE'"]),
-])
-def test_grids_import_of_a_bad_file_exits_2(cli: CliRunner, cli_jurisdiction: Path,
-                                            database_url: str, tmp_path: Path, case: str,
-                                            args: list[str], names_file: bool,
-                                            expected: list[str]) -> None:
+@pytest.mark.parametrize(
+    ("case", "args", "names_file", "expected"),
+    [
+        ("linestring", [], True, ["feature 2 (code L2)", "LineString"]),
+        ("duplicates", [], True, ["duplicate grid codes", "D1 (features 1 and 2)"]),
+        ("good", ["--crs", "EPSG:3857"], True, ["contradicts"]),
+        ("good", ["--crs", "no-such-crs"], True, ["unknown CRS 'no-such-crs'"]),
+        ("good", ["--code-field", "nummer"], True, ["no attribute 'nummer'"]),
+        ("missing", [], True, ["file not found"]),
+        ("good", ["--layer", "roads"], False, ["layer 'roads' is not one of"]),
+        ("good", ["--jurisdiction", "TEST-NOWHERE"], False, ["unknown jurisdiction 'TEST-NOWHERE'"]),
+    ],
+)
+def test_grids_import_of_a_bad_file_exits_2(
+    cli: CliRunner,
+    cli_jurisdiction: Path,
+    database_url: str,
+    tmp_path: Path,
+    case: str,
+    args: list[str],
+    names_file: bool,
+    expected: list[str],
+) -> None:
     x0, y0, x1, y1 = CLI_BOX
     files = {
-        "linestring": [("L1", box(x0, y0, x1, y1)), ("L2", {
-            "type": "LineString", "coordinates": [[x0, y0], [x1, y1]]})],
+        "linestring": [
+            ("L1", box(x0, y0, x1, y1)),
+            ("L2", {"type": "LineString", "coordinates": [[x0, y0], [x1, y1]]}),
+        ],
         "duplicates": [("D1", box(x0, y0, x1, y1)), ("D1", box(x0, y0, x1, y1))],
         "good": [("G1", box(x0, y0, x1, y1))],
     }
@@ -165,8 +231,7 @@ def test_grids_import_of_a_bad_file_exits_2(cli: CliRunner, cli_jurisdiction: Pa
             command += [option, value]
     before = query(database_url, "SELECT count(*) AS n FROM layer_versions")[0]["n"]
     result = cli.invoke(app, command + args)
-    assert result.exit_code == 2, (result.exit_code, result.stdout, result.stderr,
-                                   result.exception)
+    assert result.exit_code == 2, (result.exit_code, result.stdout, result.stderr, result.exception)
     assert result.stderr.startswith("error: "), result.stderr
     if names_file:
         assert result.stderr.startswith(f"error: {path}: "), result.stderr
@@ -176,8 +241,9 @@ def test_grids_import_of_a_bad_file_exits_2(cli: CliRunner, cli_jurisdiction: Pa
     assert query(database_url, "SELECT count(*) AS n FROM layer_versions")[0]["n"] == before
 
 
-def test_unreachable_database_is_an_error_not_a_traceback(monkeypatch: pytest.MonkeyPatch,
-                                                          database_url: str) -> None:
+def test_unreachable_database_is_an_error_not_a_traceback(
+    monkeypatch: pytest.MonkeyPatch, database_url: str
+) -> None:
     """Nothing listens on port 1: the operator gets one line on stderr and exit code 2."""
     host_part = database_url.rsplit("@", 1)[0]
     monkeypatch.setenv("GRIDSVC_DATABASE_URL", f"{host_part}@127.0.0.1:1/gridsvc")
@@ -190,13 +256,16 @@ def test_unreachable_database_is_an_error_not_a_traceback(monkeypatch: pytest.Mo
     assert result.stderr.startswith("error: ") and "Traceback" not in result.stderr
 
 
-def test_error_format_names_file_and_feature(cli: CliRunner, cli_jurisdiction: Path,
-                                             tmp_path: Path) -> None:
+def test_error_format_names_file_and_feature(cli: CliRunner, cli_jurisdiction: Path, tmp_path: Path) -> None:
     x0, y0, x1, y1 = CLI_BOX
-    path = write_geojson(tmp_path / "third.geojson", [
-        ("A", box(x0, y0, x1, y1)), ("B", box(x0, y0, x1, y1)),
-        ("C", {"type": "Point", "coordinates": [x0, y0]})])
-    result = cli.invoke(app, ["grids", "import", str(path), "--layer", CLI_LAYER,
-                              "--jurisdiction", CLI_CODE])
+    path = write_geojson(
+        tmp_path / "third.geojson",
+        [
+            ("A", box(x0, y0, x1, y1)),
+            ("B", box(x0, y0, x1, y1)),
+            ("C", {"type": "Point", "coordinates": [x0, y0]}),
+        ],
+    )
+    result = cli.invoke(app, ["grids", "import", str(path), "--layer", CLI_LAYER, "--jurisdiction", CLI_CODE])
     assert result.exit_code == 2
     assert result.stderr.startswith(f"error: {path}: feature 3 (code C): geometry is a Point")

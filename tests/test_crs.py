@@ -36,8 +36,7 @@ CHINA_LAT = (18.2, 53.4)
 
 
 def metres(lng1, lat1, lng2, lat2) -> np.ndarray:
-    _, _, distance = GEOD.inv(np.asarray(lng1), np.asarray(lat1), np.asarray(lng2),
-                              np.asarray(lat2))
+    _, _, distance = GEOD.inv(np.asarray(lng1), np.asarray(lat1), np.asarray(lng2), np.asarray(lat2))
     return np.asarray(distance)
 
 
@@ -109,10 +108,22 @@ def test_round_trips_within_a_centimetre(china_points) -> None:
 def test_points_outside_china_are_unchanged_by_gcj02() -> None:
     rng = np.random.default_rng(7)
     # Europe, the Americas, Australia, and just outside the GCJ-02 rectangle.
-    lng = np.concatenate([rng.uniform(-10, 30, 500), rng.uniform(-120, -60, 500),
-                          rng.uniform(140, 150, 500), [72.0, 137.9, 100.0, 100.0]])
-    lat = np.concatenate([rng.uniform(36, 60, 500), rng.uniform(-40, 50, 500),
-                          rng.uniform(-40, -20, 500), [30.0, 30.0, 0.5, 56.0]])
+    lng = np.concatenate(
+        [
+            rng.uniform(-10, 30, 500),
+            rng.uniform(-120, -60, 500),
+            rng.uniform(140, 150, 500),
+            [72.0, 137.9, 100.0, 100.0],
+        ]
+    )
+    lat = np.concatenate(
+        [
+            rng.uniform(36, 60, 500),
+            rng.uniform(-40, 50, 500),
+            rng.uniform(-40, -20, 500),
+            [30.0, 30.0, 0.5, 56.0],
+        ]
+    )
     got_lng, got_lat = wgs84_to_gcj02(lng, lat)
     assert np.array_equal(got_lng, lng) and np.array_equal(got_lat, lat)
     back_lng, back_lat = gcj02_to_wgs84(lng, lat)
@@ -131,13 +142,25 @@ def test_known_point_offset_direction() -> None:
     assert 300 < metres(lng, lat, g_lng, g_lat)[0] < 700
 
 
-@pytest.mark.parametrize(("value", "name", "offset"), [
-    ("wgs84", "wgs84", None), ("WGS-84", "wgs84", None), ("EPSG:4326", "wgs84", None),
-    ("4326", "wgs84", None), (" epsg:4326 ", "wgs84", None),
-    ("gcj02", "gcj02", "gcj02"), ("GCJ-02", "gcj02", "gcj02"), ("mars", "gcj02", "gcj02"),
-    ("bd09", "bd09", "bd09"), ("BD-09", "bd09", "bd09"), ("baidu", "bd09", "bd09"),
-    ("cgcs2000", "EPSG:4490", None), ("EPSG:4490", "EPSG:4490", None), ("4490", "EPSG:4490", None),
-])
+@pytest.mark.parametrize(
+    ("value", "name", "offset"),
+    [
+        ("wgs84", "wgs84", None),
+        ("WGS-84", "wgs84", None),
+        ("EPSG:4326", "wgs84", None),
+        ("4326", "wgs84", None),
+        (" epsg:4326 ", "wgs84", None),
+        ("gcj02", "gcj02", "gcj02"),
+        ("GCJ-02", "gcj02", "gcj02"),
+        ("mars", "gcj02", "gcj02"),
+        ("bd09", "bd09", "bd09"),
+        ("BD-09", "bd09", "bd09"),
+        ("baidu", "bd09", "bd09"),
+        ("cgcs2000", "EPSG:4490", None),
+        ("EPSG:4490", "EPSG:4490", None),
+        ("4490", "EPSG:4490", None),
+    ],
+)
 def test_parse_crs_geographic_names(value: str, name: str, offset: str | None) -> None:
     system = parse_crs(value, geographic_only=True)
     assert system.name == name

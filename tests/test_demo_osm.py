@@ -18,15 +18,22 @@ from gridsvc.demo import osm
 from gridsvc.demo.osm import DemoLayers, as_multipolygon, build_demo_layers, slug
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-SHARED_GEODATA = Path(
-    os.environ.get("GRIDSVC_SHARED_GEODATA", REPO_ROOT.parent / "shared" / "geodata")
-)
+SHARED_GEODATA = Path(os.environ.get("GRIDSVC_SHARED_GEODATA", REPO_ROOT.parent / "shared" / "geodata"))
 PBF = SHARED_GEODATA / "osm" / "liechtenstein-latest.osm.pbf"
 METRIC = "EPSG:2056"  # LV95, the official projected CRS of Liechtenstein (metres)
 
 MUNICIPALITIES = {
-    "Vaduz", "Schaan", "Balzers", "Triesen", "Triesenberg", "Planken",
-    "Eschen", "Mauren", "Gamprin", "Ruggell", "Schellenberg",
+    "Vaduz",
+    "Schaan",
+    "Balzers",
+    "Triesen",
+    "Triesenberg",
+    "Planken",
+    "Eschen",
+    "Mauren",
+    "Gamprin",
+    "Ruggell",
+    "Schellenberg",
 }
 OBERLAND = {"Vaduz", "Balzers", "Planken", "Schaan", "Triesen", "Triesenberg"}
 POLYGON_LAYERS = ("country", "municipalities", "districts", "community", "forestry", "market")
@@ -142,8 +149,14 @@ def test_community_grid_attributes(layers: DemoLayers) -> None:
     assert len(community) > len(layers.municipalities)
     seats = community[community["code"].str.endswith("-01")]
     assert set(seats["name"]) == MUNICIPALITIES  # every municipality's seat is grid 01
-    assert set(community["place_type"].dropna()) <= {"town", "village", "hamlet", "suburb",
-                                                     "neighbourhood", "quarter"}
+    assert set(community["place_type"].dropna()) <= {
+        "town",
+        "village",
+        "hamlet",
+        "suburb",
+        "neighbourhood",
+        "quarter",
+    }
 
 
 def test_forestry_grids_lie_within_country(layers: DemoLayers) -> None:

@@ -41,8 +41,7 @@ async def li_graph(demo: dict[str, Path], settings: Settings, database_url: str)
 
 @pytest.fixture(scope="module")
 def ninghua_graph(shared_geodata: Path) -> RoadGraph:
-    network = build_network(shared_geodata / "osm" / "cn_sanming_ninghua.osm",
-                            load_speed_table(SPEEDS))
+    network = build_network(shared_geodata / "osm" / "cn_sanming_ninghua.osm", load_speed_table(SPEEDS))
     return compact(network, cache_key="ninghua-test")
 
 
@@ -50,13 +49,19 @@ def reference_graph(graph: RoadGraph) -> nx.MultiDiGraph:
     """Every directed edge of the graph (parallel ones too) with its travel time."""
     reference = nx.MultiDiGraph()
     for e in range(graph.edge_count):
-        reference.add_edge(int(graph.edge_u[e]), int(graph.edge_v[e]), key=e,
-                           time=float(graph.edge_time[e]), length=float(graph.edge_length[e]))
+        reference.add_edge(
+            int(graph.edge_u[e]),
+            int(graph.edge_v[e]),
+            key=e,
+            time=float(graph.edge_time[e]),
+            length=float(graph.edge_length[e]),
+        )
     return reference
 
 
-def with_points(graph: RoadGraph, reference: nx.MultiDiGraph,
-                points: dict[str, tuple[int, float]]) -> nx.MultiDiGraph:
+def with_points(
+    graph: RoadGraph, reference: nx.MultiDiGraph, points: dict[str, tuple[int, float]]
+) -> nx.MultiDiGraph:
     """A copy of ``reference`` with named points inserted into their edges.
 
     ``points`` maps a name to (canonical edge, fraction from its u). Points on one edge are
@@ -72,14 +77,22 @@ def with_points(graph: RoadGraph, reference: nx.MultiDiGraph,
         split.remove_edge(u, v, key=edge)
         chain = [(0.0, u), *stops, (1.0, v)]
         for (f0, a), (f1, b) in zip(chain[:-1], chain[1:], strict=True):
-            split.add_edge(a, b, time=(f1 - f0) * float(graph.edge_time[edge]),
-                           length=(f1 - f0) * float(graph.edge_length[edge]))
+            split.add_edge(
+                a,
+                b,
+                time=(f1 - f0) * float(graph.edge_time[edge]),
+                length=(f1 - f0) * float(graph.edge_length[edge]),
+            )
         twin = int(graph.edge_twin[edge])
         if twin >= 0:
             split.remove_edge(v, u, key=twin)
             for (f0, a), (f1, b) in zip(chain[:-1], chain[1:], strict=True):
-                split.add_edge(b, a, time=(f1 - f0) * float(graph.edge_time[twin]),
-                               length=(f1 - f0) * float(graph.edge_length[twin]))
+                split.add_edge(
+                    b,
+                    a,
+                    time=(f1 - f0) * float(graph.edge_time[twin]),
+                    length=(f1 - f0) * float(graph.edge_length[twin]),
+                )
     return split
 
 
@@ -100,20 +113,20 @@ def compare_with_networkx(graph: RoadGraph, squads: int, scenes: int, seed: int)
     for col in range(scenes):
         # All squads and the scene split their edges at once (a squad's point is just one
         # more vertex on its road, so it changes no path length).
-        points = {f"squad{row}": (int(origins.edge[row]), float(origins.frac[row]))
-                  for row in range(squads)}
+        points = {f"squad{row}": (int(origins.edge[row]), float(origins.frac[row])) for row in range(squads)}
         points["scene"] = (int(places.edge[col]), float(places.frac[col]))
         split = with_points(graph, reference, points)
         for row in range(squads):
             expected = nx.shortest_path_length(split, f"squad{row}", "scene", weight="time")
-            assert result.drive_s[row, col] == pytest.approx(expected, abs=TOLERANCE_S), \
-                (row, col)
+            assert result.drive_s[row, col] == pytest.approx(expected, abs=TOLERANCE_S), (row, col)
             offroad = (origins.offroad_m[row] + places.offroad_m[col]) / engine.offroad_mps
             assert result.total_s[row, col] == pytest.approx(expected + offroad, abs=TOLERANCE_S)
             if row % 4 == 0:  # road metres along the same fastest path
                 path = nx.shortest_path(split, f"squad{row}", "scene", weight="time")
-                metres = sum(min(d["length"] for d in split[a][b].values())
-                             for a, b in zip(path[:-1], path[1:], strict=True))
+                metres = sum(
+                    min(d["length"] for d in split[a][b].values())
+                    for a, b in zip(path[:-1], path[1:], strict=True)
+                )
                 assert result.drive_m[row, col] == pytest.approx(metres, abs=0.5)
             checked += 1
     return checked
@@ -143,21 +156,25 @@ def test_single_scene_path_equals_matrix_and_reverse_search(li_graph: RoadGraph)
 
 
 def _one_way_edge(graph: RoadGraph, min_length: float) -> int:
-    candidates = np.flatnonzero((graph.edge_twin < 0) & (graph.edge_length > min_length)
-                                & (graph.edge_u != graph.edge_v))
+    candidates = np.flatnonzero(
+        (graph.edge_twin < 0) & (graph.edge_length > min_length) & (graph.edge_u != graph.edge_v)
+    )
     assert len(candidates), "no one-way edge long enough"
     return int(candidates[np.argmax(graph.edge_length[candidates])])
 
 
 def _on_edge(graph: RoadGraph, edge: int, fracs: list[float]) -> Snap:
-    return Snap(edge=np.full(len(fracs), edge, dtype=np.int32), frac=np.array(fracs),
-                offroad_m=np.zeros(len(fracs)), lng=np.zeros(len(fracs)),
-                lat=np.zeros(len(fracs)))
+    return Snap(
+        edge=np.full(len(fracs), edge, dtype=np.int32),
+        frac=np.array(fracs),
+        offroad_m=np.zeros(len(fracs)),
+        lng=np.zeros(len(fracs)),
+        lat=np.zeros(len(fracs)),
+    )
 
 
 @pytest.mark.parametrize("which", ["ninghua", "liechtenstein"])
-def test_one_way_streets_are_respected(which: str, ninghua_graph: RoadGraph,
-                                       li_graph: RoadGraph) -> None:
+def test_one_way_streets_are_respected(which: str, ninghua_graph: RoadGraph, li_graph: RoadGraph) -> None:
     graph = ninghua_graph if which == "ninghua" else li_graph
     engine = EtaEngine(graph)
     edge = _one_way_edge(graph, 40.0)
@@ -168,18 +185,18 @@ def test_one_way_streets_are_respected(which: str, ninghua_graph: RoadGraph,
     # Driving back along a one-way street is not allowed: the way round is longer, and it
     # is what networkx finds on the directed graph.
     assert against.drive_s[0, 0] > forward + 1.0
-    split = with_points(graph, reference_graph(graph),
-                        {"squad": (edge, 0.8), "scene": (edge, 0.2)})
+    split = with_points(graph, reference_graph(graph), {"squad": (edge, 0.8), "scene": (edge, 0.2)})
     expected = nx.shortest_path_length(split, "squad", "scene", weight="time")
     assert against.drive_s[0, 0] == pytest.approx(expected, abs=TOLERANCE_S)
 
 
 def test_snapping_to_the_edge_midpoint_beats_node_snapping(li_graph: RoadGraph) -> None:
     engine = EtaEngine(li_graph)
-    two_way = np.flatnonzero((li_graph.edge_twin > np.arange(li_graph.edge_count))
-                             & (li_graph.edge_length > 600))
+    two_way = np.flatnonzero(
+        (li_graph.edge_twin > np.arange(li_graph.edge_count)) & (li_graph.edge_length > 600)
+    )
     edge = int(two_way[np.argmax(li_graph.edge_length[two_way])])
-    line = shapely.LineString(li_graph.geom_xy[li_graph.geom_ptr[edge]:li_graph.geom_ptr[edge + 1]])
+    line = shapely.LineString(li_graph.geom_xy[li_graph.geom_ptr[edge] : li_graph.geom_ptr[edge + 1]])
     middle = shapely.line_interpolate_point(line, 0.5, normalized=True)
     scene = engine.snapper.snap(np.array([middle.x]), np.array([middle.y]))
     assert scene.offroad_m[0] < 1.0
@@ -187,10 +204,18 @@ def test_snapping_to_the_edge_midpoint_beats_node_snapping(li_graph: RoadGraph) 
     station = engine.snapper.snap(np.array([9.5209]), np.array([47.1410]))  # Vaduz centre
     by_edge = engine.matrix(station, scene)
     truth = nx.shortest_path_length(
-        with_points(li_graph, reference_graph(li_graph), {
-            "squad": (int(station.edge[0]), float(station.frac[0])),
-            "scene": (int(scene.edge[0]), float(scene.frac[0]))}),
-        "squad", "scene", weight="time")
+        with_points(
+            li_graph,
+            reference_graph(li_graph),
+            {
+                "squad": (int(station.edge[0]), float(station.frac[0])),
+                "scene": (int(scene.edge[0]), float(scene.frac[0])),
+            },
+        ),
+        "squad",
+        "scene",
+        weight="time",
+    )
     assert by_edge.drive_s[0, 0] == pytest.approx(truth, abs=TOLERANCE_S)
     # Node snapping: the nearest node is an edge end, hundreds of metres away on foot.
     metres = engine.snapper.node_distances(middle.x, middle.y)
@@ -212,7 +237,8 @@ def test_scene_far_from_any_road_gets_an_answer(li_graph: RoadGraph) -> None:
     assert far.offroad_m[0] > 20_000
     assert np.isfinite(result.total_s[0, 0])
     assert result.total_s[0, 0] == pytest.approx(
-        result.drive_s[0, 0] + (station.offroad_m[0] + far.offroad_m[0]) / engine.offroad_mps)
+        result.drive_s[0, 0] + (station.offroad_m[0] + far.offroad_m[0]) / engine.offroad_mps
+    )
 
 
 def test_route_runs_from_origin_road_point_to_scene_road_point(li_graph: RoadGraph) -> None:

@@ -62,9 +62,15 @@ async def _wait_for(condition: Any, what: str) -> Any:
 @pytest.fixture
 def squad(client: TestClient) -> Iterator[dict[str, Any]]:
     """A squad of this test's own at Schaan (no jurisdiction: not part of coverage)."""
-    response = client.post("/squads", json={
-        "code": f"SQ-HOSTILE-{uuid.uuid4().hex[:8]}", "name": "Hostile test squad",
-        "station": {**SCHAAN}, "grid_codes": ["LI-SCHAAN"]})
+    response = client.post(
+        "/squads",
+        json={
+            "code": f"SQ-HOSTILE-{uuid.uuid4().hex[:8]}",
+            "name": "Hostile test squad",
+            "station": {**SCHAAN},
+            "grid_codes": ["LI-SCHAAN"],
+        },
+    )
     assert response.status_code == 201, response.text
     created = response.json()
     yield created
@@ -91,8 +97,10 @@ def cli(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[CliRunne
 
 # -- D1: one bad GPS ping, one bad station ------------------------------------------------
 
+
 def test_d1_a_ping_off_the_jurisdiction_is_refused_before_it_is_stored(
-        client: TestClient, squad: dict[str, Any]) -> None:
+    client: TestClient, squad: dict[str, Any]
+) -> None:
     url = f"/squads/{squad['id']}/positions"
     response = client.post(url, json={**BAD, "timestamp": _now()})
     assert response.status_code == 422, response.text
@@ -107,12 +115,17 @@ def test_d1_a_ping_off_the_jurisdiction_is_refused_before_it_is_stored(
 
 
 def test_d1_a_ping_too_far_from_any_road_is_refused_naming_the_distance(
-        client: TestClient, squad: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    client: TestClient, squad: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Inside Liechtenstein but farther from a road than the configured limit."""
-    monkeypatch.setattr(client.app.state.settings,  # type: ignore[attr-defined]
-                        "squad_max_road_distance_m", 5.0)
-    response = client.post(f"/squads/{squad['id']}/positions",
-                           json={"lat": 47.1420, "lng": 9.5290, "timestamp": _now()})
+    monkeypatch.setattr(
+        client.app.state.settings,  # type: ignore[attr-defined]
+        "squad_max_road_distance_m",
+        5.0,
+    )
+    response = client.post(
+        f"/squads/{squad['id']}/positions", json={"lat": 47.1420, "lng": 9.5290, "timestamp": _now()}
+    )
     assert response.status_code == 422, response.text
     reason = _fields(response)["body.lat"]
     assert "m from the nearest road" in reason and "5 m" in reason, reason
@@ -120,11 +133,13 @@ def test_d1_a_ping_too_far_from_any_road_is_refused_naming_the_distance(
 
 
 def test_d1_a_ping_where_no_roads_are_loaded_is_stored_and_left_out_of_eta(
-        client: TestClient, squad: dict[str, Any]) -> None:
+    client: TestClient, squad: dict[str, Any]
+) -> None:
     """Ninghua (Fujian) is a demo jurisdiction without imported roads: the ping is kept for
     the track, and /eta says the squad cannot be reached instead of failing."""
-    response = client.post(f"/squads/{squad['id']}/positions",
-                           json={"lat": 26.2625, "lng": 116.6405, "timestamp": _now()})
+    response = client.post(
+        f"/squads/{squad['id']}/positions", json={"lat": 26.2625, "lng": 116.6405, "timestamp": _now()}
+    )
     assert response.status_code == 201, response.text
     answer = _eta_squad(client, squad["id"])
     assert answer["reachable"] is False and answer["origin"]["kind"] == "live"
@@ -132,26 +147,31 @@ def test_d1_a_ping_where_no_roads_are_loaded_is_stored_and_left_out_of_eta(
 
 
 def test_d1_a_station_off_the_network_is_refused_and_not_committed(
-        client: TestClient, squad: dict[str, Any]) -> None:
+    client: TestClient, squad: dict[str, Any]
+) -> None:
     response = client.patch(f"/squads/{squad['id']}", json={"station": BAD})
     assert response.status_code == 422, response.text
     assert "body.station" in _fields(response)
     after = client.get(f"/squads/{squad['id']}").json()
     assert after["station"] == pytest.approx(SCHAAN)
-    created = client.post("/squads", json={"code": f"SQ-HOSTILE-{uuid.uuid4().hex[:8]}",
-                                           "name": "never", "station": BAD})
+    created = client.post(
+        "/squads", json={"code": f"SQ-HOSTILE-{uuid.uuid4().hex[:8]}", "name": "never", "station": BAD}
+    )
     assert created.status_code == 422, created.text
     assert "body.station" in _fields(created)
     assert _eta_squad(client, squad["id"]) is not None
 
 
 def test_d1_squads_import_refuses_a_station_off_its_jurisdiction(
-        cli: CliRunner, database_url: str, demo: Any, tmp_path: Path) -> None:
+    cli: CliRunner, database_url: str, demo: Any, tmp_path: Path
+) -> None:
     code = f"SQ-HOSTILE-{uuid.uuid4().hex[:8]}"
     path = tmp_path / "squads.csv"
-    path.write_text("code,name,jurisdiction,lat,lng\n"
-                    f"{code}-OK,fine,LI,{SCHAAN['lat']},{SCHAAN['lng']}\n"
-                    f"{code},far away,LI,{BAD['lat']},{BAD['lng']}\n")
+    path.write_text(
+        "code,name,jurisdiction,lat,lng\n"
+        f"{code}-OK,fine,LI,{SCHAAN['lat']},{SCHAAN['lng']}\n"
+        f"{code},far away,LI,{BAD['lat']},{BAD['lng']}\n"
+    )
     result = cli.invoke(cli_app, ["squads", "import", str(path)])
     assert result.exit_code == 2, (result.stdout, result.stderr, result.exception)
     assert f"squads.csv: squad {code}: station:" in result.stderr
@@ -160,8 +180,9 @@ def test_d1_squads_import_refuses_a_station_off_its_jurisdiction(
     async def stored() -> int:
         connection = await connect(database_url)
         try:
-            return int(await connection.fetchval(
-                "SELECT count(*) FROM squads WHERE code LIKE $1", f"{code}%"))
+            return int(
+                await connection.fetchval("SELECT count(*) FROM squads WHERE code LIKE $1", f"{code}%")
+            )
         finally:
             await connection.close()
 
@@ -175,16 +196,21 @@ async def planted(squad: dict[str, Any], db: asyncpg.Connection) -> AsyncIterato
         "INSERT INTO squad_positions (squad_id, observed_at, device_time, received_at, geom, "
         "source_crs, accuracy_m, applied) VALUES ($1, now(), now(), now(), "
         "ST_SetSRID(ST_MakePoint($2, $3), 4326), 'wgs84', NULL, true)",
-        squad["id"], BAD["lng"], BAD["lat"])
+        squad["id"],
+        BAD["lng"],
+        BAD["lat"],
+    )
     yield squad["id"]
     await db.execute("DELETE FROM squad_positions WHERE squad_id = $1", squad["id"])
 
 
 async def test_d1_a_stored_bad_position_makes_one_squad_unreachable_not_a_500(
-        client: TestClient, planted: int, db: asyncpg.Connection) -> None:
+    client: TestClient, planted: int, db: asyncpg.Connection
+) -> None:
     answer = await _wait_for(
-        lambda: (lambda s: s if s and s["origin"]["kind"] == "live" else None)(
-            _eta_squad(client, planted)), "the planted position to reach the ETA state")
+        lambda: (lambda s: s if s and s["origin"]["kind"] == "live" else None)(_eta_squad(client, planted)),
+        "the planted position to reach the ETA state",
+    )
     assert answer["reachable"] is False and answer["eta_s"] is None
     assert "road" in answer["unreachable_reason"]
     body = client.get("/eta", params=VADUZ).json()
@@ -197,10 +223,16 @@ async def test_d1_a_stored_bad_position_makes_one_squad_unreachable_not_a_500(
     secret = await db.fetchval("SELECT secret FROM integrations WHERE name = 'hotline-demo'")
     matter = await db.fetchval(
         "SELECT code FROM matters WHERE owner_department = 'urban_management' "
-        "AND kind = 'event' AND auto_dispatch ORDER BY code LIMIT 1")
+        "AND kind = 'event' AND auto_dispatch ORDER BY code LIMIT 1"
+    )
     assert matter is not None
-    order = {"work_order_no": f"T{uuid.uuid4().hex[:12]}", "title": "测试工单",
-             "content": "市民反映", "matter_code": matter, "location": VADUZ}
+    order = {
+        "work_order_no": f"T{uuid.uuid4().hex[:12]}",
+        "title": "测试工单",
+        "content": "市民反映",
+        "matter_code": matter,
+        "location": VADUZ,
+    }
     delivered = post_order(client, secret, order)
     assert delivered.status_code in (200, 201, 202), delivered.text
     event_id = delivered.json()["id"]
@@ -212,10 +244,15 @@ async def test_d1_a_stored_bad_position_makes_one_squad_unreachable_not_a_500(
 
 
 async def test_d1_the_app_starts_with_bad_stations_and_positions_stored(
-        settings: Settings, planted: int, db: asyncpg.Connection, demo: Any) -> None:
+    settings: Settings, planted: int, db: asyncpg.Connection, demo: Any
+) -> None:
     """Rows stored before the checks existed: flagged and skipped, never a failed start."""
-    await db.execute("UPDATE squads SET station = ST_SetSRID(ST_MakePoint($2, $3), 4326) "
-                     "WHERE id = $1", planted, BAD["lng"], BAD["lat"])
+    await db.execute(
+        "UPDATE squads SET station = ST_SetSRID(ST_MakePoint($2, $3), 4326) WHERE id = $1",
+        planted,
+        BAD["lng"],
+        BAD["lat"],
+    )
     assert settings.database_url is not None
     with TestClient(create_app(settings)) as fresh:
         fresh.headers.update(bearer(settings.database_url, "admin"))
@@ -236,13 +273,19 @@ def test_d1_a_scene_off_the_road_network_is_a_clear_error(client: TestClient) ->
 
 # -- D5: the poles and the antimeridian ---------------------------------------------------
 
-POLAR = [(-90.0, 0.0), (90.0, 0.0), (0.0, 180.0), (0.0, -180.0), (-90.0, -180.0),
-         (90.0, 180.0), (89.9999, 179.9999)]
+POLAR = [
+    (-90.0, 0.0),
+    (90.0, 0.0),
+    (0.0, 180.0),
+    (0.0, -180.0),
+    (-90.0, -180.0),
+    (90.0, 180.0),
+    (89.9999, 179.9999),
+]
 
 
 @pytest.mark.parametrize("crs", ["wgs84", "gcj02", "bd09"])
-def test_d5_lookups_at_the_poles_and_the_antimeridian_are_answered(client: TestClient,
-                                                                    crs: str) -> None:
+def test_d5_lookups_at_the_poles_and_the_antimeridian_are_answered(client: TestClient, crs: str) -> None:
     for lat, lng in POLAR:
         response = client.get("/grids/lookup", params={"lat": lat, "lng": lng, "crs": crs})
         assert response.status_code == 200, (lat, lng, crs, response.text)
@@ -260,7 +303,7 @@ def test_d5_one_polar_point_does_not_fail_a_batch_of_ten_thousand(client: TestCl
     results = response.json()["results"]
     assert len(results) == 10_000
     assert results[0]["layers"]["enforcement"]["grid"]["code"] == "LI-VADUZ"
-    for result in results[-len(POLAR):]:
+    for result in results[-len(POLAR) :]:
         assert result["layers"]["enforcement"]["grid"] is None
         assert result["layers"]["enforcement"]["nearest"]["distance_m"] > 4_000_000
 
@@ -274,17 +317,27 @@ HOSTILE_BOX = (117.300, 25.300, 117.340, 25.330)  # Fujian, WGS84
 
 def _write(path: Path, features: list[tuple[str, Any]]) -> Path:
     # json.dumps writes NaN/Infinity as the bare words other tools produce too.
-    path.write_text(json.dumps({"type": "FeatureCollection", "features": [
-        {"type": "Feature", "properties": {"code": code, "name": code},
-         "geometry": geometry if isinstance(geometry, dict) else mapping(geometry)}
-        for code, geometry in features]}))
+    path.write_text(
+        json.dumps(
+            {
+                "type": "FeatureCollection",
+                "features": [
+                    {
+                        "type": "Feature",
+                        "properties": {"code": code, "name": code},
+                        "geometry": geometry if isinstance(geometry, dict) else mapping(geometry),
+                    }
+                    for code, geometry in features
+                ],
+            }
+        )
+    )
     return path
 
 
 def _ring_with(bad: float) -> dict[str, Any]:
     x0, y0, x1, y1 = HOSTILE_BOX
-    return {"type": "Polygon", "coordinates": [[[x0, y0], [x1, y0], [bad, y1], [x0, y1],
-                                                [x0, y0]]]}
+    return {"type": "Polygon", "coordinates": [[[x0, y0], [x1, y0], [bad, y1], [x0, y1], [x0, y0]]]}
 
 
 def _versions(database_url: str) -> int:
@@ -300,17 +353,18 @@ def _versions(database_url: str) -> int:
 
 @pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])
 def test_d11_non_finite_coordinates_are_refused_naming_file_feature_and_reason(
-        cli: CliRunner, database_url: str, demo: Any, tmp_path: Path, bad: float) -> None:
-    path = _write(tmp_path / "nan.geojson",
-                  [("GOOD", box(*HOSTILE_BOX)), ("BAD", _ring_with(bad))])
+    cli: CliRunner, database_url: str, demo: Any, tmp_path: Path, bad: float
+) -> None:
+    path = _write(tmp_path / "nan.geojson", [("GOOD", box(*HOSTILE_BOX)), ("BAD", _ring_with(bad))])
     with pytest.raises(GridImportError) as error:
         prepare_layer(path, layer=HOSTILE_LAYER)
     message = str(error.value)
     assert "nan.geojson" in message and "feature 2 (code BAD)" in message
     assert "vertex 3" in message and "not a finite number" in message, message
     before = _versions(database_url)
-    result = cli.invoke(cli_app, ["grids", "import", str(path), "--layer", HOSTILE_LAYER,
-                                  "--jurisdiction", "LI"])
+    result = cli.invoke(
+        cli_app, ["grids", "import", str(path), "--layer", HOSTILE_LAYER, "--jurisdiction", "LI"]
+    )
     assert result.exit_code == 2, (result.stdout, result.stderr, result.exception)
     assert result.stderr.startswith(f"error: {path}: feature 2 (code BAD): "), result.stderr
     assert "Traceback" not in result.stderr
@@ -318,11 +372,13 @@ def test_d11_non_finite_coordinates_are_refused_naming_file_feature_and_reason(
 
 
 def test_d11_a_layer_outside_its_jurisdiction_is_refused_unless_allowed(
-        cli: CliRunner, database_url: str, client: TestClient, tmp_path: Path) -> None:
+    cli: CliRunner, database_url: str, client: TestClient, tmp_path: Path
+) -> None:
     path = _write(tmp_path / "beijing.geojson", [("BJ-1", BEIJING)])
     before = _versions(database_url)
-    result = cli.invoke(cli_app, ["grids", "import", str(path), "--layer", HOSTILE_LAYER,
-                                  "--jurisdiction", "LI"])
+    result = cli.invoke(
+        cli_app, ["grids", "import", str(path), "--layer", HOSTILE_LAYER, "--jurisdiction", "LI"]
+    )
     assert result.exit_code == 2, (result.stdout, result.stderr, result.exception)
     assert result.stderr.startswith("error: ") and path.name in result.stderr, result.stderr
     assert "wholly outside jurisdiction LI" in result.stderr
@@ -334,19 +390,39 @@ def test_d11_a_layer_outside_its_jurisdiction_is_refused_unless_allowed(
     async def refused_by_the_service() -> None:
         connection = await connect(database_url)
         try:
-            await jurisdictions.upsert(connection, code=HOSTILE_CODE, name=HOSTILE_CODE,
-                                       level="county", boundary=MultiPolygon([box(*HOSTILE_BOX)]),
-                                       source="tests")
+            await jurisdictions.upsert(
+                connection,
+                code=HOSTILE_CODE,
+                name=HOSTILE_CODE,
+                level="county",
+                boundary=MultiPolygon([box(*HOSTILE_BOX)]),
+                source="tests",
+            )
             with pytest.raises(GridImportError, match="wholly outside jurisdiction TEST-HOSTILE"):
-                await import_layer(connection, prepare_layer(path, layer=HOSTILE_LAYER),
-                                   jurisdiction_code=HOSTILE_CODE, resolution=10)
+                await import_layer(
+                    connection,
+                    prepare_layer(path, layer=HOSTILE_LAYER),
+                    jurisdiction_code=HOSTILE_CODE,
+                    resolution=10,
+                )
         finally:
             await connection.close()
 
     asyncio.run(refused_by_the_service())
     assert _versions(database_url) == before
-    allowed = cli.invoke(cli_app, ["grids", "import", str(path), "--layer", HOSTILE_LAYER,
-                                   "--jurisdiction", HOSTILE_CODE, "--allow-outside"])
+    allowed = cli.invoke(
+        cli_app,
+        [
+            "grids",
+            "import",
+            str(path),
+            "--layer",
+            HOSTILE_LAYER,
+            "--jurisdiction",
+            HOSTILE_CODE,
+            "--allow-outside",
+        ],
+    )
     assert allowed.exit_code == 0, (allowed.stdout, allowed.stderr, allowed.exception)
     assert "outside jurisdiction TEST-HOSTILE: BJ-1" in allowed.stdout
     assert _versions(database_url) == before + 1

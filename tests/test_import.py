@@ -34,10 +34,14 @@ LEVELS = {"省": "province", "市": "city", "区县": "county"}
 
 # -- helpers ---------------------------------------------------------------------------
 
+
 def feature(code: str, geometry: Any, **properties: Any) -> dict[str, Any]:
     geo = geometry if isinstance(geometry, dict) else mapping(geometry)
-    return {"type": "Feature", "properties": {"code": code, "name": f"grid {code}", **properties},
-            "geometry": geo}
+    return {
+        "type": "Feature",
+        "properties": {"code": code, "name": f"grid {code}", **properties},
+        "geometry": geo,
+    }
 
 
 def write_geojson(path: Path, features: list[dict[str, Any]]) -> Path:
@@ -46,52 +50,80 @@ def write_geojson(path: Path, features: list[dict[str, Any]]) -> Path:
 
 
 def geodesic_m(lng1, lat1, lng2, lat2) -> np.ndarray:
-    _, _, distance = GEOD.inv(np.asarray(lng1, float), np.asarray(lat1, float),
-                              np.asarray(lng2, float), np.asarray(lat2, float))
+    _, _, distance = GEOD.inv(
+        np.asarray(lng1, float), np.asarray(lat1, float), np.asarray(lng2, float), np.asarray(lat2, float)
+    )
     return np.asarray(distance)
 
 
-async def make_jurisdiction(connection: asyncpg.Connection, code: str,
-                            boundary: Polygon | MultiPolygon) -> None:
+async def make_jurisdiction(
+    connection: asyncpg.Connection, code: str, boundary: Polygon | MultiPolygon
+) -> None:
     multi = boundary if isinstance(boundary, MultiPolygon) else MultiPolygon([boundary])
-    await jurisdictions.upsert(connection, code=code, name=code, level="county",
-                               boundary=multi, source="tests")
+    await jurisdictions.upsert(
+        connection, code=code, name=code, level="county", boundary=multi, source="tests"
+    )
 
 
-async def import_file(connection: asyncpg.Connection, path: Path, *, layer: str,
-                      jurisdiction: str, crs: str | None = None, resolution: int = 10):
+async def import_file(
+    connection: asyncpg.Connection,
+    path: Path,
+    *,
+    layer: str,
+    jurisdiction: str,
+    crs: str | None = None,
+    resolution: int = 10,
+):
     """What ``gridsvc grids import`` does: prepare (validate) the file, then write it."""
     prepared = prepare_layer(path, layer=layer, crs=crs)
-    return await import_layer(connection, prepared, jurisdiction_code=jurisdiction,
-                              resolution=resolution)
+    return await import_layer(connection, prepared, jurisdiction_code=jurisdiction, resolution=resolution)
 
 
-async def layer_state(connection: asyncpg.Connection, jurisdiction: str,
-                      layer: str) -> dict[str, Any]:
+async def layer_state(connection: asyncpg.Connection, jurisdiction: str, layer: str) -> dict[str, Any]:
     """Everything about a layer's versions, grids and cells, as comparable values."""
-    versions = [dict(r) for r in await connection.fetch(
-        """SELECT v.id, v.version, v.valid_from, v.valid_to FROM layer_versions v
+    versions = [
+        dict(r)
+        for r in await connection.fetch(
+            """SELECT v.id, v.version, v.valid_from, v.valid_to FROM layer_versions v
            JOIN layers l ON l.id = v.layer_id JOIN jurisdictions j ON j.id = l.jurisdiction_id
-           WHERE j.code = $1 AND l.name = $2 ORDER BY v.version""", jurisdiction, layer)]
-    grids = [tuple(r) for r in await connection.fetch(
-        """SELECT g.id, g.layer_version_id, g.code, g.name, md5(ST_AsEWKB(g.geom)::text)
+           WHERE j.code = $1 AND l.name = $2 ORDER BY v.version""",
+            jurisdiction,
+            layer,
+        )
+    ]
+    grids = [
+        tuple(r)
+        for r in await connection.fetch(
+            """SELECT g.id, g.layer_version_id, g.code, g.name, md5(ST_AsEWKB(g.geom)::text)
            FROM grids g JOIN layer_versions v ON v.id = g.layer_version_id
            JOIN layers l ON l.id = v.layer_id JOIN jurisdictions j ON j.id = l.jurisdiction_id
-           WHERE j.code = $1 AND l.name = $2 ORDER BY g.id""", jurisdiction, layer)]
+           WHERE j.code = $1 AND l.name = $2 ORDER BY g.id""",
+            jurisdiction,
+            layer,
+        )
+    ]
     cells = await connection.fetchrow(
         """SELECT count(*) AS n, md5(string_agg(c.layer_version_id || ':' || c.cell || ':' ||
                   coalesce(c.grid_id::text, '-') || ':' || c.straddles || ':' ||
                   c.candidate_grid_ids::text, ',' ORDER BY c.layer_version_id, c.cell)) AS digest
            FROM grid_cells c JOIN layer_versions v ON v.id = c.layer_version_id
            JOIN layers l ON l.id = v.layer_id JOIN jurisdictions j ON j.id = l.jurisdiction_id
-           WHERE j.code = $1 AND l.name = $2""", jurisdiction, layer)
+           WHERE j.code = $1 AND l.name = $2""",
+        jurisdiction,
+        layer,
+    )
     return {"versions": versions, "grids": grids, "cells": (cells["n"], cells["digest"])}
 
 
 # -- the demo layers -------------------------------------------------------------------
 
-DEMO_COUNTS = {"enforcement": (11, 11), "zone": (2, 2), "community": (20, None),
-               "specialist:forestry": (5, None), "specialist:market": (3, 3)}
+DEMO_COUNTS = {
+    "enforcement": (11, 11),
+    "zone": (2, 2),
+    "community": (20, None),
+    "specialist:forestry": (5, None),
+    "specialist:market": (3, 3),
+}
 
 
 async def test_demo_layer_counts(demo, db: asyncpg.Connection) -> None:
@@ -99,7 +131,8 @@ async def test_demo_layer_counts(demo, db: asyncpg.Connection) -> None:
         """SELECT l.name, count(g.id) AS n FROM layers l
            JOIN jurisdictions j ON j.id = l.jurisdiction_id AND j.code = 'LI'
            JOIN layer_versions v ON v.layer_id = l.id AND v.valid_to IS NULL
-           LEFT JOIN grids g ON g.layer_version_id = v.id GROUP BY l.name""")
+           LEFT JOIN grids g ON g.layer_version_id = v.id GROUP BY l.name"""
+    )
     counts = {r["name"]: r["n"] for r in rows}
     assert set(counts) == set(DEMO_COUNTS)
     for layer, (low, high) in DEMO_COUNTS.items():
@@ -119,23 +152,25 @@ async def test_every_grid_is_a_valid_wgs84_multipolygon(demo, db: asyncpg.Connec
            FROM grids WHERE NOT ST_IsValid(geom) OR GeometryType(geom) <> 'MULTIPOLYGON'
                          OR ST_SRID(geom) <> 4326 OR ST_IsEmpty(geom)
                          OR ST_XMin(geom) < -180 OR ST_XMax(geom) > 180
-                         OR ST_YMin(geom) < -90 OR ST_YMax(geom) > 90""")
+                         OR ST_YMin(geom) < -90 OR ST_YMax(geom) > 90"""
+    )
     assert [dict(r) for r in bad] == []
     # Demo grids sit in Liechtenstein (lon 9.47..9.64, lat 47.04..47.28).
     extent = await db.fetchrow(
         """SELECT ST_XMin(e) AS x0, ST_XMax(e) AS x1, ST_YMin(e) AS y0, ST_YMax(e) AS y1
            FROM (SELECT ST_Extent(g.geom)::geometry AS e FROM current_grids g
-                 JOIN jurisdictions j ON j.id = g.jurisdiction_id WHERE j.code = 'LI') s""")
+                 JOIN jurisdictions j ON j.id = g.jurisdiction_id WHERE j.code = 'LI') s"""
+    )
     assert 9.4 < extent["x0"] < extent["x1"] < 9.7 and 47.0 < extent["y0"] < extent["y1"] < 47.3
     # area_m2 is the geodesic area (PostGIS geography as the independent reference).
     worst = await db.fetchval(
         """SELECT max(abs(area_m2 - ST_Area(geom::geography)) / ST_Area(geom::geography))
-           FROM current_grids""")
+           FROM current_grids"""
+    )
     assert worst < 0.005
 
 
-async def test_community_grids_link_to_current_enforcement_grids(demo,
-                                                                 db: asyncpg.Connection) -> None:
+async def test_community_grids_link_to_current_enforcement_grids(demo, db: asyncpg.Connection) -> None:
     rows = await db.fetch(
         """SELECT c.code, c.enforcement_code, c.enforcement_link,
                   e.code AS found, e.geom AS enforcement_geom, c.geom
@@ -143,7 +178,8 @@ async def test_community_grids_link_to_current_enforcement_grids(demo,
            JOIN jurisdictions j ON j.id = c.jurisdiction_id AND j.code = 'LI'
            LEFT JOIN current_grids e ON e.layer = 'enforcement'
                 AND e.jurisdiction_id = c.jurisdiction_id AND e.code = c.enforcement_code
-           WHERE c.layer = 'community'""")
+           WHERE c.layer = 'community'"""
+    )
     assert len(rows) >= 20
     for row in rows:
         assert row["enforcement_link"] in {"derived", "given"}, dict(row)
@@ -157,13 +193,15 @@ async def test_cover_rows_and_check_invariants(demo, db: asyncpg.Connection) -> 
     uncovered = await db.fetch(
         """SELECT g.id, g.code FROM grids g WHERE NOT EXISTS (
                SELECT 1 FROM grid_cells c WHERE c.layer_version_id = g.layer_version_id
-               AND (c.grid_id = g.id OR g.id = ANY (c.candidate_grid_ids)))""")
+               AND (c.grid_id = g.id OR g.id = ANY (c.candidate_grid_ids)))"""
+    )
     assert [dict(r) for r in uncovered] == []
     # Every demo grid has at least one whole (interior) cell: the cover is not all border.
     without_interior = await db.fetch(
         """SELECT g.code FROM current_grids g JOIN jurisdictions j ON j.id = g.jurisdiction_id
            WHERE j.code = 'LI' AND NOT EXISTS (SELECT 1 FROM grid_cells c
-                 WHERE c.layer_version_id = g.layer_version_id AND c.grid_id = g.id)""")
+                 WHERE c.layer_version_id = g.layer_version_id AND c.grid_id = g.id)"""
+    )
     assert [r["code"] for r in without_interior] == []
     violations = await db.fetchrow(
         """SELECT
@@ -176,7 +214,8 @@ async def test_cover_rows_and_check_invariants(demo, db: asyncpg.Connection) -> 
                  SELECT 1 FROM unnest(c.candidate_grid_ids) AS k(id) WHERE NOT EXISTS (
                      SELECT 1 FROM grids g WHERE g.id = k.id
                      AND g.layer_version_id = c.layer_version_id))) AS foreign_candidate
-           FROM grid_cells c""")
+           FROM grid_cells c"""
+    )
     assert dict(violations) == {"both": 0, "flags": 0, "foreign_grid": 0, "foreign_candidate": 0}
     versions = await db.fetchrow(
         """SELECT count(*) FILTER (WHERE valid_to < valid_from) AS backwards,
@@ -184,19 +223,21 @@ async def test_cover_rows_and_check_invariants(demo, db: asyncpg.Connection) -> 
                    GROUP BY layer_id HAVING count(*) > 1) s) AS two_current,
                   (SELECT count(*) FROM layers l WHERE NOT EXISTS (SELECT 1 FROM layer_versions v
                    WHERE v.layer_id = l.id AND v.valid_to IS NULL)) AS no_current
-           FROM layer_versions""")
+           FROM layer_versions"""
+    )
     assert dict(versions) == {"backwards": 0, "two_current": 0, "no_current": 0}
     # The CHECK constraints are really there: the database refuses a cell that is both.
-    grid_id, version_id = await db.fetchrow(
-        "SELECT id, layer_version_id FROM grids ORDER BY id LIMIT 1")
+    grid_id, version_id = await db.fetchrow("SELECT id, layer_version_id FROM grids ORDER BY id LIMIT 1")
     with pytest.raises(asyncpg.CheckViolationError):
-        await db.execute("INSERT INTO grid_cells VALUES ($1, 1, $2, true, ARRAY[$2]::bigint[])",
-                         version_id, grid_id)
+        await db.execute(
+            "INSERT INTO grid_cells VALUES ($1, 1, $2, true, ARRAY[$2]::bigint[])", version_id, grid_id
+        )
     with pytest.raises(asyncpg.CheckViolationError):
         await db.execute("INSERT INTO grid_cells VALUES ($1, 2, NULL, true, '{}')", version_id)
 
 
 # -- the county boundaries, GCJ-02 -> WGS84 ----------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def raw_counties(shared_geodata: Path) -> gpd.GeoDataFrame:
@@ -206,22 +247,26 @@ def raw_counties(shared_geodata: Path) -> gpd.GeoDataFrame:
 
 
 async def test_county_boundaries_loaded_with_levels_and_parents(
-        demo, db: asyncpg.Connection, raw_counties: gpd.GeoDataFrame) -> None:
-    rows = {r["code"]: dict(r) for r in await db.fetch(
-        """SELECT j.code, j.level, j.name, p.code AS parent FROM jurisdictions j
+    demo, db: asyncpg.Connection, raw_counties: gpd.GeoDataFrame
+) -> None:
+    rows = {
+        r["code"]: dict(r)
+        for r in await db.fetch(
+            """SELECT j.code, j.level, j.name, p.code AS parent FROM jurisdictions j
            LEFT JOIN jurisdictions p ON p.id = j.parent_id WHERE j.source LIKE $1""",
-        f"{GCJ_FILE}%")}
+            f"{GCJ_FILE}%",
+        )
+    }
     assert len(rows) == 120
     assert set(rows) == set(raw_counties["adcode"])
-    expected_levels = dict(zip(raw_counties["adcode"], raw_counties["level"].map(LEVELS),
-                               strict=True))
+    expected_levels = dict(zip(raw_counties["adcode"], raw_counties["level"].map(LEVELS), strict=True))
     assert {c: r["level"] for c, r in rows.items()} == expected_levels
     assert sorted({r["level"] for r in rows.values()}) == ["city", "county", "province"]
-    assert rows["350802"]["parent"] == "350800"   # Xinluo -> Longyan
-    assert rows["350800"]["parent"] == "350000"   # Longyan -> Fujian
-    assert rows["350521"]["parent"] == "350500"   # Hui'an -> Quanzhou
-    assert rows["610924"]["parent"] == "610900"   # Ziyang -> Ankang
-    assert rows["330381"]["parent"] == "330300"   # Rui'an -> Wenzhou
+    assert rows["350802"]["parent"] == "350800"  # Xinluo -> Longyan
+    assert rows["350800"]["parent"] == "350000"  # Longyan -> Fujian
+    assert rows["350521"]["parent"] == "350500"  # Hui'an -> Quanzhou
+    assert rows["610924"]["parent"] == "610900"  # Ziyang -> Ankang
+    assert rows["330381"]["parent"] == "330300"  # Rui'an -> Wenzhou
     assert rows["350000"]["parent"] is None
     assert rows["350802"]["name"] == "新罗区"
     for code, row in rows.items():
@@ -232,15 +277,21 @@ async def test_county_boundaries_loaded_with_levels_and_parents(
     # The demo county and its 11 townships are there too, besides the 120.
     townships = await db.fetch(
         """SELECT j.code, j.level FROM jurisdictions j JOIN jurisdictions p ON p.id = j.parent_id
-           WHERE p.code = 'LI'""")
+           WHERE p.code = 'LI'"""
+    )
     assert len(townships) == 11 and {r["level"] for r in townships} == {"township"}
     assert await db.fetchval("SELECT level FROM jurisdictions WHERE code = 'LI'") == "county"
 
 
 async def test_county_boundaries_converted_from_gcj02(
-        demo, db: asyncpg.Connection, raw_counties: gpd.GeoDataFrame) -> None:
-    stored = {r["code"]: r["boundary"] for r in await db.fetch(
-        "SELECT code, boundary FROM jurisdictions WHERE source LIKE $1", f"{GCJ_FILE}%")}
+    demo, db: asyncpg.Connection, raw_counties: gpd.GeoDataFrame
+) -> None:
+    stored = {
+        r["code"]: r["boundary"]
+        for r in await db.fetch(
+            "SELECT code, boundary FROM jurisdictions WHERE source LIKE $1", f"{GCJ_FILE}%"
+        )
+    }
     # One small district (Gulou, Fuzhou, 36 km²): its centroid moved by the GCJ-02 offset,
     # in the direction the exact inverse (prcoords, independent of gridsvc) gives.
     for code in ("350102", "350103"):
@@ -277,15 +328,20 @@ ATOM_BOX = (117.600, 24.400, 117.640, 24.430)  # about 4 x 3.3 km, Zhangzhou, Fu
 def atom_v1_features() -> list[dict[str, Any]]:
     x0, y0, x1, y1 = ATOM_BOX
     xm = (x0 + x1) / 2
-    return [feature("A1", box(x0, y0, xm, y1), department="林业", station_name="一站"),
-            feature("A2", box(xm, y0, x1, y1), department="林业", station_name="二站")]
+    return [
+        feature("A1", box(x0, y0, xm, y1), department="林业", station_name="一站"),
+        feature("A2", box(xm, y0, x1, y1), department="林业", station_name="二站"),
+    ]
 
 
 def atom_v2_features() -> list[dict[str, Any]]:
     x0, y0, x1, y1 = ATOM_BOX
     ym = (y0 + y1) / 2
-    return [feature("B1", box(x0, y0, x1, ym)), feature("B2", box(x0, ym, x1, y1)),
-            feature("B3", box(x1, y0, x1 + 0.01, y1))]
+    return [
+        feature("B1", box(x0, y0, x1, ym)),
+        feature("B2", box(x0, ym, x1, y1)),
+        feature("B3", box(x1, y0, x1 + 0.01, y1)),
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -310,24 +366,26 @@ def _broken_files(directory: Path) -> dict[str, tuple[Path, str | None, list[str
     x0, y0, x1, y1 = ATOM_BOX
     good = feature("A1", box(x0, y0, x1, y1))
     cases: dict[str, tuple[Path, str | None, list[str]]] = {}
-    path = write_geojson(directory / "line.geojson", [good, feature(
-        "L9", {"type": "LineString", "coordinates": [[x0, y0], [x1, y1]]})])
+    path = write_geojson(
+        directory / "line.geojson",
+        [good, feature("L9", {"type": "LineString", "coordinates": [[x0, y0], [x1, y1]]})],
+    )
     cases["linestring"] = (path, None, ["line.geojson", "feature 2", "L9", "LineString"])
-    path = write_geojson(directory / "dup.geojson", [good, feature("Z", box(x0, y0, x1, y1)),
-                                                     feature("A1", box(x0, y0, x1, y1))])
-    cases["duplicate codes"] = (path, None, ["dup.geojson", "duplicate", "A1",
-                                             "features 1 and 3"])
+    path = write_geojson(
+        directory / "dup.geojson",
+        [good, feature("Z", box(x0, y0, x1, y1)), feature("A1", box(x0, y0, x1, y1))],
+    )
+    cases["duplicate codes"] = (path, None, ["dup.geojson", "duplicate", "A1", "features 1 and 3"])
     # Exactly collinear ring: make_valid can only give a line, not a polygon.
-    flat = {"type": "Polygon", "coordinates": [[[117.5, 24.5], [117.625, 24.625],
-                                                [117.75, 24.75], [117.5, 24.5]]]}
+    flat = {
+        "type": "Polygon",
+        "coordinates": [[[117.5, 24.5], [117.625, 24.625], [117.75, 24.75], [117.5, 24.5]]],
+    }
     path = write_geojson(directory / "flat.geojson", [good, feature("F2", flat)])
-    cases["unrepairable"] = (path, None, ["flat.geojson", "feature 2", "F2", "invalid",
-                                          "cannot be repaired"])
+    cases["unrepairable"] = (path, None, ["flat.geojson", "feature 2", "F2", "invalid", "cannot be repaired"])
     path = write_geojson(directory / "crs.geojson", [good])
-    cases["unknown crs"] = (path, "EPSG:0000000", ["crs.geojson", "unknown CRS",
-                                                   "EPSG:0000000"])
-    cases["missing file"] = (directory / "nowhere.geojson", None,
-                             ["nowhere.geojson", "not found"])
+    cases["unknown crs"] = (path, "EPSG:0000000", ["crs.geojson", "unknown CRS", "EPSG:0000000"])
+    cases["missing file"] = (directory / "nowhere.geojson", None, ["nowhere.geojson", "not found"])
     empty = directory / "empty.geojson"
     empty.write_text("")
     cases["empty file"] = (empty, None, ["empty.geojson", "empty"])
@@ -335,31 +393,53 @@ def _broken_files(directory: Path) -> dict[str, tuple[Path, str | None, list[str
     cases["zero features"] = (path, None, ["nofeatures.geojson", "no features"])
     frame = gpd.GeoDataFrame({"code": ["S1"], "name": ["s"]}, geometry=[box(x0, y0, x1, y1)])
     frame.to_file(directory / "noprj.shp")
-    cases["shapefile without prj"] = (directory / "noprj.shp", None,
-                                      ["noprj.shp", "no coordinate system", "--crs"])
+    cases["shapefile without prj"] = (
+        directory / "noprj.shp",
+        None,
+        ["noprj.shp", "no coordinate system", "--crs"],
+    )
     frame = frame.set_crs(4326).to_crs(3857)
     frame.to_file(directory / "mercator.gpkg")
-    cases["projected contradicts --crs"] = (directory / "mercator.gpkg", "EPSG:4490",
-                                            ["mercator.gpkg", "EPSG:4490", "contradicts",
-                                             "EPSG:3857"])
-    cases["projected with --crs gcj02"] = (directory / "mercator.gpkg", "gcj02",
-                                           ["mercator.gpkg", "gcj02", "projected"])
+    cases["projected contradicts --crs"] = (
+        directory / "mercator.gpkg",
+        "EPSG:4490",
+        ["mercator.gpkg", "EPSG:4490", "contradicts", "EPSG:3857"],
+    )
+    cases["projected with --crs gcj02"] = (
+        directory / "mercator.gpkg",
+        "gcj02",
+        ["mercator.gpkg", "gcj02", "projected"],
+    )
     path = write_geojson(directory / "nocode.geojson", [good, feature("", box(x0, y0, x1, y1))])
     cases["empty code"] = (path, None, ["nocode.geojson", "feature 2", "code", "empty"])
-    path = write_geojson(directory / "nogeom.geojson", [good, {
-        "type": "Feature", "properties": {"code": "N2", "name": "n"}, "geometry": None}])
+    path = write_geojson(
+        directory / "nogeom.geojson",
+        [good, {"type": "Feature", "properties": {"code": "N2", "name": "n"}, "geometry": None}],
+    )
     cases["no geometry"] = (path, None, ["nogeom.geojson", "feature 2", "N2", "no geometry"])
     return cases
 
 
-BROKEN = ["linestring", "duplicate codes", "unrepairable", "unknown crs", "missing file",
-          "empty file", "zero features", "shapefile without prj", "projected contradicts --crs",
-          "projected with --crs gcj02", "empty code", "no geometry"]
+BROKEN = [
+    "linestring",
+    "duplicate codes",
+    "unrepairable",
+    "unknown crs",
+    "missing file",
+    "empty file",
+    "zero features",
+    "shapefile without prj",
+    "projected contradicts --crs",
+    "projected with --crs gcj02",
+    "empty code",
+    "no geometry",
+]
 
 
 @pytest.mark.parametrize("case", BROKEN)
 async def test_broken_file_is_refused_and_changes_nothing(
-        case: str, atom_v1: dict[str, Any], db: asyncpg.Connection) -> None:
+    case: str, atom_v1: dict[str, Any], db: asyncpg.Connection
+) -> None:
     directory = atom_v1["directory"] / case.replace(" ", "_")
     directory.mkdir(exist_ok=True)
     path, crs, fragments = _broken_files(directory)[case]
@@ -373,8 +453,7 @@ async def test_broken_file_is_refused_and_changes_nothing(
     assert await layer_state(db, ATOM, ATOM_LAYER) == before
 
 
-async def test_unknown_jurisdiction_changes_nothing(atom_v1: dict[str, Any],
-                                                    db: asyncpg.Connection) -> None:
+async def test_unknown_jurisdiction_changes_nothing(atom_v1: dict[str, Any], db: asyncpg.Connection) -> None:
     path = write_geojson(atom_v1["directory"] / "elsewhere.geojson", atom_v2_features())
     before_layers = await db.fetchval("SELECT count(*) FROM layers")
     before = await layer_state(db, ATOM, ATOM_LAYER)
@@ -386,7 +465,8 @@ async def test_unknown_jurisdiction_changes_nothing(atom_v1: dict[str, Any],
 
 
 async def test_failure_during_the_database_write_changes_nothing(
-        atom_v1: dict[str, Any], db: asyncpg.Connection) -> None:
+    atom_v1: dict[str, Any], db: asyncpg.Connection
+) -> None:
     """A file whose second grid cannot be stored: the code is too long for the unique index.
 
     The first grid, the new version row and the closing of version 1 have all been written
@@ -411,8 +491,7 @@ async def test_failure_during_the_database_write_changes_nothing(
     assert await layer_state(db, ATOM, ATOM_LAYER) == before
 
 
-def test_overlong_codes_and_degenerate_polygons_are_refused_by_the_importer(
-        atom_v1: dict[str, Any]) -> None:
+def test_overlong_codes_and_degenerate_polygons_are_refused_by_the_importer(atom_v1: dict[str, Any]) -> None:
     features = atom_v2_features()
     features[1]["properties"]["code"] = "X" * 500
     path = write_geojson(atom_v1["directory"] / "long_code.geojson", features)
@@ -420,15 +499,15 @@ def test_overlong_codes_and_degenerate_polygons_are_refused_by_the_importer(
         prepare_layer(path, layer=ATOM_LAYER)
     features = atom_v2_features()
     x, y = features[0]["geometry"]["coordinates"][0][0]
-    features[0]["geometry"]["coordinates"] = [[[x, y], [x + 1e-9, y], [x + 2e-9, y + 1e-12],
-                                               [x, y]]]
+    features[0]["geometry"]["coordinates"] = [[[x, y], [x + 1e-9, y], [x + 2e-9, y + 1e-12], [x, y]]]
     path = write_geojson(atom_v1["directory"] / "sliver.geojson", features)
     with pytest.raises(GridImportError, match=r"sliver.geojson: feature 1 \(code B1\).*1 m²"):
         prepare_layer(path, layer=ATOM_LAYER)
 
 
 async def test_valid_reimport_makes_version_2_and_keeps_version_1_queryable(
-        atom_v1: dict[str, Any], db: asyncpg.Connection, client) -> None:
+    atom_v1: dict[str, Any], db: asyncpg.Connection, client
+) -> None:
     path = write_geojson(atom_v1["directory"] / "atom_v2.geojson", atom_v2_features())
     result = await import_file(db, path, layer=ATOM_LAYER, jurisdiction=ATOM)
     assert result.version == 2
@@ -441,13 +520,15 @@ async def test_valid_reimport_makes_version_2_and_keeps_version_1_queryable(
     old_v1 = atom_v1["state"]["versions"][0]
     assert (v1["id"], v1["valid_from"]) == (old_v1["id"], old_v1["valid_from"])
     assert [g for g in state["grids"] if g[1] == v1["id"]] == atom_v1["state"]["grids"]
-    codes_by_version = {v: sorted(g[2] for g in state["grids"] if g[1] == vid)
-                        for v, vid in ((1, v1["id"]), (2, v2["id"]))}
+    codes_by_version = {
+        v: sorted(g[2] for g in state["grids"] if g[1] == vid) for v, vid in ((1, v1["id"]), (2, v2["id"]))
+    }
     assert codes_by_version == {1: ["A1", "A2"], 2: ["B1", "B2", "B3"]}
 
     between = v1["valid_from"] + (v2["valid_from"] - v1["valid_from"]) / 2
-    response = client.get(f"/layers/{ATOM_LAYER}/grids",
-                          params={"at": between.isoformat(), "jurisdiction": ATOM})
+    response = client.get(
+        f"/layers/{ATOM_LAYER}/grids", params={"at": between.isoformat(), "jurisdiction": ATOM}
+    )
     assert response.status_code == 200, response.text
     features = response.json()["features"]
     assert sorted(f["properties"]["code"] for f in features) == ["A1", "A2"]
@@ -457,8 +538,7 @@ async def test_valid_reimport_makes_version_2_and_keeps_version_1_queryable(
     response = client.get(f"/layers/{ATOM_LAYER}/grids", params={"at": before.isoformat()})
     assert response.status_code == 200 and response.json()["features"] == []
     response = client.get(f"/layers/{ATOM_LAYER}/grids", params={"jurisdiction": ATOM})
-    assert sorted(f["properties"]["code"] for f in response.json()["features"]) == [
-        "B1", "B2", "B3"]
+    assert sorted(f["properties"]["code"] for f in response.json()["features"]) == ["B1", "B2", "B3"]
     # The running app picks the new version up (LISTEN/NOTIFY): B3 exists only in version 2.
     x0, y0, x1, y1 = ATOM_BOX
     point = {"lat": (y0 + y1) / 2, "lng": x1 + 0.005}
@@ -478,13 +558,11 @@ VAL = "TEST-VAL"
 VAL_BOX = (118.100, 25.400, 118.140, 25.430)
 
 
-async def test_bow_tie_is_repaired_and_reported(rollback: asyncpg.Connection,
-                                                tmp_path: Path) -> None:
+async def test_bow_tie_is_repaired_and_reported(rollback: asyncpg.Connection, tmp_path: Path) -> None:
     x0, y0, x1, y1 = VAL_BOX
     await make_jurisdiction(rollback, VAL, box(*VAL_BOX))
     # A bow-tie: the ring crosses itself at the centre of the box.
-    bow = {"type": "Polygon", "coordinates": [[[x0, y0], [x1, y1], [x1, y0], [x0, y1],
-                                               [x0, y0]]]}
+    bow = {"type": "Polygon", "coordinates": [[[x0, y0], [x1, y1], [x1, y0], [x0, y1], [x0, y0]]]}
     path = write_geojson(tmp_path / "bow.geojson", [feature("BOW", bow)])
     result = await import_file(rollback, path, layer="specialist:valtest", jurisdiction=VAL)
     repaired = result.report["repaired"]
@@ -493,25 +571,27 @@ async def test_bow_tie_is_repaired_and_reported(rollback: asyncpg.Connection,
     row = await rollback.fetchrow(
         """SELECT ST_IsValid(g.geom) AS valid, ST_NumGeometries(g.geom) AS parts,
                   ST_Area(g.geom::geography) AS area, g.area_m2
-           FROM grids g WHERE g.layer_version_id = $1""", result.version_id)
+           FROM grids g WHERE g.layer_version_id = $1""",
+        result.version_id,
+    )
     assert row["valid"] and row["parts"] == 2
     # Two triangles meeting at the centre: half of the box.
     half = abs(GEOD.geometry_area_perimeter(box(*VAL_BOX))[0]) / 2
     assert abs(row["area"] - half) / half < 0.01
     assert abs(row["area_m2"] - row["area"]) / row["area"] < 0.005
-    stored = await rollback.fetchval("SELECT report FROM layer_versions WHERE id = $1",
-                                     result.version_id)
+    stored = await rollback.fetchval("SELECT report FROM layer_versions WHERE id = $1", result.version_id)
     assert stored["repaired"] == repaired
 
 
-async def test_overlaps_reported_with_geodesic_area(rollback: asyncpg.Connection,
-                                                    tmp_path: Path) -> None:
+async def test_overlaps_reported_with_geodesic_area(rollback: asyncpg.Connection, tmp_path: Path) -> None:
     x0, y0, x1, y1 = VAL_BOX
     await make_jurisdiction(rollback, VAL, box(*VAL_BOX))
     xm = (x0 + x1) / 2
-    grids = [feature("W", box(x0, y0, xm + 0.004, y1)),      # overlaps E by 0.004° x 0.03°
-             feature("E", box(xm, y0, x1, y1)),
-             feature("T", box(x1, y0, x1 + 0.01, y1))]       # only touches E
+    grids = [
+        feature("W", box(x0, y0, xm + 0.004, y1)),  # overlaps E by 0.004° x 0.03°
+        feature("E", box(xm, y0, x1, y1)),
+        feature("T", box(x1, y0, x1 + 0.01, y1)),
+    ]  # only touches E
     path = write_geojson(tmp_path / "overlap.geojson", grids)
     result = await import_file(rollback, path, layer="specialist:valtest", jurisdiction=VAL)
     overlaps = result.report["overlaps"]
@@ -520,25 +600,28 @@ async def test_overlaps_reported_with_geodesic_area(rollback: asyncpg.Connection
     reference = await rollback.fetchval(
         """SELECT ST_Area(ST_Intersection(a.geom, b.geom)::geography, true)
            FROM grids a, grids b WHERE a.layer_version_id = $1 AND b.layer_version_id = $1
-           AND a.code = 'W' AND b.code = 'E'""", result.version_id)
+           AND a.code = 'W' AND b.code = 'E'""",
+        result.version_id,
+    )
     assert reference > 1e6  # ~0.4 x 3.3 km
     assert abs(overlaps[0]["area_m2"] - reference) / reference < 0.01
 
 
-async def test_gaps_against_the_jurisdiction_boundary(rollback: asyncpg.Connection,
-                                                      tmp_path: Path) -> None:
+async def test_gaps_against_the_jurisdiction_boundary(rollback: asyncpg.Connection, tmp_path: Path) -> None:
     x0, y0, x1, y1 = VAL_BOX
     await make_jurisdiction(rollback, VAL, box(*VAL_BOX))
     # Two grids leave a 0.006°-wide strip in the middle and the top 0.005° uncovered.
-    grids = [feature("L", box(x0, y0, 118.117, y1 - 0.005)),
-             feature("R", box(118.123, y0, x1, y1 - 0.005))]
+    grids = [feature("L", box(x0, y0, 118.117, y1 - 0.005)), feature("R", box(118.123, y0, x1, y1 - 0.005))]
     path = write_geojson(tmp_path / "gaps.geojson", grids)
     result = await import_file(rollback, path, layer="specialist:valtest", jurisdiction=VAL)
     gaps = result.report["gaps"]
     reference = await rollback.fetchval(
         """SELECT ST_Area(ST_Difference(j.boundary, (SELECT ST_Union(geom) FROM grids
                   WHERE layer_version_id = $1))::geography, true)
-           FROM jurisdictions j WHERE j.code = $2""", result.version_id, VAL)
+           FROM jurisdictions j WHERE j.code = $2""",
+        result.version_id,
+        VAL,
+    )
     assert reference > 1e6
     assert abs(gaps["area_m2"] - reference) / reference < 0.01
     assert gaps["pieces"] == 1  # the strip and the top band are one connected piece
@@ -550,22 +633,30 @@ async def test_gaps_against_the_jurisdiction_boundary(rollback: asyncpg.Connecti
     assert result.report["h3"]["empty"] > 0
 
 
-async def test_community_links_missing_and_ambiguous(rollback: asyncpg.Connection,
-                                                     tmp_path: Path) -> None:
+async def test_community_links_missing_and_ambiguous(rollback: asyncpg.Connection, tmp_path: Path) -> None:
     code = "TEST-LINK"
     x0, y0, x1, y1 = 118.300, 25.600, 118.340, 25.620
     xm = (x0 + x1) / 2
     await make_jurisdiction(rollback, code, box(x0, y0, x1 + 0.02, y1))
-    enforcement = write_geojson(tmp_path / "enf.geojson", [
-        feature("E-WEST", box(x0, y0, xm, y1), squad_name="西中队"),
-        feature("E-EAST", box(xm, y0, x1, y1), squad_name="东中队")])
+    enforcement = write_geojson(
+        tmp_path / "enf.geojson",
+        [
+            feature("E-WEST", box(x0, y0, xm, y1), squad_name="西中队"),
+            feature("E-EAST", box(xm, y0, x1, y1), squad_name="东中队"),
+        ],
+    )
     await import_file(rollback, enforcement, layer="enforcement", jurisdiction=code)
-    community = write_geojson(tmp_path / "com.geojson", [
-        feature("C-IN", box(x0 + 0.002, y0 + 0.002, x0 + 0.008, y0 + 0.008)),
-        feature("C-SPLIT", box(xm - 0.004, y0 + 0.01, xm + 0.004, y0 + 0.016)),
-        feature("C-OUT", box(x1 + 0.005, y0, x1 + 0.015, y1)),
-        feature("C-GIVEN", box(xm + 0.002, y0 + 0.002, xm + 0.006, y0 + 0.006),
-                enforcement_code="E-EAST")])
+    community = write_geojson(
+        tmp_path / "com.geojson",
+        [
+            feature("C-IN", box(x0 + 0.002, y0 + 0.002, x0 + 0.008, y0 + 0.008)),
+            feature("C-SPLIT", box(xm - 0.004, y0 + 0.01, xm + 0.004, y0 + 0.016)),
+            feature("C-OUT", box(x1 + 0.005, y0, x1 + 0.015, y1)),
+            feature(
+                "C-GIVEN", box(xm + 0.002, y0 + 0.002, xm + 0.006, y0 + 0.006), enforcement_code="E-EAST"
+            ),
+        ],
+    )
     result = await import_file(rollback, community, layer="community", jurisdiction=code)
     links = result.report["enforcement_links"]
     assert links["counts"] == {"given": 1, "derived": 1, "ambiguous": 1, "missing": 1}
@@ -574,9 +665,13 @@ async def test_community_links_missing_and_ambiguous(rollback: asyncpg.Connectio
     shares = {s["enforcement_code"]: s["share"] for s in links["ambiguous"][0]["shares"]}
     assert set(shares) == {"E-WEST", "E-EAST"}
     assert all(abs(s - 0.5) < 0.01 for s in shares.values())
-    rows = {r["code"]: (r["enforcement_code"], r["enforcement_link"]) for r in await
-            rollback.fetch("SELECT code, enforcement_code, enforcement_link FROM grids "
-                           "WHERE layer_version_id = $1", result.version_id)}
+    rows = {
+        r["code"]: (r["enforcement_code"], r["enforcement_link"])
+        for r in await rollback.fetch(
+            "SELECT code, enforcement_code, enforcement_link FROM grids WHERE layer_version_id = $1",
+            result.version_id,
+        )
+    }
     assert rows["C-IN"] == ("E-WEST", "derived")
     assert rows["C-GIVEN"] == ("E-EAST", "given")
     assert rows["C-OUT"] == (None, "missing")
@@ -592,7 +687,8 @@ FUZHOU = Polygon([(119.290, 26.070), (119.300, 26.070), (119.300, 26.078), (119.
 
 async def stored_geometry(connection: asyncpg.Connection, version_id: int, code: str):
     return await connection.fetchval(
-        "SELECT geom FROM grids WHERE layer_version_id = $1 AND code = $2", version_id, code)
+        "SELECT geom FROM grids WHERE layer_version_id = $1 AND code = $2", version_id, code
+    )
 
 
 def vertex_distances(a, b) -> np.ndarray:
@@ -601,34 +697,35 @@ def vertex_distances(a, b) -> np.ndarray:
     return geodesic_m(ca[:, 0], ca[:, 1], cb[:, 0], cb[:, 1])
 
 
-async def test_epsg3857_file_lands_in_the_right_place(rollback: asyncpg.Connection,
-                                                      tmp_path: Path) -> None:
+async def test_epsg3857_file_lands_in_the_right_place(rollback: asyncpg.Connection, tmp_path: Path) -> None:
     await make_jurisdiction(rollback, CRS_CODE, FUZHOU.buffer(0.02))
-    frame = gpd.GeoDataFrame({"code": ["M1"], "name": ["mercator"]}, geometry=[FUZHOU],
-                             crs="EPSG:4326").to_crs(3857)
+    frame = gpd.GeoDataFrame(
+        {"code": ["M1"], "name": ["mercator"]}, geometry=[FUZHOU], crs="EPSG:4326"
+    ).to_crs(3857)
     assert frame.total_bounds[0] > 1e7  # really metres
     for suffix in ("gpkg", "shp"):
         path = tmp_path / f"mercator.{suffix}"
         frame.to_file(path)
-        result = await import_file(rollback, path, layer=f"specialist:merc{suffix}",
-                                   jurisdiction=CRS_CODE)
+        result = await import_file(rollback, path, layer=f"specialist:merc{suffix}", jurisdiction=CRS_CODE)
         assert result.report["source_crs"] == "EPSG:3857"
         stored = await stored_geometry(rollback, result.version_id, "M1")
         assert stored.geom_type == "MultiPolygon"
         assert shapely.hausdorff_distance(stored, MultiPolygon([FUZHOU])) < 1e-7
 
 
-async def test_gcj02_and_bd09_files_land_offset_from_wgs84(rollback: asyncpg.Connection,
-                                                           tmp_path: Path) -> None:
+async def test_gcj02_and_bd09_files_land_offset_from_wgs84(
+    rollback: asyncpg.Connection, tmp_path: Path
+) -> None:
     await make_jurisdiction(rollback, CRS_CODE, FUZHOU.buffer(0.02))
     path = write_geojson(tmp_path / "chinese.geojson", [feature("G1", FUZHOU)])
     as_wgs = await import_file(rollback, path, layer="specialist:crswgs", jurisdiction=CRS_CODE)
-    as_gcj = await import_file(rollback, path, layer="specialist:crsgcj",
-                               jurisdiction=CRS_CODE, crs="gcj02")
-    as_bd = await import_file(rollback, path, layer="specialist:crsbd",
-                              jurisdiction=CRS_CODE, crs="bd09")
-    assert (as_wgs.report["source_crs"], as_gcj.report["source_crs"],
-            as_bd.report["source_crs"]) == ("wgs84", "gcj02", "bd09")
+    as_gcj = await import_file(rollback, path, layer="specialist:crsgcj", jurisdiction=CRS_CODE, crs="gcj02")
+    as_bd = await import_file(rollback, path, layer="specialist:crsbd", jurisdiction=CRS_CODE, crs="bd09")
+    assert (as_wgs.report["source_crs"], as_gcj.report["source_crs"], as_bd.report["source_crs"]) == (
+        "wgs84",
+        "gcj02",
+        "bd09",
+    )
     wgs = await stored_geometry(rollback, as_wgs.version_id, "G1")
     gcj = await stored_geometry(rollback, as_gcj.version_id, "G1")
     bd = await stored_geometry(rollback, as_bd.version_id, "G1")
@@ -638,9 +735,9 @@ async def test_gcj02_and_bd09_files_land_offset_from_wgs84(rollback: asyncpg.Con
     assert 100 < gcj_shift.min() and gcj_shift.max() < 700
     assert 100 < bd_shift.min() and bd_shift.max() < 1500
     assert abs(bd_shift.mean() - gcj_shift.mean()) > 100  # BD-09 adds its own offset
-    for (x, y), (gx, gy), (bx, by) in zip(shapely.get_coordinates(wgs),
-                                          shapely.get_coordinates(gcj),
-                                          shapely.get_coordinates(bd), strict=True):
+    for (x, y), (gx, gy), (bx, by) in zip(
+        shapely.get_coordinates(wgs), shapely.get_coordinates(gcj), shapely.get_coordinates(bd), strict=True
+    ):
         ref = prcoords.gcj_wgs_bored((y, x))
         assert geodesic_m(ref.lon, ref.lat, gx, gy) < 0.5
         ref = prcoords.bd_wgs_bored((y, x))
@@ -650,16 +747,16 @@ async def test_gcj02_and_bd09_files_land_offset_from_wgs84(rollback: asyncpg.Con
 async def test_cgcs2000_accepted(rollback: asyncpg.Connection, tmp_path: Path) -> None:
     await make_jurisdiction(rollback, CRS_CODE, FUZHOU.buffer(0.02))
     path = tmp_path / "cgcs2000.gpkg"
-    gpd.GeoDataFrame({"code": ["C1"], "name": ["cgcs"]}, geometry=[FUZHOU],
-                     crs="EPSG:4490").to_file(path)
+    gpd.GeoDataFrame({"code": ["C1"], "name": ["cgcs"]}, geometry=[FUZHOU], crs="EPSG:4490").to_file(path)
     result = await import_file(rollback, path, layer="specialist:cgcs", jurisdiction=CRS_CODE)
     assert result.report["source_crs"] == "EPSG:4490"
     stored = await stored_geometry(rollback, result.version_id, "C1")
     assert vertex_distances(stored, MultiPolygon([FUZHOU])).max() < 0.05
     # A GeoJSON (WGS84 by definition) given with --crs cgcs2000 is accepted too.
     geojson = write_geojson(tmp_path / "cgcs2000.geojson", [feature("C1", FUZHOU)])
-    result = await import_file(rollback, geojson, layer="specialist:cgcs2",
-                               jurisdiction=CRS_CODE, crs="cgcs2000")
+    result = await import_file(
+        rollback, geojson, layer="specialist:cgcs2", jurisdiction=CRS_CODE, crs="cgcs2000"
+    )
     assert result.report["source_crs"] == "EPSG:4490"
     stored = await stored_geometry(rollback, result.version_id, "C1")
     assert vertex_distances(stored, MultiPolygon([FUZHOU])).max() < 0.05
@@ -667,4 +764,3 @@ async def test_cgcs2000_accepted(rollback: asyncpg.Connection, tmp_path: Path) -
 
 def test_settings_point_at_the_gcj02_file(settings: Settings) -> None:
     assert settings.county_boundaries.name == GCJ_FILE and settings.county_boundaries.exists()
-

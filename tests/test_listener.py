@@ -77,8 +77,7 @@ async def order_for(url: str) -> tuple[str, dict[str, Any]]:
     connection = await connect(url)
     try:
         where = await spot_in(connection, "LI-VADUZ-01")
-        return await hotline_secret(connection), work_order(
-            await delegated_matter(connection), where)
+        return await hotline_secret(connection), work_order(await delegated_matter(connection), where)
     finally:
         await connection.close()
 
@@ -86,6 +85,7 @@ async def order_for(url: str) -> tuple[str, dict[str, Any]]:
 async def post_until_accepted(base_url: str, secret: str, order: dict[str, Any]) -> int:
     """Post the work order, again while the server answers 5xx (the database is coming
     back); the webhook is idempotent by work order number. Returns the event id."""
+
     async def accepted() -> int | None:
         with httpx.Client(base_url=base_url, timeout=10) as client:
             answer = await asyncio.to_thread(post_order, client, secret, order)
@@ -95,8 +95,7 @@ async def post_until_accepted(base_url: str, secret: str, order: dict[str, Any])
     return await await_until(accepted, within=30, interval=0.2)
 
 
-async def test_a_terminated_listen_backend_is_replaced_and_live_updates_flow(
-        throwaway, server, operator):
+async def test_a_terminated_listen_backend_is_replaced_and_live_updates_flow(throwaway, server, operator):
     _, url = throwaway
     secret, order = await order_for(url)
     async with SSEClient(server.url, operator) as stream:
@@ -109,7 +108,8 @@ async def test_a_terminated_listen_backend_is_replaced_and_live_updates_flow(
 
 
 async def test_after_an_immediate_restart_live_updates_and_grid_imports_come_back(
-        throwaway, server, operator, demo, tmp_path):
+    throwaway, server, operator, demo, tmp_path
+):
     cluster, url = throwaway
     secret, order = await order_for(url)
     async with SSEClient(server.url, operator) as stream:
@@ -129,16 +129,22 @@ async def test_after_an_immediate_restart_live_updates_and_grid_imports_come_bac
         await import_layer(connection, prepared, jurisdiction_code="LI", resolution=10)
     finally:
         await connection.close()
+
     async def reimport_served() -> bool:
         answer = await asyncio.to_thread(
-            httpx.get, f"{server.url}/grids/lookup", params=VADUZ,
-            headers={"Authorization": f"Bearer {operator}"}, timeout=10)
+            httpx.get,
+            f"{server.url}/grids/lookup",
+            params=VADUZ,
+            headers={"Authorization": f"Bearer {operator}"},
+            timeout=10,
+        )
         assert answer.status_code == 200, answer.text
         grid = answer.json()["layers"]["community"]["grid"]
         return bool(grid["name_zh"] == f"{grid['code']} 重新导入")
 
-    served: bool = await await_until(reimport_served, within=IMPORT_WITHIN_S, interval=0.1,
-                      message="the re-import is not served")
+    served: bool = await await_until(
+        reimport_served, within=IMPORT_WITHIN_S, interval=0.1, message="the re-import is not served"
+    )
     assert served
 
 
@@ -148,8 +154,11 @@ AREA = box(119.30, 26.00, 119.32, 26.02)  # a test county in Fujian, far from th
 
 
 def one_grid_layer(path: Path, name_zh: str) -> Path:
-    feature = {"type": "Feature", "geometry": mapping(AREA),
-               "properties": {"code": "TX-01", "name": "grid TX-01", "name_zh": name_zh}}
+    feature = {
+        "type": "Feature",
+        "geometry": mapping(AREA),
+        "properties": {"code": "TX-01", "name": "grid TX-01", "name_zh": name_zh},
+    }
     path.write_text(json.dumps({"type": "FeatureCollection", "features": [feature]}))
     return path
 
@@ -158,11 +167,15 @@ async def test_an_import_notified_during_an_overlay_reload_is_loaded_too(server_
     async with scratch_database(server_url, "overlay") as url:
         setup = await connect(url)
         try:
-            await jurisdictions.upsert(setup, code="TX", name="TX", level="county",
-                                       boundary=MultiPolygon([AREA]), source="tests")
-            await import_layer(setup, prepare_layer(one_grid_layer(tmp_path / "v1.geojson", "旧"),
-                                                    layer="community"),
-                               jurisdiction_code="TX", resolution=9)
+            await jurisdictions.upsert(
+                setup, code="TX", name="TX", level="county", boundary=MultiPolygon([AREA]), source="tests"
+            )
+            await import_layer(
+                setup,
+                prepare_layer(one_grid_layer(tmp_path / "v1.geojson", "旧"), layer="community"),
+                jurisdiction_code="TX",
+                resolution=9,
+            )
         finally:
             await setup.close()
         pool = await create_pool(url, min_size=1, max_size=3)
@@ -185,17 +198,22 @@ async def test_an_import_notified_during_an_overlay_reload_is_loaded_too(server_
             await pool.execute("NOTIFY gridsvc_overlay, 'test'")
 
             async def reload_waits() -> bool:
-                return bool(await pool.fetchval(
-                    "SELECT count(*) FROM pg_locks WHERE NOT granted "
-                    "AND relation = 'grids'::regclass"))
+                return bool(
+                    await pool.fetchval(
+                        "SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = 'grids'::regclass"
+                    )
+                )
 
             waits: bool = await await_until(reload_waits)
             assert waits
             # ... while a new version is imported and committed: its NOTIFY arrives during
             # that reload, which read the old version; it must be loaded all the same.
-            await import_layer(blocker, prepare_layer(one_grid_layer(tmp_path / "v2.geojson",
-                                                                     "新"), layer="community"),
-                               jurisdiction_code="TX", resolution=9)
+            await import_layer(
+                blocker,
+                prepare_layer(one_grid_layer(tmp_path / "v2.geojson", "新"), layer="community"),
+                jurisdiction_code="TX",
+                resolution=9,
+            )
             await transaction.commit()
             loaded: bool = await await_until(lambda: name_is("新"))
             assert loaded

@@ -42,17 +42,18 @@ def servers(settings, demo):  # noqa: ARG001 - demo loads the jurisdiction first
 
 @pytest.fixture(scope="module")
 def tokens(make_token):
-    return {"operator": make_token("operator"),
-            "vaduz": make_token("grid_head", grid_codes=["LI-VADUZ-01"]),
-            "schaan": make_token("grid_head", grid_codes=["LI-SCHAAN-01"])}
+    return {
+        "operator": make_token("operator"),
+        "vaduz": make_token("grid_head", grid_codes=["LI-VADUZ-01"]),
+        "schaan": make_token("grid_head", grid_codes=["LI-SCHAAN-01"]),
+    }
 
 
 def hotline(base_url: str) -> httpx.Client:
     return httpx.Client(base_url=base_url, timeout=10)
 
 
-async def test_an_event_made_through_one_process_reaches_a_stream_on_the_other(
-        servers, tokens, db):
+async def test_an_event_made_through_one_process_reaches_a_stream_on_the_other(servers, tokens, db):
     first, second = servers
     secret, matter = await hotline_secret(db), await delegated_matter(db)
     where = await spot_in(db, "LI-VADUZ-01")
@@ -70,8 +71,11 @@ async def test_an_event_made_through_one_process_reaches_a_stream_on_the_other(
         assert message.id and message.id.startswith(hello.data["boot"] + ".")
         assert summary["state"] == "routed" and summary["title"] == "占道经营，请处理"
         assert summary["lat"] == pytest.approx(where["lat"]) and summary["community"] == "LI-VADUZ-01"
-        assert summary["responsible"] == {"kind": "squad", "code": "LI-VADUZ",
-                                          "name": answer.json()["responsible"]["name"]}
+        assert summary["responsible"] == {
+            "kind": "squad",
+            "code": "LI-VADUZ",
+            "name": answer.json()["responsible"]["name"],
+        }
         assert summary["sla"]["status"] == "on_time" and summary["sla"]["due_at"]
         # a lifecycle change through the other process arrives too, and the counters follow
         act(second.url, tokens["operator"], event_id, "dispatch")
@@ -84,8 +88,10 @@ async def test_an_event_made_through_one_process_reaches_a_stream_on_the_other(
 async def test_a_grid_head_stream_carries_only_its_own_grids(servers, tokens, db):
     first, second = servers
     secret, matter = await hotline_secret(db), await delegated_matter(db)
-    async with SSEClient(first.url, tokens["vaduz"]) as mine, \
-            SSEClient(first.url, tokens["operator"]) as desk:
+    async with (
+        SSEClient(first.url, tokens["vaduz"]) as mine,
+        SSEClient(first.url, tokens["operator"]) as desk,
+    ):
         await mine.wait_for(lambda m: m.event == "hello")
         await desk.wait_for(lambda m: m.event == "hello")
         ids = []
@@ -138,11 +144,16 @@ async def test_squad_moves_are_pushed_to_the_desk(servers, tokens, client):
     squad = client.get("/squads").json()[0]
     async with SSEClient(first.url, tokens["operator"]) as stream:
         await stream.wait_for(lambda m: m.event == "hello")
-        ping = {"lat": squad["station"]["lat"] + 0.001, "lng": squad["station"]["lng"],
-                "crs": "wgs84", "timestamp": datetime.now(UTC).isoformat()}
+        ping = {
+            "lat": squad["station"]["lat"] + 0.001,
+            "lng": squad["station"]["lng"],
+            "crs": "wgs84",
+            "timestamp": datetime.now(UTC).isoformat(),
+        }
         assert client.post(f"/squads/{squad['id']}/positions", json=ping).status_code == 201
-        moved = await stream.wait_for(lambda m: m.event == "squad" and m.data["id"] == squad["id"],
-                                      within=2.0)
+        moved = await stream.wait_for(
+            lambda m: m.event == "squad" and m.data["id"] == squad["id"], within=2.0
+        )
         assert moved.data["position"]["kind"] == "live"
         assert moved.data["position"]["lat"] == pytest.approx(ping["lat"])
         assert moved.data["status"] in ("available", "busy", "off_duty")
@@ -160,16 +171,17 @@ async def test_stream_and_desk_data_need_the_right_token(servers, tokens):
     assert all(f["properties"]["minutes"] >= 0 for f in coverage["features"])
 
 
-async def test_a_recipient_webhook_gets_a_signed_notice_of_each_dispatch(
-        settings, make_token, db):
+async def test_a_recipient_webhook_gets_a_signed_notice_of_each_dispatch(settings, make_token, db):
     # Accounts other tests gave a webhook would be posted to as well (each recipient on its
     # own, so they no longer delay this one): this test judges its own dispatch alone.
     await db.execute("UPDATE users SET webhook_url = NULL WHERE webhook_url IS NOT NULL")
     port = free_port()
-    vaduz = make_token("grid_head", grid_codes=["LI-VADUZ-01"],
-                       webhook_url=f"http://127.0.0.1:{port}/callbacks")
-    make_token("grid_head", grid_codes=["LI-SCHAAN-01"],
-               webhook_url=f"http://127.0.0.1:{port}/callbacks")  # not its grid: no notice
+    vaduz = make_token(
+        "grid_head", grid_codes=["LI-VADUZ-01"], webhook_url=f"http://127.0.0.1:{port}/callbacks"
+    )
+    make_token(
+        "grid_head", grid_codes=["LI-SCHAAN-01"], webhook_url=f"http://127.0.0.1:{port}/callbacks"
+    )  # not its grid: no notice
     operator = make_token("operator")
     server = start_server(settings, background_workers=True)
     try:
@@ -181,8 +193,9 @@ async def test_a_recipient_webhook_gets_a_signed_notice_of_each_dispatch(
                 order = work_order(await delegated_matter(db), await spot_in(db, "LI-VADUZ-01"))
                 event_id = post_order(client, await hotline_secret(db), order).json()["id"]
             act(server.url, operator, event_id, "dispatch")
-            got = wait_for(lambda: [r for r in receiver.received
-                                    if r["payload"]["event_id"] == event_id], timeout=10)
+            got = wait_for(
+                lambda: [r for r in receiver.received if r["payload"]["event_id"] == event_id], timeout=10
+            )
             assert len(got) == 1  # one recipient (the other grid head does not see it)
             notice = got[0]["payload"]
             assert notice["kind"] == "dispatched" and notice["kind_zh"] == "派遣"
@@ -196,8 +209,7 @@ async def test_a_recipient_webhook_gets_a_signed_notice_of_each_dispatch(
     finally:
         server.__exit__()
     # one notice was written for the one recipient, its fan-out job ran once
-    assert await db.fetchval("SELECT count(*) FROM recipient_notices WHERE event_id = $1",
-                             event_id) == 1
+    assert await db.fetchval("SELECT count(*) FROM recipient_notices WHERE event_id = $1", event_id) == 1
 
 
 async def test_a_process_nobody_listens_to_reads_nothing_and_says_so(settings, db):
@@ -237,8 +249,11 @@ async def test_a_process_nobody_listens_to_reads_nothing_and_says_so(settings, d
 def test_messages_are_one_json_line_each():
     from gridsvc.live.hub import encode
 
-    text = encode("event", {"title": "多行\n标题", "at": datetime(2026, 1, 1, tzinfo=UTC)},
-                  "ab.1").encode().decode()
+    text = (
+        encode("event", {"title": "多行\n标题", "at": datetime(2026, 1, 1, tzinfo=UTC)}, "ab.1")
+        .encode()
+        .decode()
+    )
     lines = text.split("\n")
     assert lines[:2] == ["id: ab.1", "event: event"] and text.endswith("\n\n")
-    assert json.loads(lines[2][len("data: "):])["title"] == "多行\n标题"
+    assert json.loads(lines[2][len("data: ") :])["title"] == "多行\n标题"

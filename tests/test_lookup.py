@@ -42,12 +42,11 @@ class LayerTruth:
     geometries: list[Any]
 
 
-async def current_grids(connection: asyncpg.Connection | asyncpg.Pool,
-                        layer: str) -> LayerTruth:
+async def current_grids(connection: asyncpg.Connection | asyncpg.Pool, layer: str) -> LayerTruth:
     rows = await connection.fetch(
-        "SELECT id, code, geom FROM current_grids WHERE layer = $1 ORDER BY id", layer)
-    return LayerTruth([r["id"] for r in rows], [r["code"] for r in rows],
-                      [r["geom"] for r in rows])
+        "SELECT id, code, geom FROM current_grids WHERE layer = $1 ORDER BY id", layer
+    )
+    return LayerTruth([r["id"] for r in rows], [r["code"] for r in rows], [r["geom"] for r in rows])
 
 
 def containing(truth: LayerTruth, lng: np.ndarray, lat: np.ndarray) -> list[set[str]]:
@@ -59,8 +58,9 @@ def containing(truth: LayerTruth, lng: np.ndarray, lat: np.ndarray) -> list[set[
     return [{truth.codes[k] for k in np.flatnonzero(inside[:, i])} for i in range(len(lng))]
 
 
-def border_points(geometries: list[Any], count: int,
-                  rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def border_points(
+    geometries: list[Any], count: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
     """Points on random grid edges pushed 0.3-1 m along the edge's normal, either way."""
     segments = []
     for geometry in geometries:
@@ -115,12 +115,13 @@ def test_the_points_are_a_real_test(points: dict[str, Any]) -> None:
         assert 0.05 * n < (found == 0).sum() < 0.95 * n, layer
     # Border points of the enforcement layer: they land inside many different grids...
     start = RANDOM_POINTS
-    border = points["expected"]["enforcement"][start:start + BORDER_POINTS_PER_LAYER]
+    border = points["expected"]["enforcement"][start : start + BORDER_POINTS_PER_LAYER]
     assert len({c for s in border for c in s}) >= 10
 
 
-def test_border_points_are_within_a_metre_of_a_border(points: dict[str, Any],
-                                                      truth: dict[str, LayerTruth]) -> None:
+def test_border_points_are_within_a_metre_of_a_border(
+    points: dict[str, Any], truth: dict[str, LayerTruth]
+) -> None:
     """Measured in LV95 (EPSG:2056, metres), independently of the geodesic offsets."""
     to_lv95 = pyproj.Transformer.from_crs(4326, 2056, always_xy=True)
     for k, layer in enumerate(DEMO_LAYERS):
@@ -128,31 +129,38 @@ def test_border_points_are_within_a_metre_of_a_border(points: dict[str, Any],
         sl = slice(start, start + BORDER_POINTS_PER_LAYER)
         x, y = to_lv95.transform(points["lng"][sl], points["lat"][sl])
         # Edges are straight in lon/lat: densify them (5e-4 deg, ~50 m) before projecting.
-        borders = [shapely.boundary(shapely.transform(
-            shapely.segmentize(g, 5e-4),
-            lambda xy: np.column_stack(to_lv95.transform(xy[:, 0], xy[:, 1]))))
-            for g in truth[layer].geometries]
+        borders = [
+            shapely.boundary(
+                shapely.transform(
+                    shapely.segmentize(g, 5e-4),
+                    lambda xy: np.column_stack(to_lv95.transform(xy[:, 0], xy[:, 1])),
+                )
+            )
+            for g in truth[layer].geometries
+        ]
         projected = shapely.points(x, y)
         distance = np.min([shapely.distance(b, projected) for b in borders], axis=0)
         # At most 1 m; a few points near corners come closer to the neighbouring edge.
-        assert distance.min() > 0.01 and distance.max() < 1.02, (layer, distance.min(),
-                                                                  distance.max())
+        assert distance.min() > 0.01 and distance.max() < 1.02, (layer, distance.min(), distance.max())
         assert np.mean(distance > 0.29) > 0.95, layer
         inside = np.array([bool(s) for s in points["expected"][layer][sl]])
         assert 0.2 < inside.mean() < 0.95, layer  # both sides of the borders
 
 
-async def test_engine_agrees_with_point_in_polygon(points: dict[str, Any],
-                                                   truth: dict[str, LayerTruth],
-                                                   db: asyncpg.Connection) -> None:
+async def test_engine_agrees_with_point_in_polygon(
+    points: dict[str, Any], truth: dict[str, LayerTruth], db: asyncpg.Connection
+) -> None:
     overlay = await load_overlay(db)
     located = overlay.locate(points["lng"], points["lat"])
     for layer in DEMO_LAYERS:
         index = overlay.layers[layer]
         got = [None if p == NONE else index.grids[p].code for p in located[layer].tolist()]
         expected = points["expected"][layer]
-        wrong = [(i, got[i], expected[i]) for i in range(len(got))
-                 if (got[i] is None) != (not expected[i]) or (got[i] and got[i] not in expected[i])]
+        wrong = [
+            (i, got[i], expected[i])
+            for i in range(len(got))
+            if (got[i] is None) != (not expected[i]) or (got[i] and got[i] not in expected[i])
+        ]
         assert not wrong, f"{layer}: {len(wrong)} disagreements, e.g. {wrong[:5]}"
         # Ids are the database's.
         assert {g.id for g in index.grids} >= set(truth[layer].ids)
@@ -162,11 +170,15 @@ async def test_api_agrees_with_point_in_polygon(points: dict[str, Any], client) 
     lng, lat = points["lng"], points["lat"]
     results: list[dict[str, Any]] = []
     for start in range(0, len(lng), BATCH):
-        body: dict[str, Any] = {"points": [{"lat": float(y), "lng": float(x), "id": f"p{start + i}"}
-                           for i, (x, y) in enumerate(zip(lng[start:start + BATCH],
-                                                          lat[start:start + BATCH],
-                                                          strict=True))],
-                "nearest": False}
+        body: dict[str, Any] = {
+            "points": [
+                {"lat": float(y), "lng": float(x), "id": f"p{start + i}"}
+                for i, (x, y) in enumerate(
+                    zip(lng[start : start + BATCH], lat[start : start + BATCH], strict=True)
+                )
+            ],
+            "nearest": False,
+        }
         assert len(body["points"]) <= 10_000
         response = client.post("/grids/lookup", json=body)
         assert response.status_code == 200, response.text[:500]
@@ -184,8 +196,7 @@ async def test_api_agrees_with_point_in_polygon(points: dict[str, Any], client) 
         assert not wrong, f"{layer}: {len(wrong)} disagreements, e.g. {wrong[:5]}"
 
 
-async def test_cells_agree_with_st_contains(points: dict[str, Any], demo,
-                                            db: asyncpg.Connection) -> None:
+async def test_cells_agree_with_st_contains(points: dict[str, Any], demo, db: asyncpg.Connection) -> None:
     """Interior cell -> the point is in that grid; straddling -> its grid is a candidate;
     empty or absent cell -> no grid contains the point. Cells from h3-py, containment from
     PostGIS."""
@@ -206,7 +217,10 @@ async def test_cells_agree_with_st_contains(points: dict[str, Any], demo,
                         ORDER BY g.id) AS containing
            FROM p CROSS JOIN v
            LEFT JOIN grid_cells c ON c.layer_version_id = v.id AND c.cell = p.cell""",
-        lng.tolist(), lat.tolist(), cells)
+        lng.tolist(),
+        lat.tolist(),
+        cells,
+    )
     assert len(rows) == len(sample) * len(DEMO_LAYERS)
     kinds = {"interior": 0, "straddling": 0, "empty": 0, "uncovered": 0}
     for row in rows:
@@ -228,8 +242,10 @@ async def test_cells_agree_with_st_contains(points: dict[str, Any], demo,
 
 # -- points outside every grid ---------------------------------------------------------------
 
-async def postgis_distances(connection: asyncpg.Connection, layer: str, lng: np.ndarray,
-                            lat: np.ndarray) -> list[dict[int, float]]:
+
+async def postgis_distances(
+    connection: asyncpg.Connection, layer: str, lng: np.ndarray, lat: np.ndarray
+) -> list[dict[int, float]]:
     """Per point, geodesic (spheroid) distance to every current grid of the layer."""
     rows = await connection.fetch(
         """SELECT p.i, g.id,
@@ -237,15 +253,19 @@ async def postgis_distances(connection: asyncpg.Connection, layer: str, lng: np.
                               ST_SetSRID(ST_MakePoint(p.lng, p.lat), 4326)::geography, true) AS d
            FROM unnest($2::float8[], $3::float8[]) WITH ORDINALITY AS p(lng, lat, i)
            CROSS JOIN current_grids g WHERE g.layer = $1""",
-        layer, lng.tolist(), lat.tolist())
+        layer,
+        lng.tolist(),
+        lat.tolist(),
+    )
     out: list[dict[int, float]] = [{} for _ in range(len(lng))]
     for row in rows:
         out[row["i"] - 1][row["id"]] = row["d"]
     return out
 
 
-async def test_outside_points_get_the_nearest_grid(points: dict[str, Any], client,
-                                                   db: asyncpg.Connection) -> None:
+async def test_outside_points_get_the_nearest_grid(
+    points: dict[str, Any], client, db: asyncpg.Connection
+) -> None:
     rng = np.random.default_rng(9)
     lng_all, lat_all = points["lng"], points["lat"]
     outside_any = np.array([not s for s in points["expected"]["enforcement"]])
@@ -258,14 +278,19 @@ async def test_outside_points_get_the_nearest_grid(points: dict[str, Any], clien
     order = rng.permutation(len(lng))
     lng, lat = lng[order], lat[order]
     ids = [f"q-{i}-{rng.integers(1_000_000)}" for i in range(len(lng))]
-    body = {"points": [{"lat": float(y), "lng": float(x), "id": ids[i]}
-                       for i, (x, y) in enumerate(zip(lng, lat, strict=True))]}
+    body = {
+        "points": [
+            {"lat": float(y), "lng": float(x), "id": ids[i]}
+            for i, (x, y) in enumerate(zip(lng, lat, strict=True))
+        ]
+    }
     response = client.post("/grids/lookup", json=body)
     assert response.status_code == 200, response.text[:500]
     results = response.json()["results"]
     assert [r["point"]["id"] for r in results] == ids  # nothing dropped, order kept
     assert [(r["point"]["lat"], r["point"]["lng"]) for r in results] == list(
-        zip(lat.tolist(), lng.tolist(), strict=True))
+        zip(lat.tolist(), lng.tolist(), strict=True)
+    )
     checked = 0
     for layer in DEMO_LAYERS:
         distances = await postgis_distances(db, layer, lng, lat)
@@ -282,8 +307,7 @@ async def test_outside_points_get_the_nearest_grid(points: dict[str, Any], clien
             assert true_min > 0
             reported = distances[i][near["grid"]["id"]]
             tolerance = 0.01 * true_min + 0.1  # 1 %, plus the 0.1 m rounding of the answer
-            assert abs(near["distance_m"] - true_min) <= tolerance, (
-                layer, i, near, true_min)
+            assert abs(near["distance_m"] - true_min) <= tolerance, (layer, i, near, true_min)
             assert abs(reported - true_min) <= tolerance, (layer, i, near["grid"]["code"])
             checked += 1
     assert checked > 150
@@ -291,8 +315,8 @@ async def test_outside_points_get_the_nearest_grid(points: dict[str, Any], clien
 
 # -- a layer spanning jurisdictions at different latitudes --------------------------------
 
-async def test_nearest_when_a_layer_spans_latitudes(rollback: asyncpg.Connection, demo,
-                                                    tmp_path) -> None:
+
+async def test_nearest_when_a_layer_spans_latitudes(rollback: asyncpg.Connection, demo, tmp_path) -> None:
     """A Fujian county imports the market layer next to the demo's (Liechtenstein, 47° N).
 
     Both are one layer name in the overlay; the nearest grid and its distance must still be
@@ -301,26 +325,28 @@ async def test_nearest_when_a_layer_spans_latitudes(rollback: asyncpg.Connection
     """
     code = "TEST-LAT"
     x0, y0 = 118.50, 25.50
-    diamond = shapely.Polygon([(x0, y0 - 0.02), (x0 + 0.03, y0), (x0, y0 + 0.02),
-                               (x0 - 0.03, y0)])
-    await jurisdictions.upsert(rollback, code=code, name=code, level="county",
-                               boundary=MultiPolygon([box(*diamond.buffer(0.05).bounds)]))
+    diamond = shapely.Polygon([(x0, y0 - 0.02), (x0 + 0.03, y0), (x0, y0 + 0.02), (x0 - 0.03, y0)])
+    await jurisdictions.upsert(
+        rollback,
+        code=code,
+        name=code,
+        level="county",
+        boundary=MultiPolygon([box(*diamond.buffer(0.05).bounds)]),
+    )
     path = tmp_path / "market.geojson"
     path.write_text(
         '{"type": "FeatureCollection", "features": [{"type": "Feature", "properties": '
-        '{"code": "FJ-MKT", "name": "market"}, "geometry": '
-        + shapely.to_geojson(diamond) + "}]}")
+        '{"code": "FJ-MKT", "name": "market"}, "geometry": ' + shapely.to_geojson(diamond) + "}]}"
+    )
     for layer in ("specialist:latsolo", "specialist:market"):
-        await import_layer(rollback, prepare_layer(path, layer=layer), jurisdiction_code=code,
-                           resolution=10)
+        await import_layer(rollback, prepare_layer(path, layer=layer), jurisdiction_code=code, resolution=10)
     overlay = await load_overlay(rollback)
     # Points 200-2000 m off the diamond's north-east edge.
     rng = np.random.default_rng(1)
     edge_az = GEOD.inv(x0 + 0.03, y0, x0, y0 + 0.02)[0]
     t = rng.uniform(0.2, 0.8, 40)
     base_lng, base_lat = x0 + 0.03 * (1 - t), y0 + 0.02 * t
-    lng, lat, _ = GEOD.fwd(base_lng, base_lat, np.full(40, edge_az + 90),
-                           rng.uniform(200, 2000, 40))
+    lng, lat, _ = GEOD.fwd(base_lng, base_lat, np.full(40, edge_az + 90), rng.uniform(200, 2000, 40))
     lng, lat = np.asarray(lng), np.asarray(lat)
     assert not shapely.contains_xy(diamond, lng, lat).any()
     for layer in ("specialist:latsolo", "specialist:market"):
@@ -328,10 +354,10 @@ async def test_nearest_when_a_layer_spans_latitudes(rollback: asyncpg.Connection
         positions, distances = index.nearest_many(lng, lat)
         reference = await postgis_distances(rollback, layer, lng, lat)
         fj_id = await rollback.fetchval(
-            "SELECT id FROM current_grids WHERE code = 'FJ-MKT' AND layer = $1", layer)
+            "SELECT id FROM current_grids WHERE code = 'FJ-MKT' AND layer = $1", layer
+        )
         for i in range(len(lng)):
             assert index.grids[int(positions[i])].code == "FJ-MKT", layer
             true_min = min(reference[i].values())
             assert reference[i][fj_id] == true_min
-            assert abs(distances[i] - true_min) <= 0.01 * true_min, (
-                layer, i, distances[i], true_min)
+            assert abs(distances[i] - true_min) <= 0.01 * true_min, (layer, i, distances[i], true_min)

@@ -53,15 +53,24 @@ async def load_standard(connection: asyncpg.Connection, catalogue: Any) -> dict[
 
 async def snapshot(connection: asyncpg.Connection) -> dict[str, Any]:
     """Everything an import writes, as comparable values (no timestamps, no source path)."""
-    matters = [tuple(r) for r in await connection.fetch(
-        """SELECT code, kind, major_code, major_name, minor_code, name, handling_unit,
+    matters = [
+        tuple(r)
+        for r in await connection.fetch(
+            """SELECT code, kind, major_code, major_name, minor_code, name, handling_unit,
                   supervising_department, owner_department, handling_level, auto_dispatch
-           FROM matters ORDER BY code""")]
-    conditions = [tuple(r) for r in await connection.fetch(
-        """SELECT matter_code, position, filing_condition, closing_condition, time_limit_text,
-                  limit_amount, limit_unit FROM matter_conditions ORDER BY 1, 2""")]
-    departments = [tuple(r) for r in await connection.fetch(
-        "SELECT code, name, name_zh FROM departments ORDER BY code")]
+           FROM matters ORDER BY code"""
+        )
+    ]
+    conditions = [
+        tuple(r)
+        for r in await connection.fetch(
+            """SELECT matter_code, position, filing_condition, closing_condition, time_limit_text,
+                  limit_amount, limit_unit FROM matter_conditions ORDER BY 1, 2"""
+        )
+    ]
+    departments = [
+        tuple(r) for r in await connection.fetch("SELECT code, name, name_zh FROM departments ORDER BY code")
+    ]
     return {"matters": matters, "conditions": conditions, "departments": departments}
 
 
@@ -69,9 +78,11 @@ def expected_from_csv(path: Path) -> dict[str, Any]:
     """Counts computed straight from a normalized CSV, independently of the importer."""
     with path.open(encoding="utf-8-sig", newline="") as handle:
         rows = list(csv.DictReader(handle))
-    return {"matters": len({(r["大类代码"], r["小类代码"]) for r in rows}),
-            "classes": len({r["大类代码"] for r in rows}),
-            "conditions": len(rows)}
+    return {
+        "matters": len({(r["大类代码"], r["小类代码"]) for r in rows}),
+        "classes": len({r["大类代码"] for r in rows}),
+        "conditions": len(rows),
+    }
 
 
 def write_csv(path: Path, lines: list[str]) -> Path:
@@ -81,30 +92,50 @@ def write_csv(path: Path, lines: list[str]) -> Path:
 
 # -- the time-limit parser ---------------------------------------------------------------
 
-@pytest.mark.parametrize(("text", "amount", "unit"), [
-    ("2小时", 2, "clock_hours"),
-    ("4紧急工作时", 4, "clock_hours"),
-    ("1紧急工作时", 1, "clock_hours"),
-    ("3工作时", 3, "working_hours"),
-    ("15天", 15, "working_days"),
-    ("1天", 1, "working_days"),
-    ("5工作日", 5, "working_days"),
-    ("2紧急工作日", 2, "calendar_days"),
-    ("7自然日", 7, "calendar_days"),
-    ("30分钟", 0.5, "clock_hours"),
-    ("90分钟", 1.5, "clock_hours"),
-    ("0.5天", 0.5, "working_days"),
-    ("１５天", 15, "working_days"),      # full-width digits
-    (" 2 小时 ", 2, "clock_hours"),
-])
+
+@pytest.mark.parametrize(
+    ("text", "amount", "unit"),
+    [
+        ("2小时", 2, "clock_hours"),
+        ("4紧急工作时", 4, "clock_hours"),
+        ("1紧急工作时", 1, "clock_hours"),
+        ("3工作时", 3, "working_hours"),
+        ("15天", 15, "working_days"),
+        ("1天", 1, "working_days"),
+        ("5工作日", 5, "working_days"),
+        ("2紧急工作日", 2, "calendar_days"),
+        ("7自然日", 7, "calendar_days"),
+        ("30分钟", 0.5, "clock_hours"),
+        ("90分钟", 1.5, "clock_hours"),
+        ("0.5天", 0.5, "working_days"),
+        ("１５天", 15, "working_days"),  # full-width digits
+        (" 2 小时 ", 2, "clock_hours"),
+    ],
+)
 def test_parse_time_limit(text: str, amount: float, unit: str) -> None:
     assert timelimits.parse(text) == timelimits.TimeLimit(amount, unit)
 
 
-@pytest.mark.parametrize("text", [
-    "1紧急工作时制止", "", "   ", None, "立即", "两小时", "2", "天", "2周", "0天", "-1天",
-    "2天内", "约2小时", "2小时/4小时", "2 紧急 工作日",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "1紧急工作时制止",
+        "",
+        "   ",
+        None,
+        "立即",
+        "两小时",
+        "2",
+        "天",
+        "2周",
+        "0天",
+        "-1天",
+        "2天内",
+        "约2小时",
+        "2小时/4小时",
+        "2 紧急 工作日",
+    ],
+)
 def test_parse_time_limit_refuses_what_it_would_have_to_guess(text: str | None) -> None:
     with pytest.raises(timelimits.TimeLimitError):
         timelimits.parse(text)
@@ -118,28 +149,32 @@ def test_time_limit_docstring_documents_every_unit_word() -> None:
 
 # -- departments -------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("text", "code"), [
-    ("运城市城市管理局、盐湖区政府、运城市经济开发区", "urban_management"),
-    ("运城市住房和城乡建设局、盐湖区政府、经济开发区", "housing"),
-    ("运城市公安局、运城市城市管理局、盐湖区政府", "public_security"),  # written order wins
-    ("盐湖区政府、运城市公安局", "public_security"),
-    ("运城市环保局、盐湖区政府", "ecology"),
-    ("运城市工信局", "industry_it"),
-    ("县市场监督管理局", "market"),
-    ("县林业局", "forestry"),
-    ("县自然资源局", "natural_resources"),
-    ("国土资源所", "natural_resources"),
-    ("县水务局", "water"),
-    ("县交通运输局", "transport"),
-    ("县农业农村局", "agriculture"),
-    ("县应急管理局", "emergency"),
-    ("县文化和旅游局", "culture_tourism"),
-    ("盐湖区政府、经济开发区", None),
-    ("国网供电部门、盐湖区政府", None),
-    ("属地政府", None),
-    ("", None),
-    (None, None),
-])
+
+@pytest.mark.parametrize(
+    ("text", "code"),
+    [
+        ("运城市城市管理局、盐湖区政府、运城市经济开发区", "urban_management"),
+        ("运城市住房和城乡建设局、盐湖区政府、经济开发区", "housing"),
+        ("运城市公安局、运城市城市管理局、盐湖区政府", "public_security"),  # written order wins
+        ("盐湖区政府、运城市公安局", "public_security"),
+        ("运城市环保局、盐湖区政府", "ecology"),
+        ("运城市工信局", "industry_it"),
+        ("县市场监督管理局", "market"),
+        ("县林业局", "forestry"),
+        ("县自然资源局", "natural_resources"),
+        ("国土资源所", "natural_resources"),
+        ("县水务局", "water"),
+        ("县交通运输局", "transport"),
+        ("县农业农村局", "agriculture"),
+        ("县应急管理局", "emergency"),
+        ("县文化和旅游局", "culture_tourism"),
+        ("盐湖区政府、经济开发区", None),
+        ("国网供电部门、盐湖区政府", None),
+        ("属地政府", None),
+        ("", None),
+        (None, None),
+    ],
+)
 def test_owner_department_rules(text: str | None, code: str | None) -> None:
     assert owner_department(text) == code
 
@@ -151,21 +186,52 @@ async def test_ensure_departments(db: asyncpg.Connection) -> None:
     assert count == len(expected) >= 12
     stored = {r["code"]: r["name_zh"] for r in await db.fetch("SELECT code, name_zh FROM departments")}
     assert {k: stored[k] for k in expected} == expected
-    for code in ("urban_management", "market", "forestry", "natural_resources", "ecology",
-                 "housing", "transport", "water", "agriculture", "culture_tourism", "emergency",
-                 "public_security"):
+    for code in (
+        "urban_management",
+        "market",
+        "forestry",
+        "natural_resources",
+        "ecology",
+        "housing",
+        "transport",
+        "water",
+        "agriculture",
+        "culture_tourism",
+        "emergency",
+        "public_security",
+    ):
         assert code in stored
     assert await ensure_departments(db, path=DEPARTMENTS_FILE) == count  # idempotent
 
 
 # -- the real standard ---------------------------------------------------------------------
 
+
 def signature(catalogue: Any) -> dict[str, tuple[Any, ...]]:
-    return {m.code: (m.kind, m.major_code, m.major_name, m.minor_code, m.name, m.handling_unit,
-                     m.supervising_department, m.owner_department,
-                     tuple((c.position, c.filing_condition, c.closing_condition, c.time_limit_text,
-                            c.limit_amount, c.limit_unit) for c in m.conditions))
-            for m in catalogue.matters}
+    return {
+        m.code: (
+            m.kind,
+            m.major_code,
+            m.major_name,
+            m.minor_code,
+            m.name,
+            m.handling_unit,
+            m.supervising_department,
+            m.owner_department,
+            tuple(
+                (
+                    c.position,
+                    c.filing_condition,
+                    c.closing_condition,
+                    c.time_limit_text,
+                    c.limit_amount,
+                    c.limit_unit,
+                )
+                for c in m.conditions
+            ),
+        )
+        for m in catalogue.matters
+    }
 
 
 def test_xlsx_and_csv_give_the_same_matters(categories: Path, yuncheng: Any) -> None:
@@ -178,9 +244,11 @@ def test_xlsx_and_csv_give_the_same_matters(categories: Path, yuncheng: Any) -> 
     assert from_xlsx == from_csv
     # the same unparseable time limit, each at its own file's row
     assert [(u["matter_code"], u["text"], u["row"]) for u in workbook.unparsed] == [
-        ("EV-01-22", "1紧急工作时制止", 29)]
+        ("EV-01-22", "1紧急工作时制止", 29)
+    ]
     assert [(u["matter_code"], u["text"], u["row"]) for u in events.unparsed] == [
-        ("EV-01-22", "1紧急工作时制止", 28)]
+        ("EV-01-22", "1紧急工作时制止", 28)
+    ]
     assert parts.unparsed == []
 
 
@@ -208,19 +276,22 @@ async def test_import_real_standard(db: asyncpg.Connection, categories: Path) ->
     # PROVENANCE says 98 event subclasses in 6 classes and 92 part subclasses in 5 classes;
     # the numbers are computed from the data here, then compared with that statement.
     assert (events["matters"], events["classes"], parts["matters"], parts["classes"]) == (98, 6, 92, 5)
-    assert report["by_kind"]["event"] == {"matters": 98, "classes": 6,
-                                          "conditions": events["conditions"]}
-    assert report["by_kind"]["part"] == {"matters": 92, "classes": 5,
-                                         "conditions": parts["conditions"]}
+    assert report["by_kind"]["event"] == {"matters": 98, "classes": 6, "conditions": events["conditions"]}
+    assert report["by_kind"]["part"] == {"matters": 92, "classes": 5, "conditions": parts["conditions"]}
     assert report["matters"] == 190 and report["conditions"] == 144 + 375
     assert [(u["matter_code"], u["row"], u["text"]) for u in report["unparsed"]] == [
-        ("EV-01-22", 29, "1紧急工作时制止")]
+        ("EV-01-22", 29, "1紧急工作时制止")
+    ]
     assert "sheet 事件" in report["unparsed"][0]["file"]
 
-    counts = {r["kind"]: (r["n"], r["c"]) for r in await db.fetch(
-        """SELECT m.kind, count(DISTINCT m.code) AS n, count(c.*) AS c FROM matters m
+    counts = {
+        r["kind"]: (r["n"], r["c"])
+        for r in await db.fetch(
+            """SELECT m.kind, count(DISTINCT m.code) AS n, count(c.*) AS c FROM matters m
            LEFT JOIN matter_conditions c ON c.matter_code = m.code
-           WHERE m.code ~ '^(EV|PT)-0[0-9]-[0-9]{2}$' GROUP BY m.kind""")}
+           WHERE m.code ~ '^(EV|PT)-0[0-9]-[0-9]{2}$' GROUP BY m.kind"""
+        )
+    }
     assert counts == {"event": (98, 144), "part": (92, 375)}
 
     # every parseable limit parsed (and stored as the parser says); the others are NULL
@@ -239,25 +310,26 @@ async def test_import_real_standard(db: asyncpg.Connection, categories: Path) ->
     assert unparsed == ["1紧急工作时制止"]
 
     # 主管部门 -> owner department, unmatched ones reported per matter
-    unmatched = {u["matter_code"]: u["supervising_department"]
-                 for u in report["unmatched_departments"]}
+    unmatched = {u["matter_code"]: u["supervising_department"] for u in report["unmatched_departments"]}
     assert unmatched["EV-01-01"] == "盐湖区政府、经济开发区"
     assert unmatched["PT-01-86"] == "属地政府"
     assert len(unmatched) == await db.fetchval(
-        "SELECT count(*) FROM matters WHERE owner_department IS NULL "
-        "AND code ~ '^(EV|PT)-0[0-9]-[0-9]{2}$'")
+        "SELECT count(*) FROM matters WHERE owner_department IS NULL AND code ~ '^(EV|PT)-0[0-9]-[0-9]{2}$'"
+    )
     matter = await get_matter(db, code="EV-01-01")
     assert matter is not None
     assert matter["name"] == "私搭乱建" and matter["major_name"] == "市容环境"
-    assert [(c["position"], c["time_limit_text"], c["limit_amount"], c["limit_unit"])
-            for c in matter["conditions"]] == [(1, "2紧急工作日", 2.0, "calendar_days"),
-                                               (2, "15天", 15.0, "working_days")]
+    assert [
+        (c["position"], c["time_limit_text"], c["limit_amount"], c["limit_unit"])
+        for c in matter["conditions"]
+    ] == [(1, "2紧急工作日", 2.0, "calendar_days"), (2, "15天", 15.0, "working_days")]
     assert present(await get_matter(db, code="EV-01-03"))["owner_department"] == "urban_management"
     assert await get_matter(db, code="EV-99-99") is None
 
 
-async def test_reimport_from_csv_gives_the_same_rows(db: asyncpg.Connection,
-                                                     categories: Path, yuncheng: Any) -> None:
+async def test_reimport_from_csv_gives_the_same_rows(
+    db: asyncpg.Connection, categories: Path, yuncheng: Any
+) -> None:
     await load_standard(db, yuncheng)
     from_xlsx = await snapshot(db)
     report = await import_files(db, [categories / EVENTS_CSV], kind="event")
@@ -267,38 +339,48 @@ async def test_reimport_from_csv_gives_the_same_rows(db: asyncpg.Connection,
     assert await snapshot(db) == from_xlsx
 
 
-async def test_reimport_replaces_conditions_and_keeps_settings(rollback: asyncpg.Connection,
-                                                               tmp_path: Path) -> None:
+async def test_reimport_replaces_conditions_and_keeps_settings(
+    rollback: asyncpg.Connection, tmp_path: Path
+) -> None:
     db = rollback
-    first = write_csv(tmp_path / "v1.csv", [
-        HEADER,
-        "Z1,测试类,01,测试事项,某街道,县城市管理局,条件一,结案一,2小时",
-        "Z1,测试类,01,测试事项,,,条件二,结案二,3天",
-        "Z1,测试类,01,测试事项,,,条件三,结案三,立即",
-    ])
+    first = write_csv(
+        tmp_path / "v1.csv",
+        [
+            HEADER,
+            "Z1,测试类,01,测试事项,某街道,县城市管理局,条件一,结案一,2小时",
+            "Z1,测试类,01,测试事项,,,条件二,结案二,3天",
+            "Z1,测试类,01,测试事项,,,条件三,结案三,立即",
+        ],
+    )
     report = await import_files(db, [first], kind="event")
     assert report["created"] == 1
     fresh = await get_matter(db, code="EV-Z1-01")
     assert fresh is not None and fresh["owner_department"] == "urban_management"
     assert (fresh["handling_level"], fresh["auto_dispatch"]) == ("township", False)  # defaults
     assert [(u["row"], u["text"]) for u in report["unparsed"]] == [(4, "立即")]
-    await db.execute("UPDATE matters SET auto_dispatch = true, handling_level = 'grid' "
-                     "WHERE code = 'EV-Z1-01'")
-    second = write_csv(tmp_path / "v2.csv", [
-        HEADER,
-        "Z1,测试类,01,测试事项(新),某街道,县市场监督管理局,新条件,新结案,1紧急工作日",
-    ])
+    await db.execute(
+        "UPDATE matters SET auto_dispatch = true, handling_level = 'grid' WHERE code = 'EV-Z1-01'"
+    )
+    second = write_csv(
+        tmp_path / "v2.csv",
+        [
+            HEADER,
+            "Z1,测试类,01,测试事项(新),某街道,县市场监督管理局,新条件,新结案,1紧急工作日",
+        ],
+    )
     report = await import_files(db, [second], kind="event")
     assert report["updated"] == 1 and report["unparsed"] == []
     matter = await get_matter(db, code="EV-Z1-01")
     assert matter is not None
     assert matter["name"] == "测试事项(新)" and matter["owner_department"] == "market"
     assert matter["auto_dispatch"] is True and matter["handling_level"] == "grid"
-    assert [(c["position"], c["filing_condition"], c["limit_unit"])
-            for c in matter["conditions"]] == [(1, "新条件", "calendar_days")]
+    assert [(c["position"], c["filing_condition"], c["limit_unit"]) for c in matter["conditions"]] == [
+        (1, "新条件", "calendar_days")
+    ]
 
 
 # -- broken files --------------------------------------------------------------------------
+
 
 def _xlsx(path: Path, rows: list[list[Any]], title: str = "事件") -> Path:
     workbook = openpyxl.Workbook()
@@ -312,44 +394,80 @@ def _xlsx(path: Path, rows: list[list[Any]], title: str = "事件") -> Path:
 
 BROKEN: dict[str, tuple[Any, dict[str, Any], str]] = {
     # name: (file maker, import options, expected message pattern)
-    "bad header": (lambda p: write_csv(p / "a.csv", ["code,name,minor", "01,x,01"]),
-                   {"kind": "event"}, r"a\.csv row 1: missing column\(s\) 大类代码"),
-    "missing column": (lambda p: write_csv(p / "b.csv", [
-        HEADER.replace(",处置时限", ""), "01,a,01,b,c,d,e,f"]),
-        {"kind": "event"}, r"b\.csv row 1: missing column\(s\) 处置时限"),
-    "empty file": (lambda p: write_csv(p / "c.csv", [""]), {"kind": "event"},
-                   r"c\.csv: the file is empty"),
-    "header only": (lambda p: write_csv(p / "d.csv", [HEADER]), {"kind": "event"},
-                    r"d\.csv: no matters"),
-    "unknown kind": (lambda p: write_csv(p / "e.csv", [HEADER, "01,a,01,b,c,d,e,f,1天"]),
-                     {"kind": "incident"}, r"unknown kind 'incident'"),
-    "no kind for a CSV": (lambda p: write_csv(p / "f.csv", [HEADER, "01,a,01,b,c,d,e,f,1天"]),
-                          {}, r"f\.csv: say which kind"),
-    "no 小类代码": (lambda p: write_csv(p / "g.csv", [HEADER, ",a,,b,c,d,e,f,1天"]),
-                  {"kind": "event"}, r"g\.csv row 2: no 大类代码"),
-    "matter split in two": (lambda p: write_csv(p / "h.csv", [
-        HEADER, "01,a,01,b,c,d,e,f,1天", "01,a,02,x,c,d,e,f,1天", "01,a,01,b,c,d,e2,f,1天"]),
-        {"kind": "event"}, r"h\.csv row 4: matter EV-01-01 appears again \(first at rows 2–2\)"),
-    "bad code": (lambda p: write_csv(p / "i.csv", [HEADER, "01,a,0-1,b,c,d,e,f,1天"]),
-                 {"kind": "event"}, r"i\.csv row 2: 小类代码 '0-1' is not a code"),
-    "conflicting 主管部门": (lambda p: write_csv(p / "j.csv", [
-        HEADER, "01,a,01,b,c,县城管局,e,f,1天", "01,a,01,b,,县林业局,e2,f,1天"]),
-        {"kind": "event"}, r"j\.csv row 3: 主管部门 of EV-01-01"),
-    "not a workbook": (lambda p: (p / "k.xlsx").write_bytes(b"not a zip") and p / "k.xlsx",
-                       {}, r"k\.xlsx: not a readable XLSX"),
-    "unknown sheet": (lambda p: _xlsx(p / "l.xlsx", [HEADER.split(",")]),
-                      {"sheet": "部件"}, r"l\.xlsx: no sheet '部件'"),
-    "sheet without header": (lambda p: _xlsx(p / "m.xlsx", [["标题"], ["a", "b"]]),
-                             {}, r"m\.xlsx sheet 事件: no header row"),
-    "wrong file type": (lambda p: write_csv(p / "n.json", ["{}"]), {"kind": "event"},
-                        r"unsupported file type"),
+    "bad header": (
+        lambda p: write_csv(p / "a.csv", ["code,name,minor", "01,x,01"]),
+        {"kind": "event"},
+        r"a\.csv row 1: missing column\(s\) 大类代码",
+    ),
+    "missing column": (
+        lambda p: write_csv(p / "b.csv", [HEADER.replace(",处置时限", ""), "01,a,01,b,c,d,e,f"]),
+        {"kind": "event"},
+        r"b\.csv row 1: missing column\(s\) 处置时限",
+    ),
+    "empty file": (lambda p: write_csv(p / "c.csv", [""]), {"kind": "event"}, r"c\.csv: the file is empty"),
+    "header only": (lambda p: write_csv(p / "d.csv", [HEADER]), {"kind": "event"}, r"d\.csv: no matters"),
+    "unknown kind": (
+        lambda p: write_csv(p / "e.csv", [HEADER, "01,a,01,b,c,d,e,f,1天"]),
+        {"kind": "incident"},
+        r"unknown kind 'incident'",
+    ),
+    "no kind for a CSV": (
+        lambda p: write_csv(p / "f.csv", [HEADER, "01,a,01,b,c,d,e,f,1天"]),
+        {},
+        r"f\.csv: say which kind",
+    ),
+    "no 小类代码": (
+        lambda p: write_csv(p / "g.csv", [HEADER, ",a,,b,c,d,e,f,1天"]),
+        {"kind": "event"},
+        r"g\.csv row 2: no 大类代码",
+    ),
+    "matter split in two": (
+        lambda p: write_csv(
+            p / "h.csv", [HEADER, "01,a,01,b,c,d,e,f,1天", "01,a,02,x,c,d,e,f,1天", "01,a,01,b,c,d,e2,f,1天"]
+        ),
+        {"kind": "event"},
+        r"h\.csv row 4: matter EV-01-01 appears again \(first at rows 2–2\)",
+    ),
+    "bad code": (
+        lambda p: write_csv(p / "i.csv", [HEADER, "01,a,0-1,b,c,d,e,f,1天"]),
+        {"kind": "event"},
+        r"i\.csv row 2: 小类代码 '0-1' is not a code",
+    ),
+    "conflicting 主管部门": (
+        lambda p: write_csv(
+            p / "j.csv", [HEADER, "01,a,01,b,c,县城管局,e,f,1天", "01,a,01,b,,县林业局,e2,f,1天"]
+        ),
+        {"kind": "event"},
+        r"j\.csv row 3: 主管部门 of EV-01-01",
+    ),
+    "not a workbook": (
+        lambda p: (p / "k.xlsx").write_bytes(b"not a zip") and p / "k.xlsx",
+        {},
+        r"k\.xlsx: not a readable XLSX",
+    ),
+    "unknown sheet": (
+        lambda p: _xlsx(p / "l.xlsx", [HEADER.split(",")]),
+        {"sheet": "部件"},
+        r"l\.xlsx: no sheet '部件'",
+    ),
+    "sheet without header": (
+        lambda p: _xlsx(p / "m.xlsx", [["标题"], ["a", "b"]]),
+        {},
+        r"m\.xlsx sheet 事件: no header row",
+    ),
+    "wrong file type": (
+        lambda p: write_csv(p / "n.json", ["{}"]),
+        {"kind": "event"},
+        r"unsupported file type",
+    ),
     "missing file": (lambda p: p / "nothing.csv", {"kind": "event"}, r"nothing\.csv: file not found"),
 }
 
 
 @pytest.mark.parametrize("case", list(BROKEN))
-async def test_broken_file_is_refused_and_nothing_changes(case: str, db: asyncpg.Connection,
-                                                          tmp_path: Path, categories: Path) -> None:
+async def test_broken_file_is_refused_and_nothing_changes(
+    case: str, db: asyncpg.Connection, tmp_path: Path, categories: Path
+) -> None:
     maker, options, pattern = BROKEN[case]
     path = maker(tmp_path)
     before = await snapshot(db)
@@ -360,19 +478,25 @@ async def test_broken_file_is_refused_and_nothing_changes(case: str, db: asyncpg
     if options.get("kind") and not options.get("sheet"):
         good = write_csv(tmp_path / "good.csv", [HEADER, good_row])
     else:
-        good = _xlsx(tmp_path / "good.xlsx", [HEADER.split(","), good_row.split(",")],
-                     title=options.get("sheet", "事件"))
+        good = _xlsx(
+            tmp_path / "good.xlsx",
+            [HEADER.split(","), good_row.split(",")],
+            title=options.get("sheet", "事件"),
+        )
     with pytest.raises(MatterImportError, match=pattern):
         await import_files(db, [good, path], **options)
     assert await snapshot(db) == before
 
 
-async def test_database_refusal_mid_import_rolls_everything_back(db: asyncpg.Connection,
-                                                                 tmp_path: Path) -> None:
+async def test_database_refusal_mid_import_rolls_everything_back(
+    db: asyncpg.Connection, tmp_path: Path
+) -> None:
     """The second matter holds a NUL byte, which PostgreSQL refuses in text: the first
     matter, already written inside the transaction, must go too."""
-    path = write_csv(tmp_path / "nul.csv", [
-        HEADER, "Q9,类,01,第一,c,县城管局,e,f,1天", "Q9,类,02,第二,c,县城管局,bad\x00cell,f,1天"])
+    path = write_csv(
+        tmp_path / "nul.csv",
+        [HEADER, "Q9,类,01,第一,c,县城管局,e,f,1天", "Q9,类,02,第二,c,县城管局,bad\x00cell,f,1天"],
+    )
     before = await snapshot(db)
     with pytest.raises(MatterImportError, match=r"nul\.csv rows 3–3 \(EV-Q9-02\): the database"):
         await import_files(db, [path], kind="event")
@@ -381,6 +505,7 @@ async def test_database_refusal_mid_import_rolls_everything_back(db: asyncpg.Con
 
 
 # -- API -------------------------------------------------------------------------------------
+
 
 async def test_api_matters(client, db: asyncpg.Connection, yuncheng: Any) -> None:
     await load_standard(db, yuncheng)
@@ -407,36 +532,53 @@ async def test_api_matters(client, db: asyncpg.Connection, yuncheng: Any) -> Non
 async def test_api_patch_matter(client, db: asyncpg.Connection, yuncheng: Any) -> None:
     await load_standard(db, yuncheng)
     code = "EV-06-02"
-    original = await db.fetchrow("SELECT auto_dispatch, handling_level, owner_department, "
-                                 "owner_department_manual FROM matters WHERE code = $1", code)
+    original = await db.fetchrow(
+        "SELECT auto_dispatch, handling_level, owner_department, "
+        "owner_department_manual FROM matters WHERE code = $1",
+        code,
+    )
     try:
-        response = client.patch(f"/matters/{code}", json={
-            "auto_dispatch": True, "handling_level": "grid", "owner_department": "market"})
+        response = client.patch(
+            f"/matters/{code}",
+            json={"auto_dispatch": True, "handling_level": "grid", "owner_department": "market"},
+        )
         assert response.status_code == 200, response.text
         body = response.json()
-        assert (body["auto_dispatch"], body["handling_level"], body["owner_department"],
-                body["owner_department_manual"]) == (True, "grid", "market", True)
+        assert (
+            body["auto_dispatch"],
+            body["handling_level"],
+            body["owner_department"],
+            body["owner_department_manual"],
+        ) == (True, "grid", "market", True)
         # a re-import keeps what a person set
         await load_standard(db, yuncheng)
         kept = await get_matter(db, code=code)
         assert kept is not None
         assert (kept["auto_dispatch"], kept["handling_level"], kept["owner_department"]) == (
-            True, "grid", "market")
+            True,
+            "grid",
+            "market",
+        )
         # only what is sent changes
         response = client.patch(f"/matters/{code}", json={"auto_dispatch": False})
         assert response.json()["handling_level"] == "grid"
         assert response.json()["auto_dispatch"] is False
 
-        for body, status in (({"handling_level": "village"}, 422),
-                             ({"owner_department": "nope"}, 422),
-                             ({"auto_dispatch": None}, 422),
-                             ({"colour": "red"}, 422)):
+        for body, status in (
+            ({"handling_level": "village"}, 422),
+            ({"owner_department": "nope"}, 422),
+            ({"auto_dispatch": None}, 422),
+            ({"colour": "red"}, 422),
+        ):
             assert client.patch(f"/matters/{code}", json=body).status_code == status, body
         assert client.patch("/matters/EV-99-99", json={"auto_dispatch": True}).status_code == 404
     finally:
-        await db.execute("UPDATE matters SET auto_dispatch = $2, handling_level = $3, "
-                         "owner_department = $4, owner_department_manual = $5 WHERE code = $1",
-                         code, *original)
+        await db.execute(
+            "UPDATE matters SET auto_dispatch = $2, handling_level = $3, "
+            "owner_department = $4, owner_department_manual = $5 WHERE code = $1",
+            code,
+            *original,
+        )
 
 
 async def test_list_matters_search(db: asyncpg.Connection, yuncheng: Any) -> None:
@@ -449,8 +591,10 @@ async def test_list_matters_search(db: asyncpg.Connection, yuncheng: Any) -> Non
 
 # -- CLI ---------------------------------------------------------------------------------------
 
-def test_cli_import_prints_the_report(database_url: str, categories: Path, monkeypatch,
-                                      tmp_path: Path) -> None:
+
+def test_cli_import_prints_the_report(
+    database_url: str, categories: Path, monkeypatch, tmp_path: Path
+) -> None:
     import asyncio
 
     from gridsvc.cli import app
@@ -469,8 +613,9 @@ def test_cli_import_prints_the_report(database_url: str, categories: Path, monke
     original = None
     try:
         runner = CliRunner()
-        result = runner.invoke(app, ["matters", "import", str(categories / XLSX),
-                                     "--report-json", str(tmp_path / "report.json")])
+        result = runner.invoke(
+            app, ["matters", "import", str(categories / XLSX), "--report-json", str(tmp_path / "report.json")]
+        )
         assert result.exit_code == 0, result.output
         assert "event: 98 matters in 6 classes, 144 conditions" in result.output
         assert "part: 92 matters in 5 classes, 375 conditions" in result.output
@@ -478,18 +623,20 @@ def test_cli_import_prints_the_report(database_url: str, categories: Path, monke
         assert "PT-01-86 (row" in result.output and "属地政府" in result.output
         assert (tmp_path / "report.json").exists()
 
-        result = runner.invoke(app, ["matters", "import", str(categories / EVENTS_CSV),
-                                     "--kind", "incident"])
+        result = runner.invoke(app, ["matters", "import", str(categories / EVENTS_CSV), "--kind", "incident"])
         assert result.exit_code == 2 and "unknown kind 'incident'" in result.output
 
-        original = asyncio.run(sql("SELECT auto_dispatch, handling_level FROM matters "
-                                   "WHERE code = 'EV-06-96'"))
-        result = runner.invoke(app, ["matters", "set", "EV-06-96", "--handling-level", "grid",
-                                     "--auto-dispatch"])
+        original = asyncio.run(
+            sql("SELECT auto_dispatch, handling_level FROM matters WHERE code = 'EV-06-96'")
+        )
+        result = runner.invoke(
+            app, ["matters", "set", "EV-06-96", "--handling-level", "grid", "--auto-dispatch"]
+        )
         assert result.exit_code == 0, result.output
         assert "auto_dispatch=True handling_level=grid" in result.output
-        result = runner.invoke(app, ["matters", "set", "EV-06-96", "--handling-level", "township",
-                                     "--no-auto-dispatch"])
+        result = runner.invoke(
+            app, ["matters", "set", "EV-06-96", "--handling-level", "township", "--no-auto-dispatch"]
+        )
         assert "auto_dispatch=False handling_level=township" in result.output
         result = runner.invoke(app, ["matters", "set", "EV-06-96", "--handling-level", "city"])
         assert result.exit_code == 2 and "handling_level 'city'" in result.output
@@ -498,5 +645,9 @@ def test_cli_import_prints_the_report(database_url: str, categories: Path, monke
     finally:
         get_settings.cache_clear()
         if original is not None:
-            asyncio.run(sql("UPDATE matters SET auto_dispatch = $1, handling_level = $2 "
-                            "WHERE code = 'EV-06-96'", *original))
+            asyncio.run(
+                sql(
+                    "UPDATE matters SET auto_dispatch = $1, handling_level = $2 WHERE code = 'EV-06-96'",
+                    *original,
+                )
+            )

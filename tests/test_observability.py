@@ -35,8 +35,7 @@ def scrape(client: TestClient) -> dict[str, dict[tuple[tuple[str, str], ...], fl
     samples: dict[str, dict[tuple[tuple[str, str], ...], float]] = {}
     for family in text_string_to_metric_families(response.text):
         for sample in family.samples:
-            samples.setdefault(sample.name, {})[tuple(sorted(sample.labels.items()))] = \
-                sample.value
+            samples.setdefault(sample.name, {})[tuple(sorted(sample.labels.items()))] = sample.value
     return samples
 
 
@@ -45,9 +44,11 @@ def value(samples: dict, name: str, **labels: str) -> float:
 
 
 async def urban_matter(db: asyncpg.Connection) -> str:
-    return await db.fetchval("SELECT code FROM matters WHERE owner_department = "
-                             "'urban_management' AND kind = 'event' AND NOT auto_dispatch "
-                             "ORDER BY code LIMIT 1")
+    return await db.fetchval(
+        "SELECT code FROM matters WHERE owner_department = "
+        "'urban_management' AND kind = 'event' AND NOT auto_dispatch "
+        "ORDER BY code LIMIT 1"
+    )
 
 
 async def spot(db: asyncpg.Connection) -> dict[str, float]:
@@ -55,7 +56,8 @@ async def spot(db: asyncpg.Connection) -> dict[str, float]:
         "SELECT ST_X(p) AS lng, ST_Y(p) AS lat FROM (SELECT (ST_Dump(ST_GeneratePoints(geom, "
         "300))).geom AS p FROM current_grids WHERE layer = 'enforcement' AND code = 'LI-SCHAAN'"
         ") s WHERE NOT EXISTS (SELECT 1 FROM events e WHERE ST_DWithin(e.geom::geography, "
-        "s.p::geography, 250)) LIMIT 1")
+        "s.p::geography, 250)) LIMIT 1"
+    )
     return {"lat": row["lat"], "lng": row["lng"]}
 
 
@@ -63,55 +65,70 @@ async def spot(db: asyncpg.Connection) -> dict[str, float]:
 async def secret(database_url: str, demo) -> str:  # noqa: ARG001 - demo creates it
     connection = await asyncpg.connect(database_url)
     try:
-        return await connection.fetchval("SELECT secret FROM integrations WHERE name = "
-                                         "'hotline-demo'")
+        return await connection.fetchval("SELECT secret FROM integrations WHERE name = 'hotline-demo'")
     finally:
         await connection.close()
 
 
 # -- /metrics ----------------------------------------------------------------------------
 
+
 async def test_database_gauges_match_the_database(client: TestClient, db, secret: str) -> None:
     # Something to count: an overdue event (deadline moved into the past, as if time had
     # passed) and a pending hotline message.
-    order = {"work_order_no": f"OB{uuid.uuid4().hex[:10]}", "title": "噪音扰民",
-             "matter_code": await urban_matter(db), "location": await spot(db)}
+    order = {
+        "work_order_no": f"OB{uuid.uuid4().hex[:10]}",
+        "title": "噪音扰民",
+        "matter_code": await urban_matter(db),
+        "location": await spot(db),
+    }
     event_id = post_order(client, secret, order).json()["id"]
     client.post(f"/events/{event_id}/actions/dispatch", json={})
     client.post(f"/events/{event_id}/actions/sign_for", json={})
-    await db.execute("UPDATE events SET due_at = now() - interval '5 minutes' WHERE id = $1",
-                     event_id)
+    await db.execute("UPDATE events SET due_at = now() - interval '5 minutes' WHERE id = $1", event_id)
     samples = scrape(client)
     by_state = dict(await db.fetch("SELECT state, count(*) FROM events GROUP BY state"))
     assert by_state and sum(by_state.values()) > 0
     for state in ("received", "routed", "dispatched", "signed_for", "closed", "suspended"):
         assert value(samples, "gridsvc_events", state=state) == by_state.get(state, 0), state
-    overdue = dict(await db.fetch("SELECT stage, count(*) FROM events WHERE state NOT IN "
-                                  "('closed', 'suspended') AND due_at < now() GROUP BY stage"))
+    overdue = dict(
+        await db.fetch(
+            "SELECT stage, count(*) FROM events WHERE state NOT IN "
+            "('closed', 'suspended') AND due_at < now() GROUP BY stage"
+        )
+    )
     assert overdue.get("arrive", 0) >= 1
     for stage, count in overdue.items():
         assert value(samples, "gridsvc_events_overdue", stage=stage) == count, stage
     assert value(samples, "gridsvc_sla_escalations_total") == await db.fetchval(
-        "SELECT count(*) FROM escalations")
+        "SELECT count(*) FROM escalations"
+    )
     outbox = dict(await db.fetch("SELECT status, count(*) FROM outbox GROUP BY status"))
     assert outbox.get("pending", 0) >= 1
     for status in ("pending", "dead", "delivered"):
         assert value(samples, "gridsvc_outbox_messages", status=status) == outbox.get(status, 0)
-    oldest = await db.fetchval("SELECT extract(epoch FROM now() - min(created_at)) FROM outbox "
-                               "WHERE status = 'pending'")
+    oldest = await db.fetchval(
+        "SELECT extract(epoch FROM now() - min(created_at)) FROM outbox WHERE status = 'pending'"
+    )
     assert abs(value(samples, "gridsvc_outbox_oldest_pending_seconds") - float(oldest)) < 5
 
 
-async def test_intake_eta_and_request_histograms_count_what_happened(client: TestClient, db,
-                                                                      secret: str) -> None:
+async def test_intake_eta_and_request_histograms_count_what_happened(
+    client: TestClient, db, secret: str
+) -> None:
     before = scrape(client)
     matter = await urban_matter(db)
-    order = {"work_order_no": f"OB{uuid.uuid4().hex[:10]}", "title": "占道经营",
-             "matter_code": matter, "location": await spot(db)}
+    order = {
+        "work_order_no": f"OB{uuid.uuid4().hex[:10]}",
+        "title": "占道经营",
+        "matter_code": matter,
+        "location": await spot(db),
+    }
     assert post_order(client, secret, order).status_code == 201
     assert post_order(client, "wrong-secret", {**order, "work_order_no": "X1"}).status_code == 401
-    created = client.post("/events", json={"title": "巡查", "matter_code": matter,
-                                           "location": await spot(db)})
+    created = client.post(
+        "/events", json={"title": "巡查", "matter_code": matter, "location": await spot(db)}
+    )
     assert created.status_code == 201
     squad_id = await db.fetchval("SELECT id FROM squads WHERE code = 'SQ-LI-VADUZ'")
     assert client.get("/eta", params=VADUZ).status_code == 200
@@ -129,12 +146,12 @@ async def test_intake_eta_and_request_histograms_count_what_happened(client: Tes
     assert grew("gridsvc_intake_duration_seconds_sum", source="hotline") > 0
     assert grew("gridsvc_eta_duration_seconds_count", with_route="false") == 2  # /eta, ranking
     assert grew("gridsvc_eta_duration_seconds_count", with_route="true") == 1
-    assert grew("gridsvc_http_requests_total", method="POST", route="/webhooks/12345",
-                status="401") == 1
-    assert grew("gridsvc_http_requests_total", method="GET",
-                route="/events/{event_id}/candidates", status="200") == 1
-    assert grew("gridsvc_http_requests_total", method="GET", route="<unmatched>",
-                status="404") == 1
+    assert grew("gridsvc_http_requests_total", method="POST", route="/webhooks/12345", status="401") == 1
+    assert (
+        grew("gridsvc_http_requests_total", method="GET", route="/events/{event_id}/candidates", status="200")
+        == 1
+    )
+    assert grew("gridsvc_http_requests_total", method="GET", route="<unmatched>", status="404") == 1
     assert grew("gridsvc_http_request_duration_seconds_count", method="GET", route="/eta") == 2
     # buckets are cumulative and end at +Inf = count
     inf = value(after, "gridsvc_intake_duration_seconds_bucket", source="hotline", le="+Inf")
@@ -142,6 +159,7 @@ async def test_intake_eta_and_request_histograms_count_what_happened(client: Tes
 
 
 # -- request ids and log lines -------------------------------------------------------------
+
 
 def test_request_id_is_echoed_or_made(client: TestClient) -> None:
     given = client.get("/layers", headers={"X-Request-ID": "hotline-7f3a:42"})
@@ -151,8 +169,7 @@ def test_request_id_is_echoed_or_made(client: TestClient) -> None:
     assert client.get("/layers").headers["x-request-id"] != made
     odd = client.get("/layers", headers={"X-Request-ID": "x" * 500}).headers["x-request-id"]
     assert re.fullmatch(r"[0-9a-f]{32}", odd)  # too long: replaced, not logged
-    refused = client.get("/events", headers={"Authorization": "Bearer gs_nope",
-                                             "X-Request-ID": "req-401"})
+    refused = client.get("/events", headers={"Authorization": "Bearer gs_nope", "X-Request-ID": "req-401"})
     assert refused.status_code == 401 and refused.headers["x-request-id"] == "req-401"
 
 
@@ -170,21 +187,20 @@ def json_lines() -> Iterator[io.StringIO]:
         logger.removeHandler(handler)
 
 
-def test_access_lines_are_json_with_request_id_and_actor(client: TestClient,
-                                                         json_lines: io.StringIO) -> None:
+def test_access_lines_are_json_with_request_id_and_actor(client: TestClient, json_lines: io.StringIO) -> None:
     me = client.get("/me").json()
     client.get("/events", params={"limit": 1}, headers={"X-Request-ID": "trace-abc-123"})
     lines = [json.loads(line) for line in json_lines.getvalue().splitlines()]
     line = next(entry for entry in lines if entry.get("request_id") == "trace-abc-123")
     assert line["logger"] == "gridsvc.access" and line["level"] == "INFO"
-    assert (line["method"], line["path"], line["route"], line["status"]) == (
-        "GET", "/events", "/events", 200)
+    assert (line["method"], line["path"], line["route"], line["status"]) == ("GET", "/events", "/events", 200)
     assert line["actor"] == me["actor"] and line["duration_ms"] > 0
     assert line["time"].endswith("+00:00") and "GET /events 200" in line["message"]
 
 
-def test_lines_written_during_a_request_carry_its_id(settings: Settings,
-                                                     json_lines: io.StringIO, capsys) -> None:
+def test_lines_written_during_a_request_carry_its_id(
+    settings: Settings, json_lines: io.StringIO, capsys
+) -> None:
     app = create_app(settings)
 
     @app.get("/no-rule-here")
@@ -201,12 +217,14 @@ def test_lines_written_during_a_request_carry_its_id(settings: Settings,
     assert "no access rule for GET /no-rule-here" in denied["message"]
     # the app's own handler prints the same records as JSON lines on stdout
     printed_lines = [json.loads(line) for line in printed.splitlines() if line.startswith("{")]
-    assert any(entry.get("request_id") == "deny-7" and entry["logger"] == "gridsvc.access"
-               for entry in printed_lines)
+    assert any(
+        entry.get("request_id") == "deny-7" and entry["logger"] == "gridsvc.access" for entry in printed_lines
+    )
     assert sum(getattr(h, "_gridsvc", False) for h in logging.getLogger().handlers) == 1
 
 
 # -- readiness ---------------------------------------------------------------------------
+
 
 def test_ready_with_the_demo(client: TestClient) -> None:
     response = client.get("/ready", headers={"Authorization": ""})
@@ -216,11 +234,11 @@ def test_ready_with_the_demo(client: TestClient) -> None:
     assert body["road_graph"]["nodes"] > 1000 and body["road_graph"]["squads"] >= 11
 
 
-async def test_not_ready_without_a_road_graph(server_url: str, shared_geodata: Path,
-                                              tmp_path: Path) -> None:
+async def test_not_ready_without_a_road_graph(server_url: str, shared_geodata: Path, tmp_path: Path) -> None:
     async with scratch_database(server_url, "ready") as url:
-        fresh = Settings(database_url=url, shared_geodata=shared_geodata,
-                         background_workers=False, road_cache_dir=tmp_path)
+        fresh = Settings(
+            database_url=url, shared_geodata=shared_geodata, background_workers=False, road_cache_dir=tmp_path
+        )
         with TestClient(create_app(fresh)) as client:
             response = client.get("/ready")
             assert response.status_code == 503

@@ -48,10 +48,12 @@ def auth(token: str) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def tokens(make_token: Any) -> dict[str, str]:
-    return {"grid_head": make_token("grid_head", grid_codes=["LI-VADUZ-01"]),
-            "other_head": make_token("grid_head", grid_codes=["LI-SCHAAN-01"]),
-            "operator": make_token("operator"),
-            "integration": make_token("integration", integration="hotline-demo")}
+    return {
+        "grid_head": make_token("grid_head", grid_codes=["LI-VADUZ-01"]),
+        "other_head": make_token("grid_head", grid_codes=["LI-SCHAAN-01"]),
+        "operator": make_token("operator"),
+        "integration": make_token("integration", integration="hotline-demo"),
+    }
 
 
 @pytest.fixture
@@ -61,8 +63,10 @@ def squads(client: TestClient, make_token: Any) -> Iterator[list[tuple[int, str]
     made = []
     for _ in range(2):
         code = f"SQ-PRIV-{uuid.uuid4().hex[:8]}"
-        created = client.post("/squads", json={"code": code, "name": "Privacy test squad",
-                                               "station": {"lat": 47.1410, "lng": 9.5209}})
+        created = client.post(
+            "/squads",
+            json={"code": code, "name": "Privacy test squad", "station": {"lat": 47.1410, "lng": 9.5209}},
+        )
         assert created.status_code == 201, created.text
         made.append((int(created.json()["id"]), make_token("squad", squad_code=code)))
     yield made
@@ -91,8 +95,9 @@ def reveal(client: TestClient, token: str, event_id: int, **body: Any) -> Any:
     return client.post(f"/events/{event_id}/reporter/reveal", headers=auth(token), json=body)
 
 
-async def test_d12_grid_head_sees_masked_caller(client: TestClient, tokens: dict[str, str],
-                                                db: asyncpg.Connection) -> None:
+async def test_d12_grid_head_sees_masked_caller(
+    client: TestClient, tokens: dict[str, str], db: asyncpg.Connection
+) -> None:
     event_id = await hotline_case(client, db)
     listing = client.get("/events", headers=auth(tokens["grid_head"]), params={"limit": 500})
     assert PHONE not in listing.text
@@ -109,12 +114,16 @@ async def test_d12_grid_head_sees_masked_caller(client: TestClient, tokens: dict
     # no consent: nothing to reveal, and nothing audited
     refused = reveal(client, tokens["grid_head"], event_id)
     assert refused.status_code == 409 and refused.json()["error"] == "reveal_refused"
-    assert await db.fetchval("SELECT count(*) FROM event_transitions WHERE event_id = $1 "
-                             "AND action = 'reveal_contact'", event_id) == 0
+    assert (
+        await db.fetchval(
+            "SELECT count(*) FROM event_transitions WHERE event_id = $1 AND action = 'reveal_contact'",
+            event_id,
+        )
+        == 0
+    )
     # a field action answers with the event, masked as well
     client.post(f"/events/{event_id}/actions/dispatch", json={})
-    signed = client.post(f"/events/{event_id}/actions/sign_for",
-                         headers=auth(tokens["grid_head"]), json={})
+    signed = client.post(f"/events/{event_id}/actions/sign_for", headers=auth(tokens["grid_head"]), json={})
     assert signed.status_code == 200, signed.text
     assert PHONE not in signed.text and signed.json()["reporter"]["name"] == "刘**"
     # the feedback to 12345 names the work order, never the caller
@@ -125,7 +134,8 @@ async def test_d12_grid_head_sees_masked_caller(client: TestClient, tokens: dict
 
 
 async def test_a_confidential_caller_is_shown_to_nobody_outside_the_centre(
-        client: TestClient, tokens: dict[str, str], db: asyncpg.Connection) -> None:
+    client: TestClient, tokens: dict[str, str], db: asyncpg.Connection
+) -> None:
     event_id = await hotline_case(client, db, confidential=True, consent_to_contact=True)
     for role in ("grid_head", "integration"):
         one = client.get(f"/events/{event_id}", headers=auth(tokens[role]))
@@ -142,14 +152,22 @@ async def test_a_confidential_caller_is_shown_to_nobody_outside_the_centre(
 
 
 async def test_a_consented_number_is_revealed_for_a_call_and_audited(
-        client: TestClient, tokens: dict[str, str], squads: list[tuple[int, str]],
-        db: asyncpg.Connection) -> None:
+    client: TestClient, tokens: dict[str, str], squads: list[tuple[int, str]], db: asyncpg.Connection
+) -> None:
     (squad_id, crew), (_, other_crew) = squads
-    created = client.post("/events", json={
-        "title": "楼道堆物", "matter_code": await delegated_matter(db),
-        "location": await spot_in(db, "LI-VADUZ-01"),
-        "reporter": {"name": NAME, "phone": f"+86 {PHONE[:3]}-{PHONE[3:7]}-{PHONE[7:]}",
-                     "consent_to_contact": True}})
+    created = client.post(
+        "/events",
+        json={
+            "title": "楼道堆物",
+            "matter_code": await delegated_matter(db),
+            "location": await spot_in(db, "LI-VADUZ-01"),
+            "reporter": {
+                "name": NAME,
+                "phone": f"+86 {PHONE[:3]}-{PHONE[3:7]}-{PHONE[7:]}",
+                "consent_to_contact": True,
+            },
+        },
+    )
     assert created.status_code == 201, created.text
     event_id = created.json()["id"]
     stored = await db.fetchval("SELECT reporter FROM events WHERE id = $1", event_id)
@@ -163,8 +181,11 @@ async def test_a_consented_number_is_revealed_for_a_call_and_audited(
     assert revealed.status_code == 200, revealed.text
     assert revealed.json()["phone"] == f"+86 {PHONE[:3]}-{PHONE[3:7]}-{PHONE[7:]}"
     assert revealed.json()["name"] == NAME
-    audit = await db.fetch("SELECT actor, action, note, data::text FROM event_transitions "
-                           "WHERE event_id = $1 AND action = 'reveal_contact'", event_id)
+    audit = await db.fetch(
+        "SELECT actor, action, note, data::text FROM event_transitions "
+        "WHERE event_id = $1 AND action = 'reveal_contact'",
+        event_id,
+    )
     assert len(audit) == 1
     assert audit[0]["actor"].startswith("squad:") and audit[0]["note"] == "回访核实"
     assert PHONE[3:7] not in audit[0]["data"]  # the trail records the reveal, not the number
@@ -172,20 +193,31 @@ async def test_a_consented_number_is_revealed_for_a_call_and_audited(
     assert [h["action"] for h in history][-1] == "reveal_contact"
     # the grid head of the case's grid may reveal too: a second audit row
     assert reveal(client, tokens["grid_head"], event_id).status_code == 200
-    assert await db.fetchval("SELECT count(*) FROM event_transitions WHERE event_id = $1 "
-                             "AND action = 'reveal_contact'", event_id) == 2
+    assert (
+        await db.fetchval(
+            "SELECT count(*) FROM event_transitions WHERE event_id = $1 AND action = 'reveal_contact'",
+            event_id,
+        )
+        == 2
+    )
     # not their event: it does not exist; the desk and the hotline have no reveal
     assert reveal(client, other_crew, event_id).status_code == 404
     assert reveal(client, tokens["other_head"], event_id).status_code == 404
     assert reveal(client, tokens["operator"], event_id).status_code == 403
     assert reveal(client, tokens["integration"], event_id).status_code == 403
     assert reveal(client, crew, 987654321).status_code == 404
-    assert await db.fetchval("SELECT count(*) FROM event_transitions WHERE event_id = $1 "
-                             "AND action = 'reveal_contact'", event_id) == 2
+    assert (
+        await db.fetchval(
+            "SELECT count(*) FROM event_transitions WHERE event_id = $1 AND action = 'reveal_contact'",
+            event_id,
+        )
+        == 2
+    )
 
 
-async def test_the_centre_sees_the_caller_in_full(client: TestClient, tokens: dict[str, str],
-                                                  db: asyncpg.Connection) -> None:
+async def test_the_centre_sees_the_caller_in_full(
+    client: TestClient, tokens: dict[str, str], db: asyncpg.Connection
+) -> None:
     event_id = await hotline_case(client, db, consent_to_contact=True)
     for headers in ({}, auth(tokens["operator"])):  # the session client is an admin
         reporter = client.get(f"/events/{event_id}", headers=headers).json()["reporter"]
@@ -203,7 +235,8 @@ async def test_reporter_flags_must_be_booleans(client: TestClient, db: asyncpg.C
 
 
 async def test_pages_and_the_stream_mask_the_caller_for_outside_roles(
-        settings: Any, tokens: dict[str, str], db: asyncpg.Connection) -> None:
+    settings: Any, tokens: dict[str, str], db: asyncpg.Connection
+) -> None:
     server = start_server(settings)
     try:
         async with SSEClient(server.url, tokens["grid_head"]) as stream:
@@ -227,15 +260,17 @@ async def test_pages_and_the_stream_mask_the_caller_for_outside_roles(
         server.__exit__()
 
 
-async def test_recipient_notices_carry_the_caller_masked(settings: Any, make_token: Any,
-                                                         db: asyncpg.Connection) -> None:
+async def test_recipient_notices_carry_the_caller_masked(
+    settings: Any, make_token: Any, db: asyncpg.Connection
+) -> None:
     # Dispatches queued by earlier tests would become notices for this recipient first (and
     # accounts other tests gave a webhook would be posted to): this test judges its own alone.
     await db.execute("DELETE FROM pgqueuer WHERE entrypoint = 'notices.fanout'")  # (job queue)
     await db.execute("UPDATE users SET webhook_url = NULL WHERE webhook_url IS NOT NULL")
     port = free_port()
-    head = make_token("grid_head", grid_codes=["LI-VADUZ-01"],
-                      webhook_url=f"http://127.0.0.1:{port}/callbacks")
+    head = make_token(
+        "grid_head", grid_codes=["LI-VADUZ-01"], webhook_url=f"http://127.0.0.1:{port}/callbacks"
+    )
     operator = make_token("operator")
     server = start_server(settings, background_workers=True)
     try:
@@ -245,16 +280,18 @@ async def test_recipient_notices_carry_the_caller_masked(settings: Any, make_tok
             ids = []
             with httpx.Client(base_url=server.url, timeout=10) as hotline:
                 for extra in ({}, {"confidential": True}):
-                    order = work_order(await delegated_matter(db),
-                                       await spot_in(db, "LI-VADUZ-01"))
+                    order = work_order(await delegated_matter(db), await spot_in(db, "LI-VADUZ-01"))
                     order["reporter"] = {"name": NAME, "phone": PHONE, **extra}
                     ids.append(post_order(hotline, await hotline_secret(db), order).json()["id"])
             for event_id in ids:
                 act(server.url, operator, event_id, "dispatch")
-            got = wait_for(lambda: len([r for r in receiver.received
-                                        if r["payload"]["event_id"] in ids]) == 2 and
-                           [r for r in receiver.received if r["payload"]["event_id"] in ids],
-                           timeout=15)
+            got = wait_for(
+                lambda: (
+                    len([r for r in receiver.received if r["payload"]["event_id"] in ids]) == 2
+                    and [r for r in receiver.received if r["payload"]["event_id"] in ids]
+                ),
+                timeout=15,
+            )
             by_event = {r["payload"]["event_id"]: r["payload"] for r in got}
             assert {k: by_event[ids[0]]["reporter"][k] for k in ("name", "phone")} == MASKED
             assert by_event[ids[1]]["reporter"] is None
@@ -267,17 +304,34 @@ async def test_recipient_notices_carry_the_caller_masked(settings: Any, make_tok
         server.__exit__()
 
 
-@pytest.mark.parametrize(("name", "masked"), [
-    ("刘娟娟", "刘**"), ("刘娟", "刘**"), ("欧阳娜娜", "欧阳**"), (" Anna Meier ", "A**"),
-    ("", ""), (None, None)])
+@pytest.mark.parametrize(
+    ("name", "masked"),
+    [
+        ("刘娟娟", "刘**"),
+        ("刘娟", "刘**"),
+        ("欧阳娜娜", "欧阳**"),
+        (" Anna Meier ", "A**"),
+        ("", ""),
+        (None, None),
+    ],
+)
 def test_mask_name_keeps_the_surname(name: str | None, masked: str | None) -> None:
     assert mask_name(name) == masked
 
 
-@pytest.mark.parametrize(("phone", "masked"), [
-    ("15012349511", "150****9511"), ("+86 150-1234-9511", "150****9511"),
-    ("0086 15012349511", "150****9511"), ("0571-88886666", "057****6666"),
-    ("12345", "****"), ("unknown", "****"), ("", ""), (None, None)])
+@pytest.mark.parametrize(
+    ("phone", "masked"),
+    [
+        ("15012349511", "150****9511"),
+        ("+86 150-1234-9511", "150****9511"),
+        ("0086 15012349511", "150****9511"),
+        ("0571-88886666", "057****6666"),
+        ("12345", "****"),
+        ("unknown", "****"),
+        ("", ""),
+        (None, None),
+    ],
+)
 def test_mask_phone_keeps_three_and_four_digits(phone: str | None, masked: str | None) -> None:
     assert mask_phone(phone) == masked
 
@@ -288,8 +342,7 @@ def test_redact_reporter_by_viewer() -> None:
     for viewer in ("grid_head", "squad", "integration", None, "department", {"role": "squad"}):
         shown = redact_reporter(caller, viewer)
         assert shown is not None and "id_card" not in shown
-        assert (shown["name"], shown["phone"], shown["can_reveal"]) == ("刘**", "150****9511",
-                                                                        False)
+        assert (shown["name"], shown["phone"], shown["can_reveal"]) == ("刘**", "150****9511", False)
     consented = {**caller, "consent_to_contact": True}
     assert (redact_reporter(consented, "squad") or {})["can_reveal"] is True
     assert (redact_reporter(consented, "stream") or {})["can_reveal"] is True

@@ -47,10 +47,14 @@ async def own_database(server_url: str) -> AsyncIterator[str]:
 
 
 @pytest.fixture(scope="module")
-def own_settings(own_database: str, shared_geodata: Path,
-                 tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    return Settings(database_url=own_database, shared_geodata=shared_geodata,
-                    road_cache_dir=tmp_path_factory.mktemp("road-cache"))
+def own_settings(
+    own_database: str, shared_geodata: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Settings:
+    return Settings(
+        database_url=own_database,
+        shared_geodata=shared_geodata,
+        road_cache_dir=tmp_path_factory.mktemp("road-cache"),
+    )
 
 
 @pytest.fixture
@@ -72,10 +76,21 @@ def app_without_roads(own_settings: Settings) -> Iterator[TestClient]:
 
 # -- speeds ----------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("tag", "kmh"), [
-    ("50", 50.0), ("30 mph", 30 * 1.609344), ("CN:urban", 50.0), ("50;30", 30.0),
-    ("none", None), ("signals", None), ("", None), (None, None), ("80 km/h", 80.0),
-])
+
+@pytest.mark.parametrize(
+    ("tag", "kmh"),
+    [
+        ("50", 50.0),
+        ("30 mph", 30 * 1.609344),
+        ("CN:urban", 50.0),
+        ("50;30", 30.0),
+        ("none", None),
+        ("signals", None),
+        ("", None),
+        (None, None),
+        ("80 km/h", 80.0),
+    ],
+)
 def test_maxspeed_parsing(tag: str | None, kmh: float | None) -> None:
     zones = load_speed_table(PROJECT_ROOT / "geodata" / "road_speeds.toml").zones_kmh
     found = parse_maxspeed(tag, zones)
@@ -96,8 +111,8 @@ def test_speed_table_errors_name_the_entry(tmp_path: Path) -> None:
 
 # -- an app with no roads ----------------------------------------------------------------
 
-async def test_app_starts_without_roads_and_eta_says_why(server_url: str,
-                                                        own_settings: Settings) -> None:
+
+async def test_app_starts_without_roads_and_eta_says_why(server_url: str, own_settings: Settings) -> None:
     # a database of its own: the module's gets roads (in whatever order the tests run)
     async with scratch_database(server_url, "noroads") as url:
         bare = own_settings.model_copy(update={"database_url": url})
@@ -113,24 +128,32 @@ async def test_app_starts_without_roads_and_eta_says_why(server_url: str,
 
 # -- import ------------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
-async def ninghua(own_database: str, own_settings: Settings, shared_geodata: Path,
-                  app_without_roads: TestClient) -> tuple[Any, list[str]]:
+async def ninghua(
+    own_database: str, own_settings: Settings, shared_geodata: Path, app_without_roads: TestClient
+) -> tuple[Any, list[str]]:
     """Ninghua's roads imported into the module's database, the app already running."""
     steps: list[str] = []
     connection = await connect(own_database)
     try:
-        result = await import_roads(connection, settings=own_settings,
-                                    source=shared_geodata / "osm" / "cn_sanming_ninghua.osm",
-                                    progress=steps.append)
+        result = await import_roads(
+            connection,
+            settings=own_settings,
+            source=shared_geodata / "osm" / "cn_sanming_ninghua.osm",
+            progress=steps.append,
+        )
     finally:
         await connection.close()
     return result, steps
 
 
-async def test_import_ninghua(own_db: asyncpg.Connection, own_settings: Settings,
-                              ninghua: tuple[Any, list[str]],
-                              app_without_roads: TestClient) -> None:
+async def test_import_ninghua(
+    own_db: asyncpg.Connection,
+    own_settings: Settings,
+    ninghua: tuple[Any, list[str]],
+    app_without_roads: TestClient,
+) -> None:
     result, steps = ninghua
     assert "osmnx graph_from_xml" in steps and "write PostGIS" in steps
     report = result.report
@@ -140,17 +163,23 @@ async def test_import_ninghua(own_db: asyncpg.Connection, own_settings: Settings
     assert report["components"]["dropped_components"] > 0
     edges = await own_db.fetch(
         "SELECT source, target, highway, oneway, speed_kmh, speed_source, length_m, time_s "
-        "FROM road_edges WHERE network_id = $1", result.network_id)
+        "FROM road_edges WHERE network_id = $1",
+        result.network_id,
+    )
     assert len(edges) == graph["edges"]
     table = load_speed_table(own_settings.road_speeds_file)
     for edge in edges:
-        assert edge["time_s"] == pytest.approx(edge["length_m"] / (edge["speed_kmh"] / 3.6),
-                                               rel=1e-4)
+        assert edge["time_s"] == pytest.approx(edge["length_m"] / (edge["speed_kmh"] / 3.6), rel=1e-4)
         if edge["speed_source"] == "class":  # Ninghua has no maxspeed tags, no urban areas
             assert edge["speed_kmh"] == pytest.approx(table.class_kmh[edge["highway"]])
-    assert await own_db.fetchval(
-        "SELECT count(*) FROM road_edges WHERE network_id = $1 AND NOT ST_IsValid(geom)",
-        result.network_id) == 0
+    assert (
+        await own_db.fetchval(
+            "SELECT count(*) FROM road_edges WHERE network_id = $1 AND NOT ST_IsValid(geom)",
+            result.network_id,
+        )
+        == 0
+    )
+
     # The running app picks the new roads up through NOTIFY and answers.
     def answered() -> Any:
         response = app_without_roads.get("/eta", params={"lat": 26.2625, "lng": 116.6405})
@@ -162,8 +191,8 @@ async def test_import_ninghua(own_db: asyncpg.Connection, own_settings: Settings
 
 
 async def test_no_drivable_roads_is_refused_and_keeps_the_roads(
-        own_db: asyncpg.Connection, own_settings: Settings, tmp_path: Path,
-        ninghua: tuple[Any, list[str]]) -> None:
+    own_db: asyncpg.Connection, own_settings: Settings, tmp_path: Path, ninghua: tuple[Any, list[str]]
+) -> None:
     before = await current_network(own_db)
     assert before is not None
     extract = tmp_path / "footways.osm"
@@ -176,9 +205,9 @@ async def test_no_drivable_roads_is_refused_and_keeps_the_roads(
     assert await own_db.fetchval("SELECT count(*) FROM road_edges") == before["edge_count"]
 
 
-def test_cli_refusal_is_one_clear_line(own_settings: Settings, tmp_path: Path,
-                                       monkeypatch: pytest.MonkeyPatch,
-                                       ninghua: tuple[Any, list[str]]) -> None:
+def test_cli_refusal_is_one_clear_line(
+    own_settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ninghua: tuple[Any, list[str]]
+) -> None:
     from gridsvc.cli import app
     from gridsvc.settings import get_settings
 
@@ -199,8 +228,8 @@ def test_cli_refusal_is_one_clear_line(own_settings: Settings, tmp_path: Path,
 
 
 async def test_cache_is_rebuilt_from_postgis_when_missing(
-        own_db: asyncpg.Connection, own_settings: Settings,
-        ninghua: tuple[Any, list[str]]) -> None:
+    own_db: asyncpg.Connection, own_settings: Settings, ninghua: tuple[Any, list[str]]
+) -> None:
     network = await current_network(own_db)
     assert network is not None
     cached = RoadGraph.load(own_settings.road_cache_dir, network["cache_key"])
@@ -208,15 +237,15 @@ async def test_cache_is_rebuilt_from_postgis_when_missing(
     (own_settings.road_cache_dir / f"{network['cache_key']}.npz").unlink()
     rebuilt = await load_graph(own_db, cache_dir=own_settings.road_cache_dir)
     assert rebuilt is not None
-    for name in ("indptr", "indices", "weight", "slot_edge", "edge_twin", "edge_u", "edge_v",
-                 "geom_ptr"):
+    for name in ("indptr", "indices", "weight", "slot_edge", "edge_twin", "edge_u", "edge_v", "geom_ptr"):
         np.testing.assert_array_equal(getattr(rebuilt, name), getattr(cached, name), name)
     np.testing.assert_allclose(rebuilt.geom_xy, cached.geom_xy, atol=1e-9)
     assert (own_settings.road_cache_dir / f"{network['cache_key']}.npz").exists()
 
 
-async def test_demo_roads_leave_out_private_and_non_drivable_ways(db: asyncpg.Connection,
-                                                                  demo: dict[str, Path]) -> None:
+async def test_demo_roads_leave_out_private_and_non_drivable_ways(
+    db: asyncpg.Connection, demo: dict[str, Path]
+) -> None:
     network = await current_network(db)
     assert network is not None
     left_out = network["report"]["ways"]["left_out"]
@@ -224,7 +253,11 @@ async def test_demo_roads_leave_out_private_and_non_drivable_ways(db: asyncpg.Co
     assert left_out.get("class:footway", 0) > 0 and left_out.get("class:track", 0) > 0
     assert network["report"]["speed_rules"]["maxspeed"] > 0
     assert network["report"]["speed_rules"]["class_urban"] > 0
-    classes = {r["highway"] for r in await db.fetch(
-        "SELECT DISTINCT highway FROM road_edges WHERE network_id = $1", network["id"])}
+    classes = {
+        r["highway"]
+        for r in await db.fetch(
+            "SELECT DISTINCT highway FROM road_edges WHERE network_id = $1", network["id"]
+        )
+    }
     assert classes and not classes & {"footway", "path", "track", "steps", "cycleway"}
     assert network["report"]["timings_s"]["done"] < 30

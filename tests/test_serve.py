@@ -32,20 +32,30 @@ def _low_file_limit() -> None:
 def serving(settings: Settings, log: Path, **env: str) -> Iterator[str]:
     """``gridsvc serve`` on a free port in a child process; yields its base URL."""
     port = free_port()
-    environment = {**os.environ, "GRIDSVC_DATABASE_URL": str(settings.database_url),
-                   "GRIDSVC_SHARED_GEODATA": str(settings.shared_geodata),
-                   "GRIDSVC_BACKGROUND_WORKERS": "false", "GRIDSVC_LOG_LEVEL": "WARNING",
-                   **env}
+    environment = {
+        **os.environ,
+        "GRIDSVC_DATABASE_URL": str(settings.database_url),
+        "GRIDSVC_SHARED_GEODATA": str(settings.shared_geodata),
+        "GRIDSVC_BACKGROUND_WORKERS": "false",
+        "GRIDSVC_LOG_LEVEL": "WARNING",
+        **env,
+    }
     with log.open("wb") as output:
         process = subprocess.Popen(
-            [sys.executable, "-m", "gridsvc.cli", "serve", "--port", str(port),
-             "--log-format", "json"],
-            cwd=PROJECT_ROOT, env=environment, stdout=output, stderr=subprocess.STDOUT,
-            preexec_fn=_low_file_limit)  # noqa: PLW1509 - only setrlimit, before exec
+            [sys.executable, "-m", "gridsvc.cli", "serve", "--port", str(port), "--log-format", "json"],
+            cwd=PROJECT_ROOT,
+            env=environment,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            preexec_fn=_low_file_limit,
+        )  # noqa: PLW1509 - only setrlimit, before exec
     url = f"http://127.0.0.1:{port}"
     try:
-        wait_until(lambda: process.poll() is not None or _answers(url), timeout=90,
-                   message="gridsvc serve did not start")
+        wait_until(
+            lambda: process.poll() is not None or _answers(url),
+            timeout=90,
+            message="gridsvc serve did not start",
+        )
         assert process.poll() is None, log.read_text()
         yield url
     finally:
@@ -82,12 +92,13 @@ def test_idle_sockets_do_not_take_health_down(settings: Settings, tmp_path: Path
                 sock.close()
 
 
-def test_a_client_that_never_finishes_its_headers_is_dropped(settings: Settings,
-                                                              tmp_path: Path) -> None:
+def test_a_client_that_never_finishes_its_headers_is_dropped(settings: Settings, tmp_path: Path) -> None:
     with serving(settings, tmp_path / "serve.log", GRIDSVC_HTTP_HEADER_TIMEOUT_S="1") as url:
         port = int(url.rsplit(":", 1)[1])
-        with socket.create_connection(("127.0.0.1", port), timeout=15) as slow, \
-                socket.create_connection(("127.0.0.1", port), timeout=15) as silent:
+        with (
+            socket.create_connection(("127.0.0.1", port), timeout=15) as slow,
+            socket.create_connection(("127.0.0.1", port), timeout=15) as silent,
+        ):
             slow.sendall(b"GET /health HTTP/1.1\r\nHost: gridsvc\r\n")  # never ends the headers
             # Both are closed by the server (recv returns b"") long before the 15 s timeout.
             assert slow.recv(1024) == b""

@@ -30,9 +30,16 @@ def _iso(moment: datetime) -> str:
 @pytest.fixture
 def squad(client: TestClient) -> Iterator[dict[str, Any]]:
     """A squad of this test's own, stationed at Schaan's fire station area."""
-    response = client.post("/squads", json={
-        "code": f"SQ-TEST-{datetime.now(UTC).timestamp():.6f}", "name": "Test squad",
-        "station": {"lat": 47.1713, "lng": 9.5122}, "grid_codes": ["LI-SCHAAN"], "size": 4})
+    response = client.post(
+        "/squads",
+        json={
+            "code": f"SQ-TEST-{datetime.now(UTC).timestamp():.6f}",
+            "name": "Test squad",
+            "station": {"lat": 47.1713, "lng": 9.5122},
+            "grid_codes": ["LI-SCHAAN"],
+            "size": 4,
+        },
+    )
     assert response.status_code == 201, response.text
     created = response.json()
     yield created
@@ -91,11 +98,15 @@ def test_eta_endpoint_agrees_with_networkx(client: TestClient) -> None:
     scene = engine.snapper.snap(np.array([scene_point["lng"]]), np.array([scene_point["lat"]]))
     reference = reference_graph(engine.graph)
     for answer in body["squads"][:6]:
-        origin = engine.snapper.snap(np.array([answer["origin"]["lng"]]),
-                                     np.array([answer["origin"]["lat"]]))
-        split = with_points(engine.graph, reference, {
-            "squad": (int(origin.edge[0]), float(origin.frac[0])),
-            "scene": (int(scene.edge[0]), float(scene.frac[0]))})
+        origin = engine.snapper.snap(np.array([answer["origin"]["lng"]]), np.array([answer["origin"]["lat"]]))
+        split = with_points(
+            engine.graph,
+            reference,
+            {
+                "squad": (int(origin.edge[0]), float(origin.frac[0])),
+                "scene": (int(scene.edge[0]), float(scene.frac[0])),
+            },
+        )
         expected = nx.shortest_path_length(split, "squad", "scene", weight="time")
         assert answer["drive_s"] == pytest.approx(expected, abs=0.06), answer["squad"]["code"]
 
@@ -114,15 +125,16 @@ def test_route_of_one_squad_as_geojson(client: TestClient) -> None:
     assert len(coords) > 10
 
 
-def test_stale_position_falls_back_to_the_station(client: TestClient,
-                                                  squad: dict[str, Any]) -> None:
+def test_stale_position_falls_back_to_the_station(client: TestClient, squad: dict[str, Any]) -> None:
     now = datetime.now(UTC)
     from_station = _eta_of(client, squad["id"])
     assert from_station["origin"]["kind"] == "station"
     assert from_station["origin"]["reason"] == "no position received"
     # 11 minutes old: beyond the 10-minute limit.
-    old = client.post(f"/squads/{squad['id']}/positions", json={
-        "lat": 47.0660, "lng": 9.4990, "timestamp": _iso(now - timedelta(minutes=11))})
+    old = client.post(
+        f"/squads/{squad['id']}/positions",
+        json={"lat": 47.0660, "lng": 9.4990, "timestamp": _iso(now - timedelta(minutes=11))},
+    )
     assert old.status_code == 201 and old.json()["applied"] is True
     stale = _eta_of(client, squad["id"])
     assert stale["origin"]["kind"] == "station"
@@ -131,11 +143,12 @@ def test_stale_position_falls_back_to_the_station(client: TestClient,
     viewed = client.get(f"/squads/{squad['id']}").json()["position"]
     assert viewed["trusted"] is False and viewed["age_s"] > 600
     # A fresh ping from Balzers (far south): the ETA now starts there and is longer.
-    fresh = client.post(f"/squads/{squad['id']}/positions", json={
-        "lat": 47.0660, "lng": 9.4990, "timestamp": _iso(now), "accuracy": 8})
+    fresh = client.post(
+        f"/squads/{squad['id']}/positions",
+        json={"lat": 47.0660, "lng": 9.4990, "timestamp": _iso(now), "accuracy": 8},
+    )
     assert fresh.status_code == 201
-    assert fresh.json()["trusted_until"].startswith(
-        (now + timedelta(minutes=10)).strftime("%Y-%m-%dT%H:%M"))
+    assert fresh.json()["trusted_until"].startswith((now + timedelta(minutes=10)).strftime("%Y-%m-%dT%H:%M"))
     live = _eta_of(client, squad["id"])
     assert live["origin"]["kind"] == "live" and live["origin"]["reason"] is None
     assert live["origin"]["age_s"] < 60
@@ -145,9 +158,11 @@ def test_stale_position_falls_back_to_the_station(client: TestClient,
 def test_out_of_order_and_future_pings(client: TestClient, squad: dict[str, Any]) -> None:
     now = datetime.now(UTC)
     url = f"/squads/{squad['id']}/positions"
+
     def ping(lat: float, lng: float, seconds: float) -> Any:
-        return client.post(url, json={"lat": lat, "lng": lng,
-                                      "timestamp": _iso(now + timedelta(seconds=seconds))})
+        return client.post(
+            url, json={"lat": lat, "lng": lng, "timestamp": _iso(now + timedelta(seconds=seconds))}
+        )
 
     newer = ping(47.14, 9.52, -30)
     assert newer.json()["applied"] is True
@@ -172,14 +187,16 @@ def test_out_of_order_and_future_pings(client: TestClient, squad: dict[str, Any]
     assert naive.status_code == 422 and "time zone" in naive.json()["message"]
 
 
-def test_positions_in_chinese_coordinates_are_stored_in_wgs84(client: TestClient,
-                                                              squad: dict[str, Any]) -> None:
+def test_positions_in_chinese_coordinates_are_stored_in_wgs84(
+    client: TestClient, squad: dict[str, Any]
+) -> None:
     # A point in Ninghua (Fujian): GCJ-02 differs from WGS84 by a few hundred metres there.
     lng, lat = 116.6405, 26.2625
     glng, glat = wgs84_to_gcj02(lng, lat)
-    response = client.post(f"/squads/{squad['id']}/positions", json={
-        "lat": float(glat), "lng": float(glng), "crs": "gcj02",
-        "timestamp": _iso(datetime.now(UTC))})
+    response = client.post(
+        f"/squads/{squad['id']}/positions",
+        json={"lat": float(glat), "lng": float(glng), "crs": "gcj02", "timestamp": _iso(datetime.now(UTC))},
+    )
     assert response.status_code == 201
     stored = response.json()["wgs84"]
     assert stored["lat"] == pytest.approx(lat, abs=1e-7)
@@ -187,9 +204,14 @@ def test_positions_in_chinese_coordinates_are_stored_in_wgs84(client: TestClient
 
 
 def test_bad_input(client: TestClient, squad: dict[str, Any]) -> None:
-    for params in ({"lat": "abc", "lng": 9.5}, {"lat": "nan", "lng": 9.5},
-                   {"lat": 47.1, "lng": "inf"}, {"lat": 95, "lng": 9.5}, {"lng": 9.5},
-                   {"lat": 47.1, "lng": 9.5, "crs": "mars-2"}):
+    for params in (
+        {"lat": "abc", "lng": 9.5},
+        {"lat": "nan", "lng": 9.5},
+        {"lat": 47.1, "lng": "inf"},
+        {"lat": 95, "lng": 9.5},
+        {"lng": 9.5},
+        {"lat": 47.1, "lng": 9.5, "crs": "mars-2"},
+    ):
         response = client.get("/eta", params=params)
         assert response.status_code == 422, params
         assert response.json()["error"] == "invalid_request"
@@ -197,12 +219,15 @@ def test_bad_input(client: TestClient, squad: dict[str, Any]) -> None:
     ping = {"lat": 47.1, "lng": 9.5, "timestamp": _iso(datetime.now(UTC))}
     unknown = client.post("/squads/987654321/positions", json=ping)
     assert unknown.status_code == 404 and "987654321" in unknown.json()["message"]
-    for bad in ('{"lat": NaN, "lng": 9.5, "timestamp": "2024-01-01T00:00:00Z"}',
-                '{"lat": 47.1, "lng": 1e400, "timestamp": "2024-01-01T00:00:00Z"}',
-                '{"lat": 47.1, "lng": 9.5, "timestamp": "yesterday"}',
-                '{"lat": 47.1, "lng": 9.5, "timestamp": "2024-01-01T00:00:00Z", "crs": "x"}'):
-        response = client.post(f"/squads/{squad['id']}/positions", content=bad,
-                               headers={"content-type": "application/json"})
+    for bad in (
+        '{"lat": NaN, "lng": 9.5, "timestamp": "2024-01-01T00:00:00Z"}',
+        '{"lat": 47.1, "lng": 1e400, "timestamp": "2024-01-01T00:00:00Z"}',
+        '{"lat": 47.1, "lng": 9.5, "timestamp": "yesterday"}',
+        '{"lat": 47.1, "lng": 9.5, "timestamp": "2024-01-01T00:00:00Z", "crs": "x"}',
+    ):
+        response = client.post(
+            f"/squads/{squad['id']}/positions", content=bad, headers={"content-type": "application/json"}
+        )
         assert response.status_code == 422, bad
     assert client.patch("/squads/987654321", json={"status": "busy"}).status_code == 404
     assert client.delete("/squads/987654321").status_code == 404
@@ -220,20 +245,28 @@ def test_scene_far_from_any_road_is_answered_with_the_distance(client: TestClien
 
 
 def test_squad_crud_and_status_filter(client: TestClient, squad: dict[str, Any]) -> None:
-    duplicate = client.post("/squads", json={
-        "code": squad["code"], "name": "again", "station": {"lat": 47.1, "lng": 9.5}})
+    duplicate = client.post(
+        "/squads", json={"code": squad["code"], "name": "again", "station": {"lat": 47.1, "lng": 9.5}}
+    )
     assert duplicate.status_code == 409
-    unknown_place = client.post("/squads", json={
-        "code": "SQ-NOWHERE", "name": "x", "jurisdiction": "NOPE",
-        "station": {"lat": 47.1, "lng": 9.5}})
+    unknown_place = client.post(
+        "/squads",
+        json={
+            "code": "SQ-NOWHERE",
+            "name": "x",
+            "jurisdiction": "NOPE",
+            "station": {"lat": 47.1, "lng": 9.5},
+        },
+    )
     assert unknown_place.status_code == 422
     changed = client.patch(f"/squads/{squad['id']}", json={"status": "busy"})
     assert changed.status_code == 200 and changed.json()["status"] == "busy"
-    ids = [a["squad"]["id"] for a in
-           client.get("/eta", params={**VADUZ_CENTRE, "available_only": True}).json()["squads"]]
+    ids = [
+        a["squad"]["id"]
+        for a in client.get("/eta", params={**VADUZ_CENTRE, "available_only": True}).json()["squads"]
+    ]
     assert squad["id"] not in ids and ids
-    moved = client.patch(f"/squads/{squad['id']}", json={
-        "station": {"lat": 47.0660, "lng": 9.4990}})
+    moved = client.patch(f"/squads/{squad['id']}", json={"station": {"lat": 47.0660, "lng": 9.4990}})
     assert moved.json()["station_rule"] == "given"
     assert moved.json()["station"]["lat"] == pytest.approx(47.0660)
     assert client.delete(f"/squads/{squad['id']}").status_code == 204
@@ -243,8 +276,10 @@ def test_squad_crud_and_status_filter(client: TestClient, squad: dict[str, Any])
 
 def test_squad_files_csv_and_geojson(tmp_path: Path) -> None:
     csv_file = tmp_path / "squads.csv"
-    csv_file.write_text("code,name,lat,lng,grid_codes,size,status\n"
-                        "NH-1,宁化城区中队,26.2625,116.6405,A;B,12,busy\n", encoding="utf-8")
+    csv_file.write_text(
+        "code,name,lat,lng,grid_codes,size,status\nNH-1,宁化城区中队,26.2625,116.6405,A;B,12,busy\n",
+        encoding="utf-8",
+    )
     records = read_squad_file(csv_file, crs="gcj02")
     assert records[0].grid_codes == ["A", "B"] and records[0].size == 12
     assert records[0].status == "busy"
@@ -252,9 +287,11 @@ def test_squad_files_csv_and_geojson(tmp_path: Path) -> None:
     glng, glat = wgs84_to_gcj02(records[0].station.x, records[0].station.y)
     assert (float(glng), float(glat)) == pytest.approx((116.6405, 26.2625), abs=1e-7)
     geojson = tmp_path / "squads.geojson"
-    geojson.write_text('{"type": "FeatureCollection", "features": [{"type": "Feature", '
-                       '"geometry": {"type": "Point", "coordinates": [9.52, 47.14]}, '
-                       '"properties": {"code": "X", "name": "Y", "grid_codes": ["LI-VADUZ"]}}]}')
+    geojson.write_text(
+        '{"type": "FeatureCollection", "features": [{"type": "Feature", '
+        '"geometry": {"type": "Point", "coordinates": [9.52, 47.14]}, '
+        '"properties": {"code": "X", "name": "Y", "grid_codes": ["LI-VADUZ"]}}]}'
+    )
     assert read_squad_file(geojson)[0].grid_codes == ["LI-VADUZ"]
     bad = tmp_path / "bad.csv"
     bad.write_text("code,name,lat,lng\nA,B,nan,9.5\n")

@@ -17,8 +17,13 @@ from typing import TypeVar
 T = TypeVar("T")
 
 
-def wait_until(predicate: Callable[[], T | None], timeout: float = 10.0, *, interval: float = 0.05,
-               message: str | None = None) -> T:
+def wait_until(
+    predicate: Callable[[], T | None],
+    timeout: float = 10.0,
+    *,
+    interval: float = 0.05,
+    message: str | None = None,
+) -> T:
     """The first truthy value of ``predicate()``, polled every ``interval`` seconds."""
     deadline = time.monotonic() + timeout
     while True:
@@ -30,8 +35,13 @@ def wait_until(predicate: Callable[[], T | None], timeout: float = 10.0, *, inte
         time.sleep(interval)
 
 
-async def await_until(predicate: Callable[[], T | None | Awaitable[T | None]], within: float = 10.0, *,
-                      interval: float = 0.05, message: str | None = None) -> T:
+async def await_until(
+    predicate: Callable[[], T | None | Awaitable[T | None]],
+    within: float = 10.0,
+    *,
+    interval: float = 0.05,
+    message: str | None = None,
+) -> T:
     """Like :func:`wait_until` without blocking the event loop; ``predicate`` may be async."""
     deadline = time.monotonic() + within
     while True:

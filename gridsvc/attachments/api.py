@@ -24,8 +24,7 @@ _MULTIPART_OVERHEAD = 64 * 1024  # boundaries, headers and a note beside the pho
 
 async def _visible_event(request: Request, who: Principal, event_id: int) -> dict[str, Any]:
     try:
-        view = await events.get_event(request.app.state.pool, event_id=event_id,
-                                      with_history=False)
+        view = await events.get_event(request.app.state.pool, event_id=event_id, with_history=False)
     except events.EventNotFound:
         view = None
     if view is None or not event_visible(who, view):
@@ -34,18 +33,32 @@ async def _visible_event(request: Request, who: Principal, event_id: int) -> dic
 
 
 def _view(row: dict[str, Any]) -> dict[str, Any]:
-    return {k: row[k] for k in ("id", "event_id", "sha256", "mime", "bytes", "filename",
-                                "uploaded_by", "at")} | {"url": f"/attachments/{row['id']}"}
+    return {
+        k: row[k] for k in ("id", "event_id", "sha256", "mime", "bytes", "filename", "uploaded_by", "at")
+    } | {"url": f"/attachments/{row['id']}"}
 
 
 # The body is declared here rather than with File()/Form() parameters: FastAPI reads and
 # parses a form before any dependency runs, so an anonymous 200 MB upload was read in full
 # before its 401 (D9). Now the token, the declared size and the event are checked first and
 # the form is parsed last.
-_UPLOAD_BODY = {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
-    "type": "object", "required": ["file"],
-    "properties": {"file": {"type": "string", "format": "binary", "description": "the photo"},
-                   "note": {"type": "string", "maxLength": 1000}}}}}}}
+_UPLOAD_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {
+                        "file": {"type": "string", "format": "binary", "description": "the photo"},
+                        "note": {"type": "string", "maxLength": 1000},
+                    },
+                }
+            }
+        },
+    }
+}
 _NOTE_MAX = 1000
 
 
@@ -56,21 +69,34 @@ async def _photo_form(request: Request, limit: int) -> tuple[bytes, str | None, 
         async with request.form(max_files=1, max_fields=8, max_part_size=_NOTE_MAX * 4) as form:
             file, note = form.get("file"), form.get("note")
             if not isinstance(file, UploadFile):
-                raise APIError(422, "invalid_request",
-                               "file: a photo is required (multipart field file)",
-                               fields=[{"field": "file", "reason": "missing"}])
+                raise APIError(
+                    422,
+                    "invalid_request",
+                    "file: a photo is required (multipart field file)",
+                    fields=[{"field": "file", "reason": "missing"}],
+                )
             if note is not None and (not isinstance(note, str) or len(note) > _NOTE_MAX):
-                raise APIError(422, "invalid_request", f"note: text of at most {_NOTE_MAX} "
-                               "characters", fields=[{"field": "note", "reason": "too long"}])
+                raise APIError(
+                    422,
+                    "invalid_request",
+                    f"note: text of at most {_NOTE_MAX} characters",
+                    fields=[{"field": "note", "reason": "too long"}],
+                )
             return await file.read(limit + 1), file.filename, note or None
     except HTTPException as error:  # Starlette's answer to a malformed multipart body
         raise APIError(400, "malformed_multipart", f"body: {error.detail}") from None
 
 
-@router.post("/events/{event_id}/attachments", status_code=201, openapi_extra=_UPLOAD_BODY,
-             summary="Attach a photo (JPEG, PNG or WebP; at most GRIDSVC_ATTACHMENT_MAX_BYTES)",
-             responses={411: {"description": "no Content-Length"},
-                        413: {"description": "declared or actual size over the limit"}})
+@router.post(
+    "/events/{event_id}/attachments",
+    status_code=201,
+    openapi_extra=_UPLOAD_BODY,
+    summary="Attach a photo (JPEG, PNG or WebP; at most GRIDSVC_ATTACHMENT_MAX_BYTES)",
+    responses={
+        411: {"description": "no Content-Length"},
+        413: {"description": "declared or actual size over the limit"},
+    },
+)
 async def upload(request: Request, event_id: int, who: Reporter) -> Response:
     # the token was checked by `who` (a dependency) before any byte of the body was read
     settings = request.app.state.settings
@@ -79,24 +105,31 @@ async def upload(request: Request, event_id: int, who: Reporter) -> Response:
     if declared is None or not declared.isdigit():
         raise APIError(411, "length_required", "Content-Length is required for an upload")
     if int(declared) > limit + _MULTIPART_OVERHEAD:
-        raise APIError(413, "body_too_large", f"upload of {declared} bytes; photos up to "
-                                              f"{limit} bytes")
+        raise APIError(413, "body_too_large", f"upload of {declared} bytes; photos up to {limit} bytes")
     await _visible_event(request, who, event_id)
     data, filename, note = await _photo_form(request, limit)
     if len(data) > limit:
         raise APIError(413, "body_too_large", f"photo over {limit} bytes")
     if not data:
-        raise APIError(422, "invalid_request", "file: empty upload",
-                       fields=[{"field": "file", "reason": "empty"}])
+        raise APIError(
+            422, "invalid_request", "file: empty upload", fields=[{"field": "file", "reason": "empty"}]
+        )
     try:
         service.sniff(data[:16])
     except service.UnsupportedType as error:
-        raise APIError(415, "unsupported_media_type", str(error),
-                       fields=[{"field": "file", "reason": str(error)}]) from None
+        raise APIError(
+            415, "unsupported_media_type", str(error), fields=[{"field": "file", "reason": str(error)}]
+        ) from None
     async with request.app.state.pool.acquire() as connection:
-        row = await service.attach(connection, directory=settings.attachments_dir,
-                                   event_id=event_id, data=data, filename=filename,
-                                   actor=who.actor, note=note)
+        row = await service.attach(
+            connection,
+            directory=settings.attachments_dir,
+            event_id=event_id,
+            data=data,
+            filename=filename,
+            actor=who.actor,
+            note=note,
+        )
     return json_response(_view(row), status_code=201)
 
 
@@ -107,8 +140,7 @@ async def list_attachments(request: Request, event_id: int, who: Reporter) -> Re
     return json_response({"attachments": [_view(r) for r in rows]})
 
 
-@router.get("/attachments/{attachment_id}", summary="The photo itself",
-            response_class=FileResponse)
+@router.get("/attachments/{attachment_id}", summary="The photo itself", response_class=FileResponse)
 async def download(request: Request, attachment_id: int, who: Reporter) -> FileResponse:
     row = await service.get(request.app.state.pool, attachment_id)
     if row is None:
@@ -117,6 +149,8 @@ async def download(request: Request, attachment_id: int, who: Reporter) -> FileR
     path = request.app.state.settings.attachments_dir / row["storage_key"]
     if not path.is_file():
         raise APIError(410, "gone", f"attachment {attachment_id}: the file is missing")
-    return FileResponse(path, media_type=row["mime"],
-                        headers={"Cache-Control": "private, max-age=86400",
-                                 "X-Content-Type-Options": "nosniff"})
+    return FileResponse(
+        path,
+        media_type=row["mime"],
+        headers={"Cache-Control": "private, max-age=86400", "X-Content-Type-Options": "nosniff"},
+    )

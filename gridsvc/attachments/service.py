@@ -78,9 +78,16 @@ def store(directory: Path, data: bytes, mime: str) -> tuple[str, str]:
     return digest, key
 
 
-async def attach(connection: asyncpg.Connection, *, directory: Path, event_id: int,
-                 data: bytes, filename: str | None, actor: str,
-                 note: str | None = None) -> dict[str, Any]:
+async def attach(
+    connection: asyncpg.Connection,
+    *,
+    directory: Path,
+    event_id: int,
+    data: bytes,
+    filename: str | None,
+    actor: str,
+    note: str | None = None,
+) -> dict[str, Any]:
     """Store a photo for an event, with its row and audit-trail entry."""
     mime = sniff(data[:16])
     digest, key = store(directory, data, mime)
@@ -88,21 +95,27 @@ async def attach(connection: asyncpg.Connection, *, directory: Path, event_id: i
         state = await connection.fetchval(LOCK_STATE, event_id)
         if state is None:
             raise EventNotFound(f"event {event_id} does not exist")
-        row = dict(await connection.fetchrow(INSERT, event_id, digest, mime, len(data),
-                                             (filename or "")[:200] or None, key, actor))
-        await connection.execute(AUDIT, event_id, actor, state, note,
-                                 {"attachment_id": row["id"], "sha256": digest, "mime": mime,
-                                  "bytes": len(data)})
+        row = dict(
+            await connection.fetchrow(
+                INSERT, event_id, digest, mime, len(data), (filename or "")[:200] or None, key, actor
+            )
+        )
+        await connection.execute(
+            AUDIT,
+            event_id,
+            actor,
+            state,
+            note,
+            {"attachment_id": row["id"], "sha256": digest, "mime": mime, "bytes": len(data)},
+        )
         await connection.execute(NOTIFY, event_id, state)
     return row
 
 
-async def get(connection: asyncpg.Connection | asyncpg.Pool,
-              attachment_id: int) -> dict[str, Any] | None:
+async def get(connection: asyncpg.Connection | asyncpg.Pool, attachment_id: int) -> dict[str, Any] | None:
     row = await connection.fetchrow(BY_ID, attachment_id)
     return dict(row) if row else None
 
 
-async def of_event(connection: asyncpg.Connection | asyncpg.Pool,
-                   event_id: int) -> list[dict[str, Any]]:
+async def of_event(connection: asyncpg.Connection | asyncpg.Pool, event_id: int) -> list[dict[str, Any]]:
     return [dict(r) for r in await connection.fetch(OF_EVENT, event_id)]

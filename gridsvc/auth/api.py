@@ -63,9 +63,8 @@ button {{ margin-top: 1rem; width: 100%; padding: .7rem; font-size: 1rem; }}
 
 
 def _login_page(*, error: str | None = None, next_path: str = "", status: int = 200) -> HTMLResponse:
-    shown = (f'<p class="error" role="alert">{html.escape(error)}</p>' if error else "")
-    return HTMLResponse(_LOGIN_PAGE.format(error=shown, next=html.escape(next_path)),
-                        status_code=status)
+    shown = f'<p class="error" role="alert">{html.escape(error)}</p>' if error else ""
+    return HTMLResponse(_LOGIN_PAGE.format(error=shown, next=html.escape(next_path)), status_code=status)
 
 
 def _safe_next(value: str | None) -> str | None:
@@ -82,10 +81,14 @@ async def login_form(
     return _login_page(next_path=_safe_next(next_) or "")
 
 
-@router.post("/login", summary="Log in with a token: sets the cookie and goes to the pages",
-             responses={303: {"description": "logged in: to /inbox (grid heads, squads) or "
-                                             "/ops"},
-                        401: {"description": "the token is unknown or revoked (the form again)"}})
+@router.post(
+    "/login",
+    summary="Log in with a token: sets the cookie and goes to the pages",
+    responses={
+        303: {"description": "logged in: to /inbox (grid heads, squads) or /ops"},
+        401: {"description": "the token is unknown or revoked (the form again)"},
+    },
+)
 async def login(request: Request) -> Response:
     # login CSRF: another site's page must not log this browser in to an account of its
     # choosing. A script without Origin/Referer (no browser) may still log in.
@@ -95,13 +98,19 @@ async def login(request: Request) -> Response:
     next_path = _safe_next(form.get("next"))
     found = await service.principal_for_token(request.app.state.pool, token) if token else None
     if found is None:
-        return _login_page(error="令牌无效或已吊销。The token is unknown or revoked.",
-                           next_path=next_path or "", status=401)
-    response = RedirectResponse(next_path or LANDING.get(found.role, DEFAULT_LANDING),
-                                status_code=303)
-    response.set_cookie(TOKEN_COOKIE, token, httponly=True, samesite="strict",
-                        secure=request.url.scheme == "https", path="/",
-                        max_age=request.app.state.settings.login_cookie_max_age_s)
+        return _login_page(
+            error="令牌无效或已吊销。The token is unknown or revoked.", next_path=next_path or "", status=401
+        )
+    response = RedirectResponse(next_path or LANDING.get(found.role, DEFAULT_LANDING), status_code=303)
+    response.set_cookie(
+        TOKEN_COOKIE,
+        token,
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+        path="/",
+        max_age=request.app.state.settings.login_cookie_max_age_s,
+    )
     return response
 
 
@@ -117,76 +126,102 @@ async def _form(request: Request) -> dict[str, str]:
     async for chunk in request.stream():
         body += chunk
         if len(body) > _FORM_MAX:
-            raise APIError(413, "body_too_large",
-                           f"a login form is small (at most {_FORM_MAX} bytes)")
+            raise APIError(413, "body_too_large", f"a login form is small (at most {_FORM_MAX} bytes)")
     if request.headers.get("content-type", "").startswith("application/json"):
         try:
             data = json.loads(body)
         except ValueError:
             raise APIError(400, "malformed_json", "body is not valid JSON") from None
-        return {k: v for k, v in data.items() if isinstance(v, str)} if isinstance(data, dict) \
-            else {}
+        return {k: v for k, v in data.items() if isinstance(v, str)} if isinstance(data, dict) else {}
     return {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace")).items()}
 
 
-@router.post("/logout", summary="Forget the login cookie (the token stays valid)",
-             responses={303: {"description": "to /login"}})
+@router.post(
+    "/logout",
+    summary="Forget the login cookie (the token stays valid)",
+    responses={303: {"description": "to /login"}},
+)
 async def logout(request: Request) -> Response:
     response = RedirectResponse("/login", status_code=303)
-    response.delete_cookie(TOKEN_COOKIE, path="/", httponly=True, samesite="strict",
-                           secure=request.url.scheme == "https")
+    response.delete_cookie(
+        TOKEN_COOKIE, path="/", httponly=True, samesite="strict", secure=request.url.scheme == "https"
+    )
     return response
 
 
 @router.get("/me", response_model=models.Me, summary="Who the token belongs to, and its scope")
 async def me(request: Request) -> dict[str, Any]:
     who = current(request)
-    return {"user_id": who.user_id, "name": who.name, "role": who.role,
-            "grid_codes": list(who.grid_codes), "squad_id": who.squad_id,
-            "integration": who.integration, "webhook_url": who.webhook_url,
-            "display_name": who.display_name,
-            "actor": getattr(request.state, "actor", None) or who.actor,
-            "auth_enabled": request.app.state.settings.auth_enabled}
+    return {
+        "user_id": who.user_id,
+        "name": who.name,
+        "role": who.role,
+        "grid_codes": list(who.grid_codes),
+        "squad_id": who.squad_id,
+        "integration": who.integration,
+        "webhook_url": who.webhook_url,
+        "display_name": who.display_name,
+        "actor": getattr(request.state, "actor", None) or who.actor,
+        "auth_enabled": request.app.state.settings.auth_enabled,
+    }
 
 
 # -- accounts (admins) -------------------------------------------------------------------
 
-@router.get("/users", response_model=list[models.UserOut],
-            summary="Accounts with their tokens (prefixes only)")
+
+@router.get(
+    "/users", response_model=list[models.UserOut], summary="Accounts with their tokens (prefixes only)"
+)
 async def list_users(request: Request) -> list[dict[str, Any]]:
     return await service.list_users(request.app.state.pool)
 
 
-@router.post("/users", response_model=models.UserCreated, status_code=201,
-             summary="Create an account and its first token (shown once)")
+@router.post(
+    "/users",
+    response_model=models.UserCreated,
+    status_code=201,
+    summary="Create an account and its first token (shown once)",
+)
 async def create_user(request: Request, body: models.UserIn) -> dict[str, Any]:
     async with request.app.state.pool.acquire() as connection, connection.transaction():
         try:
             await service.create_user(
-                connection, name=body.name, role=body.role, grid_codes=body.grid_codes,
-                squad_code=body.squad_code, integration=body.integration,
-                webhook_url=body.webhook_url, display_name=body.display_name)
+                connection,
+                name=body.name,
+                role=body.role,
+                grid_codes=body.grid_codes,
+                squad_code=body.squad_code,
+                integration=body.integration,
+                webhook_url=body.webhook_url,
+                display_name=body.display_name,
+            )
         except service.UserError as error:
             raise APIError(422, "invalid_value", str(error)) from None
-        token = await service.issue_token_row(connection, user_name=body.name,
-                                              label=body.token_label)
+        token = await service.issue_token_row(connection, user_name=body.name, label=body.token_label)
         user = await service.get_user(connection, name=body.name)
     return {"user": user, "token": token}
 
 
-@router.post("/users/{name}/tokens", response_model=models.IssuedToken, status_code=201,
-             summary="Issue another token for an account (shown once)")
-async def issue_token(request: Request, name: str,
-                      body: models.TokenIn | None = None) -> dict[str, Any]:
+@router.post(
+    "/users/{name}/tokens",
+    response_model=models.IssuedToken,
+    status_code=201,
+    summary="Issue another token for an account (shown once)",
+)
+async def issue_token(request: Request, name: str, body: models.TokenIn | None = None) -> dict[str, Any]:
     try:
-        return await service.issue_token_row(request.app.state.pool, user_name=name,
-                                             label=body.label if body else None)
+        return await service.issue_token_row(
+            request.app.state.pool, user_name=name, label=body.label if body else None
+        )
     except service.UserNotFound as error:
         raise APIError(404, "not_found", str(error)) from None
 
 
-@router.delete("/tokens/{token_id}", response_model=models.TokenInfo,
-               summary="Revoke a token (effective within 5 s in every process)")
+@router.delete(
+    "/tokens/{token_id}",
+    response_model=models.TokenInfo,
+    summary="Revoke a token (effective within 5 s in every process)",
+)
 async def revoke_token(request: Request, token_id: int) -> dict[str, Any]:
     row = await service.revoke_token(request.app.state.pool, token=token_id)
     if row is None:

@@ -57,8 +57,9 @@ def _trusted(origin: tuple[str, str, int], trusted_setting: str) -> bool:
     return origin in {o for o in listed if o is not None}
 
 
-def cross_site_reason(connection: HTTPConnection, *, trusted: str = "",
-                      require_evidence: bool = True) -> str | None:
+def cross_site_reason(
+    connection: HTTPConnection, *, trusted: str = "", require_evidence: bool = True
+) -> str | None:
     """Why this request must be treated as coming from another site, or None if it comes
     from this server's own pages (or a trusted origin).
 
@@ -94,6 +95,9 @@ def check_origin(connection: HTTPConnection, *, what: str, require_evidence: boo
     trusted = connection.app.state.settings.trusted_origins
     reason = cross_site_reason(connection, trusted=trusted, require_evidence=require_evidence)
     if reason is not None:
-        raise APIError(403, "cross_site_request",
-                       f"{what} refused: {reason}. Pages of another origin must be listed in "
-                       "GRIDSVC_TRUSTED_ORIGINS; scripts send Authorization: Bearer <token>.")
+        raise APIError(
+            403,
+            "cross_site_request",
+            f"{what} refused: {reason}. Pages of another origin must be listed in "
+            "GRIDSVC_TRUSTED_ORIGINS; scripts send Authorization: Bearer <token>.",
+        )

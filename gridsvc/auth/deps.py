@@ -29,8 +29,16 @@ from gridsvc.auth.csrf import SAFE_METHODS, check_origin
 from gridsvc.auth.models import ROLES, Principal
 from gridsvc.errors import APIError
 
-__all__ = ["TOKEN_COOKIE", "Principal", "authorise", "current", "principal", "principal_or_none",
-           "require", "token_of"]
+__all__ = [
+    "TOKEN_COOKIE",
+    "Principal",
+    "authorise",
+    "current",
+    "principal",
+    "principal_or_none",
+    "require",
+    "token_of",
+]
 
 log = logging.getLogger("gridsvc.auth")
 
@@ -54,8 +62,7 @@ def token_of(connection: HTTPConnection) -> str | None:
 
 def _open_principal(connection: HTTPConnection) -> Principal:
     # Auth switched off: everyone is an admin; actor_of() keeps reading X-Actor.
-    return Principal(user_id=0, name=connection.headers.get("x-actor", "operator"),
-                     role=policy.ADMIN)
+    return Principal(user_id=0, name=connection.headers.get("x-actor", "operator"), role=policy.ADMIN)
 
 
 async def principal_or_none(connection: HTTPConnection) -> Principal | None:
@@ -66,8 +73,9 @@ async def principal_or_none(connection: HTTPConnection) -> Principal | None:
     changes = connection.scope["type"] == "http" and connection.scope["method"] not in SAFE_METHODS
     if not connection.app.state.settings.auth_enabled:
         if changes:  # everything is open: still no state change from another site's page
-            check_origin(connection, what=f"{connection.scope['method']} from a browser",
-                         require_evidence=False)
+            check_origin(
+                connection, what=f"{connection.scope['method']} from a browser", require_evidence=False
+            )
         connection.state.principal = _open_principal(connection)
         return connection.state.principal
     token = token_of(connection)
@@ -89,12 +97,18 @@ async def principal(connection: HTTPConnection) -> Principal:
     if found is not None:
         return found
     if token_of(connection) is None:
-        raise APIError(401, "unauthenticated",
-                       "a token is needed: Authorization: Bearer <token> (or log in at /login)",
-                       headers=_CHALLENGE)
-    raise APIError(401, "invalid_token",
-                   "the token is unknown or revoked, or its account is disabled",
-                   headers=_CHALLENGE)
+        raise APIError(
+            401,
+            "unauthenticated",
+            "a token is needed: Authorization: Bearer <token> (or log in at /login)",
+            headers=_CHALLENGE,
+        )
+    raise APIError(
+        401,
+        "invalid_token",
+        "the token is unknown or revoked, or its account is disabled",
+        headers=_CHALLENGE,
+    )
 
 
 def _forbidden(who: Principal, method: str, path: str) -> APIError:
@@ -140,8 +154,7 @@ async def authorise(connection: HTTPConnection) -> Principal | None:
     method, path = _route_of(connection)
     rule = policy.rule_for(method, path)
     if rule is None:
-        log.error("no access rule for %s %s: refused; add one to gridsvc/auth/policy.py",
-                  method, path)
+        log.error("no access rule for %s %s: refused; add one to gridsvc/auth/policy.py", method, path)
         raise APIError(403, "forbidden", f"no access rule for {method} {path}")
     roles = rule.roles
     if path == "/metrics" and not connection.app.state.settings.metrics_public:

@@ -38,18 +38,20 @@ class Principal:
 
 
 class UserIn(BaseModel):
-    name: str = Field(min_length=1, max_length=64, pattern=r"^[^\s/]+$",
-                      description="login handle (no spaces or slashes)")
+    name: str = Field(
+        min_length=1, max_length=64, pattern=r"^[^\s/]+$", description="login handle (no spaces or slashes)"
+    )
     role: Role
-    grid_codes: list[str] = Field(default_factory=list, max_length=500,
-                                  description="grid_head: community grid codes")
+    grid_codes: list[str] = Field(
+        default_factory=list, max_length=500, description="grid_head: community grid codes"
+    )
     squad_code: str | None = Field(default=None, description="squad: the squad's code")
     integration: str | None = Field(default=None, description="integration: its name")
-    webhook_url: str | None = Field(default=None, max_length=2000,
-                                    description="optional outbound forward (http/https)")
+    webhook_url: str | None = Field(
+        default=None, max_length=2000, description="optional outbound forward (http/https)"
+    )
     display_name: str | None = Field(default=None, max_length=200)
-    token_label: str | None = Field(default=None, max_length=200,
-                                    description="label of the first token")
+    token_label: str | None = Field(default=None, max_length=200, description="label of the first token")
 
 
 class TokenIn(BaseModel):

@@ -24,15 +24,14 @@ from typing import Any
 from fastapi.routing import APIWebSocketRoute
 from starlette.routing import Mount, WebSocketRoute
 
-ADMIN, OPERATOR, GRID_HEAD, SQUAD, INTEGRATION = (
-    "admin", "operator", "grid_head", "squad", "integration")
+ADMIN, OPERATOR, GRID_HEAD, SQUAD, INTEGRATION = ("admin", "operator", "grid_head", "squad", "integration")
 
 ADMINS = frozenset({ADMIN})
-DESK = frozenset({ADMIN, OPERATOR})                      # the dispatch centre
-FIELD = frozenset({GRID_HEAD, SQUAD})                    # grid heads and squads: scoped
-STAFF = DESK | FIELD                                      # any person (not the hotline)
-EVENT_READERS = STAFF | {INTEGRATION}                     # scoped by scope.event_visible
-ANYONE = STAFF | {INTEGRATION}                            # any valid token
+DESK = frozenset({ADMIN, OPERATOR})  # the dispatch centre
+FIELD = frozenset({GRID_HEAD, SQUAD})  # grid heads and squads: scoped
+STAFF = DESK | FIELD  # any person (not the hotline)
+EVENT_READERS = STAFF | {INTEGRATION}  # scoped by scope.event_visible
+ANYONE = STAFF | {INTEGRATION}  # any valid token
 
 # What grid heads and squads may do to their own events; dispatching, transfer, verification,
 # closing, 挂账 and decisions on 延期 stay with the dispatch centre.
@@ -102,7 +101,8 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/events"): Rule(EVENT_READERS, "listed: visible events only"),
     ("GET", "/events/{event_id}"): Rule(EVENT_READERS, "outside scope: 404"),
     ("POST", "/events/{event_id}/actions/{action}"): Rule(
-        STAFF, "grid heads, squads: FIELD_ACTIONS on visible events"),
+        STAFF, "grid heads, squads: FIELD_ACTIONS on visible events"
+    ),
     ("GET", "/events/{event_id}/candidates"): Rule(DESK),
     ("POST", "/events/{event_id}/location"): Rule(DESK),
     ("POST", "/events/{event_id}/extensions"): Rule(STAFF, "visible events"),
@@ -110,11 +110,11 @@ RULES: dict[tuple[str, str], Rule] = {
     ("DELETE", "/events/{event_id}/duplicate_of"): Rule(DESK),
     ("GET", "/events-counters"): Rule(DESK),
     ("POST", "/events/{event_id}/reporter/reveal"): Rule(
-        FIELD, "their own events; the centre sees callers in full without it"),
+        FIELD, "their own events; the centre sees callers in full without it"
+    ),
     # hotline feedback
     ("GET", "/outbox"): Rule(DESK | {INTEGRATION}, "integration: its own messages"),
-    ("POST", "/outbox/{message_id}/retry"): Rule(DESK | {INTEGRATION},
-                                                  "integration: its own messages"),
+    ("POST", "/outbox/{message_id}/retry"): Rule(DESK | {INTEGRATION}, "integration: its own messages"),
     # whistles (吹哨报到): the desk summons and records the departments' 报到 / 到场
     ("POST", "/whistles"): Rule(DESK),
     ("GET", "/whistles"): Rule(DESK),
@@ -142,8 +142,9 @@ RULES: dict[tuple[str, str], Rule] = {
 }
 
 # FastAPI's own pages (not behind authorise): the API's description, no data.
-DOCS_ROUTES = frozenset({("GET", "/openapi.json"), ("GET", "/docs"),
-                         ("GET", "/docs/oauth2-redirect"), ("GET", "/redoc")})
+DOCS_ROUTES = frozenset(
+    {("GET", "/openapi.json"), ("GET", "/docs"), ("GET", "/docs/oauth2-redirect"), ("GET", "/redoc")}
+)
 
 
 def rule_for(method: str, path: str) -> Rule | None:
@@ -156,6 +157,7 @@ def app_routes(app: Any) -> Iterator[tuple[str, str]]:
     Walks included routers too: recent FastAPI versions keep them as one entry each in
     ``app.routes``.
     """
+
     def walk(routes: Any, prefix: str) -> Iterator[tuple[str, str]]:
         for route in routes:
             inner = getattr(route, "original_router", None)

@@ -43,13 +43,16 @@ def event_visible(principal: Principal, event: EventLike) -> bool:
         community = ((event.get("grids") or {}).get("community") or {}).get("code")
         if community is not None and community in principal.grid_codes:
             return True
-        return (event.get("responsible_kind") == "grid_head"
-                and event.get("responsible_code") in principal.grid_codes)
+        return (
+            event.get("responsible_kind") == "grid_head"
+            and event.get("responsible_code") in principal.grid_codes
+        )
     if role == SQUAD:
         return principal.squad_id is not None and event.get("squad_id") == principal.squad_id
     if role == INTEGRATION:
-        return (principal.integration_id is not None
-                and event.get("integration_id") == principal.integration_id)
+        return (
+            principal.integration_id is not None and event.get("integration_id") == principal.integration_id
+        )
     return False
 
 
@@ -84,8 +87,9 @@ def not_found(kind: str, object_id: int) -> APIError:
     return APIError(404, "not_found", f"{kind} {object_id} does not exist")
 
 
-async def check_event(connection: asyncpg.Connection | asyncpg.Pool, principal: Principal,
-                      event_id: int) -> None:
+async def check_event(
+    connection: asyncpg.Connection | asyncpg.Pool, principal: Principal, event_id: int
+) -> None:
     """404 unless the event exists and ``principal`` may see it (no query for the desk)."""
     if sees_all(principal):
         return
@@ -102,8 +106,9 @@ def integration_scope(principal: Principal) -> int | None:
     return None
 
 
-async def check_outbox_message(connection: asyncpg.Connection | asyncpg.Pool,
-                               principal: Principal, message_id: int) -> None:
+async def check_outbox_message(
+    connection: asyncpg.Connection | asyncpg.Pool, principal: Principal, message_id: int
+) -> None:
     if principal.role != INTEGRATION:
         return
     owner = await connection.fetchval(queries.OUTBOX_INTEGRATION, message_id)

@@ -51,10 +51,18 @@ def new_token() -> str:
 
 # -- accounts ----------------------------------------------------------------------------
 
-async def create_user(connection: Connection, *, name: str, role: str,
-                      grid_codes: tuple[str, ...] | list[str] = (), squad_code: str | None = None,
-                      integration: str | None = None, webhook_url: str | None = None,
-                      display_name: str | None = None) -> dict[str, Any]:
+
+async def create_user(
+    connection: Connection,
+    *,
+    name: str,
+    role: str,
+    grid_codes: tuple[str, ...] | list[str] = (),
+    squad_code: str | None = None,
+    integration: str | None = None,
+    webhook_url: str | None = None,
+    display_name: str | None = None,
+) -> dict[str, Any]:
     """Create an account. Its scope must fit its role: a grid head names community grids that
     exist, a squad account its squad, an integration account its integration; other roles
     take no scope. Raises :class:`UserError` (and asyncpg's UniqueViolationError for a name
@@ -62,10 +70,12 @@ async def create_user(connection: Connection, *, name: str, role: str,
     if role not in ROLES:
         raise UserError(f"role {role!r}: one of {', '.join(ROLES)}")
     codes = sorted(set(grid_codes))
-    given = {"grid codes": bool(codes), "squad": squad_code is not None,
-             "integration": integration is not None}
-    needed = {"grid_head": "grid codes", "squad": "squad",
-              "integration": "integration"}.get(role)
+    given = {
+        "grid codes": bool(codes),
+        "squad": squad_code is not None,
+        "integration": integration is not None,
+    }
+    needed = {"grid_head": "grid codes", "squad": "squad", "integration": "integration"}.get(role)
     extra = [option for option, present in given.items() if present and option != needed]
     if extra:
         raise UserError(f"role {role} takes no {', '.join(extra)}")
@@ -75,8 +85,7 @@ async def create_user(connection: Connection, *, name: str, role: str,
         raise UserError(f"webhook_url {webhook_url!r}: an http or https URL")
     squad_id = integration_id = None
     if codes:
-        unknown = [r["code"] for r in await connection.fetch(queries.UNKNOWN_COMMUNITY_GRIDS,
-                                                               codes)]
+        unknown = [r["code"] for r in await connection.fetch(queries.UNKNOWN_COMMUNITY_GRIDS, codes)]
         if unknown:
             raise UserError(f"not a current community grid: {', '.join(unknown)}")
     if squad_code is not None:
@@ -87,8 +96,9 @@ async def create_user(connection: Connection, *, name: str, role: str,
         integration_id = await connection.fetchval(queries.INTEGRATION_BY_NAME, integration)
         if integration_id is None:
             raise UserError(f"no integration named {integration!r}")
-    await connection.fetchval(queries.INSERT_USER, name, role, codes, squad_id, integration_id,
-                              webhook_url, display_name)
+    await connection.fetchval(
+        queries.INSERT_USER, name, role, codes, squad_id, integration_id, webhook_url, display_name
+    )
     user = await get_user(connection, name=name)
     assert user is not None
     return user
@@ -102,12 +112,10 @@ async def get_user(connection: Connection, *, name: str) -> dict[str, Any] | Non
 
 
 async def list_users(connection: Connection) -> list[dict[str, Any]]:
-    return await _with_tokens(connection, [dict(r) for r in await connection.fetch(
-        queries.LIST_USERS)])
+    return await _with_tokens(connection, [dict(r) for r in await connection.fetch(queries.LIST_USERS)])
 
 
-async def _with_tokens(connection: Connection,
-                       users: list[dict[str, Any]]) -> list[dict[str, Any]]:
+async def _with_tokens(connection: Connection, users: list[dict[str, Any]]) -> list[dict[str, Any]]:
     tokens: dict[int, list[dict[str, Any]]] = {}
     for row in await connection.fetch(queries.TOKENS_OF_USERS, [u["id"] for u in users]):
         data = dict(row)
@@ -127,23 +135,30 @@ async def set_disabled(connection: Connection, *, name: str, disabled: bool = Tr
 
 # -- tokens ------------------------------------------------------------------------------
 
-async def issue_token(connection: Connection, *, user_name: str,
-                      label: str | None = None) -> str:
+
+async def issue_token(connection: Connection, *, user_name: str, label: str | None = None) -> str:
     """A new token for the account (returned once; only its hash is stored)."""
     return (await issue_token_row(connection, user_name=user_name, label=label))["token"]
 
 
-async def issue_token_row(connection: Connection, *, user_name: str,
-                          label: str | None = None) -> dict[str, Any]:
+async def issue_token_row(
+    connection: Connection, *, user_name: str, label: str | None = None
+) -> dict[str, Any]:
     """:func:`issue_token` with the stored row: ``{id, user, token, token_prefix, label}``."""
     user = await connection.fetchrow(queries.USER_BY_NAME, user_name)
     if user is None:
         raise UserNotFound(f"no user named {user_name!r}")
     token = new_token()
-    row = await connection.fetchrow(queries.INSERT_TOKEN, user["id"], hash_token(token),
-                                    token[:PREFIX_LENGTH], label)
-    return {"id": row["id"], "user": user_name, "token": token,
-            "token_prefix": row["token_prefix"], "label": row["label"]}
+    row = await connection.fetchrow(
+        queries.INSERT_TOKEN, user["id"], hash_token(token), token[:PREFIX_LENGTH], label
+    )
+    return {
+        "id": row["id"],
+        "user": user_name,
+        "token": token,
+        "token_prefix": row["token_prefix"],
+        "label": row["label"],
+    }
 
 
 async def revoke_token(connection: Connection, *, token: int | str) -> dict[str, Any] | None:
@@ -156,7 +171,8 @@ async def revoke_token(connection: Connection, *, token: int | str) -> dict[str,
         matches = await connection.fetch(queries.TOKENS_BY_PREFIX, token[:PREFIX_LENGTH])
         if len(token) > PREFIX_LENGTH:  # a whole token: its hash says which one
             row = await connection.fetchrow(
-                "SELECT id FROM api_tokens WHERE token_hash = $1", hash_token(token))
+                "SELECT id FROM api_tokens WHERE token_hash = $1", hash_token(token)
+            )
             matches = [m for m in matches if row is not None and m["id"] == row["id"]]
         if not matches:
             return None
@@ -181,8 +197,9 @@ def forget_cached() -> None:
     _cache.clear()
 
 
-async def principal_for_token(connection: Connection, token: str, *,
-                              clock: Clock = SYSTEM) -> Principal | None:
+async def principal_for_token(
+    connection: Connection, token: str, *, clock: Clock = SYSTEM
+) -> Principal | None:
     """The account behind ``token``, or None when the token is unknown or revoked, the
     account disabled, or its scope gone (a squad or integration account whose squad or
     integration was deleted, or an inactive integration).
@@ -211,12 +228,18 @@ def _principal(row: asyncpg.Record) -> Principal | None:
     if role == "squad" and row["squad_id"] is None:
         log.warning("account %s: squad role without a squad (deleted?); refused", row["name"])
         return None
-    if role == "integration" and (row["integration_id"] is None
-                                  or not row["integration_active"]):
+    if role == "integration" and (row["integration_id"] is None or not row["integration_active"]):
         log.warning("account %s: integration missing or inactive; refused", row["name"])
         return None
-    return Principal(user_id=row["user_id"], name=row["name"], role=role,
-                     grid_codes=tuple(row["grid_codes"] or ()), squad_id=row["squad_id"],
-                     integration=row["integration"], webhook_url=row["webhook_url"],
-                     integration_id=row["integration_id"], display_name=row["display_name"],
-                     token_id=row["token_id"])
+    return Principal(
+        user_id=row["user_id"],
+        name=row["name"],
+        role=role,
+        grid_codes=tuple(row["grid_codes"] or ()),
+        squad_id=row["squad_id"],
+        integration=row["integration"],
+        webhook_url=row["webhook_url"],
+        integration_id=row["integration_id"],
+        display_name=row["display_name"],
+        token_id=row["token_id"],
+    )

@@ -10,8 +10,9 @@ import typer
 from gridsvc.database.pool import connect
 from gridsvc.settings import Settings
 
-app = typer.Typer(help="The holiday calendar: holidays and make-up working days (调休).",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="The holiday calendar: holidays and make-up working days (调休).", no_args_is_help=True
+)
 
 
 def _run(task: Any) -> Any:
@@ -22,8 +23,10 @@ def _run(task: Any) -> Any:
 
 @app.command("import")
 def calendar_import(
-    file: Annotated[Path, typer.Argument(
-        help="CSV day,working,name[,jurisdiction_code] (e.g. geodata/calendar_cn_2026.csv)")],
+    file: Annotated[
+        Path,
+        typer.Argument(help="CSV day,working,name[,jurisdiction_code] (e.g. geodata/calendar_cn_2026.csv)"),
+    ],
 ) -> None:
     """Upsert calendar days from a CSV, all or nothing."""
     from gridsvc.calendar.service import import_file
@@ -36,8 +39,10 @@ def calendar_import(
             await connection.close()
 
     result = _run(task)
-    typer.echo(f"{result['rows']} days: {result['holidays']} holidays, "
-               f"{result['working_days']} working days ({', '.join(result['jurisdictions'])})")
+    typer.echo(
+        f"{result['rows']} days: {result['holidays']} holidays, "
+        f"{result['working_days']} working days ({', '.join(result['jurisdictions'])})"
+    )
 
 
 @app.command("list")
@@ -57,5 +62,7 @@ def calendar_list(
 
     for row in _run(task):
         kind = "working" if row["working"] else "holiday"
-        typer.echo(f"{row['day'].isoformat()} {row['day'].strftime('%a')} {kind:<8} "
-                   f"{row['jurisdiction_code']:<10} {row['name'] or ''}")
+        typer.echo(
+            f"{row['day'].isoformat()} {row['day'].strftime('%a')} {kind:<8} "
+            f"{row['jurisdiction_code']:<10} {row['name'] or ''}"
+        )

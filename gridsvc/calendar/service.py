@@ -35,8 +35,13 @@ class CalendarError(ValueError):
     """A calendar row or file that cannot be used; the message names row and problem."""
 
 
-async def load_calendar(connection: Connection, *, jurisdiction_code: str, timezone: str,
-                        windows: tuple[tuple[time, time], ...] = DEFAULT_WINDOWS) -> WorkCalendar:
+async def load_calendar(
+    connection: Connection,
+    *,
+    jurisdiction_code: str,
+    timezone: str,
+    windows: tuple[tuple[time, time], ...] = DEFAULT_WINDOWS,
+) -> WorkCalendar:
     """The working calendar of a jurisdiction: the '*' rows, overridden by its own rows."""
     status: dict[date, tuple[bool, str | None]] = {}
     for row in await connection.fetch(queries.DAYS_FOR, jurisdiction_code):
@@ -50,8 +55,9 @@ async def load_calendar(connection: Connection, *, jurisdiction_code: str, timez
     )
 
 
-async def list_days(connection: Connection, *, jurisdiction: str | None = None,
-                    year: int | None = None) -> list[dict[str, Any]]:
+async def list_days(
+    connection: Connection, *, jurisdiction: str | None = None, year: int | None = None
+) -> list[dict[str, Any]]:
     return [dict(r) for r in await connection.fetch(queries.LIST, jurisdiction, year)]
 
 
@@ -60,17 +66,18 @@ async def _check_jurisdiction(connection: Connection, code: str) -> None:
         raise CalendarError(f"unknown jurisdiction {code!r} (use '*' for every jurisdiction)")
 
 
-async def set_day(connection: Connection, *, jurisdiction_code: str, day: date, working: bool,
-                  name: str | None = None) -> dict[str, Any]:
+async def set_day(
+    connection: Connection, *, jurisdiction_code: str, day: date, working: bool, name: str | None = None
+) -> dict[str, Any]:
     """Mark one day a holiday (``working=False``) or a working day, for one or all ('*')."""
     await _check_jurisdiction(connection, jurisdiction_code)
-    row = await connection.fetchrow(queries.UPSERT, jurisdiction_code, day, working,
-                                    (name or "").strip() or None)
+    row = await connection.fetchrow(
+        queries.UPSERT, jurisdiction_code, day, working, (name or "").strip() or None
+    )
     return dict(row)
 
 
-async def delete_day(connection: Connection, *, jurisdiction_code: str,
-                     day: date) -> dict[str, Any] | None:
+async def delete_day(connection: Connection, *, jurisdiction_code: str, day: date) -> dict[str, Any] | None:
     """Remove a row (the day falls back to the '*' row or the weekday rule); None if absent."""
     row = await connection.fetchrow(queries.DELETE, jurisdiction_code, day)
     return dict(row) if row is not None else None
@@ -100,8 +107,7 @@ def read_days(path: Path) -> list[tuple[str, date, bool, str | None]]:
         raise CalendarError(f"{path}: not UTF-8 text") from None
     lines = text.splitlines(keepends=True)
     skipped = 0
-    while skipped < len(lines) and (not lines[skipped].strip()
-                                    or lines[skipped].lstrip().startswith("#")):
+    while skipped < len(lines) and (not lines[skipped].strip() or lines[skipped].lstrip().startswith("#")):
         skipped += 1
     if skipped == len(lines):
         raise CalendarError(f"{path}: the file is empty")
@@ -109,10 +115,13 @@ def read_days(path: Path) -> list[tuple[str, date, bool, str | None]]:
     header = [h.strip().lower() for h in next(reader)]
     missing = [c for c in ("day", "working") if c not in header]
     if missing:
-        raise CalendarError(f"{path} line {skipped + 1}: missing column(s) {', '.join(missing)} "
-                            f"(expected day,working,name[,jurisdiction_code])")
-    column: dict[str, int] = {name: header.index(name) for name in
-                              ("day", "working", "name", "jurisdiction_code") if name in header}
+        raise CalendarError(
+            f"{path} line {skipped + 1}: missing column(s) {', '.join(missing)} "
+            f"(expected day,working,name[,jurisdiction_code])"
+        )
+    column: dict[str, int] = {
+        name: header.index(name) for name in ("day", "working", "name", "jurisdiction_code") if name in header
+    }
     rows: list[tuple[str, date, bool, str | None]] = []
     first: dict[tuple[str, date], int] = {}
     for number, record in enumerate(reader, start=skipped + 2):
@@ -131,8 +140,7 @@ def read_days(path: Path) -> list[tuple[str, date, bool, str | None]]:
         code = cell("jurisdiction_code") or ALL
         key = (code, day)
         if key in first:
-            raise CalendarError(f"{path} line {number}: {day} ({code}) is already on line "
-                                f"{first[key]}")
+            raise CalendarError(f"{path} line {number}: {day} ({code}) is already on line {first[key]}")
         first[key] = number
         rows.append((code, day, working, cell("name") or None))
     return rows
@@ -148,6 +156,9 @@ async def import_file(connection: asyncpg.Connection, path: Path) -> dict[str, A
         raise CalendarError(f"{path}: unknown jurisdiction(s) {', '.join(unknown)}")
     async with connection.transaction():
         await connection.executemany(queries.UPSERT, rows)
-    return {"rows": len(rows), "holidays": sum(1 for r in rows if not r[2]),
-            "working_days": sum(1 for r in rows if r[2]),
-            "jurisdictions": sorted({r[0] for r in rows})}
+    return {
+        "rows": len(rows),
+        "holidays": sum(1 for r in rows if not r[2]),
+        "working_days": sum(1 for r in rows if r[2]),
+        "jurisdictions": sorted({r[0] for r in rows}),
+    }

@@ -48,8 +48,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 UNITS = ("clock_hours", "working_hours", "working_days", "calendar_days")
-DEFAULT_WINDOWS: tuple[tuple[time, time], ...] = ((time(8, 30), time(12, 0)),
-                                                   (time(14, 0), time(17, 30)))
+DEFAULT_WINDOWS: tuple[tuple[time, time], ...] = ((time(8, 30), time(12, 0)), (time(14, 0), time(17, 30)))
 DEFAULT_TIMEZONE = "Asia/Shanghai"
 # No real calendar goes a few years without a working day; stop instead of looping forever.
 MAX_SEARCH_DAYS = 3 * 366
@@ -64,17 +63,22 @@ class WorkCalendar:
 
     __slots__ = ("timezone", "holidays", "workdays", "windows", "weekend", "names")
 
-    def __init__(self, timezone: str | ZoneInfo = DEFAULT_TIMEZONE, *,
-                 holidays: Iterable[date] = (), workdays: Iterable[date] = (),
-                 windows: Iterable[tuple[time, time]] = DEFAULT_WINDOWS,
-                 weekend: Iterable[int] = (5, 6), names: dict[date, str] | None = None) -> None:
+    def __init__(
+        self,
+        timezone: str | ZoneInfo = DEFAULT_TIMEZONE,
+        *,
+        holidays: Iterable[date] = (),
+        workdays: Iterable[date] = (),
+        windows: Iterable[tuple[time, time]] = DEFAULT_WINDOWS,
+        weekend: Iterable[int] = (5, 6),
+        names: dict[date, str] | None = None,
+    ) -> None:
         self.timezone = timezone if isinstance(timezone, ZoneInfo) else ZoneInfo(timezone)
         self.holidays = frozenset(holidays)
         self.workdays = frozenset(workdays)
         both = self.holidays & self.workdays
         if both:
-            raise WorkCalendarError(
-                f"days both holiday and working day: {', '.join(map(str, sorted(both)))}")
+            raise WorkCalendarError(f"days both holiday and working day: {', '.join(map(str, sorted(both)))}")
         self.windows = tuple(sorted(windows))
         if not self.windows:
             raise WorkCalendarError("a calendar needs at least one working window")
@@ -89,8 +93,10 @@ class WorkCalendar:
         self.names = dict(names or {})
 
     def __repr__(self) -> str:
-        return (f"WorkCalendar({self.timezone.key!r}, {len(self.holidays)} holidays, "
-                f"{len(self.workdays)} make-up working days, windows={self.windows})")
+        return (
+            f"WorkCalendar({self.timezone.key!r}, {len(self.holidays)} holidays, "
+            f"{len(self.workdays)} make-up working days, windows={self.windows})"
+        )
 
     def is_working_day(self, day: date) -> bool:
         if day in self.workdays:
@@ -100,14 +106,20 @@ class WorkCalendar:
     @property
     def day_length(self) -> timedelta:
         """Nominal working time of one working day (7 hours with the default windows)."""
-        return sum((datetime.combine(date.min, end) - datetime.combine(date.min, start)
-                    for start, end in self.windows), timedelta())
+        return sum(
+            (
+                datetime.combine(date.min, end) - datetime.combine(date.min, start)
+                for start, end in self.windows
+            ),
+            timedelta(),
+        )
 
     def local(self, instant: datetime) -> datetime:
         return _aware(instant).astimezone(self.timezone)
 
 
 # -- helpers -------------------------------------------------------------------------
+
 
 def _aware(value: datetime, name: str = "datetime") -> datetime:
     if value.tzinfo is None or value.utcoffset() is None:
@@ -133,9 +145,10 @@ def windows_on(day: date, calendar: WorkCalendar) -> list[tuple[datetime, dateti
     if not calendar.is_working_day(day):
         return []
     zone = calendar.timezone
-    return [(_utc(localize(datetime.combine(day, start), zone)),
-             _utc(localize(datetime.combine(day, end), zone)))
-            for start, end in calendar.windows]
+    return [
+        (_utc(localize(datetime.combine(day, start), zone)), _utc(localize(datetime.combine(day, end), zone)))
+        for start, end in calendar.windows
+    ]
 
 
 def _days_from(day: date) -> Iterator[date]:
@@ -212,6 +225,7 @@ def working_time_between(start: datetime, end: datetime, calendar: WorkCalendar)
 
 # -- the two functions the rest of gridsvc uses ----------------------------------------
 
+
 def deadline(start: datetime, amount: float, unit: str, calendar: WorkCalendar) -> datetime:
     """When a time limit of ``amount`` ``unit`` that starts at ``start`` runs out.
 
@@ -248,8 +262,9 @@ def deadline(start: datetime, amount: float, unit: str, calendar: WorkCalendar) 
     raise ValueError(f"unit {unit!r} is not one of {', '.join(UNITS)}")
 
 
-def remaining(now: datetime, due: datetime, *, calendar: WorkCalendar | None = None,
-              working: bool = False) -> timedelta:
+def remaining(
+    now: datetime, due: datetime, *, calendar: WorkCalendar | None = None, working: bool = False
+) -> timedelta:
     """Time left until ``due`` (negative once overdue).
 
     Clock time by default; with ``working=True`` only working time counts (``calendar``

@@ -13,8 +13,11 @@ from gridsvc.errors import APIError
 router = APIRouter(tags=["coverage"])
 
 
-@router.get("/coverage", response_model=models.CoverageSummary,
-            summary="Per grid: % of area and of H3 cells reachable within 15/30/60 min")
+@router.get(
+    "/coverage",
+    response_model=models.CoverageSummary,
+    summary="Per grid: % of area and of H3 cells reachable within 15/30/60 min",
+)
 async def coverage(
     request: Request,
     jurisdiction: Annotated[str, Query(description="jurisdiction code")] = "LI",
@@ -24,7 +27,10 @@ async def coverage(
     squad per cell, recomputed when roads or squad stations change."""
     found = await summary(request.app.state.pool, jurisdiction_code=jurisdiction, layer=layer)
     if found is None:
-        raise APIError(404, "not_found",
-                       f"no coverage computed for jurisdiction {jurisdiction!r}: it needs "
-                       "roads (gridsvc roads import) and squads (gridsvc squads import)")
+        raise APIError(
+            404,
+            "not_found",
+            f"no coverage computed for jurisdiction {jurisdiction!r}: it needs "
+            "roads (gridsvc roads import) and squads (gridsvc squads import)",
+        )
     return found

@@ -27,23 +27,25 @@ def map_coverage(
     """Write a folium choropleth of the fastest squad's arrival time per H3 cell."""
     from gridsvc.coverage.maps import write_coverage_map
 
-    path = run(lambda _settings, url: write_coverage_map(url, out=out,
-                                                         jurisdiction=jurisdiction))
+    path = run(lambda _settings, url: write_coverage_map(url, out=out, jurisdiction=jurisdiction))
     typer.echo(f"wrote {path}")
 
 
 # -- roads (registered as `gridsvc roads import|fetch`) -----------------------------------
 
-async def _import_roads(settings: Settings, url: str, *, source: Path | None,
-                        place: str | None, clip: str | None) -> Any:
+
+async def _import_roads(
+    settings: Settings, url: str, *, source: Path | None, place: str | None, clip: str | None
+) -> Any:
     from gridsvc.coverage.service import refresh_all
     from gridsvc.roads.service import import_roads
 
     connection = await connect(url)
     bar = StepBar("roads")
     try:
-        result = await import_roads(connection, settings=settings, source=source, place=place,
-                                    clip_jurisdiction=clip, progress=bar)
+        result = await import_roads(
+            connection, settings=settings, source=source, place=place, clip_jurisdiction=clip, progress=bar
+        )
         bar.close()
         await refresh_all(connection, settings=settings)
         return result
@@ -54,9 +56,10 @@ async def _import_roads(settings: Settings, url: str, *, source: Path | None,
 
 def roads_import(
     file: Annotated[Path, typer.Argument(help=".osm.pbf or .osm (XML) extract, WGS84")],
-    clip: Annotated[str | None, typer.Option(
-        help="jurisdiction code: keep roads inside its boundary (+ GRIDSVC_ROAD_CLIP_BUFFER_M)"
-    )] = None,
+    clip: Annotated[
+        str | None,
+        typer.Option(help="jurisdiction code: keep roads inside its boundary (+ GRIDSVC_ROAD_CLIP_BUFFER_M)"),
+    ] = None,
     report_json: Annotated[Path | None, typer.Option(help="also write the report here")] = None,
 ) -> None:
     """Import the drivable roads of an extract, replacing the current network atomically."""
@@ -77,10 +80,10 @@ def roads_fetch(
 
 # -- squads (registered as `gridsvc squads import`) ---------------------------------------
 
+
 def squads_import(
     file: Annotated[Path, typer.Argument(help="CSV (lat,lng columns) or GeoJSON points")],
-    crs: Annotated[str, typer.Option(help="coordinates of the file: wgs84, gcj02, bd09")]
-    = "wgs84",
+    crs: Annotated[str, typer.Option(help="coordinates of the file: wgs84, gcj02, bd09")] = "wgs84",
 ) -> None:
     """Create or update squads by code (columns: code, name, name_zh, jurisdiction, lat,
     lng, station_name, grid_codes (;-separated), size, status, phone)."""
@@ -97,8 +100,10 @@ def squads_import(
         try:
             # Stations far off the jurisdiction are refused here; distance to the roads is
             # checked by the app (it holds the graph) and flagged there, never fatal.
-            placement = Placement(max_road_distance_m=settings.squad_max_road_distance_m,
-                                  jurisdiction_margin_m=settings.squad_jurisdiction_margin_m)
+            placement = Placement(
+                max_road_distance_m=settings.squad_max_road_distance_m,
+                jurisdiction_margin_m=settings.squad_jurisdiction_margin_m,
+            )
             report = await upsert_squads(connection, records=records, placement=placement)
             await refresh_all(connection, settings=settings)
             return report

@@ -37,8 +37,7 @@ def jurisdiction_cells(boundary: BaseGeometry, resolution: int) -> NDArray[np.in
     return np.array(sorted(h3.str_to_int(c) for c in cells), dtype=np.int64)
 
 
-def compute_coverage(engine: EtaEngine, stations: Snap,
-                     cells: NDArray[np.int64]) -> Coverage:
+def compute_coverage(engine: EtaEngine, stations: Snap, cells: NDArray[np.int64]) -> Coverage:
     """Fastest station to every cell centre (one matrix over all cells at once)."""
     names = [h3.int_to_str(int(c)) for c in cells.tolist()]
     centres = np.array([h3.cell_to_latlng(n) for n in names], dtype=np.float64).reshape(-1, 2)
@@ -49,6 +48,13 @@ def compute_coverage(engine: EtaEngine, stations: Snap,
     best = np.argmin(result.total_s, axis=0)
     column = np.arange(len(cells))
     offroad = stations.offroad_m[best] + scenes.offroad_m
-    return Coverage(cells=cells, lng=lng, lat=lat, area_m2=area, squad=best,
-                    time_s=result.total_s[best, column], distance_m=result.drive_m[best, column],
-                    offroad_m=offroad)
+    return Coverage(
+        cells=cells,
+        lng=lng,
+        lat=lat,
+        area_m2=area,
+        squad=best,
+        time_s=result.total_s[best, column],
+        distance_m=result.drive_m[best, column],
+        offroad_m=offroad,
+    )

@@ -15,8 +15,7 @@ from gridsvc.maps.safe import SafeGeoJsonTooltip, TextPopup, TextTooltip
 
 # Colour breaks in minutes: the thresholds dispatchers are measured against.
 _BREAKS_MIN = [0, 5, 10, 15, 20, 30, 45, 60, 90]
-_COLOURS = ["#1a9850", "#66bd63", "#a6d96a", "#d9ef8b", "#fee08b", "#fdae61", "#f46d43",
-            "#d73027", "#a50026"]
+_COLOURS = ["#1a9850", "#66bd63", "#a6d96a", "#d9ef8b", "#fee08b", "#fdae61", "#f46d43", "#d73027", "#a50026"]
 
 
 def squad_marker(squad: dict[str, Any]) -> folium.Marker:
@@ -25,15 +24,21 @@ def squad_marker(squad: dict[str, Any]) -> folium.Marker:
     station = squad["station"]
     marker = folium.Marker([station.y, station.x])
     TextTooltip(f"{squad['name']} ({squad['code']})").add_to(marker)
-    TextPopup([squad["name_zh"] or squad["name"], squad["station_name"] or "",
-               f"placed by: {squad['station_rule']}", f"status: {squad['status']}"]
-              ).add_to(marker)
+    TextPopup(
+        [
+            squad["name_zh"] or squad["name"],
+            squad["station_name"] or "",
+            f"placed by: {squad['station_rule']}",
+            f"status: {squad['status']}",
+        ]
+    ).add_to(marker)
     return marker
 
 
 def cell_tooltip() -> SafeGeoJsonTooltip:
-    return SafeGeoJsonTooltip(fields=["minutes", "squad", "km"],
-                              aliases=["minutes 分钟", "fastest squad 中队", "road km"])
+    return SafeGeoJsonTooltip(
+        fields=["minutes", "squad", "km"], aliases=["minutes 分钟", "fastest squad 中队", "road km"]
+    )
 
 
 async def write_coverage_map(url: str, *, out: Path, jurisdiction: str | None = None) -> Path:
@@ -45,28 +50,46 @@ async def write_coverage_map(url: str, *, out: Path, jurisdiction: str | None = 
     finally:
         await connection.close()
     if not cells:
-        raise ValueError("no coverage to draw: import roads and squads first "
-                         "(or run gridsvc demo build)")
-    colours = cm.StepColormap(_COLOURS, vmin=0, vmax=_BREAKS_MIN[-1], index=_BREAKS_MIN,
-                              caption="arrival time of the fastest squad (min) 最快到场时间")
+        raise ValueError("no coverage to draw: import roads and squads first (or run gridsvc demo build)")
+    colours = cm.StepColormap(
+        _COLOURS,
+        vmin=0,
+        vmax=_BREAKS_MIN[-1],
+        index=_BREAKS_MIN,
+        caption="arrival time of the fastest squad (min) 最快到场时间",
+    )
     polygons = hexagons([c["cell"] for c in cells])
     features: list[dict[str, Any]] = []
     for cell, polygon in zip(cells, polygons, strict=True):
         minutes = cell["time_s"] / 60.0
-        features.append({"type": "Feature", "geometry": {
-            "type": "Polygon",
-            "coordinates": [[[round(x, 6), round(y, 6)] for x, y in polygon.exterior.coords]]},
-            "properties": {"minutes": round(minutes, 1), "squad": cell["squad_code"] or "",
-                           "km": round(cell["distance_m"] / 1000.0, 2),
-                           "colour": colours(min(minutes, _BREAKS_MIN[-1]))}})
+        features.append(
+            {
+                "type": "Feature",
+                "geometry": {
+                    "type": "Polygon",
+                    "coordinates": [[[round(x, 6), round(y, 6)] for x, y in polygon.exterior.coords]],
+                },
+                "properties": {
+                    "minutes": round(minutes, 1),
+                    "squad": cell["squad_code"] or "",
+                    "km": round(cell["distance_m"] / 1000.0, 2),
+                    "colour": colours(min(minutes, _BREAKS_MIN[-1])),
+                },
+            }
+        )
     xs = [x for p in polygons for x in p.bounds[0::2]]
     ys = [y for p in polygons for y in p.bounds[1::2]]
     fmap = folium.Map(tiles="OpenStreetMap", control_scale=True)
     fmap.fit_bounds([[min(ys), min(xs)], [max(ys), max(xs)]])
     folium.GeoJson(
-        {"type": "FeatureCollection", "features": features}, name="到场时间 arrival time",
-        style_function=lambda f: {"fillColor": f["properties"]["colour"], "color": "none",
-                                  "weight": 0, "fillOpacity": 0.6},
+        {"type": "FeatureCollection", "features": features},
+        name="到场时间 arrival time",
+        style_function=lambda f: {
+            "fillColor": f["properties"]["colour"],
+            "color": "none",
+            "weight": 0,
+            "fillOpacity": 0.6,
+        },
         tooltip=cell_tooltip(),
     ).add_to(fmap)
     group = folium.FeatureGroup(name="执法中队 squads")

@@ -29,8 +29,7 @@ VALUES ($1, $2, $3, $4, $5)
 RETURNING id
 """
 
-CELL_COLUMNS = ["run_id", "cell", "squad_id", "time_s", "distance_m", "offroad_m", "area_m2",
-                "centre"]
+CELL_COLUMNS = ["run_id", "cell", "squad_id", "time_s", "distance_m", "offroad_m", "area_m2", "centre"]
 
 RUN_INFO = """
 SELECT r.id, j.code AS jurisdiction, r.computed_at, r.h3_resolution, r.network_id, r.report

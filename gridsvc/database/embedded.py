@@ -67,8 +67,7 @@ class EmbeddedCluster:
             # cluster in a per-project folder it can reach instead.
             digest = hashlib.sha256(str(base).encode()).hexdigest()[:12]
             base = Path("/var/lib/gridsvc") / digest
-        return cls(base_dir=base, configured_port=settings.embedded_port,
-                   os_user=settings.embedded_os_user)
+        return cls(base_dir=base, configured_port=settings.embedded_port, os_user=settings.embedded_os_user)
 
     @property
     def port(self) -> int:
@@ -121,8 +120,7 @@ class EmbeddedCluster:
                 self._initdb()
             if not self.is_running():
                 self._run(
-                    ["pg_ctl", "-D", str(self.data_dir), "-l", str(self.log_file), "-w",
-                     "-t", "60", "start"],
+                    ["pg_ctl", "-D", str(self.data_dir), "-l", str(self.log_file), "-w", "-t", "60", "start"],
                     check=True,
                 )
             self._ensure_database()
@@ -131,8 +129,7 @@ class EmbeddedCluster:
         """Stop the cluster; ``mode="immediate"`` is a crash as clients see it (fault tests)."""
         with self._lock():
             if self.is_running():
-                self._run(["pg_ctl", "-D", str(self.data_dir), "-m", mode, "-w", "stop"],
-                          check=True)
+                self._run(["pg_ctl", "-D", str(self.data_dir), "-m", mode, "-w", "stop"], check=True)
 
     def status(self) -> str:
         if not self.is_initialised():
@@ -153,8 +150,18 @@ class EmbeddedCluster:
         self._give_to_user(self.base_dir)
         self._give_to_user(self.password_file)
         self._run(
-            ["initdb", "-D", str(self.data_dir), "-U", ROLE_NAME, "-E", "UTF8",
-             "--locale=C.UTF-8", "--auth=scram-sha-256", f"--pwfile={self.password_file}"],
+            [
+                "initdb",
+                "-D",
+                str(self.data_dir),
+                "-U",
+                ROLE_NAME,
+                "-E",
+                "UTF8",
+                "--locale=C.UTF-8",
+                "--auth=scram-sha-256",
+                f"--pwfile={self.password_file}",
+            ],
             check=True,
         )
         conf = self.data_dir / "postgresql.conf"
@@ -179,21 +186,39 @@ class EmbeddedCluster:
     def _psql(self, database: str, sql: str) -> str:
         env = {"PGPASSWORD": self.password_file.read_text().strip()}
         result = self._run(
-            ["psql", "-X", "-q", "-t", "-A", "-h", "127.0.0.1", "-p", str(self.port),
-             "-U", ROLE_NAME, "-d", database, "-v", "ON_ERROR_STOP=1", "-c", sql],
-            check=True, env=env,
+            [
+                "psql",
+                "-X",
+                "-q",
+                "-t",
+                "-A",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "-U",
+                ROLE_NAME,
+                "-d",
+                database,
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-c",
+                sql,
+            ],
+            check=True,
+            env=env,
         )
         return result.stdout
 
-    def _run(self, argv: list[str], *, check: bool,
-             env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    def _run(
+        self, argv: list[str], *, check: bool, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
         bindir = find_postgres_bindir()
         command = [str(bindir / argv[0]), *argv[1:]]
         full_env = {**os.environ, **(env or {})}
         if self.runs_as_other_user:
             command = ["runuser", "-u", self.os_user, "--", *command]
-        result = subprocess.run(command, capture_output=True, text=True, env=full_env,
-                                cwd="/", check=False)
+        result = subprocess.run(command, capture_output=True, text=True, env=full_env, cwd="/", check=False)
         if check and result.returncode != 0:
             raise EmbeddedClusterError(
                 f"{argv[0]} failed (exit {result.returncode}): "
@@ -232,9 +257,9 @@ def _ensure_os_user(name: str) -> None:
         pwd.getpwnam(name)
     except KeyError:
         subprocess.run(
-            ["useradd", "--system", "--user-group", "--no-create-home", "--shell",
-             "/usr/sbin/nologin", name],
-            check=True, capture_output=True,
+            ["useradd", "--system", "--user-group", "--no-create-home", "--shell", "/usr/sbin/nologin", name],
+            check=True,
+            capture_output=True,
         )
 
 
@@ -247,8 +272,9 @@ def _reachable_by(user: str, path: Path) -> bool:
     probe = path if path.exists() else path.parent
     while not probe.exists():
         probe = probe.parent
-    result = subprocess.run(["runuser", "-u", user, "--", "test", "-x", str(probe)],
-                            capture_output=True, check=False)
+    result = subprocess.run(
+        ["runuser", "-u", user, "--", "test", "-x", str(probe)], capture_output=True, check=False
+    )
     return result.returncode == 0
 
 

@@ -78,9 +78,10 @@ async def upgrade(connection: asyncpg.Connection, directory: Path = MIGRATIONS_D
                 async with connection.transaction():
                     await connection.execute(migration.sql)
                     await connection.execute(
-                        "INSERT INTO schema_migrations (version, filename, checksum) "
-                        "VALUES ($1, $2, $3)",
-                        migration.version, migration.path.name, migration.checksum,
+                        "INSERT INTO schema_migrations (version, filename, checksum) VALUES ($1, $2, $3)",
+                        migration.version,
+                        migration.path.name,
+                        migration.checksum,
                     )
             except asyncpg.PostgresError as error:
                 raise MigrationError(f"{migration.path.name} failed: {error}") from error

@@ -21,25 +21,27 @@ def _decode_geometry(data: bytes) -> BaseGeometry:
 
 async def init_connection(connection: asyncpg.Connection) -> None:
     """Register codecs on every new connection (the pool's ``init`` hook)."""
-    await connection.set_type_codec(
-        "jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog"
-    )
-    await connection.set_type_codec(
-        "json", encoder=json.dumps, decoder=json.loads, schema="pg_catalog"
-    )
+    await connection.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+    await connection.set_type_codec("json", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
     has_postgis = await connection.fetchval(
         "SELECT EXISTS (SELECT 1 FROM pg_type WHERE typname = 'geometry')"
     )
     if has_postgis:
         await connection.set_type_codec(
-            "geometry", encoder=_encode_geometry, decoder=_decode_geometry, format="binary",
+            "geometry",
+            encoder=_encode_geometry,
+            decoder=_decode_geometry,
+            format="binary",
             schema="public",
         )
 
 
 async def create_pool(url: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
     pool = await asyncpg.create_pool(
-        url, min_size=min_size, max_size=max_size, init=init_connection,
+        url,
+        min_size=min_size,
+        max_size=max_size,
+        init=init_connection,
         command_timeout=300,
     )
     assert pool is not None

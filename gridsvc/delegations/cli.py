@@ -11,8 +11,9 @@ import typer
 from gridsvc.database.pool import connect
 from gridsvc.settings import Settings
 
-app = typer.Typer(help="Delegation lists (赋权事项清单) of the townships, with effective dates.",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="Delegation lists (赋权事项清单) of the townships, with effective dates.", no_args_is_help=True
+)
 
 
 def _run(task: Any) -> Any:
@@ -25,8 +26,9 @@ def _run(task: Any) -> Any:
 def delegations_import(
     file: Annotated[Path, typer.Argument(help="CSV with a column matter_code")],
     enforcement_code: Annotated[str, typer.Option(help="the township's enforcement grid code")],
-    effective_from: Annotated[str, typer.Option(
-        help="YYYY-MM-DD (local midnight of the township) or an ISO datetime")],
+    effective_from: Annotated[
+        str, typer.Option(help="YYYY-MM-DD (local midnight of the township) or an ISO datetime")
+    ],
     name: Annotated[str | None, typer.Option(help="name of the list")] = None,
 ) -> None:
     """Create the next version of a township's list; the previous one ends where it starts."""
@@ -41,22 +43,29 @@ def delegations_import(
     async def task(_: Settings, url: str) -> dict[str, Any]:
         connection = await connect(url)
         try:
-            return await import_file(connection, file, enforcement_code=enforcement_code,
-                                     effective_from=start, name=name)
+            return await import_file(
+                connection, file, enforcement_code=enforcement_code, effective_from=start, name=name
+            )
         finally:
             await connection.close()
 
     result = _run(task)
     local = result["effective_from"].astimezone(ZoneInfo(result["timezone"]))
-    typer.echo(f"{result['enforcement_code']} version {result['version']} ({result['name']}): "
-               f"{result['items']} matters from {local.isoformat()} ({result['timezone']})")
+    typer.echo(
+        f"{result['enforcement_code']} version {result['version']} ({result['name']}): "
+        f"{result['items']} matters from {local.isoformat()} ({result['timezone']})"
+    )
     if result["previous"]:
         previous = result["previous"]
-        typer.echo(f"  version {previous['version']} closed; +{len(result['added'])} "
-                   f"-{len(result['removed'])} matters")
+        typer.echo(
+            f"  version {previous['version']} closed; +{len(result['added'])} "
+            f"-{len(result['removed'])} matters"
+        )
     for item in result["duplicates"]:
-        typer.secho(f"  row {item['row']}: {item['matter_code']} repeats row {item['first_row']}",
-                    fg=typer.colors.YELLOW)
+        typer.secho(
+            f"  row {item['row']}: {item['matter_code']} repeats row {item['first_row']}",
+            fg=typer.colors.YELLOW,
+        )
     for warning in result["warnings"]:
         typer.secho(f"  warning: {warning}", fg=typer.colors.YELLOW)
 
@@ -72,8 +81,10 @@ def delegations_list(
         connection = await connect(url)
         try:
             rows = await list_versions(connection, enforcement_code=enforcement_code)
-            zones = {code: ZoneInfo((await township_timezone(connection, code))[0])
-                     for code in {r["enforcement_code"] for r in rows}}
+            zones = {
+                code: ZoneInfo((await township_timezone(connection, code))[0])
+                for code in {r["enforcement_code"] for r in rows}
+            }
         finally:
             await connection.close()
         for row in rows:  # dates as the township reads them
@@ -85,9 +96,11 @@ def delegations_list(
 
     for row in _run(task):
         until = row["effective_to"].isoformat() if row["effective_to"] else "now"
-        typer.echo(f"#{row['id']:<5} {row['enforcement_code']:<16} v{row['version']:<3} "
-                   f"{row['items']:>4} matters  {row['effective_from'].isoformat()} .. {until}  "
-                   f"{row['name']}")
+        typer.echo(
+            f"#{row['id']:<5} {row['enforcement_code']:<16} v{row['version']:<3} "
+            f"{row['items']:>4} matters  {row['effective_from'].isoformat()} .. {until}  "
+            f"{row['name']}"
+        )
 
 
 @app.command("show")

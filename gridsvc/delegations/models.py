@@ -13,12 +13,13 @@ from gridsvc.filenames import FileName
 class DelegationIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    enforcement_code: str = Field(min_length=1, max_length=100,
-                                  description="the township's enforcement grid code, e.g. LI-VADUZ")
+    enforcement_code: str = Field(
+        min_length=1, max_length=100, description="the township's enforcement grid code, e.g. LI-VADUZ"
+    )
     name: str | None = Field(default=None, max_length=200)
     effective_from: str = Field(
-        description="YYYY-MM-DD (local midnight of the township) or an ISO datetime",
-        examples=["2026-07-01"])
+        description="YYYY-MM-DD (local midnight of the township) or an ISO datetime", examples=["2026-07-01"]
+    )
     matter_codes: list[str] = Field(description="the delegated matters, e.g. EV-01-01")
 
 

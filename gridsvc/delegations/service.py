@@ -37,8 +37,9 @@ Connection: TypeAlias = asyncpg.Connection | asyncpg.Pool
 class DelegationError(ValueError):
     """The list cannot be created (unknown matter codes, effective date, bad file)."""
 
-    def __init__(self, message: str, *, problems: list[dict[str, Any]] | None = None,
-                 conflict: bool = False) -> None:
+    def __init__(
+        self, message: str, *, problems: list[dict[str, Any]] | None = None, conflict: bool = False
+    ) -> None:
         super().__init__(message)
         self.problems = problems or []
         self.conflict = conflict
@@ -52,8 +53,7 @@ def parse_effective(value: str) -> date | datetime:
             return date.fromisoformat(text)
         return datetime.fromisoformat(text)
     except ValueError:
-        raise DelegationError(f"effective date {value!r} is not YYYY-MM-DD or an ISO "
-                              "datetime") from None
+        raise DelegationError(f"effective date {value!r} is not YYYY-MM-DD or an ISO datetime") from None
 
 
 async def township_timezone(connection: Connection, enforcement_code: str) -> tuple[str, bool]:
@@ -83,8 +83,10 @@ def read_matter_codes(path: Path) -> tuple[list[str], list[int]]:
     reader = csv.reader(io.StringIO(text, newline=""))
     header = [h.strip() for h in next(reader)]
     if "matter_code" not in header:
-        raise DelegationError(f"{path} row 1: no column matter_code (the header has: "
-                              f"{', '.join(h for h in header if h) or 'nothing'})")
+        raise DelegationError(
+            f"{path} row 1: no column matter_code (the header has: "
+            f"{', '.join(h for h in header if h) or 'nothing'})"
+        )
     index = header.index("matter_code")
     codes, rows = [], []
     for number, record in enumerate(reader, start=2):
@@ -98,10 +100,16 @@ def read_matter_codes(path: Path) -> tuple[list[str], list[int]]:
     return codes, rows
 
 
-async def create_list(connection: asyncpg.Connection, *, enforcement_code: str,
-                      effective_from: date | datetime, matter_codes: Sequence[str],
-                      name: str | None = None, source: str | None = None,
-                      rows: Sequence[int] | None = None) -> dict[str, Any]:
+async def create_list(
+    connection: asyncpg.Connection,
+    *,
+    enforcement_code: str,
+    effective_from: date | datetime,
+    matter_codes: Sequence[str],
+    name: str | None = None,
+    source: str | None = None,
+    rows: Sequence[int] | None = None,
+) -> dict[str, Any]:
     """Create the next version of a township's list, closing the previous one.
 
     All or nothing. Refused (:class:`DelegationError`) when a matter code is unknown (each
@@ -126,19 +134,27 @@ async def create_list(connection: asyncpg.Connection, *, enforcement_code: str,
         codes.append(code)
     zone, known = await township_timezone(connection, enforcement_code)
     start = as_instant(effective_from, zone)
-    warnings = [] if known else [
-        f"{enforcement_code} is neither a jurisdiction nor an enforcement grid; effective "
-        f"dates read in {DEFAULT_TIMEZONE}"]
+    warnings = (
+        []
+        if known
+        else [
+            f"{enforcement_code} is neither a jurisdiction nor an enforcement grid; effective "
+            f"dates read in {DEFAULT_TIMEZONE}"
+        ]
+    )
     async with connection.transaction():
         unknown = [r["code"] for r in await connection.fetch(queries.UNKNOWN_MATTERS, codes)]
         if unknown:
-            problems = [{"matter_code": c, "row": first_row[c],
-                         "index": codes.index(c)} for c in unknown]
-            named = ", ".join(f"row {p['row']}: {p['matter_code']}" if p["row"] is not None
-                              else p["matter_code"] for p in problems[:20])
+            problems = [{"matter_code": c, "row": first_row[c], "index": codes.index(c)} for c in unknown]
+            named = ", ".join(
+                f"row {p['row']}: {p['matter_code']}" if p["row"] is not None else p["matter_code"]
+                for p in problems[:20]
+            )
             more = f" and {len(problems) - 20} more" if len(problems) > 20 else ""
-            raise DelegationError(f"{where}: {len(unknown)} unknown matter code(s), nothing "
-                                  f"imported: {named}{more}", problems=problems)
+            raise DelegationError(
+                f"{where}: {len(unknown)} unknown matter code(s), nothing imported: {named}{more}",
+                problems=problems,
+            )
         await connection.execute(queries.LOCK_TOWNSHIP, enforcement_code)
         latest = await connection.fetchrow(queries.LATEST, enforcement_code)
         previous_codes: set[str] = set()
@@ -148,40 +164,60 @@ async def create_list(connection: asyncpg.Connection, *, enforcement_code: str,
                     f"{enforcement_code}: the new list would take effect at {start.isoformat()}, "
                     f"not after version {latest['version']} ({latest['name']}), in force from "
                     f"{latest['effective_from'].astimezone(start.tzinfo).isoformat()}; a new "
-                    "version must start later than the latest one", conflict=True)
-            previous_codes = {r["matter_code"] for r in
-                              await connection.fetch(queries.ITEM_CODES, latest["id"])}
+                    "version must start later than the latest one",
+                    conflict=True,
+                )
+            previous_codes = {
+                r["matter_code"] for r in await connection.fetch(queries.ITEM_CODES, latest["id"])
+            }
             await connection.execute(queries.CLOSE_LIST, latest["id"], start)
         version = 1 if latest is None else latest["version"] + 1
         list_name = (name or "").strip() or f"{enforcement_code} 赋权事项清单 v{version}"
-        list_id = await connection.fetchval(queries.INSERT_LIST, enforcement_code, version,
-                                            list_name, start, source)
+        list_id = await connection.fetchval(
+            queries.INSERT_LIST, enforcement_code, version, list_name, start, source
+        )
         await connection.execute(queries.INSERT_ITEMS, list_id, codes)
     result = await get_list(connection, list_id=list_id, with_items=False)
     assert result is not None
-    result.update({
-        "timezone": zone,
-        "added": sorted(set(codes) - previous_codes) if latest is not None else sorted(codes),
-        "removed": sorted(previous_codes - set(codes)),
-        "previous": None if latest is None else {
-            "id": latest["id"], "version": latest["version"], "effective_to": start},
-        "duplicates": duplicates,
-        "warnings": warnings,
-    })
+    result.update(
+        {
+            "timezone": zone,
+            "added": sorted(set(codes) - previous_codes) if latest is not None else sorted(codes),
+            "removed": sorted(previous_codes - set(codes)),
+            "previous": None
+            if latest is None
+            else {"id": latest["id"], "version": latest["version"], "effective_to": start},
+            "duplicates": duplicates,
+            "warnings": warnings,
+        }
+    )
     return result
 
 
-async def import_file(connection: asyncpg.Connection, path: Path, *, enforcement_code: str,
-                      effective_from: date | datetime, name: str | None = None) -> dict[str, Any]:
+async def import_file(
+    connection: asyncpg.Connection,
+    path: Path,
+    *,
+    enforcement_code: str,
+    effective_from: date | datetime,
+    name: str | None = None,
+) -> dict[str, Any]:
     """``gridsvc delegations import``: a CSV with a ``matter_code`` column."""
     codes, rows = read_matter_codes(path)
-    return await create_list(connection, enforcement_code=enforcement_code,
-                             effective_from=effective_from, matter_codes=codes, name=name,
-                             source=str(path), rows=rows)
+    return await create_list(
+        connection,
+        enforcement_code=enforcement_code,
+        effective_from=effective_from,
+        matter_codes=codes,
+        name=name,
+        source=str(path),
+        rows=rows,
+    )
 
 
-async def delegation_at(connection: Connection, *, enforcement_code: str, matter_code: str,
-                        at: datetime) -> dict[str, Any] | None:
+async def delegation_at(
+    connection: Connection, *, enforcement_code: str, matter_code: str, at: datetime
+) -> dict[str, Any] | None:
     """The township's list in force at ``at`` (aware) and whether it delegates the matter.
 
     ``{"list_id", "version", "name", "effective_from", "effective_to", "delegated"}``, or
@@ -193,13 +229,13 @@ async def delegation_at(connection: Connection, *, enforcement_code: str, matter
     return dict(row) if row is not None else None
 
 
-async def list_versions(connection: Connection, *,
-                        enforcement_code: str | None = None) -> list[dict[str, Any]]:
+async def list_versions(
+    connection: Connection, *, enforcement_code: str | None = None
+) -> list[dict[str, Any]]:
     return [dict(r) for r in await connection.fetch(queries.VERSIONS, enforcement_code)]
 
 
-async def get_list(connection: Connection, *, list_id: int,
-                   with_items: bool = True) -> dict[str, Any] | None:
+async def get_list(connection: Connection, *, list_id: int, with_items: bool = True) -> dict[str, Any] | None:
     row = await connection.fetchrow(queries.LIST, list_id)
     if row is None:
         return None

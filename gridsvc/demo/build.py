@@ -53,9 +53,14 @@ def write_demo_files(layers: DemoLayers, directory: Path = DEMO_DIR) -> dict[str
     return files
 
 
-async def build_demo(settings: Settings, url: str, *, pbf: Path | None = None,
-                     boundaries: Path | None = None,
-                     echo: Callable[[str], None] = print) -> dict[str, Path]:
+async def build_demo(
+    settings: Settings,
+    url: str,
+    *,
+    pbf: Path | None = None,
+    boundaries: Path | None = None,
+    echo: Callable[[str], None] = print,
+) -> dict[str, Path]:
     """Build and import the demo; idempotent (re-running adds new layer versions)."""
     pbf = pbf or settings.demo_pbf
     boundaries = boundaries or settings.county_boundaries
@@ -71,27 +76,49 @@ async def build_demo(settings: Settings, url: str, *, pbf: Path | None = None,
         else:
             echo(f"warning: {boundaries} not found; Chinese county boundaries not loaded")
         country = layers.country.iloc[0]
-        await jurisdictions.upsert(connection, code=DEMO_COUNTY, name=country["name"],
-                                   name_zh=f"{country['name_zh']}（演示县）", level="county",
-                                   boundary=country.geometry, timezone="Europe/Vaduz",
-                                   source=f"OpenStreetMap {pbf.name}")
+        await jurisdictions.upsert(
+            connection,
+            code=DEMO_COUNTY,
+            name=country["name"],
+            name_zh=f"{country['name_zh']}（演示县）",
+            level="county",
+            boundary=country.geometry,
+            timezone="Europe/Vaduz",
+            source=f"OpenStreetMap {pbf.name}",
+        )
         for _, town in layers.municipalities.iterrows():
-            await jurisdictions.upsert(connection, code=town["code"], name=town["name"],
-                                       name_zh=town["name_zh"], level="township",
-                                       parent_code=DEMO_COUNTY, boundary=town.geometry,
-                                       timezone="Europe/Vaduz",
-                                       source=f"OpenStreetMap {pbf.name}")
+            await jurisdictions.upsert(
+                connection,
+                code=town["code"],
+                name=town["name"],
+                name_zh=town["name_zh"],
+                level="township",
+                parent_code=DEMO_COUNTY,
+                boundary=town.geometry,
+                timezone="Europe/Vaduz",
+                source=f"OpenStreetMap {pbf.name}",
+            )
         for layer in DEMO_LAYERS:
             prepared = prepare_layer(files[layer], layer=layer, fields=FieldMap())
-            with tqdm(total=len(prepared.records), desc=f"H3 cover {layer}", unit="grid",
-                      file=sys.stderr, disable=None) as bar:
-                imported = await import_layer(connection, prepared,
-                                              jurisdiction_code=DEMO_COUNTY,
-                                              resolution=settings.h3_resolution,
-                                              progress=bar.update)
+            with tqdm(
+                total=len(prepared.records),
+                desc=f"H3 cover {layer}",
+                unit="grid",
+                file=sys.stderr,
+                disable=None,
+            ) as bar:
+                imported = await import_layer(
+                    connection,
+                    prepared,
+                    jurisdiction_code=DEMO_COUNTY,
+                    resolution=settings.h3_resolution,
+                    progress=bar.update,
+                )
             h3_info = imported.report["h3"]
-            echo(f"{layer}: version {imported.version}, {len(prepared.records)} grids, "
-                 f"{h3_info['cells']} cells ({h3_info['straddling']} straddling)")
+            echo(
+                f"{layer}: version {imported.version}, {len(prepared.records)} grids, "
+                f"{h3_info['cells']} cells ({h3_info['straddling']} straddling)"
+            )
         await build_demo_roads(connection, settings, pbf=pbf, layers=layers, echo=echo)
         await build_demo_events(connection, settings, echo=echo)
     finally:

@@ -9,8 +9,7 @@ import typer
 
 from gridsvc.cli_support import run
 
-demo_app = typer.Typer(help="The demo jurisdiction built from real OSM data.",
-                       no_args_is_help=True)
+demo_app = typer.Typer(help="The demo jurisdiction built from real OSM data.", no_args_is_help=True)
 
 
 @demo_app.command("build")
@@ -21,5 +20,4 @@ def demo_build(
     """Build the demo jurisdiction from real OSM data and load the real county boundaries."""
     from gridsvc.demo.build import build_demo
 
-    run(lambda settings, url: build_demo(settings, url, pbf=pbf, boundaries=boundaries,
-                                         echo=typer.echo))
+    run(lambda settings, url: build_demo(settings, url, pbf=pbf, boundaries=boundaries, echo=typer.echo))

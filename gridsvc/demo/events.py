@@ -26,40 +26,68 @@ DEMO_INTEGRATION = "hotline-demo"
 LARGER_TOWNSHIPS = {"LI-VADUZ", "LI-SCHAAN", "LI-TRIESEN", "LI-BALZERS", "LI-ESCHEN"}
 
 
-async def build_demo_events(connection: asyncpg.Connection, settings: Settings, *,
-                            callback_url: str | None = None,
-                            echo: Callable[[str], None] = print) -> dict[str, Any]:
+async def build_demo_events(
+    connection: asyncpg.Connection,
+    settings: Settings,
+    *,
+    callback_url: str | None = None,
+    echo: Callable[[str], None] = print,
+) -> dict[str, Any]:
     categories = settings.shared_geodata / "categories"
-    for kind, name in (("event", "yuncheng_events_normalized.csv"),
-                       ("part", "yuncheng_components_normalized.csv")):
+    for kind, name in (
+        ("event", "yuncheng_events_normalized.csv"),
+        ("part", "yuncheng_components_normalized.csv"),
+    ):
         report = await import_matters(connection, [categories / name], kind=kind)
-        echo(f"matters ({kind}): {report['matters']} ({report['conditions']} conditions), "
-             f"{len(report['unparsed'])} time limits left unparsed")
+        echo(
+            f"matters ({kind}): {report['matters']} ({report['conditions']} conditions), "
+            f"{len(report['unparsed'])} time limits left unparsed"
+        )
     await connection.execute(
         "UPDATE matters m SET auto_dispatch = true WHERE EXISTS (SELECT 1 FROM matter_conditions c"
-        " WHERE c.matter_code = m.code AND c.position = 1 AND c.limit_unit = 'clock_hours')")
+        " WHERE c.matter_code = m.code AND c.position = 1 AND c.limit_unit = 'clock_hours')"
+    )
     calendar_file = PROJECT_ROOT / "geodata" / "calendar_cn_2026.csv"
     if calendar_file.exists():
         await import_calendar(connection, calendar_file)
-    towns = [r["code"] for r in await connection.fetch(
-        "SELECT code FROM current_grids WHERE layer = 'enforcement' AND jurisdiction_id = "
-        "(SELECT id FROM jurisdictions WHERE code = 'LI') ORDER BY code")]
-    city = [r["code"] for r in await connection.fetch(
-        "SELECT code FROM matters WHERE owner_department = 'urban_management' ORDER BY code")]
-    market = [r["code"] for r in await connection.fetch(
-        "SELECT code FROM matters WHERE owner_department = 'market' ORDER BY code")]
+    towns = [
+        r["code"]
+        for r in await connection.fetch(
+            "SELECT code FROM current_grids WHERE layer = 'enforcement' AND jurisdiction_id = "
+            "(SELECT id FROM jurisdictions WHERE code = 'LI') ORDER BY code"
+        )
+    ]
+    city = [
+        r["code"]
+        for r in await connection.fetch(
+            "SELECT code FROM matters WHERE owner_department = 'urban_management' ORDER BY code"
+        )
+    ]
+    market = [
+        r["code"]
+        for r in await connection.fetch(
+            "SELECT code FROM matters WHERE owner_department = 'market' ORDER BY code"
+        )
+    ]
     has_lists = await connection.fetchval(
-        "SELECT count(*) FROM delegation_lists WHERE enforcement_code = ANY($1)", towns)
+        "SELECT count(*) FROM delegation_lists WHERE enforcement_code = ANY($1)", towns
+    )
     if not has_lists:
         start = datetime.now(UTC) - timedelta(days=30)
         for town in towns:
             codes = city + (market if town in LARGER_TOWNSHIPS else [])
-            await create_list(connection, enforcement_code=town, effective_from=start,
-                              matter_codes=codes, name=f"{town} 赋权事项清单（演示）",
-                              source="gridsvc demo")
-        echo(f"delegation lists: {len(towns)} townships, {len(city)} urban-management matters "
-             f"each (+{len(market)} market matters for the larger ones)")
-    integration = await save_integration(connection, name=DEMO_INTEGRATION,
-                                         callback_url=callback_url)
+            await create_list(
+                connection,
+                enforcement_code=town,
+                effective_from=start,
+                matter_codes=codes,
+                name=f"{town} 赋权事项清单（演示）",
+                source="gridsvc demo",
+            )
+        echo(
+            f"delegation lists: {len(towns)} townships, {len(city)} urban-management matters "
+            f"each (+{len(market)} market matters for the larger ones)"
+        )
+    integration = await save_integration(connection, name=DEMO_INTEGRATION, callback_url=callback_url)
     echo(f"12345 integration {DEMO_INTEGRATION!r}: callbacks to {callback_url or '(none yet)'}")
     return {"matters": report, "integration": integration["name"]}

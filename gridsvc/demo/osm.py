@@ -64,8 +64,7 @@ STATION_KINDS = ("townhall", "fire_station", "police")
 # member municipalities to this relative area tolerance; otherwise we dissolve.
 _DISTRICT_TOLERANCE = 0.005
 
-_TRANSLIT = str.maketrans({"ä": "ae", "ö": "oe", "ü": "ue", "Ä": "AE", "Ö": "OE", "Ü": "UE",
-                           "ß": "ss"})
+_TRANSLIT = str.maketrans({"ä": "ae", "ö": "oe", "ü": "ue", "Ä": "AE", "Ö": "OE", "Ü": "UE", "ß": "ss"})
 
 
 @dataclass(frozen=True)
@@ -154,8 +153,11 @@ def _read(pbf_path: Path) -> _Extract:
     keys = ("boundary", "landuse", "natural", "amenity")
     # Area filters restrict which relations get assembled; the output filter only
     # decides what reaches the loop (location and area handlers still see everything).
-    processor = (osmium.FileProcessor(str(pbf_path)).with_areas(KeyFilter(*keys))
-                 .with_filter(KeyFilter(*keys, "place")))
+    processor = (
+        osmium.FileProcessor(str(pbf_path))
+        .with_areas(KeyFilter(*keys))
+        .with_filter(KeyFilter(*keys, "place"))
+    )
     out = _Extract()
     for obj in processor:
         if isinstance(obj, osmium.osm.Changeset):
@@ -220,9 +222,14 @@ def _municipalities(extract: _Extract) -> gpd.GeoDataFrame:
     if missing:
         raise ValueError(f"admin_level=8 boundaries missing or unassembled: {missing}")
     rows = [
-        {"code": f"LI-{slug(name)}", "name": name, "name_zh": zh,
-         "squad_name": f"{name} 综合执法中队", "district": district,
-         "geometry": extract.admin[("8", name)]}
+        {
+            "code": f"LI-{slug(name)}",
+            "name": name,
+            "name_zh": zh,
+            "squad_name": f"{name} 综合执法中队",
+            "district": district,
+            "geometry": extract.admin[("8", name)],
+        }
         for name, (zh, district, _zone) in _MUNICIPALITIES.items()
     ]
     return _frame(rows, ["code", "name", "name_zh", "squad_name", "district"])
@@ -233,16 +240,29 @@ def _districts(extract: _Extract, munis: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     for district, zh in _DISTRICTS_ZH.items():
         members = [_MUNICIPALITIES[n][1] == district for n in munis["name"]]
         dissolved = _dissolve(munis.geometry[members])
-        osm = next((g for (level, name), g in extract.admin.items()
-                    if level == "6" and re.search(rf"\b{district}\b", name)), None)
+        osm = next(
+            (
+                g
+                for (level, name), g in extract.admin.items()
+                if level == "6" and re.search(rf"\b{district}\b", name)
+            ),
+            None,
+        )
         source, geom = "dissolved", dissolved
         if osm is not None:
             mismatch = _metric_area([osm.symmetric_difference(dissolved)]).iloc[0]
             if mismatch <= _DISTRICT_TOLERANCE * _metric_area([dissolved]).iloc[0]:
                 source, geom = "osm", osm
-        rows.append({"code": f"LI-ZONE-{slug(district)}", "name": district, "name_zh": zh,
-                     "squad_name": f"{district} 联合执法片区", "source": source,
-                     "geometry": geom})
+        rows.append(
+            {
+                "code": f"LI-ZONE-{slug(district)}",
+                "name": district,
+                "name_zh": zh,
+                "squad_name": f"{district} 联合执法片区",
+                "source": source,
+                "geometry": geom,
+            }
+        )
     return _frame(rows, ["code", "name", "name_zh", "squad_name", "source"])
 
 
@@ -260,8 +280,7 @@ def _voronoi_tiles(region: MultiPolygon, points: list[Point]) -> list[MultiPolyg
     """
     if len(points) == 1:
         return [region]
-    cells = shapely.get_parts(
-        shapely.voronoi_polygons(shapely.MultiPoint(points), extend_to=region))
+    cells = shapely.get_parts(shapely.voronoi_polygons(shapely.MultiPoint(points), extend_to=region))
     tiles: list[MultiPolygon | None] = []
     for point in points:
         # Match by containment rather than output order, which GEOS does not promise.
@@ -294,15 +313,21 @@ def _community(extract: _Extract, munis: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
             if tile is None:
                 continue
             number += 1
-            rows.append({
-                "code": f"{muni.code}-{number:02d}", "name": name,
-                "name_zh": f"{muni.name_zh}·{name}网格", "enforcement_code": muni.code,
-                "head_name": f"网格长 (演示) {muni.name}-{number:02d}",
-                "head_phone": f"+423 000 {m_index:02d} {number:02d}",
-                "place_type": place_type, "geometry": tile,
-            })
-    return _frame(rows, ["code", "name", "name_zh", "enforcement_code", "head_name",
-                         "head_phone", "place_type"])
+            rows.append(
+                {
+                    "code": f"{muni.code}-{number:02d}",
+                    "name": name,
+                    "name_zh": f"{muni.name_zh}·{name}网格",
+                    "enforcement_code": muni.code,
+                    "head_name": f"网格长 (演示) {muni.name}-{number:02d}",
+                    "head_phone": f"+423 000 {m_index:02d} {number:02d}",
+                    "place_type": place_type,
+                    "geometry": tile,
+                }
+            )
+    return _frame(
+        rows, ["code", "name", "name_zh", "enforcement_code", "head_name", "head_phone", "place_type"]
+    )
 
 
 def _drop_small_parts(geom: MultiPolygon | None, min_m2: float) -> MultiPolygon | None:
@@ -318,13 +343,18 @@ def _forestry(extract: _Extract, munis: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     forest = shapely.union_all([g for g in extract.forests if g.intersects(country)])
     rows = []
     for muni in munis.itertuples(index=False):
-        geom = _drop_small_parts(as_multipolygon(forest.intersection(muni.geometry)),
-                                 MIN_FOREST_PART_M2)
+        geom = _drop_small_parts(as_multipolygon(forest.intersection(muni.geometry)), MIN_FOREST_PART_M2)
         if geom is not None:
-            rows.append({"code": f"LI-FOREST-{muni.code.removeprefix('LI-')}",
-                         "name": f"Forst {muni.name}", "name_zh": f"{muni.name_zh}林区",
-                         "department": "林业", "station_name": f"{muni.name_zh}林业站",
-                         "geometry": geom})
+            rows.append(
+                {
+                    "code": f"LI-FOREST-{muni.code.removeprefix('LI-')}",
+                    "name": f"Forst {muni.name}",
+                    "name_zh": f"{muni.name_zh}林区",
+                    "department": "林业",
+                    "station_name": f"{muni.name_zh}林业站",
+                    "geometry": geom,
+                }
+            )
     return _frame(rows, ["code", "name", "name_zh", "department", "station_name"])
 
 
@@ -332,9 +362,16 @@ def _market(munis: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     rows = []
     for key, (code, name, name_zh, seat) in _MARKET_ZONES.items():
         members = [_MUNICIPALITIES[n][2] == key for n in munis["name"]]
-        rows.append({"code": code, "name": name, "name_zh": name_zh, "department": "市场监管",
-                     "station_name": f"{_MUNICIPALITIES[seat][0]}市场监管所",
-                     "geometry": _dissolve(munis.geometry[members])})
+        rows.append(
+            {
+                "code": code,
+                "name": name,
+                "name_zh": name_zh,
+                "department": "市场监管",
+                "station_name": f"{_MUNICIPALITIES[seat][0]}市场监管所",
+                "geometry": _dissolve(munis.geometry[members]),
+            }
+        )
     return _frame(rows, ["code", "name", "name_zh", "department", "station_name"])
 
 
@@ -342,9 +379,15 @@ def _stations(extract: _Extract, munis: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     rows = []
     for osm_id, kind, name, point in extract.stations:
         inside = munis[munis.geometry.covers(point)]
-        rows.append({"osm_id": osm_id, "kind": kind, "name": name,
-                     "municipality_code": inside["code"].iloc[0] if len(inside) else None,
-                     "geometry": point})
+        rows.append(
+            {
+                "osm_id": osm_id,
+                "kind": kind,
+                "name": name,
+                "municipality_code": inside["code"].iloc[0] if len(inside) else None,
+                "geometry": point,
+            }
+        )
     return _frame(rows, ["osm_id", "kind", "name", "municipality_code"])
 
 
@@ -373,10 +416,23 @@ def build_demo_layers(pbf_path: Path) -> DemoLayers:
     munis = _municipalities(extract)
     districts = _districts(extract, munis)
     munis["district"] = [_largest_overlap(g, districts, "name") for g in munis.geometry]
-    country = _frame([{"code": "LI", "name": "Liechtenstein", "name_zh": "列支敦士登",
-                       "geometry": _dissolve(munis.geometry)}], ["code", "name", "name_zh"])
+    country = _frame(
+        [
+            {
+                "code": "LI",
+                "name": "Liechtenstein",
+                "name_zh": "列支敦士登",
+                "geometry": _dissolve(munis.geometry),
+            }
+        ],
+        ["code", "name", "name_zh"],
+    )
     return DemoLayers(
-        country=country, municipalities=munis, districts=districts,
-        community=_community(extract, munis), forestry=_forestry(extract, munis),
-        market=_market(munis), stations=_stations(extract, munis),
+        country=country,
+        municipalities=munis,
+        districts=districts,
+        community=_community(extract, munis),
+        forestry=_forestry(extract, munis),
+        market=_market(munis),
+        stations=_stations(extract, munis),
     )

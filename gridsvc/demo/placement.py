@@ -24,13 +24,17 @@ DEMO_SQUAD_SIZE = 6  # a placeholder: OSM says nothing about staffing
 def _rank(station: dict[str, Any], municipality: str) -> tuple[int, int, int, str]:
     name = station.get("name")
     named = isinstance(name, str) and bool(name.strip())
-    return (STATION_PREFERENCE.index(station["kind"]),
-            0 if isinstance(name, str) and municipality.lower() in name.lower() else 1,
-            0 if named else 1, str(station["osm_id"]))
+    return (
+        STATION_PREFERENCE.index(station["kind"]),
+        0 if isinstance(name, str) and municipality.lower() in name.lower() else 1,
+        0 if named else 1,
+        str(station["osm_id"]),
+    )
 
 
-def place_demo_squads(municipalities: gpd.GeoDataFrame, stations: gpd.GeoDataFrame, *,
-                      snapper: Snapper, jurisdiction: str) -> list[SquadRecord]:
+def place_demo_squads(
+    municipalities: gpd.GeoDataFrame, stations: gpd.GeoDataFrame, *, snapper: Snapper, jurisdiction: str
+) -> list[SquadRecord]:
     """One squad per municipality (enforcement grid), stationed by the rule above.
 
     Parameters
@@ -61,11 +65,22 @@ def place_demo_squads(municipalities: gpd.GeoDataFrame, stations: gpd.GeoDataFra
             snap = snapper.snap(np.array([centre.x]), np.array([centre.y]))
             station = Point(float(snap.lng[0]), float(snap.lat[0]))
             rule, source = "centroid_snapped", f"centroid of {muni.code}"
-            station_name = f"{muni.name} centre, on the nearest road " \
-                           f"({snap.offroad_m[0]:.0f} m from the centroid)"
-        records.append(SquadRecord(
-            code=f"SQ-{muni.code}", name=muni.squad_name, name_zh=f"{muni.name_zh}综合执法中队",
-            jurisdiction=jurisdiction, station=Point(station.x, station.y),
-            station_name=station_name, station_rule=rule, station_source=source,
-            grid_codes=[muni.code], size=DEMO_SQUAD_SIZE, status="available"))
+            station_name = (
+                f"{muni.name} centre, on the nearest road ({snap.offroad_m[0]:.0f} m from the centroid)"
+            )
+        records.append(
+            SquadRecord(
+                code=f"SQ-{muni.code}",
+                name=muni.squad_name,
+                name_zh=f"{muni.name_zh}综合执法中队",
+                jurisdiction=jurisdiction,
+                station=Point(station.x, station.y),
+                station_name=station_name,
+                station_rule=rule,
+                station_source=source,
+                grid_codes=[muni.code],
+                size=DEMO_SQUAD_SIZE,
+                status="available",
+            )
+        )
     return records

@@ -21,8 +21,9 @@ _STATUS_ORDER = {"available": 0, "busy": 1, "off_duty": 2}
 _SQUADS = "SELECT id, code, name, name_zh, status, grid_codes FROM squads ORDER BY code"
 
 
-async def candidates(connection: asyncpg.Connection | asyncpg.Pool, *, holder: EtaHolder | None,
-                     event: Mapping[str, Any]) -> dict[str, Any]:
+async def candidates(
+    connection: asyncpg.Connection | asyncpg.Pool, *, holder: EtaHolder | None, event: Mapping[str, Any]
+) -> dict[str, Any]:
     """Ranked candidate squads for an event (``lng``/``lat`` WGS84, ``responsible_code``)."""
     squads = [dict(r) for r in await connection.fetch(_SQUADS)]
     grid = event.get("responsible_code") if event.get("responsible_kind") == "squad" else None
@@ -32,8 +33,9 @@ async def candidates(connection: asyncpg.Connection | asyncpg.Pool, *, holder: E
     note = None
     if event.get("lng") is not None and holder is not None:
         try:
-            result = await squads_eta(holder=holder, lng=event["lng"], lat=event["lat"],
-                                      now=datetime.now(UTC))
+            result = await squads_eta(
+                holder=holder, lng=event["lng"], lat=event["lat"], now=datetime.now(UTC)
+            )
             eta_by_squad = {a["squad"]["id"]: a for a in result["squads"]}
             note = result.get("note")
         except (EtaUnavailable, SceneOffNetwork) as error:
@@ -43,15 +45,26 @@ async def candidates(connection: asyncpg.Connection | asyncpg.Pool, *, holder: E
     ranked = []
     for squad in squads:
         eta = eta_by_squad.get(squad["id"])
-        ranked.append({
-            "id": squad["id"], "code": squad["code"], "name": squad["name_zh"] or squad["name"],
-            "status": squad["status"], "serves_grid": home_grid in (squad["grid_codes"] or []),
-            "eta_s": eta["eta_s"] if eta else None,
-            "distance_m": eta["distance_m"] if eta else None,
-            "origin": eta["origin"]["kind"] if eta else None,
-        })
-    ranked.sort(key=lambda c: (not c["serves_grid"], _STATUS_ORDER.get(c["status"], 3),
-                               c["eta_s"] if c["eta_s"] is not None else float("inf"), c["code"]))
+        ranked.append(
+            {
+                "id": squad["id"],
+                "code": squad["code"],
+                "name": squad["name_zh"] or squad["name"],
+                "status": squad["status"],
+                "serves_grid": home_grid in (squad["grid_codes"] or []),
+                "eta_s": eta["eta_s"] if eta else None,
+                "distance_m": eta["distance_m"] if eta else None,
+                "origin": eta["origin"]["kind"] if eta else None,
+            }
+        )
+    ranked.sort(
+        key=lambda c: (
+            not c["serves_grid"],
+            _STATUS_ORDER.get(c["status"], 3),
+            c["eta_s"] if c["eta_s"] is not None else float("inf"),
+            c["code"],
+        )
+    )
     return {"grid": home_grid, "note": note, "candidates": ranked}
 
 

@@ -22,18 +22,18 @@ def holder_of(request: Request) -> EtaHolder:
     return holder
 
 
-@router.get("/eta", response_model=models.EtaResult,
-            summary="Every squad's ETA (seconds) and road distance (metres) to a scene")
+@router.get(
+    "/eta",
+    response_model=models.EtaResult,
+    summary="Every squad's ETA (seconds) and road distance (metres) to a scene",
+)
 async def eta(
     request: Request,
     lat: Annotated[float, Query(ge=-90, le=90, allow_inf_nan=False, description="latitude")],
-    lng: Annotated[float, Query(ge=-180, le=180, allow_inf_nan=False,
-                                description="longitude")],
+    lng: Annotated[float, Query(ge=-180, le=180, allow_inf_nan=False, description="longitude")],
     crs: Annotated[str, Query(description="wgs84, gcj02, bd09 or cgcs2000")] = "wgs84",
-    route: Annotated[int | None, Query(description="also return this squad's route "
-                                                   "(GeoJSON, WGS84)")] = None,
-    available_only: Annotated[bool, Query(description="only squads whose status is "
-                                                      "available")] = False,
+    route: Annotated[int | None, Query(description="also return this squad's route (GeoJSON, WGS84)")] = None,
+    available_only: Annotated[bool, Query(description="only squads whose status is available")] = False,
 ) -> dict[str, Any]:
     """Each squad starts from its live position when it is younger than the staleness
     limit (``GRIDSVC_SQUAD_POSITION_STALE_S``, 10 min by default), else from its home
@@ -47,29 +47,48 @@ async def eta(
     try:
         system = parse_crs(crs, geographic_only=True)
     except UnknownCRSError as error:
-        raise APIError(422, "invalid_request", f"query.crs: {error}",
-                       fields=[{"field": "query.crs", "reason": str(error)}]) from None
+        raise APIError(
+            422,
+            "invalid_request",
+            f"query.crs: {error}",
+            fields=[{"field": "query.crs", "reason": str(error)}],
+        ) from None
     x, y = to_wgs84(np.array([lng]), np.array([lat]), system)
     now = datetime.now(UTC)
     try:
-        found = await squads_eta(holder=holder_of(request), lng=float(x[0]), lat=float(y[0]),
-                                 now=now, route_squad_id=route,
-                                 statuses={"available"} if available_only else None)
+        found = await squads_eta(
+            holder=holder_of(request),
+            lng=float(x[0]),
+            lat=float(y[0]),
+            now=now,
+            route_squad_id=route,
+            statuses={"available"} if available_only else None,
+        )
     except EtaUnavailable as error:
         raise APIError(503, "eta_unavailable", str(error)) from None
     except SceneOffNetwork as error:
-        error.fields = [{"field": f"query.{name}", "reason": "no road within reach"}
-                        for name in ("lat", "lng")]
+        error.fields = [
+            {"field": f"query.{name}", "reason": "no road within reach"} for name in ("lat", "lng")
+        ]
         raise
     except UnknownSquadError as error:
-        raise APIError(404, "not_found", str(error),
-                       fields=[{"field": "query.route", "reason": "unknown squad"}]) from None
+        raise APIError(
+            404, "not_found", str(error), fields=[{"field": "query.route", "reason": "unknown squad"}]
+        ) from None
     road = found["scene_road"]
     return {
-        "scene": {"lat": lat, "lng": lng, "crs": system.name,
-                  "wgs84": {"lat": float(y[0]), "lng": float(x[0])}, "road": road,
-                  "note": found["note"]},
-        "computed_at": now, "road_network_id": found["road_network_id"],
-        "offroad_speed_kmh": found["offroad_speed_kmh"], "squads": found["squads"],
-        "route": found["route"], "unreachable": found["unreachable"],
+        "scene": {
+            "lat": lat,
+            "lng": lng,
+            "crs": system.name,
+            "wgs84": {"lat": float(y[0]), "lng": float(x[0])},
+            "road": road,
+            "note": found["note"],
+        },
+        "computed_at": now,
+        "road_network_id": found["road_network_id"],
+        "offroad_speed_kmh": found["offroad_speed_kmh"],
+        "squads": found["squads"],
+        "route": found["route"],
+        "unreachable": found["unreachable"],
     }

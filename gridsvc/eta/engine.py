@@ -69,16 +69,21 @@ class Snap:
         return len(self.edge)
 
     def take(self, index: NDArray[np.intp] | list[int]) -> Snap:
-        return Snap(self.edge[index], self.frac[index], self.offroad_m[index],
-                    self.lng[index], self.lat[index])
+        return Snap(
+            self.edge[index], self.frac[index], self.offroad_m[index], self.lng[index], self.lat[index]
+        )
 
     @staticmethod
     def concat(snaps: list[Snap]) -> Snap:
         if not snaps:
             empty = np.empty(0)
             return Snap(np.empty(0, dtype=np.int32), empty, empty, empty, empty)
-        return Snap(*(np.concatenate([getattr(s, name) for s in snaps])
-                      for name in ("edge", "frac", "offroad_m", "lng", "lat")))
+        return Snap(
+            *(
+                np.concatenate([getattr(s, name) for s in snaps])
+                for name in ("edge", "frac", "offroad_m", "lng", "lat")
+            )
+        )
 
 
 @dataclass
@@ -122,21 +127,31 @@ class Snapper:
         self.canonical = np.flatnonzero((twin < 0) | (np.arange(len(twin)) < twin))
         # (west, south, east, north) of the graph's nodes: where "distance to the nearest
         # road" means something (a point beyond has roads the graph does not hold).
-        self.bounds = ((float(graph.node_lng.min()), float(graph.node_lat.min()),
-                        float(graph.node_lng.max()), float(graph.node_lat.max()))
-                       if graph.node_count else None)
+        self.bounds = (
+            (
+                float(graph.node_lng.min()),
+                float(graph.node_lat.min()),
+                float(graph.node_lng.max()),
+                float(graph.node_lat.max()),
+            )
+            if graph.node_count
+            else None
+        )
         centre_lng = float(np.median(graph.node_lng)) if graph.node_count else 0.0
         centre_lat = float(np.median(graph.node_lat)) if graph.node_count else 0.0
-        crs = pyproj.CRS.from_proj4(f"+proj=tmerc +lat_0={centre_lat} +lon_0={centre_lng} "
-                                    "+k=1 +x_0=0 +y_0=0 +ellps=WGS84 +units=m +no_defs")
+        crs = pyproj.CRS.from_proj4(
+            f"+proj=tmerc +lat_0={centre_lat} +lon_0={centre_lng} "
+            "+k=1 +x_0=0 +y_0=0 +ellps=WGS84 +units=m +no_defs"
+        )
         self._forward = pyproj.Transformer.from_crs(4326, crs, always_xy=True)
         self._inverse = pyproj.Transformer.from_crs(crs, 4326, always_xy=True)
         starts, ends = graph.geom_ptr[self.canonical], graph.geom_ptr[self.canonical + 1]
         counts = ends - starts
         take = np.repeat(starts, counts) + _ranges(counts)
         x, y = self._forward.transform(graph.geom_xy[take, 0], graph.geom_xy[take, 1])
-        self.lines = shapely.linestrings(np.column_stack([x, y]),
-                                         indices=np.repeat(np.arange(len(counts)), counts))
+        self.lines = shapely.linestrings(
+            np.column_stack([x, y]), indices=np.repeat(np.arange(len(counts)), counts)
+        )
         self.tree = shapely.STRtree(self.lines)
         # tree position -> canonical edge
         self._edge_of = self.canonical.astype(np.int32)
@@ -162,14 +177,12 @@ class Snapper:
         placeable = np.flatnonzero(np.isfinite(x) & np.isfinite(y))
         if len(placeable) and len(self.lines):
             points = shapely.points(x[placeable], y[placeable])
-            found, distance = self.tree.query_nearest(points, return_distance=True,
-                                                      all_matches=False)
+            found, distance = self.tree.query_nearest(points, return_distance=True, all_matches=False)
             points, rows = points[found[0]], placeable[found[0]]
             lines = self.lines[found[1]]
             along = np.nan_to_num(shapely.line_locate_point(lines, points, normalized=True))
             on_road = shapely.line_interpolate_point(lines, along, normalized=True)
-            road_lng, road_lat = self._inverse.transform(shapely.get_x(on_road),
-                                                         shapely.get_y(on_road))
+            road_lng, road_lat = self._inverse.transform(shapely.get_x(on_road), shapely.get_y(on_road))
             edge[rows] = self._edge_of[found[1]]
             frac[rows] = along
             offroad[rows] = distance
@@ -219,8 +232,7 @@ class TreeCache:
         self.capacity = capacity
         self._csr = graph.csr()
         self._slot_length = graph.edge_length[graph.slot_edge].astype(np.float64)
-        self._trees: OrderedDict[int, tuple[NDArray[np.float32], NDArray[np.float32]]] = \
-            OrderedDict()
+        self._trees: OrderedDict[int, tuple[NDArray[np.float32], NDArray[np.float32]]] = OrderedDict()
         self._lock = threading.Lock()
         self._compute_lock = threading.Lock()
         self.computed = 0
@@ -231,8 +243,7 @@ class TreeCache:
     def missing(self, nodes: Iterable[int]) -> list[int]:
         return sorted({int(n) for n in nodes if int(n) not in self._trees})
 
-    def get(self, nodes: Iterable[int]) -> dict[int, tuple[NDArray[np.float32],
-                                                          NDArray[np.float32]]]:
+    def get(self, nodes: Iterable[int]) -> dict[int, tuple[NDArray[np.float32], NDArray[np.float32]]]:
         """Trees of ``nodes``, computing the missing ones (CPU-heavy: call off the loop)."""
         wanted = sorted({int(n) for n in nodes})
         if self.missing(wanted):
@@ -251,13 +262,12 @@ class TreeCache:
                 self._trees.popitem(last=False)
             return found
 
-    def _compute(self, nodes: list[int]) -> dict[int, tuple[NDArray[np.float32],
-                                                           NDArray[np.float32]]]:
-        times, preds = dijkstra(self._csr, directed=True, indices=nodes,
-                                return_predecessors=True)
+    def _compute(self, nodes: list[int]) -> dict[int, tuple[NDArray[np.float32], NDArray[np.float32]]]:
+        times, preds = dijkstra(self._csr, directed=True, indices=nodes, return_predecessors=True)
         self.computed += len(nodes)
-        return {node: (times[i].astype(np.float32), self._metres(preds[i], node))
-                for i, node in enumerate(nodes)}
+        return {
+            node: (times[i].astype(np.float32), self._metres(preds[i], node)) for i, node in enumerate(nodes)
+        }
 
     def _metres(self, pred: NDArray[np.int32], root: int) -> NDArray[np.float32]:
         """Road metres from the root along the tree, by pointer jumping (log depth passes)."""
@@ -299,8 +309,7 @@ class EtaEngine:
         Trees kept in memory (8 bytes per node each).
     """
 
-    def __init__(self, graph: RoadGraph, *, offroad_speed_kmh: float = 5.0,
-                 tree_capacity: int = 256) -> None:
+    def __init__(self, graph: RoadGraph, *, offroad_speed_kmh: float = 5.0, tree_capacity: int = 256) -> None:
         self.graph = graph
         self.offroad_mps = offroad_speed_kmh / 3.6
         self.snapper = Snapper(graph)
@@ -314,16 +323,17 @@ class EtaEngine:
         result = []
         for edge, frac in zip(origins.edge.tolist(), origins.frac.tolist(), strict=True):
             twin = int(g.edge_twin[edge])
-            ways = [(int(g.edge_v[edge]), (1 - frac) * g.edge_time[edge],
-                     (1 - frac) * float(g.edge_length[edge]))]
+            ways = [
+                (int(g.edge_v[edge]), (1 - frac) * g.edge_time[edge], (1 - frac) * float(g.edge_length[edge]))
+            ]
             if twin >= 0:
-                ways.append((int(g.edge_u[edge]), frac * g.edge_time[twin],
-                             frac * float(g.edge_length[twin])))
+                ways.append(
+                    (int(g.edge_u[edge]), frac * g.edge_time[twin], frac * float(g.edge_length[twin]))
+                )
             result.append(ways)
         return result
 
-    def _entries(self, scenes: Snap) -> tuple[NDArray[np.int32], NDArray[np.float64],
-                                              NDArray[np.float64]]:
+    def _entries(self, scenes: Snap) -> tuple[NDArray[np.int32], NDArray[np.float64], NDArray[np.float64]]:
         """Per scene, the two ways onto its edge: node (2, M), seconds, metres (inf: none)."""
         g = self.graph
         edge, frac = scenes.edge, scenes.frac
@@ -331,10 +341,12 @@ class EtaEngine:
         has_twin = twin >= 0
         safe_twin = np.where(has_twin, twin, edge)
         node = np.stack([g.edge_u[edge], g.edge_v[edge]]).astype(np.int32)
-        seconds = np.stack([frac * g.edge_time[edge],
-                            np.where(has_twin, (1 - frac) * g.edge_time[safe_twin], np.inf)])
-        metres = np.stack([frac * g.edge_length[edge],
-                           np.where(has_twin, (1 - frac) * g.edge_length[safe_twin], np.inf)])
+        seconds = np.stack(
+            [frac * g.edge_time[edge], np.where(has_twin, (1 - frac) * g.edge_time[safe_twin], np.inf)]
+        )
+        metres = np.stack(
+            [frac * g.edge_length[edge], np.where(has_twin, (1 - frac) * g.edge_length[safe_twin], np.inf)]
+        )
         return node, seconds, metres
 
     def tree_nodes(self, origins: Snap) -> list[int]:
@@ -349,8 +361,10 @@ class EtaEngine:
         call off the event loop unless :meth:`ready`)."""
         exits = self.exits(snap)
         trees = self.trees.get(node for ways in exits for node, _s, _m in ways)
-        return Origins(snap=snap, ways=[[(node, out_s, out_m, *trees[node])
-                                         for node, out_s, out_m in ways] for ways in exits])
+        return Origins(
+            snap=snap,
+            ways=[[(node, out_s, out_m, *trees[node]) for node, out_s, out_m in ways] for ways in exits],
+        )
 
     # -- ETA ------------------------------------------------------------------------
 
@@ -386,8 +400,11 @@ class EtaEngine:
     def _one_scene(self, origins: Origins, scene: Snap) -> EtaMatrix:
         """One scene: plain scalar look-ups beat numpy's per-call cost at this size."""
         entry_node, entry_s, entry_m = self._entries(scene)
-        entries = [(int(entry_node[side, 0]), float(entry_s[side, 0]), float(entry_m[side, 0]))
-                   for side in (0, 1) if np.isfinite(entry_s[side, 0])]
+        entries = [
+            (int(entry_node[side, 0]), float(entry_s[side, 0]), float(entry_m[side, 0]))
+            for side in (0, 1)
+            if np.isfinite(entry_s[side, 0])
+        ]
         k = len(origins)
         best_s, best_m = np.full((k, 1), np.inf), np.full((k, 1), np.inf)
         best_exit = np.full((k, 1), -1, dtype=np.int32)
@@ -404,17 +421,34 @@ class EtaEngine:
             best_s[row, 0] = fastest
         return self._finish(origins.snap, scene, best_s, best_m, best_exit, best_entry)
 
-    def _finish(self, origins: Snap, scenes: Snap, drive_s: NDArray[np.float64],
-                drive_m: NDArray[np.float64], best_exit: NDArray[np.int32],
-                best_entry: NDArray[np.int32]) -> EtaMatrix:
+    def _finish(
+        self,
+        origins: Snap,
+        scenes: Snap,
+        drive_s: NDArray[np.float64],
+        drive_m: NDArray[np.float64],
+        best_exit: NDArray[np.int32],
+        best_entry: NDArray[np.int32],
+    ) -> EtaMatrix:
         self._direct(origins, scenes, drive_s, drive_m, best_exit, best_entry)
         offroad = (origins.offroad_m[:, None] + scenes.offroad_m[None, :]) / self.offroad_mps
-        return EtaMatrix(drive_s=drive_s, drive_m=drive_m, total_s=drive_s + offroad,
-                         exit_node=best_exit, entry_node=best_entry)
+        return EtaMatrix(
+            drive_s=drive_s,
+            drive_m=drive_m,
+            total_s=drive_s + offroad,
+            exit_node=best_exit,
+            entry_node=best_entry,
+        )
 
-    def _direct(self, origins: Snap, scenes: Snap, drive_s: NDArray[np.float64],
-                drive_m: NDArray[np.float64], best_exit: NDArray[np.int32],
-                best_entry: NDArray[np.int32]) -> None:
+    def _direct(
+        self,
+        origins: Snap,
+        scenes: Snap,
+        drive_s: NDArray[np.float64],
+        drive_m: NDArray[np.float64],
+        best_exit: NDArray[np.int32],
+        best_entry: NDArray[np.int32],
+    ) -> None:
         """Origin and scene on the same road: drive straight along it when allowed."""
         g = self.graph
         rows, cols = np.nonzero(origins.edge[:, None] == scenes.edge[None, :])
@@ -454,33 +488,31 @@ class EtaEngine:
             return self.snapper.piece(o_edge, o_frac, s_frac)
         # Leaving by v means driving the edge forward; by u, driving its twin backward.
         first = self.snapper.piece(o_edge, o_frac, 1.0 if exit_node == g.edge_v[o_edge] else 0.0)
-        last = self.snapper.piece(s_edge, 0.0 if entry_node == g.edge_u[s_edge] else 1.0,
-                                  s_frac)
-        middle = self._path_coordinates(exit_node, entry_node,
-                                        float(result.drive_s[0, 0]) + 1.0)
+        last = self.snapper.piece(s_edge, 0.0 if entry_node == g.edge_u[s_edge] else 1.0, s_frac)
+        middle = self._path_coordinates(exit_node, entry_node, float(result.drive_s[0, 0]) + 1.0)
         return np.vstack([first, middle, last])
 
     def _path_coordinates(self, source: int, target: int, limit: float) -> NDArray[np.float64]:
         g = self.graph
         if source == target:
             return np.empty((0, 2))
-        _times, pred = dijkstra(self.trees._csr, directed=True, indices=source,
-                                return_predecessors=True, limit=limit)
+        _times, pred = dijkstra(
+            self.trees._csr, directed=True, indices=source, return_predecessors=True, limit=limit
+        )
         nodes = [target]
         while nodes[-1] != source:
             nodes.append(int(pred[nodes[-1]]))
         nodes.reverse()
         pieces = []
         for a, b in zip(nodes[:-1], nodes[1:], strict=True):
-            row = g.indices[g.indptr[a]:g.indptr[a + 1]]
+            row = g.indices[g.indptr[a] : g.indptr[a + 1]]
             edge = int(g.slot_edge[g.indptr[a] + int(np.flatnonzero(row == b)[0])])
-            pieces.append(g.geom_xy[g.geom_ptr[edge]:g.geom_ptr[edge + 1]])
+            pieces.append(g.geom_xy[g.geom_ptr[edge] : g.geom_ptr[edge + 1]])
         return np.vstack(pieces)
 
     # -- the per-event alternative, kept for the benchmark ------------------------------
 
-    def eta_by_reverse_search(self, origins: Snap, scene: Snap,
-                              limit: float = np.inf) -> NDArray[np.float64]:
+    def eta_by_reverse_search(self, origins: Snap, scene: Snap, limit: float = np.inf) -> NDArray[np.float64]:
         """Drive seconds per origin by one search from the scene over the reversed graph.
 
         The strategy the trees were measured against: no state, one search per event.
@@ -489,8 +521,9 @@ class EtaEngine:
             self._reverse_csr = self.trees._csr.T.tocsr()
         entry_node, entry_s, _m = self._entries(scene)
         sides = [s for s in (0, 1) if np.isfinite(entry_s[s, 0])]
-        back = dijkstra(self._reverse_csr, directed=True,
-                        indices=[int(entry_node[s, 0]) for s in sides], limit=limit)
+        back = dijkstra(
+            self._reverse_csr, directed=True, indices=[int(entry_node[s, 0]) for s in sides], limit=limit
+        )
         back = np.atleast_2d(back)
         drive = np.full(len(origins), np.inf)
         for row, ways in enumerate(self.exits(origins)):

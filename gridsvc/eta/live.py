@@ -63,15 +63,22 @@ class SquadOrigin:
 
 
 class CoverageRefresh(Protocol):
-    def __call__(self, connection: asyncpg.Connection, *, settings: Settings,
-                 engine: EtaEngine) -> Awaitable[Any]: ...
+    def __call__(
+        self, connection: asyncpg.Connection, *, settings: Settings, engine: EtaEngine
+    ) -> Awaitable[Any]: ...
 
 
 class EtaHolder:
     """Road graph + squads of one app process, reloaded on NOTIFY."""
 
-    def __init__(self, pool: asyncpg.Pool, settings: Settings, listener: Listener, *,
-                 refresh_coverage: CoverageRefresh | None = None) -> None:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        settings: Settings,
+        listener: Listener,
+        *,
+        refresh_coverage: CoverageRefresh | None = None,
+    ) -> None:
         self._pool = pool
         # given by the app: coverage is computed from this package's engine, so eta must not
         # import coverage (no import cycle)
@@ -139,8 +146,10 @@ class EtaHolder:
             network = await current_network(self._pool)
             if network is None:
                 self.engine, self.network = None, None
-                self.unavailable = ("no road network is loaded: import one with "
-                                    "`gridsvc roads import FILE` (or `gridsvc demo build`)")
+                self.unavailable = (
+                    "no road network is loaded: import one with "
+                    "`gridsvc roads import FILE` (or `gridsvc demo build`)"
+                )
                 return
             if self.network and self.network["cache_key"] == network["cache_key"]:
                 return
@@ -148,11 +157,15 @@ class EtaHolder:
             if graph is None:
                 return
             engine = await asyncio.to_thread(
-                EtaEngine, graph, offroad_speed_kmh=self.settings.eta_offroad_speed_kmh,
-                tree_capacity=self.settings.eta_tree_cache_size)
+                EtaEngine,
+                graph,
+                offroad_speed_kmh=self.settings.eta_offroad_speed_kmh,
+                tree_capacity=self.settings.eta_tree_cache_size,
+            )
             self.engine, self.network, self._origins = engine, network, None
-            log.info("road graph %s loaded: %d nodes, %d edges", network["id"],
-                     graph.node_count, graph.edge_count)
+            log.info(
+                "road graph %s loaded: %d nodes, %d edges", network["id"], graph.node_count, graph.edge_count
+            )
         await self.reload_squads()
 
     async def reload_squads(self) -> None:
@@ -163,13 +176,21 @@ class EtaHolder:
         squads: dict[int, SquadOrigin] = {}
         if engine is not None and rows:
             station_snaps = await asyncio.to_thread(
-                engine.snapper.snap, np.array([r["station"].x for r in rows]),
-                np.array([r["station"].y for r in rows]))
+                engine.snapper.snap,
+                np.array([r["station"].x for r in rows]),
+                np.array([r["station"].y for r in rows]),
+            )
             for i, row in enumerate(rows):
                 squads[row["id"]] = SquadOrigin(
-                    id=row["id"], code=row["code"], name=row["name"], name_zh=row["name_zh"],
-                    status=row["status"], station_lng=row["station"].x,
-                    station_lat=row["station"].y, station_snap=station_snaps.take([i]))
+                    id=row["id"],
+                    code=row["code"],
+                    name=row["name"],
+                    name_zh=row["name_zh"],
+                    status=row["status"],
+                    station_lng=row["station"].x,
+                    station_lat=row["station"].y,
+                    station_snap=station_snaps.take([i]),
+                )
             for squad_id, position in positions.items():
                 if squad_id in squads:
                     squads[squad_id].live = self._live(engine, position)
@@ -194,8 +215,7 @@ class EtaHolder:
         try:
             async with self._pool.acquire() as connection:
                 # Skipped inside when the stored run already matches roads and stations.
-                await self._refresh_coverage_with(connection, settings=self.settings,
-                                                  engine=self.engine)
+                await self._refresh_coverage_with(connection, settings=self.settings, engine=self.engine)
         except Exception:  # coverage is a planning view; never take the app down for it
             log.exception("coverage refresh failed")
 
@@ -231,15 +251,23 @@ class EtaHolder:
         the app keeps serving every other squad instead of failing to start."""
         for squad in squads:
             if not self.reachable(squad.station_snap):
-                log.warning("squad %s: station (%s, %s) has no road within %g m; it is "
-                            "'unreachable' in ETAs until its station is corrected", squad.code,
-                            squad.station_lat, squad.station_lng,
-                            self.settings.squad_max_road_distance_m)
+                log.warning(
+                    "squad %s: station (%s, %s) has no road within %g m; it is "
+                    "'unreachable' in ETAs until its station is corrected",
+                    squad.code,
+                    squad.station_lat,
+                    squad.station_lng,
+                    self.settings.squad_max_road_distance_m,
+                )
             if squad.live is not None and not self.reachable(squad.live.snap):
-                log.warning("squad %s: position (%s, %s) has no road within %g m; it is "
-                            "'unreachable' in ETAs until a good position comes in", squad.code,
-                            squad.live.lat, squad.live.lng,
-                            self.settings.squad_max_road_distance_m)
+                log.warning(
+                    "squad %s: position (%s, %s) has no road within %g m; it is "
+                    "'unreachable' in ETAs until a good position comes in",
+                    squad.code,
+                    squad.live.lat,
+                    squad.live.lng,
+                    self.settings.squad_max_road_distance_m,
+                )
 
     def road_distance_m(self, lng: float, lat: float) -> float | None:
         """Metres from a WGS84 point to the nearest road (inf: none within reach), or None
@@ -252,17 +280,20 @@ class EtaHolder:
         margin = self.settings.squad_max_road_distance_m / 111_320.0  # degrees of latitude
         margin_lng = margin / max(float(np.cos(np.radians(lat))), 0.01)
         west, south, east, north = bounds
-        if not (west - margin_lng <= lng <= east + margin_lng
-                and south - margin <= lat <= north + margin):
+        if not (west - margin_lng <= lng <= east + margin_lng and south - margin <= lat <= north + margin):
             return None
         return float(engine.snapper.snap(np.array([lng]), np.array([lat])).offroad_m[0])
 
     @staticmethod
     def _live(engine: EtaEngine, position: dict[str, Any]) -> LivePosition:
         snap = engine.snapper.snap(np.array([position["lng"]]), np.array([position["lat"]]))
-        return LivePosition(lng=position["lng"], lat=position["lat"],
-                            observed_at=position["observed_at"],
-                            accuracy_m=position.get("accuracy_m"), snap=snap)
+        return LivePosition(
+            lng=position["lng"],
+            lat=position["lat"],
+            observed_at=position["observed_at"],
+            accuracy_m=position.get("accuracy_m"),
+            snap=snap,
+        )
 
     def _warm(self) -> None:
         """Compute missing trees for every squad's current origins in a worker thread."""
@@ -300,9 +331,13 @@ class EtaHolder:
                 continue
             age = (now - squad.live.observed_at).total_seconds()
             if age > stale:
-                chosen.append((squad, "station",
-                               f"last position is {age / 60:.1f} min old, older than the "
-                               f"{stale / 60:.0f} min limit"))
+                chosen.append(
+                    (
+                        squad,
+                        "station",
+                        f"last position is {age / 60:.1f} min old, older than the {stale / 60:.0f} min limit",
+                    )
+                )
             else:
                 chosen.append((squad, "live", None))
         return chosen
@@ -312,13 +347,19 @@ class EtaHolder:
         engine = self.engine
         if engine is None:
             raise EtaUnavailable(self.unavailable)
-        key = (id(engine), *((s.id, kind, s.live.observed_at if kind == "live" and s.live
-                              else None) for s, kind, _why in chosen))
+        key = (
+            id(engine),
+            *(
+                (s.id, kind, s.live.observed_at if kind == "live" and s.live else None)
+                for s, kind, _why in chosen
+            ),
+        )
         cached = self._origins
         if cached is not None and cached[0] == key:
             return cached[1]
-        snap = Snap.concat([s.live.snap if kind == "live" and s.live else s.station_snap
-                            for s, kind, _why in chosen])
+        snap = Snap.concat(
+            [s.live.snap if kind == "live" and s.live else s.station_snap for s, kind, _why in chosen]
+        )
         if engine.ready(snap):
             prepared = engine.origins(snap)
         else:  # trees to compute: CPU-heavy, keep the loop free

@@ -61,8 +61,9 @@ class SquadEta(BaseModel):
     offroad_m: float | None = Field(description="metres off the road, both ends")
     offroad_s: float | None = Field(description="seconds for the off-road legs")
     origin: Origin
-    reachable: bool = Field(default=True, description="false: its origin has no road within "
-                                                      "GRIDSVC_SQUAD_MAX_ROAD_DISTANCE_M")
+    reachable: bool = Field(
+        default=True, description="false: its origin has no road within GRIDSVC_SQUAD_MAX_ROAD_DISTANCE_M"
+    )
     unreachable_reason: str | None = None
 
 
@@ -71,10 +72,12 @@ class EtaResult(BaseModel):
     computed_at: datetime
     road_network_id: int
     offroad_speed_kmh: float
-    squads: list[SquadEta] = Field(description="sorted by eta_s, fastest first; "
-                                                "unreachable squads last")
+    squads: list[SquadEta] = Field(description="sorted by eta_s, fastest first; unreachable squads last")
     unreachable: list[SquadBrief] = Field(
-        default_factory=list, description="squads left out: no road within reach of their "
-                                          "origin (see each one's unreachable_reason)")
+        default_factory=list,
+        description="squads left out: no road within reach of their "
+        "origin (see each one's unreachable_reason)",
+    )
     route: dict[str, Any] | None = Field(
-        default=None, description="GeoJSON Feature (LineString, WGS84) of the ?route squad")
+        default=None, description="GeoJSON Feature (LineString, WGS84) of the ?route squad"
+    )

@@ -31,8 +31,9 @@ def refused(event_id: int, why: str) -> RevealRefused:
     return RevealRefused(f"event {event_id}: {why}")
 
 
-async def reveal_contact(connection: asyncpg.Connection, *, event_id: int, actor: str,
-                         reason: str | None = None) -> dict[str, Any]:
+async def reveal_contact(
+    connection: asyncpg.Connection, *, event_id: int, actor: str, reason: str | None = None
+) -> dict[str, Any]:
     """The reporter's full name and number, audited; 409 ``reveal_refused`` unless the caller
     consented to be called back, is not confidential and left a number.
 
@@ -49,8 +50,20 @@ async def reveal_contact(connection: asyncpg.Connection, *, event_id: int, actor
         if not reporter.get("phone"):
             raise refused(event_id, "the caller left no number")
         audit = await record_transition(
-            connection, event_id, actor=actor, action=REVEAL_ACTION, from_state=event["state"],
-            to_state=event["state"], note=reason,
-            data={"field": "phone", "masked": privacy.mask_phone(reporter["phone"])})
-    return {"event_id": event_id, "name": reporter.get("name"), "phone": reporter["phone"],
-            "revealed_at": audit["at"], "audit_id": audit["id"], "by": actor}
+            connection,
+            event_id,
+            actor=actor,
+            action=REVEAL_ACTION,
+            from_state=event["state"],
+            to_state=event["state"],
+            note=reason,
+            data={"field": "phone", "masked": privacy.mask_phone(reporter["phone"])},
+        )
+    return {
+        "event_id": event_id,
+        "name": reporter.get("name"),
+        "phone": reporter["phone"],
+        "revealed_at": audit["at"],
+        "audit_id": audit["id"],
+        "by": actor,
+    }

@@ -17,14 +17,31 @@ from dataclasses import dataclass
 
 from gridsvc.errors import Conflict, Invalid
 
-STATES = ("received", "routed", "dispatched", "signed_for", "on_scene", "handled", "verified",
-          "closed", "returned", "suspended")
+STATES = (
+    "received",
+    "routed",
+    "dispatched",
+    "signed_for",
+    "on_scene",
+    "handled",
+    "verified",
+    "closed",
+    "returned",
+    "suspended",
+)
 OPEN_STATES = frozenset(STATES) - {"closed"}
 
 STATE_NAMES_ZH = {
-    "received": "已接收", "routed": "已分拨", "dispatched": "已派遣", "signed_for": "已签收",
-    "on_scene": "已到场", "handled": "已处置", "verified": "已核查", "closed": "已结案",
-    "returned": "已退单", "suspended": "已挂账",
+    "received": "已接收",
+    "routed": "已分拨",
+    "dispatched": "已派遣",
+    "signed_for": "已签收",
+    "on_scene": "已到场",
+    "handled": "已处置",
+    "verified": "已核查",
+    "closed": "已结案",
+    "returned": "已退单",
+    "suspended": "已挂账",
 }
 
 
@@ -37,24 +54,43 @@ class Action:
     name_zh: str = ""
 
 
-ACTIONS: dict[str, Action] = {a.name: a for a in (
-    Action("route", frozenset({"received", "returned"}), "routed", name_zh="分拨"),
-    Action("dispatch", frozenset({"routed"}), "dispatched", name_zh="派遣"),
-    Action("sign_for", frozenset({"dispatched"}), "signed_for", name_zh="签收"),
-    Action("arrive", frozenset({"signed_for"}), "on_scene", name_zh="到场"),
-    Action("handle", frozenset({"on_scene"}), "handled", needs_note=True, name_zh="处置"),
-    Action("verify", frozenset({"handled"}), "verified", name_zh="核查"),
-    Action("reject", frozenset({"handled", "verified"}), "on_scene", needs_note=True,
-           name_zh="核查不通过"),
-    Action("close", frozenset({"verified"}), "closed", name_zh="结案"),
-    Action("return", frozenset({"dispatched", "signed_for", "on_scene"}), "returned",
-           needs_note=True, name_zh="退单"),
-    Action("transfer", frozenset({"routed", "dispatched", "signed_for", "returned"}),
-           "dispatched", needs_note=True, name_zh="改派"),
-    Action("suspend", frozenset(OPEN_STATES - {"suspended", "received"}), "suspended",
-           needs_note=True, name_zh="挂账"),
-    Action("resume", frozenset({"suspended"}), None, name_zh="恢复"),
-)}
+ACTIONS: dict[str, Action] = {
+    a.name: a
+    for a in (
+        Action("route", frozenset({"received", "returned"}), "routed", name_zh="分拨"),
+        Action("dispatch", frozenset({"routed"}), "dispatched", name_zh="派遣"),
+        Action("sign_for", frozenset({"dispatched"}), "signed_for", name_zh="签收"),
+        Action("arrive", frozenset({"signed_for"}), "on_scene", name_zh="到场"),
+        Action("handle", frozenset({"on_scene"}), "handled", needs_note=True, name_zh="处置"),
+        Action("verify", frozenset({"handled"}), "verified", name_zh="核查"),
+        Action(
+            "reject", frozenset({"handled", "verified"}), "on_scene", needs_note=True, name_zh="核查不通过"
+        ),
+        Action("close", frozenset({"verified"}), "closed", name_zh="结案"),
+        Action(
+            "return",
+            frozenset({"dispatched", "signed_for", "on_scene"}),
+            "returned",
+            needs_note=True,
+            name_zh="退单",
+        ),
+        Action(
+            "transfer",
+            frozenset({"routed", "dispatched", "signed_for", "returned"}),
+            "dispatched",
+            needs_note=True,
+            name_zh="改派",
+        ),
+        Action(
+            "suspend",
+            frozenset(OPEN_STATES - {"suspended", "received"}),
+            "suspended",
+            needs_note=True,
+            name_zh="挂账",
+        ),
+        Action("resume", frozenset({"suspended"}), None, name_zh="恢复"),
+    )
+}
 
 
 class IllegalTransition(Conflict):
@@ -69,7 +105,8 @@ class IllegalTransition(Conflict):
         super().__init__(
             f"cannot {action} an event that is {state}; allowed now: "
             f"{', '.join(self.allowed) or 'nothing (closed)'}",
-            extra={"state": state, "action": action, "allowed_actions": self.allowed})
+            extra={"state": state, "action": action, "allowed_actions": self.allowed},
+        )
 
 
 class MissingNote(Invalid, ValueError):
@@ -82,8 +119,7 @@ def allowed_actions(state: str) -> list[str]:
     return [name for name, action in ACTIONS.items() if state in action.from_states]
 
 
-def next_state(*, state: str, action: str, note: str | None = None,
-               suspended_from: str | None = None) -> str:
+def next_state(*, state: str, action: str, note: str | None = None, suspended_from: str | None = None) -> str:
     """The state after ``action``; raises :class:`IllegalTransition` or :class:`MissingNote`."""
     spec = ACTIONS.get(action)
     if spec is None:

@@ -22,11 +22,15 @@ class Reporter(BaseModel):
     name: str | None = Field(default=None, max_length=100)
     phone: str | None = Field(default=None, max_length=40)
     consent_to_contact: bool = Field(
-        default=False, description="the caller agreed to be called back by the handling unit "
-                                   "(a grid head or squad may then reveal the number, audited)")
+        default=False,
+        description="the caller agreed to be called back by the handling unit "
+        "(a grid head or squad may then reveal the number, audited)",
+    )
     confidential: bool = Field(
-        default=False, description="保密: the caller asked for confidentiality; nobody outside "
-                                   "the dispatch centre sees the reporter")
+        default=False,
+        description="保密: the caller asked for confidentiality; nobody outside "
+        "the dispatch centre sees the reporter",
+    )
 
 
 class EventIn(BaseModel):
@@ -36,8 +40,9 @@ class EventIn(BaseModel):
     title: str = Field(min_length=1, max_length=200)
     description: str | None = Field(default=None, max_length=5000)
     matter_code: str | None = Field(default=None, max_length=40)
-    condition: int | None = Field(default=None, ge=1, le=50,
-                                  description="which filing condition of the matter (1 = first)")
+    condition: int | None = Field(
+        default=None, ge=1, le=50, description="which filing condition of the matter (1 = first)"
+    )
     location: Location | None = None
     address: str | None = Field(default=None, max_length=500)
     reporter: Reporter | None = None
@@ -65,13 +70,17 @@ class Target(BaseModel):
 
 
 class ActionIn(BaseModel):
-    note: str | None = Field(default=None, max_length=5000,
-                             description="reason (return, transfer, suspend...) or reply text (handle)")
+    note: str | None = Field(
+        default=None,
+        max_length=5000,
+        description="reason (return, transfer, suspend...) or reply text (handle)",
+    )
     squad_id: int | None = Field(default=None, description="dispatch/transfer: the squad sent")
     target: Target | None = Field(default=None, description="route/transfer: the unit chosen")
     position: Location | None = Field(default=None, description="arrive: where the phone was")
-    override_reason: str | None = Field(default=None, max_length=1000,
-                                        description="why the recommendation was not followed")
+    override_reason: str | None = Field(
+        default=None, max_length=1000, description="why the recommendation was not followed"
+    )
 
 
 class ExtensionIn(BaseModel):
@@ -90,8 +99,9 @@ class LocationIn(BaseModel):
 
 
 class RevealIn(BaseModel):
-    reason: str | None = Field(default=None, max_length=500,
-                               description="why the number is needed (kept in the audit trail)")
+    reason: str | None = Field(
+        default=None, max_length=500, description="why the number is needed (kept in the audit trail)"
+    )
 
 
 class EventCreated(BaseModel):
@@ -187,8 +197,13 @@ class SlaView:
     handle_due_at: datetime | None
 
     def as_dict(self) -> dict[str, Any]:
-        return {"stage": self.stage, "due_at": self.due_at, "time_left_s": self.time_left_s,
-                "status": self.status, "handle_due_at": self.handle_due_at}
+        return {
+            "stage": self.stage,
+            "due_at": self.due_at,
+            "time_left_s": self.time_left_s,
+            "status": self.status,
+            "handle_due_at": self.handle_due_at,
+        }
 
 
 @dataclass(slots=True, kw_only=True)

@@ -32,10 +32,40 @@ CENTRE_ROLES = DESK
 REVEALERS = FIELD
 
 # Two-character surnames, so that 欧阳娜娜 becomes 欧阳** and not 欧**.
-COMPOUND_SURNAMES = frozenset({
-    "欧阳", "司马", "诸葛", "上官", "东方", "皇甫", "尉迟", "公孙", "慕容", "长孙", "令狐",
-    "夏侯", "宇文", "司徒", "轩辕", "端木", "独孤", "南宫", "西门", "万俟", "闻人", "澹台",
-    "公冶", "申屠", "太史", "钟离", "呼延", "百里", "东郭", "拓跋"})
+COMPOUND_SURNAMES = frozenset(
+    {
+        "欧阳",
+        "司马",
+        "诸葛",
+        "上官",
+        "东方",
+        "皇甫",
+        "尉迟",
+        "公孙",
+        "慕容",
+        "长孙",
+        "令狐",
+        "夏侯",
+        "宇文",
+        "司徒",
+        "轩辕",
+        "端木",
+        "独孤",
+        "南宫",
+        "西门",
+        "万俟",
+        "闻人",
+        "澹台",
+        "公冶",
+        "申屠",
+        "太史",
+        "钟离",
+        "呼延",
+        "百里",
+        "东郭",
+        "拓跋",
+    }
+)
 NAME_MASK = "**"  # fixed width: the mask does not tell how long the given name is
 PHONE_MASK = "****"
 
@@ -80,7 +110,7 @@ def mask_phone(phone: str | None) -> str | None:
         return "" if not phone.strip() else PHONE_MASK
     for prefix in ("0086", "86"):
         if len(digits) == len(prefix) + 11 and digits.startswith(prefix):
-            digits = digits[len(prefix):]
+            digits = digits[len(prefix) :]
             break
     if len(digits) < 8:
         return PHONE_MASK
@@ -119,15 +149,24 @@ def redact_reporter(reporter: dict[str, Any] | None, viewer: Any) -> dict[str, A
     consent, confidential = flags(reporter)
     role = role_of(viewer)
     if role in CENTRE_ROLES:
-        return {**reporter, "consent_to_contact": consent, "confidential": confidential,
-                "masked": False, "can_reveal": False}
+        return {
+            **reporter,
+            "consent_to_contact": consent,
+            "confidential": confidential,
+            "masked": False,
+            "can_reveal": False,
+        }
     if confidential:
         return None
     name = reporter.get("name")
-    return {"name": name if consent else mask_name(name),
-            "phone": mask_phone(reporter.get("phone")),
-            "consent_to_contact": consent, "confidential": False, "masked": True,
-            "can_reveal": may_reveal(reporter)}
+    return {
+        "name": name if consent else mask_name(name),
+        "phone": mask_phone(reporter.get("phone")),
+        "consent_to_contact": consent,
+        "confidential": False,
+        "masked": True,
+        "can_reveal": may_reveal(reporter),
+    }
 
 
 def redact_view(view: dict[str, Any], viewer: Any) -> dict[str, Any]:

@@ -31,8 +31,9 @@ async def calendar_for(connection: asyncpg.Connection, *, jurisdiction_code: str
         return cached[1]
     timezone = DEFAULT_TIMEZONE
     if jurisdiction_code:
-        timezone = await connection.fetchval(queries.JURISDICTION_TIMEZONE,
-                                             jurisdiction_code) or DEFAULT_TIMEZONE
+        timezone = (
+            await connection.fetchval(queries.JURISDICTION_TIMEZONE, jurisdiction_code) or DEFAULT_TIMEZONE
+        )
     calendar = await load_calendar(connection, jurisdiction_code=code, timezone=timezone)
     _calendars[code] = (time.monotonic(), calendar)
     return calendar
@@ -62,8 +63,14 @@ def stage_limit(stage: str, settings: Settings) -> tuple[float, str] | None:
     }.get(stage)
 
 
-def stage_due(*, stage: str | None, start: datetime, calendar: WorkCalendar, settings: Settings,
-              handle_due_at: datetime | None) -> datetime | None:
+def stage_due(
+    *,
+    stage: str | None,
+    start: datetime,
+    calendar: WorkCalendar,
+    settings: Settings,
+    handle_due_at: datetime | None,
+) -> datetime | None:
     """Deadline of ``stage`` begun at ``start`` (aware datetimes)."""
     if stage is None:
         return None

@@ -12,21 +12,36 @@ from gridsvc.events import queries
 from gridsvc.events.service import EventConflict, EventNotFound, lock_event, record_transition
 
 
-async def request_extension(connection: asyncpg.Connection, *, event_id: int, actor: str,
-                            minutes: int, reason: str) -> int:
+async def request_extension(
+    connection: asyncpg.Connection, *, event_id: int, actor: str, minutes: int, reason: str
+) -> int:
     async with connection.transaction():
         event = await lock_event(connection, event_id)
         if event["state"] in {"closed", "suspended"}:
             raise EventConflict(f"event {event_id} is {event['state']}: no deadline to extend")
         row = await connection.fetchrow(queries.INSERT_EXTENSION, event_id, actor, minutes, reason)
-        await record_transition(connection, event_id, actor=actor, action="request_extension",
-                      from_state=event["state"], to_state=event["state"], note=reason,
-                      data={"extension_id": row["id"], "minutes": minutes})
+        await record_transition(
+            connection,
+            event_id,
+            actor=actor,
+            action="request_extension",
+            from_state=event["state"],
+            to_state=event["state"],
+            note=reason,
+            data={"extension_id": row["id"], "minutes": minutes},
+        )
         return int(row["id"])
 
 
-async def decide_extension(connection: asyncpg.Connection, *, event_id: int, extension_id: int,
-                           actor: str, approved: bool, note: str | None) -> None:
+async def decide_extension(
+    connection: asyncpg.Connection,
+    *,
+    event_id: int,
+    extension_id: int,
+    actor: str,
+    approved: bool,
+    note: str | None,
+) -> None:
     """Approve (the running deadline moves) or refuse a 延期 request."""
     async with connection.transaction():
         event = await lock_event(connection, event_id)
@@ -41,10 +56,16 @@ async def decide_extension(connection: asyncpg.Connection, *, event_id: int, ext
             due = event["due_at"] + extra if event["due_at"] else None
             handle_due = event["handle_due_at"] + extra if event["handle_due_at"] else None
             await connection.execute(queries.SET_DUE, event_id, due, handle_due)
-        await record_transition(connection, event_id, actor=actor,
-                      action="approve_extension" if approved else "refuse_extension",
-                      from_state=event["state"], to_state=event["state"], note=note,
-                      data={"extension_id": extension_id, "minutes": extension["extra_minutes"]})
+        await record_transition(
+            connection,
+            event_id,
+            actor=actor,
+            action="approve_extension" if approved else "refuse_extension",
+            from_state=event["state"],
+            to_state=event["state"],
+            note=note,
+            data={"extension_id": extension_id, "minutes": extension["extra_minutes"]},
+        )
 
 
 async def escalate_overdue(connection: asyncpg.Connection) -> int:
@@ -52,21 +73,30 @@ async def escalate_overdue(connection: asyncpg.Connection) -> int:
     raised = 0
     for row in await connection.fetch(queries.OVERDUE):
         async with connection.transaction():
-            if await connection.fetchval(queries.INSERT_ESCALATION, row["id"], row["stage"],
-                                         row["due_at"]) is None:
+            if (
+                await connection.fetchval(queries.INSERT_ESCALATION, row["id"], row["stage"], row["due_at"])
+                is None
+            ):
                 continue
             await connection.execute(queries.MARK_OVERDUE, row["id"], row["due_at"])
             state = await connection.fetchval("SELECT state FROM events WHERE id = $1", row["id"])
-            await record_transition(connection, row["id"], actor="system", action="escalate",
-                          from_state=state, to_state=state,
-                          note=f"督办: stage {row['stage']} overdue since {row['due_at'].isoformat()}",
-                          data={"stage": row["stage"], "due_at": row["due_at"].isoformat()})
+            await record_transition(
+                connection,
+                row["id"],
+                actor="system",
+                action="escalate",
+                from_state=state,
+                to_state=state,
+                note=f"督办: stage {row['stage']} overdue since {row['due_at'].isoformat()}",
+                data={"stage": row["stage"], "due_at": row["due_at"].isoformat()},
+            )
             raised += 1
     return raised
 
 
-async def counters(connection: asyncpg.Connection | asyncpg.Pool, *,
-                   timezone: str | None = None) -> dict[str, int]:
+async def counters(
+    connection: asyncpg.Connection | asyncpg.Pool, *, timezone: str | None = None
+) -> dict[str, int]:
     """The counter strip: open, overdue, triage queue, closed since local midnight.
 
     "Today" is the county's: ``timezone``, else that of the jurisdiction holding the most

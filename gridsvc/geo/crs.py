@@ -54,9 +54,17 @@ GCJ02 = CoordinateSystem(name="gcj02", offset="gcj02")
 BD09 = CoordinateSystem(name="bd09", offset="bd09")
 
 _ALIASES = {
-    "wgs84": WGS84, "wgs-84": WGS84, "epsg:4326": WGS84, "4326": WGS84,
-    "gcj02": GCJ02, "gcj-02": GCJ02, "gcj": GCJ02, "mars": GCJ02,
-    "bd09": BD09, "bd-09": BD09, "baidu": BD09,
+    "wgs84": WGS84,
+    "wgs-84": WGS84,
+    "epsg:4326": WGS84,
+    "4326": WGS84,
+    "gcj02": GCJ02,
+    "gcj-02": GCJ02,
+    "gcj": GCJ02,
+    "mars": GCJ02,
+    "bd09": BD09,
+    "bd-09": BD09,
+    "baidu": BD09,
 }
 _SHORT_HINT = "use wgs84, gcj02, bd09, cgcs2000 or an EPSG code such as EPSG:4490"
 
@@ -171,8 +179,11 @@ def wgs84_to_bd09(lng: ArrayLike, lat: ArrayLike) -> tuple[FloatArray, FloatArra
     return gcj02_to_bd09(*wgs84_to_gcj02(lng, lat))
 
 
-def _invert(forward: Callable[[FloatArray, FloatArray], tuple[FloatArray, FloatArray]],
-            target_x: FloatArray, target_y: FloatArray) -> tuple[FloatArray, FloatArray]:
+def _invert(
+    forward: Callable[[FloatArray, FloatArray], tuple[FloatArray, FloatArray]],
+    target_x: FloatArray,
+    target_y: FloatArray,
+) -> tuple[FloatArray, FloatArray]:
     """Solve forward(x, y) = target by fixed-point iteration (the offsets vary slowly)."""
     x, y = target_x.copy(), target_y.copy()
     for _ in range(_INVERSE_MAX_ITERATIONS):
@@ -186,14 +197,12 @@ def _invert(forward: Callable[[FloatArray, FloatArray], tuple[FloatArray, FloatA
 
 def gcj02_to_wgs84(lng: ArrayLike, lat: ArrayLike) -> tuple[FloatArray, FloatArray]:
     """GCJ-02 -> WGS84 (degrees), exact inverse of :func:`wgs84_to_gcj02` to ~1e-10 degrees."""
-    return _invert(wgs84_to_gcj02, np.asarray(lng, dtype=np.float64),
-                   np.asarray(lat, dtype=np.float64))
+    return _invert(wgs84_to_gcj02, np.asarray(lng, dtype=np.float64), np.asarray(lat, dtype=np.float64))
 
 
 def bd09_to_wgs84(lng: ArrayLike, lat: ArrayLike) -> tuple[FloatArray, FloatArray]:
     """BD-09 -> WGS84 (degrees), exact inverse of :func:`wgs84_to_bd09` to ~1e-10 degrees."""
-    return _invert(wgs84_to_bd09, np.asarray(lng, dtype=np.float64),
-                   np.asarray(lat, dtype=np.float64))
+    return _invert(wgs84_to_bd09, np.asarray(lng, dtype=np.float64), np.asarray(lat, dtype=np.float64))
 
 
 def from_wgs84(lng: ArrayLike, lat: ArrayLike, target: CoordinateSystem) -> tuple[FloatArray, FloatArray]:

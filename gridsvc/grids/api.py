@@ -28,12 +28,14 @@ def _coordinate_system(value: str, field: str) -> CoordinateSystem:
     try:
         return parse_crs(value, geographic_only=True)
     except UnknownCRSError as error:
-        raise APIError(422, "invalid_request", f"{field}: {error}",
-                       fields=[{"field": field, "reason": str(error)}]) from None
+        raise APIError(
+            422, "invalid_request", f"{field}: {error}", fields=[{"field": field, "reason": str(error)}]
+        ) from None
 
 
-def lookup_points(overlay: Overlay, lng: np.ndarray, lat: np.ndarray, *,
-                  nearest: bool) -> list[dict[str, dict[str, Any]]]:
+def lookup_points(
+    overlay: Overlay, lng: np.ndarray, lat: np.ndarray, *, nearest: bool
+) -> list[dict[str, dict[str, Any]]]:
     """Per point, per layer: the containing grid, or null plus the nearest grid."""
     located = overlay.locate(lng, lat)
     answers: list[dict[str, dict[str, Any]]] = [{} for _ in range(len(lng))]
@@ -44,9 +46,11 @@ def lookup_points(overlay: Overlay, lng: np.ndarray, lat: np.ndarray, *,
         near: dict[int, dict[str, Any]] = {}
         if nearest and len(outside) and index.grids:
             grids, distances = index.nearest_many(lng[outside], lat[outside])
-            near = {int(i): {"grid": summaries[g], "distance_m": round(float(d), 1)}
-                    for i, g, d in zip(outside.tolist(), grids.tolist(), distances.tolist(),
-                                       strict=True) if g >= 0}
+            near = {
+                int(i): {"grid": summaries[g], "distance_m": round(float(d), 1)}
+                for i, g, d in zip(outside.tolist(), grids.tolist(), distances.tolist(), strict=True)
+                if g >= 0
+            }
         for i, position in enumerate(positions.tolist()):
             if position != NONE:
                 answers[i][layer] = {"grid": summaries[position], "nearest": None}
@@ -55,8 +59,11 @@ def lookup_points(overlay: Overlay, lng: np.ndarray, lat: np.ndarray, *,
     return answers
 
 
-@router.get("/grids/lookup", response_model=models.LookupResult,
-            summary="The grid of every layer at a point, with who is responsible")
+@router.get(
+    "/grids/lookup",
+    response_model=models.LookupResult,
+    summary="The grid of every layer at a point, with who is responsible",
+)
 async def lookup_one(
     request: Request,
     lat: Annotated[float, Query(ge=-90, le=90, allow_inf_nan=False, description="latitude")],
@@ -68,41 +75,71 @@ async def lookup_one(
     layers = lookup_points(_overlay(request), x, y, nearest=True)[0]
     # Built by hand and serialised with orjson: validating our own output through the
     # response model would cost more than the lookup itself.
-    return json_response({"point": {"lat": lat, "lng": lng, "crs": system.name, "id": None,
-                                     "wgs84": {"lat": float(y[0]), "lng": float(x[0])}},
-                           "layers": layers})
+    return json_response(
+        {
+            "point": {
+                "lat": lat,
+                "lng": lng,
+                "crs": system.name,
+                "id": None,
+                "wgs84": {"lat": float(y[0]), "lng": float(x[0])},
+            },
+            "layers": layers,
+        }
+    )
 
 
-@router.post("/grids/lookup", response_model=models.BatchLookupOut,
-             summary="Batch lookup of up to 10,000 points")
+@router.post(
+    "/grids/lookup", response_model=models.BatchLookupOut, summary="Batch lookup of up to 10,000 points"
+)
 async def lookup_many(request: Request, body: models.BatchLookupIn) -> Response:
     limit = request.app.state.settings.lookup_batch_limit
     if len(body.points) > limit:
-        raise APIError(413, "too_many_points",
-                       f"points: {len(body.points)} given, at most {limit} per request",
-                       fields=[{"field": "body.points", "reason": f"at most {limit} points"}])
+        raise APIError(
+            413,
+            "too_many_points",
+            f"points: {len(body.points)} given, at most {limit} per request",
+            fields=[{"field": "body.points", "reason": f"at most {limit} points"}],
+        )
     system = _coordinate_system(body.crs, "body.crs")
     lng = np.array([p.lng for p in body.points], dtype=np.float64)
     lat = np.array([p.lat for p in body.points], dtype=np.float64)
     x, y = to_wgs84(lng, lat, system)
     answers = lookup_points(_overlay(request), x, y, nearest=body.nearest)
-    return json_response({"results": [
-        {"point": {"lat": p.lat, "lng": p.lng, "crs": system.name, "id": p.id,
-                   "wgs84": {"lat": float(y[i]), "lng": float(x[i])}},
-         "layers": answers[i]}
-        for i, p in enumerate(body.points)
-    ]})
+    return json_response(
+        {
+            "results": [
+                {
+                    "point": {
+                        "lat": p.lat,
+                        "lng": p.lng,
+                        "crs": system.name,
+                        "id": p.id,
+                        "wgs84": {"lat": float(y[i]), "lng": float(x[i])},
+                    },
+                    "layers": answers[i],
+                }
+                for i, p in enumerate(body.points)
+            ]
+        }
+    )
 
 
-@router.get("/layers", response_model=list[models.LayerInfo],
-            summary="Current version of every layer of every jurisdiction")
+@router.get(
+    "/layers",
+    response_model=list[models.LayerInfo],
+    summary="Current version of every layer of every jurisdiction",
+)
 async def list_layers(request: Request) -> list[dict[str, Any]]:
     rows = await request.app.state.pool.fetch(queries.LIST_LAYERS)
     return [{**dict(r), "jurisdiction": r["jurisdiction_code"]} for r in rows]
 
 
-@router.get("/layers/{layer}/versions", response_model=list[models.LayerVersionInfo],
-            summary="Every version of a layer with its validity period and import report")
+@router.get(
+    "/layers/{layer}/versions",
+    response_model=list[models.LayerVersionInfo],
+    summary="Every version of a layer with its validity period and import report",
+)
 async def layer_versions(request: Request, layer: str) -> list[dict[str, Any]]:
     rows = await request.app.state.pool.fetch(queries.LAYER_VERSIONS, layer)
     if not rows:
@@ -110,8 +147,11 @@ async def layer_versions(request: Request, layer: str) -> list[dict[str, Any]]:
     return [{**dict(r), "jurisdiction": r["jurisdiction_code"]} for r in rows]
 
 
-@router.get("/layers/{layer}/grids", summary="A layer's grids as GeoJSON (EPSG:4326)",
-            response_description="GeoJSON FeatureCollection")
+@router.get(
+    "/layers/{layer}/grids",
+    summary="A layer's grids as GeoJSON (EPSG:4326)",
+    response_description="GeoJSON FeatureCollection",
+)
 async def layer_grids(
     request: Request,
     layer: str,
@@ -120,23 +160,48 @@ async def layer_grids(
 ) -> dict[str, Any]:
     when = at or datetime.now(UTC)
     if when.tzinfo is None:
-        raise APIError(422, "invalid_request", "query.at: give a time zone (e.g. +08:00 or Z)",
-                       fields=[{"field": "query.at", "reason": "time zone missing"}])
+        raise APIError(
+            422,
+            "invalid_request",
+            "query.at: give a time zone (e.g. +08:00 or Z)",
+            fields=[{"field": "query.at", "reason": "time zone missing"}],
+        )
     rows = await request.app.state.pool.fetch(queries.LAYER_GRIDS_AT, layer, when, jurisdiction)
     if not rows:
         exists = await request.app.state.pool.fetchval(
-            "SELECT EXISTS (SELECT 1 FROM layers WHERE name = $1)", layer)
+            "SELECT EXISTS (SELECT 1 FROM layers WHERE name = $1)", layer
+        )
         if not exists:
             raise APIError(404, "not_found", f"layer {layer!r} does not exist")
     kind = layer.split(":", 1)[0]
-    return {"type": "FeatureCollection", "features": [
-        {"type": "Feature", "id": r["id"], "geometry": shapely.geometry.mapping(r["geom"]),
-         "properties": {k: _json(r[k]) for k in (
-             "code", "name", "name_zh", "layer", "jurisdiction_code", "version", "valid_from",
-             "valid_to", "area_m2", "enforcement_code", "enforcement_link")}
-         | {"responsible": responsible_of(kind, dict(r))}}
-        for r in rows
-    ]}
+    return {
+        "type": "FeatureCollection",
+        "features": [
+            {
+                "type": "Feature",
+                "id": r["id"],
+                "geometry": shapely.geometry.mapping(r["geom"]),
+                "properties": {
+                    k: _json(r[k])
+                    for k in (
+                        "code",
+                        "name",
+                        "name_zh",
+                        "layer",
+                        "jurisdiction_code",
+                        "version",
+                        "valid_from",
+                        "valid_to",
+                        "area_m2",
+                        "enforcement_code",
+                        "enforcement_link",
+                    )
+                }
+                | {"responsible": responsible_of(kind, dict(r))},
+            }
+            for r in rows
+        ],
+    }
 
 
 @router.get("/grids/{grid_id}", response_model=models.GridDetail, summary="One grid")
@@ -145,9 +210,12 @@ async def grid_detail(request: Request, grid_id: int) -> dict[str, Any]:
     if row is None:
         raise APIError(404, "not_found", f"grid {grid_id} does not exist")
     data = dict(row)
-    return {**data, "jurisdiction": data["jurisdiction_code"],
-            "responsible": responsible_of(data["layer"].split(":", 1)[0], data),
-            "geometry": shapely.geometry.mapping(data["geom"])}
+    return {
+        **data,
+        "jurisdiction": data["jurisdiction_code"],
+        "responsible": responsible_of(data["layer"].split(":", 1)[0], data),
+        "geometry": shapely.geometry.mapping(data["geom"]),
+    }
 
 
 def _json(value: Any) -> Any:

@@ -56,8 +56,15 @@ class GridRecord:
     properties: dict[str, Any] = field(default_factory=dict)
 
 
-OPTIONAL_ATTRIBUTES = ("name_zh", "head_name", "head_phone", "squad_name", "department",
-                       "station_name", "enforcement_code")
+OPTIONAL_ATTRIBUTES = (
+    "name_zh",
+    "head_name",
+    "head_phone",
+    "squad_name",
+    "department",
+    "station_name",
+    "enforcement_code",
+)
 
 
 @dataclass
@@ -149,8 +156,12 @@ def _source_crs(path: Path, frame: gpd.GeoDataFrame, crs_option: str | None) -> 
             )
         return option
     if declared is not None and option.crs is not None and not declared.equals(option.crs):
-        if not (declared.is_geographic and option.crs.is_geographic
-                and declared.to_epsg() in {4326, 4490} and option.crs.to_epsg() in {4326, 4490}):
+        if not (
+            declared.is_geographic
+            and option.crs.is_geographic
+            and declared.to_epsg() in {4326, 4490}
+            and option.crs.to_epsg() in {4326, 4490}
+        ):
             raise GridImportError(
                 f"{path}: --crs {option.name} contradicts the file's declared CRS "
                 f"{declared.to_string()}; drop --crs to use the file's"
@@ -158,8 +169,9 @@ def _source_crs(path: Path, frame: gpd.GeoDataFrame, crs_option: str | None) -> 
     return option
 
 
-def _column(frame: gpd.GeoDataFrame, path: Path, wanted: str | None, usual: list[str],
-            what: str, *, required: bool) -> str | None:
+def _column(
+    frame: gpd.GeoDataFrame, path: Path, wanted: str | None, usual: list[str], what: str, *, required: bool
+) -> str | None:
     columns = [c for c in frame.columns if c != frame.geometry.name]
     if wanted is not None:
         if wanted in columns:
@@ -193,8 +205,9 @@ def _feature_label(position: int, code: str | None) -> str:
     return f"feature {position + 1}" + (f" (code {code})" if code else "")
 
 
-def prepare_layer(path: Path, *, layer: str, fields: FieldMap | None = None,
-                  crs: str | None = None) -> PreparedLayer:
+def prepare_layer(
+    path: Path, *, layer: str, fields: FieldMap | None = None, crs: str | None = None
+) -> PreparedLayer:
     """Read, convert to WGS84 (EPSG:4326) and validate one layer file.
 
     Geometry problems are handled so: invalid polygons are repaired with
@@ -205,14 +218,21 @@ def prepare_layer(path: Path, *, layer: str, fields: FieldMap | None = None,
     fields = fields or FieldMap()
     frame = _read(path)
     source = _source_crs(path, frame, crs)
-    code_column = _column(frame, path, fields.code, ["code", "grid_code", "id", "adcode"],
-                          "code", required=True)
-    name_column = _column(frame, path, fields.name, ["name", "grid_name", "名称", "name_zh"],
-                          "name", required=True)
+    code_column = _column(
+        frame, path, fields.code, ["code", "grid_code", "id", "adcode"], "code", required=True
+    )
+    name_column = _column(
+        frame, path, fields.name, ["name", "grid_name", "名称", "name_zh"], "name", required=True
+    )
     optional = {
-        attribute: _column(frame, path, getattr(fields, attribute), [attribute],
-                           attribute.replace("_", "-"),
-                           required=getattr(fields, attribute) is not None)
+        attribute: _column(
+            frame,
+            path,
+            getattr(fields, attribute),
+            [attribute],
+            attribute.replace("_", "-"),
+            required=getattr(fields, attribute) is not None,
+        )
         for attribute in OPTIONAL_ATTRIBUTES
     }
     repaired: list[dict[str, Any]] = []
@@ -220,15 +240,18 @@ def prepare_layer(path: Path, *, layer: str, fields: FieldMap | None = None,
     seen: dict[str, int] = {}
     duplicates: list[str] = []
     attribute_columns = [c for c in frame.columns if c != frame.geometry.name]
-    for position, (geometry, row) in enumerate(zip(frame.geometry, frame[attribute_columns]
-                                                   .to_dict("records"), strict=True)):
+    for position, (geometry, row) in enumerate(
+        zip(frame.geometry, frame[attribute_columns].to_dict("records"), strict=True)
+    ):
         code = _text(row.get(code_column))
         label = _feature_label(position, code)
         if code is None:
             raise GridImportError(f"{path}: {label}: the code attribute {code_column!r} is empty")
         if len(code) > MAX_CODE_LENGTH:
-            raise GridImportError(f"{path}: feature {position + 1}: the code has {len(code)} characters; "
-                                  f"at most {MAX_CODE_LENGTH}")
+            raise GridImportError(
+                f"{path}: feature {position + 1}: the code has {len(code)} characters; "
+                f"at most {MAX_CODE_LENGTH}"
+            )
         if code in seen:
             duplicates.append(f"{code} (features {seen[code] + 1} and {position + 1})")
             continue
@@ -237,14 +260,22 @@ def prepare_layer(path: Path, *, layer: str, fields: FieldMap | None = None,
         polygon = geometry_to_wgs84(polygon, source)
         polygon = _within_lon_lat(path, label, polygon)
         if area_m2(polygon) < MIN_GRID_AREA_M2:
-            raise GridImportError(f"{path}: {label}: the polygon encloses less than "
-                                  f"{MIN_GRID_AREA_M2:g} m² (degenerate geometry)")
+            raise GridImportError(
+                f"{path}: {label}: the polygon encloses less than "
+                f"{MIN_GRID_AREA_M2:g} m² (degenerate geometry)"
+            )
         name = _text(row.get(name_column)) or code
         values = {k: _text(row.get(c)) if c else None for k, c in optional.items()}
-        records.append(GridRecord(
-            code=code, name=name, geometry=polygon, area_m2=area_m2(polygon),
-            properties={k: _json_safe(v) for k, v in row.items()}, **values,
-        ))
+        records.append(
+            GridRecord(
+                code=code,
+                name=name,
+                geometry=polygon,
+                area_m2=area_m2(polygon),
+                properties={k: _json_safe(v) for k, v in row.items()},
+                **values,
+            )
+        )
     if duplicates:
         raise GridImportError(f"{path}: duplicate grid codes: {'; '.join(duplicates)}")
     report = {
@@ -253,18 +284,19 @@ def prepare_layer(path: Path, *, layer: str, fields: FieldMap | None = None,
         "repaired": repaired,
         "overlaps": find_overlaps(records),
     }
-    return PreparedLayer(layer=layer, source_file=str(path), source_crs=source.name,
-                         records=records, report=report)
+    return PreparedLayer(
+        layer=layer, source_file=str(path), source_crs=source.name, records=records, report=report
+    )
 
 
-def _checked_geometry(path: Path, label: str, geometry: BaseGeometry | None,
-                      repaired: list[dict[str, Any]], code: str) -> MultiPolygon:
+def _checked_geometry(
+    path: Path, label: str, geometry: BaseGeometry | None, repaired: list[dict[str, Any]], code: str
+) -> MultiPolygon:
     if geometry is None or geometry.is_empty:
         raise GridImportError(f"{path}: {label}: has no geometry")
     if geometry.geom_type not in {"Polygon", "MultiPolygon"}:
         raise GridImportError(
-            f"{path}: {label}: geometry is a {geometry.geom_type}; grids must be "
-            "Polygon or MultiPolygon"
+            f"{path}: {label}: geometry is a {geometry.geom_type}; grids must be Polygon or MultiPolygon"
         )
     _finite(path, label, geometry)
     if not geometry.is_valid:
@@ -272,12 +304,14 @@ def _checked_geometry(path: Path, label: str, geometry: BaseGeometry | None,
         try:
             fixed = as_multipolygon(shapely.make_valid(geometry))
         except shapely.errors.GEOSException as error:
-            raise GridImportError(f"{path}: {label}: invalid geometry ({reason}) cannot be "
-                                  f"repaired ({error})") from None
+            raise GridImportError(
+                f"{path}: {label}: invalid geometry ({reason}) cannot be repaired ({error})"
+            ) from None
         if fixed is None or fixed.is_empty:
             raise GridImportError(f"{path}: {label}: invalid geometry ({reason}) cannot be repaired")
-        repaired.append({"code": code, "problem": reason, "repair": "shapely.make_valid",
-                         "parts_after": len(fixed.geoms)})
+        repaired.append(
+            {"code": code, "problem": reason, "repair": "shapely.make_valid", "parts_after": len(fixed.geoms)}
+        )
         return fixed
     result = as_multipolygon(geometry)
     assert result is not None
@@ -328,8 +362,7 @@ def find_overlaps(records: list[GridRecord]) -> list[dict[str, Any]]:
             continue
         shared = area_m2(geometries[i].intersection(geometries[j]))
         if shared >= MIN_REPORTED_AREA_M2:
-            overlaps.append({"codes": [records[i].code, records[j].code],
-                             "area_m2": round(shared, 1)})
+            overlaps.append({"codes": [records[i].code, records[j].code], "area_m2": round(shared, 1)})
     return overlaps
 
 
@@ -337,11 +370,14 @@ def find_gaps(records: list[GridRecord], boundary: BaseGeometry) -> dict[str, An
     """The part of the jurisdiction boundary that no grid covers (area in m², largest pieces)."""
     covered = shapely.union_all([r.geometry for r in records])
     missing = as_multipolygon(boundary.difference(covered))
-    found: list[tuple[float, BaseGeometry]] = [] if missing is None else sorted(
-        ((round(area_m2(p), 1), p) for p in missing.geoms), key=lambda item: -item[0])
+    found: list[tuple[float, BaseGeometry]] = (
+        []
+        if missing is None
+        else sorted(((round(area_m2(p), 1), p) for p in missing.geoms), key=lambda item: -item[0])
+    )
     found = [(area, p) for area, p in found if area >= MIN_REPORTED_AREA_M2]
-    largest = [{"area_m2": area, "at": [round(p.representative_point().x, 6),
-                                        round(p.representative_point().y, 6)]}
-               for area, p in found[:10]]
-    return {"area_m2": round(sum(area for area, _ in found), 1), "pieces": len(found),
-            "largest": largest}
+    largest = [
+        {"area_m2": area, "at": [round(p.representative_point().x, 6), round(p.representative_point().y, 6)]}
+        for area, p in found[:10]
+    ]
+    return {"area_m2": round(sum(area for area, _ in found), 1), "pieces": len(found), "largest": largest}

@@ -45,12 +45,17 @@ class OverlayHolder:
 
     async def reload(self) -> Overlay:
         async with self._lock:
-            async with self._pool.acquire() as connection, connection.transaction(
-                    isolation="repeatable_read", readonly=True):
+            async with (
+                self._pool.acquire() as connection,
+                connection.transaction(isolation="repeatable_read", readonly=True),
+            ):
                 # one snapshot: the generation and the layers it names agree
                 self.current = await load_overlay(connection)
-            log.info("overlay loaded: generation %s, layers %s", self.current.generation,
-                     sorted(self.current.layers))
+            log.info(
+                "overlay loaded: generation %s, layers %s",
+                self.current.generation,
+                sorted(self.current.layers),
+            )
             return self.current
 
     def _on_notify(self, _payload: str) -> None:
@@ -65,8 +70,7 @@ class OverlayHolder:
             try:
                 await self.reload()
             except Exception:  # keep serving the previous overlay rather than none
-                log.exception("overlay reload failed; still serving generation %s",
-                              self.current.generation)
+                log.exception("overlay reload failed; still serving generation %s", self.current.generation)
                 return
 
     async def _resync(self, _gap: Gap) -> None:

@@ -39,9 +39,15 @@ class GridRef:
 
     def summary(self) -> dict[str, Any]:
         """The grid as the API shows it (JSON-ready)."""
-        return {"id": self.id, "code": self.code, "name": self.name, "name_zh": self.name_zh,
-                "layer": self.layer, "jurisdiction": self.jurisdiction_code,
-                "responsible": self.responsible}
+        return {
+            "id": self.id,
+            "code": self.code,
+            "name": self.name,
+            "name_zh": self.name_zh,
+            "layer": self.layer,
+            "jurisdiction": self.jurisdiction_code,
+            "responsible": self.responsible,
+        }
 
 
 @dataclass
@@ -113,14 +119,20 @@ class LayerIndex:
         geometry_array = np.array(list(geometries), dtype=object)
         shapely.prepare(geometry_array)
         return cls(
-            layer=layer, resolution=resolution,
-            cells=np.array(ordered, dtype=np.int64), code=code, candidate_ptr=ptr,
-            candidate_grid=np.array(flat, dtype=np.int64), grids=list(grids),
-            geometries=geometry_array, summaries=[grid.summary() for grid in grids],
+            layer=layer,
+            resolution=resolution,
+            cells=np.array(ordered, dtype=np.int64),
+            code=code,
+            candidate_ptr=ptr,
+            candidate_grid=np.array(flat, dtype=np.int64),
+            grids=list(grids),
+            geometries=geometry_array,
+            summaries=[grid.summary() for grid in grids],
         )
 
-    def locate(self, cells: NDArray[np.int64], lng: NDArray[np.float64],
-               lat: NDArray[np.float64]) -> NDArray[np.int64]:
+    def locate(
+        self, cells: NDArray[np.int64], lng: NDArray[np.float64], lat: NDArray[np.float64]
+    ) -> NDArray[np.int64]:
         """Grid position for each point (``NONE`` where no grid of the layer contains it).
 
         ``cells`` must be the points' H3 cells at ``self.resolution``.
@@ -134,8 +146,9 @@ class LayerIndex:
         slot = np.minimum(np.searchsorted(self.cells, cells), len(self.cells) - 1)
         return np.where(self.cells[slot] == cells, slot, -1)
 
-    def locate_slots(self, slots: NDArray[np.int64], lng: NDArray[np.float64],
-                     lat: NDArray[np.float64]) -> NDArray[np.int64]:
+    def locate_slots(
+        self, slots: NDArray[np.int64], lng: NDArray[np.float64], lat: NDArray[np.float64]
+    ) -> NDArray[np.int64]:
         """Like :meth:`locate`, from rows found by :meth:`slots_of` (-1: not covered)."""
         known = slots >= 0
         answer = np.where(known, self.code[np.where(known, slots, 0)], NONE)
@@ -145,9 +158,14 @@ class LayerIndex:
             self._decide_straddling(straddling, slots[straddling], lng, lat, result)
         return result
 
-    def _decide_straddling(self, points: NDArray[np.int64], slots: NDArray[np.int64],
-                           lng: NDArray[np.float64], lat: NDArray[np.float64],
-                           result: NDArray[np.int64]) -> None:
+    def _decide_straddling(
+        self,
+        points: NDArray[np.int64],
+        slots: NDArray[np.int64],
+        lng: NDArray[np.float64],
+        lat: NDArray[np.float64],
+        result: NDArray[np.int64],
+    ) -> None:
         starts = self.candidate_ptr[slots]
         counts = self.candidate_ptr[slots + 1] - starts
         pair_point = np.repeat(points, counts)
@@ -157,11 +175,11 @@ class LayerIndex:
         pair_point, pair_grid = pair_point[order], pair_grid[order]
         boundaries = np.flatnonzero(np.diff(pair_grid)) + 1
         best = np.full(len(result), np.iinfo(np.int64).max, dtype=np.int64)
-        for chunk_points, chunk_grids in zip(np.split(pair_point, boundaries),
-                                             np.split(pair_grid, boundaries), strict=True):
+        for chunk_points, chunk_grids in zip(
+            np.split(pair_point, boundaries), np.split(pair_grid, boundaries), strict=True
+        ):
             grid = int(chunk_grids[0])
-            inside = shapely.contains_xy(self.geometries[grid], lng[chunk_points],
-                                         lat[chunk_points])
+            inside = shapely.contains_xy(self.geometries[grid], lng[chunk_points], lat[chunk_points])
             hits = chunk_points[inside]
             # Overlapping grids (a data error the import reports): the lowest position wins,
             # so the answer is the same whichever order the batch came in.
@@ -178,8 +196,9 @@ class LayerIndex:
             return None
         return self.grids[int(positions[0])], float(distances[0])
 
-    def nearest_many(self, lng: NDArray[np.float64],
-                     lat: NDArray[np.float64]) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
+    def nearest_many(
+        self, lng: NDArray[np.float64], lat: NDArray[np.float64]
+    ) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
         """For each point, the nearest grid's position and the distance to it in metres.
 
         The grid and the nearest point on it are chosen in spherical Mercator (locally metric
@@ -218,7 +237,7 @@ class LayerIndex:
             for ring in shapely.get_parts(shapely.boundary(geometry)):
                 coords = shapely.get_coordinates(ring)
                 for start in range(0, max(len(coords) - 1, 1), _PIECE_VERTICES - 1):
-                    chunk = coords[start:start + _PIECE_VERTICES]
+                    chunk = coords[start : start + _PIECE_VERTICES]
                     if len(chunk) >= 2:
                         pieces.append(shapely.linestrings(chunk))
                         owners.append(position)
@@ -244,8 +263,9 @@ def _to_mercator(xy: NDArray[np.float64]) -> NDArray[np.float64]:
     return out
 
 
-def _from_mercator(x: NDArray[np.float64],
-                   y: NDArray[np.float64]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+def _from_mercator(
+    x: NDArray[np.float64], y: NDArray[np.float64]
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     return np.degrees(x), np.degrees(2 * np.arctan(np.exp(y)) - np.pi / 2)
 
 
@@ -257,8 +277,9 @@ def cells_of(lng: NDArray[np.float64], lat: NDArray[np.float64], resolution: int
     """
     if len(lng) == 0:
         return np.empty(0, dtype=np.int64)
-    cells = coordinates_to_cells(np.ascontiguousarray(lat, dtype=np.float64),
-                                 np.ascontiguousarray(lng, dtype=np.float64), resolution)
+    cells = coordinates_to_cells(
+        np.ascontiguousarray(lat, dtype=np.float64), np.ascontiguousarray(lng, dtype=np.float64), resolution
+    )
     return np.asarray(cells.to_numpy()).view(np.int64)
 
 
@@ -273,7 +294,8 @@ class Overlay:
     layers: dict[str, LayerIndex]
     generation: int = 0
     _union: dict[int, tuple[NDArray[np.int64], dict[str, NDArray[np.int64]]]] = field(
-        default_factory=dict, repr=False)
+        default_factory=dict, repr=False
+    )
 
     def _union_of(self, resolution: int) -> tuple[NDArray[np.int64], dict[str, NDArray[np.int64]]]:
         if resolution not in self._union:
@@ -282,8 +304,7 @@ class Overlay:
             self._union[resolution] = (union, {n: i.slots_of(union) for n, i in members.items()})
         return self._union[resolution]
 
-    def locate(self, lng: NDArray[np.float64],
-               lat: NDArray[np.float64]) -> dict[str, NDArray[np.int64]]:
+    def locate(self, lng: NDArray[np.float64], lat: NDArray[np.float64]) -> dict[str, NDArray[np.int64]]:
         """Per layer name, the grid position of every point (``NONE`` for none)."""
         answers: dict[str, NDArray[np.int64]] = {}
         for resolution in sorted({i.resolution for i in self.layers.values()}):

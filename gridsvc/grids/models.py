@@ -17,7 +17,8 @@ class Responsible(BaseModel):
     department: str | None = None
     station: str | None = None
     enforcement_code: str | None = Field(
-        default=None, description="community grids: the enforcement grid they belong to")
+        default=None, description="community grids: the enforcement grid they belong to"
+    )
 
 
 class GridSummary(BaseModel):
@@ -38,7 +39,8 @@ class NearestGrid(BaseModel):
 class LayerAnswer(BaseModel):
     grid: GridSummary | None = Field(description="the grid containing the point, or null")
     nearest: NearestGrid | None = Field(
-        default=None, description="when no grid contains the point: the nearest one")
+        default=None, description="when no grid contains the point: the nearest one"
+    )
 
 
 class PointIn(BaseModel):

@@ -53,9 +53,7 @@ def _candidate_cells(geometry: BaseGeometry, resolution: int) -> list[int]:
 
 def hexagons(cells: Sequence[int]) -> NDArray[np.object_]:
     """Shapely polygons (lon/lat, EPSG:4326) of H3 cells given as integers."""
-    rings = [
-        [(lng, lat) for lat, lng in h3.cell_to_boundary(h3.int_to_str(c))] for c in cells
-    ]
+    rings = [[(lng, lat) for lat, lng in h3.cell_to_boundary(h3.int_to_str(c))] for c in cells]
     return shapely.polygons(rings)
 
 
@@ -113,5 +111,4 @@ def cover_layer(
         else:
             # Border cells, and cells inside two overlapping grids: decide per point.
             candidates.append(sorted(touched))
-    return CellCover(resolution=resolution, cells=ordered, grid_index=grid_index,
-                     candidates=candidates)
+    return CellCover(resolution=resolution, cells=ordered, grid_index=grid_index, candidates=candidates)

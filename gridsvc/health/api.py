@@ -22,20 +22,25 @@ async def health(request: Request) -> JSONResponse:
     checks: dict[str, Any] = {}
     healthy = True
     try:
-        checks["database"] = await request.app.state.pool.fetchval(
-            "SELECT postgis_lib_version()")
+        checks["database"] = await request.app.state.pool.fetchval("SELECT postgis_lib_version()")
     except Exception as error:  # any failure means not ready; say which
         checks["database"] = f"unavailable: {type(error).__name__}"
         healthy = False
     overlay = request.app.state.overlay.current
-    checks["overlay"] = {"generation": overlay.generation,
-                         "layers": {name: len(index.grids) for name, index in overlay.layers.items()}}
-    return JSONResponse(status_code=200 if healthy else 503,
-                        content={"status": "ok" if healthy else "unavailable", **checks})
+    checks["overlay"] = {
+        "generation": overlay.generation,
+        "layers": {name: len(index.grids) for name, index in overlay.layers.items()},
+    }
+    return JSONResponse(
+        status_code=200 if healthy else 503, content={"status": "ok" if healthy else "unavailable", **checks}
+    )
 
 
-@router.get("/ready", summary="Ready for traffic: the database answers and the road graph is "
-                              "loaded (else 503 naming what is missing)")
+@router.get(
+    "/ready",
+    summary="Ready for traffic: the database answers and the road graph is "
+    "loaded (else 503 naming what is missing)",
+)
 async def ready(request: Request) -> Response:
     """A process without its road graph still answers lookups, but dispatch would rank
     squads without ETAs: such a process should not take traffic yet."""
@@ -50,13 +55,20 @@ async def ready(request: Request) -> Response:
         missing.append("database")
     holder = getattr(request.app.state, "eta", None)
     if holder is None or holder.engine is None or holder.network is None:
-        checks["road_graph"] = ("missing: " + holder.unavailable if holder is not None
-                                else "missing: the ETA state was not started")
+        checks["road_graph"] = (
+            "missing: " + holder.unavailable
+            if holder is not None
+            else "missing: the ETA state was not started"
+        )
         missing.append("road_graph")
     else:
-        checks["road_graph"] = {"network_id": holder.network["id"],
-                                "nodes": holder.network["node_count"],
-                                "edges": holder.network["edge_count"],
-                                "squads": len(holder.squads)}
-    return json_response({"status": "unavailable" if missing else "ready", "missing": missing,
-                          **checks}, status_code=503 if missing else 200)
+        checks["road_graph"] = {
+            "network_id": holder.network["id"],
+            "nodes": holder.network["node_count"],
+            "edges": holder.network["edge_count"],
+            "squads": len(holder.squads),
+        }
+    return json_response(
+        {"status": "unavailable" if missing else "ready", "missing": missing, **checks},
+        status_code=503 if missing else 200,
+    )

@@ -11,8 +11,7 @@ from gridsvc.cli_support import run
 from gridsvc.database.pool import connect
 from gridsvc.settings import Settings
 
-jurisdictions_app = typer.Typer(help="Jurisdictions (city, county, township).",
-                                no_args_is_help=True)
+jurisdictions_app = typer.Typer(help="Jurisdictions (city, county, township).", no_args_is_help=True)
 
 
 @jurisdictions_app.command("import")
@@ -29,8 +28,9 @@ def jurisdictions_import(
     async def task(_: Settings, url: str) -> Any:
         connection = await connect(url)
         try:
-            return await import_boundaries(connection, file, crs=crs, code_field=code_field,
-                                           level_field=level_field, timezone=timezone)
+            return await import_boundaries(
+                connection, file, crs=crs, code_field=code_field, level_field=level_field, timezone=timezone
+            )
         finally:
             await connection.close()
 
@@ -52,5 +52,7 @@ def jurisdictions_list(level: str | None = None) -> None:
 
     for row in run(task):
         area = f"{row['area_m2'] / 1e6:,.1f} km²" if row["area_m2"] else "no boundary"
-        typer.echo(f"{row['code']:<12} {row['level']:<9} {row['name']:<24} {area:>14} "
-                   f"parent={row['parent_code'] or '-'} layers={row['layer_count']}")
+        typer.echo(
+            f"{row['code']:<12} {row['level']:<9} {row['name']:<24} {area:>14} "
+            f"parent={row['parent_code'] or '-'} layers={row['layer_count']}"
+        )

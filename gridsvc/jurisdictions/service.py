@@ -12,10 +12,18 @@ from gridsvc.jurisdictions import queries
 LEVELS = ("province", "city", "county", "township")
 
 
-async def upsert(connection: asyncpg.Connection, *, code: str, name: str, level: str,
-                 boundary: MultiPolygon | None, name_zh: str | None = None,
-                 parent_code: str | None = None, timezone: str = "Asia/Shanghai",
-                 source: str | None = None) -> int:
+async def upsert(
+    connection: asyncpg.Connection,
+    *,
+    code: str,
+    name: str,
+    level: str,
+    boundary: MultiPolygon | None,
+    name_zh: str | None = None,
+    parent_code: str | None = None,
+    timezone: str = "Asia/Shanghai",
+    source: str | None = None,
+) -> int:
     """Create or update a jurisdiction; ``boundary`` in EPSG:4326. Returns its id."""
     if level not in LEVELS:
         raise ValueError(f"level {level!r} is not one of {', '.join(LEVELS)}")
@@ -30,6 +38,7 @@ async def get(connection: asyncpg.Connection | asyncpg.Pool, *, code: str) -> di
     return dict(row) if row else None
 
 
-async def list_all(connection: asyncpg.Connection | asyncpg.Pool, *,
-                   level: str | None = None) -> list[dict[str, Any]]:
+async def list_all(
+    connection: asyncpg.Connection | asyncpg.Pool, *, level: str | None = None
+) -> list[dict[str, Any]]:
     return [dict(r) for r in await connection.fetch(queries.LIST, level)]

@@ -29,23 +29,36 @@ Anyone = Annotated[Principal, Depends(principal)]
 
 def principal_of_user(row: dict[str, Any]) -> Principal:
     """A users row as the scope rules see it (for notices: who would see this event)."""
-    return Principal(user_id=row["id"], name=row["name"], role=row["role"],
-                     grid_codes=tuple(row.get("grid_codes") or ()),
-                     squad_id=row.get("squad_id"), webhook_url=row.get("webhook_url"),
-                     display_name=row.get("display_name"))
+    return Principal(
+        user_id=row["id"],
+        name=row["name"],
+        role=row["role"],
+        grid_codes=tuple(row.get("grid_codes") or ()),
+        squad_id=row.get("squad_id"),
+        webhook_url=row.get("webhook_url"),
+        display_name=row.get("display_name"),
+    )
 
 
 def new_hub(app_state: Any) -> LiveHub:
     """The process's hub, fed by its one listener (``app_state.listener``)."""
-    return LiveHub(app_state.pool, app_state.listener, visible=event_visible,
-                   stale_after_s=app_state.settings.squad_position_stale_s)
+    return LiveHub(
+        app_state.pool,
+        app_state.listener,
+        visible=event_visible,
+        stale_after_s=app_state.settings.squad_position_stale_s,
+    )
 
 
-@router.get("/live/stream", summary="Server-sent events: events, squads, counters (by scope)",
-            response_class=EventSourceResponse,
-            responses={200: {"content": {"text/event-stream": {}}}})
-async def stream(request: Request, who: Anyone,
-                 last_event_id: Annotated[str | None, Header()] = None) -> EventSourceResponse:
+@router.get(
+    "/live/stream",
+    summary="Server-sent events: events, squads, counters (by scope)",
+    response_class=EventSourceResponse,
+    responses={200: {"content": {"text/event-stream": {}}}},
+)
+async def stream(
+    request: Request, who: Anyone, last_event_id: Annotated[str | None, Header()] = None
+) -> EventSourceResponse:
     """Messages: ``hello``; ``event`` (``{op, event}``, the marker/card summary);
     ``removed`` (an event left your scope); ``squad``; ``counters`` (operators);
     ``heartbeat`` every ``GRIDSVC_LIVE_HEARTBEAT_S`` (15 s); ``resync`` (reload: updates were
@@ -69,77 +82,92 @@ async def stream(request: Request, who: Anyone,
     # sse-starlette writes the messages, sends the heartbeats, ends the stream when the
     # client goes away or the server shuts down.
     return EventSourceResponse(
-        body(), sep="\n", ping=interval,
+        body(),
+        sep="\n",
+        ping=interval,
         ping_message_factory=lambda: encode("heartbeat", {"boot": hub.boot}),
-        headers={"Cache-Control": "no-cache"})
+        headers={"Cache-Control": "no-cache"},
+    )
 
 
 @router.get("/live/events", summary="Open events you may see, as map/inbox summaries")
-async def live_events(request: Request, who: Anyone,
-                      assignments: Annotated[bool, Query(
-                          description="only dispatched / signed-for / on-scene")] = False,
-                      limit: Annotated[int, Query(ge=1, le=5000)] = 3000) -> Response:
+async def live_events(
+    request: Request,
+    who: Anyone,
+    assignments: Annotated[bool, Query(description="only dispatched / signed-for / on-scene")] = False,
+    limit: Annotated[int, Query(ge=1, le=5000)] = 3000,
+) -> Response:
     states = views.ASSIGNMENT_STATES if assignments else None
-    found = await views.open_event_views(request.app.state.pool, states=states, limit=limit,
-                                         viewer=viewer_of(who))
-    return json_response({"events": [views.event_summary(v) for v in found
-                                      if event_visible(who, v)]})
+    found = await views.open_event_views(
+        request.app.state.pool, states=states, limit=limit, viewer=viewer_of(who)
+    )
+    return json_response({"events": [views.event_summary(v) for v in found if event_visible(who, v)]})
 
 
 @router.get("/live/squads", summary="Squads with status and live (or station) position")
 async def live_squads(request: Request, _: Operator) -> Response:
     rows = await views.squad_summaries(
-        request.app.state.pool, stale_after_s=request.app.state.settings.squad_position_stale_s)
+        request.app.state.pool, stale_after_s=request.app.state.settings.squad_position_stale_s
+    )
     return json_response({"squads": rows})
 
 
-@router.get("/live/counters", summary="Counter strip: open, overdue, triage, closed today, "
-                                      "whistles awaiting 报到")
+@router.get(
+    "/live/counters", summary="Counter strip: open, overdue, triage, closed today, whistles awaiting 报到"
+)
 async def live_counters(request: Request, _: Operator) -> Response:
     return json_response(await views.counters(request.app.state.pool))
 
 
 @router.get("/live/coverage", summary="Arrival-time coverage as GeoJSON hexagons")
-async def live_coverage(request: Request, _: Operator,
-                        jurisdiction: str = "LI",
-                        resolution: Annotated[int, Query(ge=5, le=9)] = 8) -> Response:
+async def live_coverage(
+    request: Request, _: Operator, jurisdiction: str = "LI", resolution: Annotated[int, Query(ge=5, le=9)] = 8
+) -> Response:
     cache = request.app.state.__dict__.setdefault("live_coverage_cache", {})
     run = await request.app.state.pool.fetchval(
         "SELECT r.id FROM coverage_runs r JOIN jurisdictions j ON j.id = r.jurisdiction_id "
-        "WHERE r.is_current AND j.code = $1", jurisdiction)
+        "WHERE r.is_current AND j.code = $1",
+        jurisdiction,
+    )
     if run is None:
         raise APIError(404, "not_found", f"no coverage computed for {jurisdiction!r}")
     key = (jurisdiction, resolution, run)
     if key not in cache:
         cache.clear()
-        cache[key] = await views.coverage_geojson(request.app.state.pool,
-                                                  jurisdiction=jurisdiction,
-                                                  resolution=resolution)
+        cache[key] = await views.coverage_geojson(
+            request.app.state.pool, jurisdiction=jurisdiction, resolution=resolution
+        )
     return json_response(cache[key])
 
 
 @router.get("/notices/secret", summary="Your notices' signing secret (admin: anyone's)")
-async def notice_secret(request: Request, who: Anyone,
-                        user: Annotated[str | None, Query(description="admin: user name")] = None
-                        ) -> Response:
+async def notice_secret(
+    request: Request, who: Anyone, user: Annotated[str | None, Query(description="admin: user name")] = None
+) -> Response:
     user_id = who.user_id
     if user is not None and user != who.name:
         if who.role != "admin":
             raise APIError(404, "not_found", f"user {user!r} does not exist")
-        user_id = await request.app.state.pool.fetchval(
-            "SELECT id FROM users WHERE name = $1", user)
+        user_id = await request.app.state.pool.fetchval("SELECT id FROM users WHERE name = $1", user)
         if user_id is None:
             raise APIError(404, "not_found", f"user {user!r} does not exist")
     secret = await notices.secret_of(request.app.state.pool, user_id=user_id)
-    return json_response({"user_id": user_id, "secret": secret,
-                          "signature": "X-Signature: sha256=HMAC-SHA256(secret, "
-                                       "'<X-Timestamp>.' + body)"})
+    return json_response(
+        {
+            "user_id": user_id,
+            "secret": secret,
+            "signature": "X-Signature: sha256=HMAC-SHA256(secret, '<X-Timestamp>.' + body)",
+        }
+    )
 
 
 @router.get("/notices", summary="Per-recipient webhook notices (admin: all; else your own)")
-async def list_notices(request: Request, who: Anyone, event_id: int | None = None,
-                       limit: Annotated[int, Query(ge=1, le=500)] = 100) -> Response:
+async def list_notices(
+    request: Request,
+    who: Anyone,
+    event_id: int | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> Response:
     user_id = None if who.role == "admin" else who.user_id
-    rows = await notices.list_notices(request.app.state.pool, event_id=event_id,
-                                      user_id=user_id, limit=limit)
+    rows = await notices.list_notices(request.app.state.pool, event_id=event_id, user_id=user_id, limit=limit)
     return json_response({"notices": rows})

@@ -32,9 +32,16 @@ log = logging.getLogger("gridsvc.demo")
 DEMO_OPERATOR = "demo-operator"
 DEMO_GRID_HEAD = "demo-vaduz-01"
 DEMO_FEED = "demo-feed"  # the simulated field and AVL units (admin: it posts squad positions)
-NEXT_ACTION = {"received": "route", "returned": "route", "routed": "dispatch",
-               "dispatched": "sign_for", "signed_for": "arrive", "on_scene": "handle",
-               "handled": "verify", "verified": "close"}
+NEXT_ACTION = {
+    "received": "route",
+    "returned": "route",
+    "routed": "dispatch",
+    "dispatched": "sign_for",
+    "signed_for": "arrive",
+    "on_scene": "handle",
+    "handled": "verify",
+    "verified": "close",
+}
 BATCH = 500
 
 
@@ -45,14 +52,13 @@ async def demo_accounts(url: str) -> dict[str, str]:
     try:
         tokens = {}
         for name, role, shown, grids in (
-                (DEMO_OPERATOR, "operator", "值班员（演示）", ()),
-                (DEMO_GRID_HEAD, "grid_head", "网格长 瓦杜兹01（演示）", ("LI-VADUZ-01",)),
-                (DEMO_FEED, "admin", "演示数据源", ())):
+            (DEMO_OPERATOR, "operator", "值班员（演示）", ()),
+            (DEMO_GRID_HEAD, "grid_head", "网格长 瓦杜兹01（演示）", ("LI-VADUZ-01",)),
+            (DEMO_FEED, "admin", "演示数据源", ()),
+        ):
             if await auth.get_user(connection, name=name) is None:
-                await auth.create_user(connection, name=name, role=role, display_name=shown,
-                                       grid_codes=grids)
-            tokens[name] = await auth.issue_token(connection, user_name=name,
-                                                  label="gridsvc up")
+                await auth.create_user(connection, name=name, role=role, display_name=shown, grid_codes=grids)
+            tokens[name] = await auth.issue_token(connection, user_name=name, label="gridsvc up")
         return tokens
     finally:
         await connection.close()
@@ -61,8 +67,16 @@ async def demo_accounts(url: str) -> dict[str, str]:
 class DemoFeed(threading.Thread):
     """Posts demo work orders and plays the field until the process ends."""
 
-    def __init__(self, *, base_url: str, database_url: str, rate: float, token: str,
-                 jurisdiction: str = "LI", steps_per_order: int = 3) -> None:
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        database_url: str,
+        rate: float,
+        token: str,
+        jurisdiction: str = "LI",
+        steps_per_order: int = 3,
+    ) -> None:
         super().__init__(name="gridsvc-demo-feed", daemon=True)
         self.base_url = base_url.rstrip("/")
         self.database_url = database_url
@@ -117,13 +131,16 @@ class DemoFeed(threading.Thread):
         """Play the 12345 hotline's side too: accept its feedback (签收, 办结...) so that the
         outbox delivers instead of retrying. Only when the demo integration has no callback
         URL of its own (or one of an earlier demo run)."""
+
         async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
             try:
                 head = await reader.readuntil(b"\r\n\r\n")
                 found = re.search(rb"content-length:\s*(\d+)", head, re.IGNORECASE)
                 await reader.readexactly(int(found.group(1)) if found else 0)
-                writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-                             b"Content-Length: 11\r\nConnection: close\r\n\r\n{\"ok\":true}")
+                writer.write(
+                    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                    b'Content-Length: 11\r\nConnection: close\r\n\r\n{"ok":true}'
+                )
                 await writer.drain()
             except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
                 pass
@@ -137,7 +154,8 @@ class DemoFeed(threading.Thread):
             await connection.execute(
                 "UPDATE integrations SET callback_url = $1 WHERE name = 'hotline-demo' AND "
                 "(callback_url IS NULL OR callback_url LIKE '%/demo-hotline')",
-                f"http://127.0.0.1:{port}/demo-hotline")
+                f"http://127.0.0.1:{port}/demo-hotline",
+            )
         finally:
             await connection.close()
 
@@ -145,13 +163,16 @@ class DemoFeed(threading.Thread):
         connection = await connect(self.database_url)
         try:
             return await generate_work_orders(
-                connection, jurisdiction=self.jurisdiction, count=BATCH,
-                seed=self.rng.randrange(1 << 30), prefix=f"DEMO{datetime.now(UTC):%H%M%S}-")
+                connection,
+                jurisdiction=self.jurisdiction,
+                count=BATCH,
+                seed=self.rng.randrange(1 << 30),
+                prefix=f"DEMO{datetime.now(UTC):%H%M%S}-",
+            )
         finally:
             await connection.close()
 
-    async def _post(self, client: httpx.AsyncClient, secret: str,
-                    order: dict[str, Any]) -> httpx.Response:
+    async def _post(self, client: httpx.AsyncClient, secret: str, order: dict[str, Any]) -> httpx.Response:
         """Deliver one work order the way the hotline does: signed, to ``/webhooks/12345``,
         so demo events take the same intake flow (gridsvc.events.flows) as real ones."""
         order = {**order, "reported_at": datetime.now(UTC).isoformat()}
@@ -159,8 +180,7 @@ class DemoFeed(threading.Thread):
         headers = signed_headers(secret, body, integration="hotline-demo")
         response = await client.post("/webhooks/12345", content=body, headers=headers)
         if response.status_code >= 400:
-            log.warning("demo work order refused: %s %s", response.status_code,
-                        response.text[:200])
+            log.warning("demo work order refused: %s %s", response.status_code, response.text[:200])
         self.posted += 1
         return response
 
@@ -170,8 +190,11 @@ class DemoFeed(threading.Thread):
         found = await client.get("/live/events", headers=headers, params={"limit": 500})
         if found.status_code != 200:
             return
-        movable = [e for e in found.json()["events"] if e["state"] in NEXT_ACTION
-                   and (e["external_id"] or "").startswith("DEMO")]
+        movable = [
+            e
+            for e in found.json()["events"]
+            if e["state"] in NEXT_ACTION and (e["external_id"] or "").startswith("DEMO")
+        ]
         if not movable:
             return
         event = self.rng.choice(movable)
@@ -180,13 +203,19 @@ class DemoFeed(threading.Thread):
         if action == "route":  # the operator places it with the township's squad
             if not event["enforcement"]:
                 return
-            body = {"target": {"kind": "squad", "code": event["enforcement"]},
-                    "note": "值班员分拨（演示）"}
+            body = {"target": {"kind": "squad", "code": event["enforcement"]}, "note": "值班员分拨（演示）"}
         if action == "handle":
             body["note"] = "已到现场处置完毕（演示）"
         if action == "arrive" and event["squad_id"] and event["lat"] is not None:
-            await client.post(f"/squads/{event['squad_id']}/positions", headers=headers, json={
-                "lat": event["lat"], "lng": event["lng"], "crs": "wgs84",
-                "timestamp": datetime.now(UTC).isoformat()})
+            await client.post(
+                f"/squads/{event['squad_id']}/positions",
+                headers=headers,
+                json={
+                    "lat": event["lat"],
+                    "lng": event["lng"],
+                    "crs": "wgs84",
+                    "timestamp": datetime.now(UTC).isoformat(),
+                },
+            )
             body["position"] = {"lat": event["lat"], "lng": event["lng"], "crs": "wgs84"}
         await client.post(f"/events/{event['id']}/actions/{action}", headers=headers, json=body)

@@ -70,8 +70,7 @@ def encode(name: str, data: dict[str, Any], message_id: str | None = None) -> Se
 @dataclass(eq=False)
 class Subscriber:
     principal: Any
-    queue: asyncio.Queue[ServerSentEvent] = field(
-        default_factory=lambda: asyncio.Queue(maxsize=2000))
+    queue: asyncio.Queue[ServerSentEvent] = field(default_factory=lambda: asyncio.Queue(maxsize=2000))
     seen: set[int] = field(default_factory=set)
     overflowed: bool = False
 
@@ -102,9 +101,16 @@ class _Sent:
 class LiveHub:
     """LISTEN/NOTIFY -> subscribers, for one app process."""
 
-    def __init__(self, pool: asyncpg.Pool, listener: Listener, *, visible: Visible,
-                 stale_after_s: float, history: int = 1000,
-                 catch_up_s: float = CATCH_UP_S) -> None:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        listener: Listener,
+        *,
+        visible: Visible,
+        stale_after_s: float,
+        history: int = 1000,
+        catch_up_s: float = CATCH_UP_S,
+    ) -> None:
         self._pool = pool
         self._visible = visible
         self._stale_after_s = stale_after_s
@@ -151,8 +157,9 @@ class LiveHub:
         self.broadcast_resync("live updates were interrupted (database connection lost)")
         if gap.alive_at is None:
             return
-        changed = await views.changed_event_ids(self._pool, since=gap.alive_at - RESYNC_MARGIN,
-                                                limit=RESYNC_MAX_EVENTS + 1)
+        changed = await views.changed_event_ids(
+            self._pool, since=gap.alive_at - RESYNC_MARGIN, limit=RESYNC_MAX_EVENTS + 1
+        )
         if len(changed) <= RESYNC_MAX_EVENTS:
             for event_id in changed:
                 self._pending_events.setdefault(event_id, "UPDATE")
@@ -170,8 +177,7 @@ class LiveHub:
             log.warning("live hub: unreadable %s payload %r", EVENTS_CHANNEL, payload)
             return
         op = str(data.get("op") or "UPDATE")
-        self._pending_events[event_id] = "INSERT" if self._pending_events.get(
-            event_id) == "INSERT" else op
+        self._pending_events[event_id] = "INSERT" if self._pending_events.get(event_id) == "INSERT" else op
         self._wake.set()
 
     def _on_squad(self, payload: str) -> None:
@@ -226,7 +232,8 @@ class LiveHub:
                 rows = []
                 for squad_id in sorted(ids):
                     rows += await views.squad_summaries(
-                        connection, stale_after_s=self._stale_after_s, squad_id=squad_id)
+                        connection, stale_after_s=self._stale_after_s, squad_id=squad_id
+                    )
         for row in rows:
             self._publish("squad", row, view=None)
 
@@ -291,8 +298,7 @@ class LiveHub:
     def _catch_up(self, subscriber: Subscriber, last_event_id: str) -> None:
         boot, _, seq = last_event_id.partition(".")
         oldest = self._history[0].seq if self._history else self._seq + 1
-        if (boot != self.boot or not seq.isdigit() or int(seq) < oldest - 1
-                or int(seq) < self._lost_through):
+        if boot != self.boot or not seq.isdigit() or int(seq) < oldest - 1 or int(seq) < self._lost_through:
             subscriber.put(encode("resync", {"reason": "missed updates: reload"}))
             return
         for sent in self._history:
@@ -300,5 +306,7 @@ class LiveHub:
                 self._offer(subscriber, sent)
 
     def hello(self, subscriber: Subscriber) -> ServerSentEvent:
-        return encode("hello", {"boot": self.boot, "at": datetime.now(UTC),
-                                "role": getattr(subscriber.principal, "role", None)})
+        return encode(
+            "hello",
+            {"boot": self.boot, "at": datetime.now(UTC), "role": getattr(subscriber.principal, "role", None)},
+        )

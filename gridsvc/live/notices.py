@@ -31,8 +31,13 @@ from gridsvc.live import views
 from gridsvc.webhooks.signing import new_secret
 
 log = logging.getLogger("gridsvc.notices")
-NOTICES = delivery.Outbox(table="recipient_notices", destination="user_id", lane="user_id",
-                          entrypoint="notices.deliver", lock_class=0x6E6F74)
+NOTICES = delivery.Outbox(
+    table="recipient_notices",
+    destination="user_id",
+    lane="user_id",
+    entrypoint="notices.deliver",
+    lock_class=0x6E6F74,
+)
 FANOUT = "notices.fanout"
 
 TRANSITION = """
@@ -86,19 +91,33 @@ def notice_payload(view: EventView, queued: asyncpg.Record) -> dict[str, Any]:
     the recipient sees it: the caller masked, or None when confidential)."""
     summary = views.event_summary(view)
     kind = "transferred" if queued["action"] == "transfer" else "dispatched"
-    return {"kind": kind, "kind_zh": "改派" if kind == "transferred" else "派遣",
-            "event_id": view.id, "work_order_no": view.external_id,
-            "title": view.title, "address": view.address,
-            "matter": summary["matter_name"], "state": view.state,
-            "state_zh": view.state_zh, "lat": view.lat, "lng": view.lng,
-            "responsible": summary["responsible"], "squad_id": view.squad_id,
-            "due_at": summary["sla"]["due_at"], "handle_due_at": summary["sla"]["handle_due_at"],
-            "at": queued["at"], "by": queued["actor"], "note": queued["note"],
-            "reporter": summary["reporter"], "inbox": "/inbox"}
+    return {
+        "kind": kind,
+        "kind_zh": "改派" if kind == "transferred" else "派遣",
+        "event_id": view.id,
+        "work_order_no": view.external_id,
+        "title": view.title,
+        "address": view.address,
+        "matter": summary["matter_name"],
+        "state": view.state,
+        "state_zh": view.state_zh,
+        "lat": view.lat,
+        "lng": view.lng,
+        "responsible": summary["responsible"],
+        "squad_id": view.squad_id,
+        "due_at": summary["sla"]["due_at"],
+        "handle_due_at": summary["sla"]["handle_due_at"],
+        "at": queued["at"],
+        "by": queued["actor"],
+        "note": queued["note"],
+        "reporter": summary["reporter"],
+        "inbox": "/inbox",
+    }
 
 
-async def fan_out(connection: asyncpg.Connection, *, transition_id: int,
-                  principal_of: PrincipalOf, visible: Visible) -> int:
+async def fan_out(
+    connection: asyncpg.Connection, *, transition_id: int, principal_of: PrincipalOf, visible: Visible
+) -> int:
     """The ``notices.fanout`` job: one notice per recipient who sees the event, each with its
     delivery job, in one transaction; returns notices written (0 when run again)."""
     written = 0
@@ -119,8 +138,15 @@ async def fan_out(connection: asyncpg.Connection, *, transition_id: int,
             seen = as_seen_by(view, Viewer(role=user["role"], name=user["name"]))
             payload = json.loads(json.dumps(notice_payload(seen, queued), default=str))
             notice_id = await connection.fetchval(
-                INSERT_NOTICE, view.id, user["id"], transition_id, user["webhook_url"],
-                payload["kind"], payload, f"notice:{user['id']}:{transition_id}")
+                INSERT_NOTICE,
+                view.id,
+                user["id"],
+                transition_id,
+                user["webhook_url"],
+                payload["kind"],
+                payload,
+                f"notice:{user['id']}:{transition_id}",
+            )
             if notice_id is not None:
                 await delivery.enqueue_message(connection, NOTICES, notice_id)
                 written += 1
@@ -140,6 +166,7 @@ async def retry(pool: asyncpg.Pool, *, notice_id: int) -> bool:
         return await delivery.retry_dead(connection, NOTICES, notice_id)
 
 
-async def list_notices(connection: asyncpg.Connection | asyncpg.Pool, *, event_id: int | None,
-                       user_id: int | None, limit: int) -> list[dict[str, Any]]:
+async def list_notices(
+    connection: asyncpg.Connection | asyncpg.Pool, *, event_id: int | None, user_id: int | None, limit: int
+) -> list[dict[str, Any]]:
     return [dict(r) for r in await connection.fetch(LIST, event_id, user_id, limit)]

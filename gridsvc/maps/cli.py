@@ -21,6 +21,7 @@ def map_grids(
     """Write a folium map of every layer (toggleable), names on hover."""
     from gridsvc.maps.grids import write_grid_map
 
-    path = run(lambda settings, url: write_grid_map(url, out=out, with_cells=cells,
-                                                    jurisdiction=jurisdiction))
+    path = run(
+        lambda settings, url: write_grid_map(url, out=out, with_cells=cells, jurisdiction=jurisdiction)
+    )
     typer.echo(f"wrote {path}")

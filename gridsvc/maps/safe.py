@@ -26,8 +26,13 @@ __all__ = ["SafeGeoJsonTooltip", "TextPopup", "TextTooltip", "js_literal", "labe
 def js_literal(value: Any) -> str:
     """``value`` as a JavaScript literal safe inside ``<script>``: JSON with ``<``, ``>``,
     ``&`` and ``'`` escaped (as Jinja's ``tojson`` does), Chinese left readable."""
-    return (json.dumps(value, ensure_ascii=False).replace("<", "\\u003c")
-            .replace(">", "\\u003e").replace("&", "\\u0026").replace("'", "\\u0027"))
+    return (
+        json.dumps(value, ensure_ascii=False)
+        .replace("<", "\\u003c")
+        .replace(">", "\\u003e")
+        .replace("&", "\\u0026")
+        .replace("'", "\\u0027")
+    )
 
 
 def label(text: str) -> str:

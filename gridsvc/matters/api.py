@@ -12,13 +12,15 @@ from gridsvc.matters import models, service
 router = APIRouter(tags=["matters"])
 
 
-@router.get("/matters", response_model=list[models.Matter],
-            summary="Matters with their conditions, by kind and/or a search text")
+@router.get(
+    "/matters",
+    response_model=list[models.Matter],
+    summary="Matters with their conditions, by kind and/or a search text",
+)
 async def list_matters(
     request: Request,
     kind: Annotated[str | None, Query(pattern="^(event|part|other)$")] = None,
-    q: Annotated[str | None, Query(max_length=200,
-                                   description="in code, names or filing conditions")] = None,
+    q: Annotated[str | None, Query(max_length=200, description="in code, names or filing conditions")] = None,
 ) -> list[dict[str, Any]]:
     return await service.list_matters(request.app.state.pool, kind=kind, q=q)
 
@@ -31,8 +33,11 @@ async def get_matter(request: Request, code: str) -> dict[str, Any]:
     return matter
 
 
-@router.patch("/matters/{code}", response_model=models.Matter,
-              summary="Set auto_dispatch, handling_level or owner_department of a matter")
+@router.patch(
+    "/matters/{code}",
+    response_model=models.Matter,
+    summary="Set auto_dispatch, handling_level or owner_department of a matter",
+)
 async def patch_matter(request: Request, code: str, body: models.MatterPatch) -> dict[str, Any]:
     given = body.model_fields_set
     changes: dict[str, Any] = {}
@@ -40,8 +45,12 @@ async def patch_matter(request: Request, code: str, body: models.MatterPatch) ->
         if name in given:
             value = getattr(body, name)
             if value is None:
-                raise APIError(422, "invalid_request", f"{name} cannot be null",
-                               fields=[{"field": f"body.{name}", "reason": "cannot be null"}])
+                raise APIError(
+                    422,
+                    "invalid_request",
+                    f"{name} cannot be null",
+                    fields=[{"field": f"body.{name}", "reason": "cannot be null"}],
+                )
             changes[name] = value
     if "owner_department" in given:
         changes["owner_department"] = body.owner_department
@@ -53,7 +62,6 @@ async def patch_matter(request: Request, code: str, body: models.MatterPatch) ->
         raise APIError(422, "invalid_value", str(error)) from None
 
 
-@router.get("/departments", response_model=list[models.Department],
-            summary="County departments (主管部门)")
+@router.get("/departments", response_model=list[models.Department], summary="County departments (主管部门)")
 async def list_departments(request: Request) -> list[dict[str, Any]]:
     return await service.list_departments(request.app.state.pool)

@@ -11,8 +11,7 @@ import typer
 from gridsvc.database.pool import connect
 from gridsvc.settings import Settings
 
-app = typer.Typer(help="The matter catalogue (事项清单) and county departments.",
-                  no_args_is_help=True)
+app = typer.Typer(help="The matter catalogue (事项清单) and county departments.", no_args_is_help=True)
 
 
 def _run(task: Any) -> Any:
@@ -24,8 +23,10 @@ def _run(task: Any) -> Any:
 @app.command("import")
 def matters_import(
     files: Annotated[list[Path], typer.Argument(help="CSV or XLSX files (one transaction)")],
-    kind: Annotated[str | None, typer.Option(
-        help="event | part (CSV: required; XLSX: taken from the sheet names 事件/部件)")] = None,
+    kind: Annotated[
+        str | None,
+        typer.Option(help="event | part (CSV: required; XLSX: taken from the sheet names 事件/部件)"),
+    ] = None,
     sheet: Annotated[str | None, typer.Option(help="XLSX: only this sheet")] = None,
     report_json: Annotated[Path | None, typer.Option(help="also write the report here")] = None,
 ) -> None:
@@ -54,23 +55,32 @@ def matters_import(
 
 def print_report(report: dict[str, Any]) -> None:
     for kind, entry in sorted(report["by_kind"].items()):
-        typer.echo(f"{kind}: {entry['matters']} matters in {entry['classes']} classes, "
-                   f"{entry['conditions']} conditions")
+        typer.echo(
+            f"{kind}: {entry['matters']} matters in {entry['classes']} classes, "
+            f"{entry['conditions']} conditions"
+        )
     typer.echo(f"created {report['created']}, updated {report['updated']}")
     unparsed = report["unparsed"]
     if unparsed:
-        typer.secho(f"{len(unparsed)} time limit(s) not parsed (stored without a limit):",
-                    fg=typer.colors.YELLOW)
+        typer.secho(
+            f"{len(unparsed)} time limit(s) not parsed (stored without a limit):", fg=typer.colors.YELLOW
+        )
         for item in unparsed:
-            typer.secho(f"  {item['file']} row {item['row']} ({item['matter_code']}): "
-                        f"{item['text']!r}", fg=typer.colors.YELLOW)
+            typer.secho(
+                f"  {item['file']} row {item['row']} ({item['matter_code']}): {item['text']!r}",
+                fg=typer.colors.YELLOW,
+            )
     unmatched = report["unmatched_departments"]
     if unmatched:
-        typer.secho(f"{len(unmatched)} matter(s) with no owner department "
-                    "(主管部门 matched no rule):", fg=typer.colors.YELLOW)
+        typer.secho(
+            f"{len(unmatched)} matter(s) with no owner department (主管部门 matched no rule):",
+            fg=typer.colors.YELLOW,
+        )
         for item in unmatched:
-            typer.secho(f"  {item['matter_code']} (row {item['row']}): "
-                        f"{item['supervising_department'] or '(blank)'}", fg=typer.colors.YELLOW)
+            typer.secho(
+                f"  {item['matter_code']} (row {item['row']}): {item['supervising_department'] or '(blank)'}",
+                fg=typer.colors.YELLOW,
+            )
 
 
 @app.command("list")
@@ -91,16 +101,20 @@ def matters_list(
     for matter in _run(task):
         limits = ", ".join(c["time_limit_text"] or "-" for c in matter["conditions"])
         flags = (" auto" if matter["auto_dispatch"] else "") + (
-            " grid" if matter["handling_level"] == "grid" else "")
-        typer.echo(f"{matter['code']:<10} {matter['name']:<16} "
-                   f"owner={matter['owner_department'] or '-':<18}{flags} [{limits}]")
+            " grid" if matter["handling_level"] == "grid" else ""
+        )
+        typer.echo(
+            f"{matter['code']:<10} {matter['name']:<16} "
+            f"owner={matter['owner_department'] or '-':<18}{flags} [{limits}]"
+        )
 
 
 @app.command("set")
 def matters_set(
     code: str,
-    auto_dispatch: Annotated[bool | None, typer.Option(
-        "--auto-dispatch/--no-auto-dispatch", help="dispatch without an operator")] = None,
+    auto_dispatch: Annotated[
+        bool | None, typer.Option("--auto-dispatch/--no-auto-dispatch", help="dispatch without an operator")
+    ] = None,
     handling_level: Annotated[str | None, typer.Option(help="grid | township")] = None,
     owner_department: Annotated[str | None, typer.Option(help="department code")] = None,
 ) -> None:
@@ -119,15 +133,18 @@ def matters_set(
             await connection.close()
 
     matter = _run(task)
-    typer.echo(f"{matter['code']} {matter['name']}: auto_dispatch={matter['auto_dispatch']} "
-               f"handling_level={matter['handling_level']} "
-               f"owner_department={matter['owner_department']}")
+    typer.echo(
+        f"{matter['code']} {matter['name']}: auto_dispatch={matter['auto_dispatch']} "
+        f"handling_level={matter['handling_level']} "
+        f"owner_department={matter['owner_department']}"
+    )
 
 
 @app.command("departments")
 def departments(
-    file: Annotated[Path | None, typer.Option(help="CSV code,name,name_zh "
-                                                   "(default: geodata/departments.csv)")] = None,
+    file: Annotated[
+        Path | None, typer.Option(help="CSV code,name,name_zh (default: geodata/departments.csv)")
+    ] = None,
 ) -> None:
     """Load (upsert) the county departments and list them."""
     from gridsvc.matters.service import DEPARTMENTS_FILE, ensure_departments, list_departments

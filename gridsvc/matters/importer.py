@@ -44,8 +44,17 @@ from typing import Any
 from gridsvc.matters import timelimits
 from gridsvc.textfiles import read_text
 
-COLUMNS = ("大类代码", "大类名称", "小类代码", "小类名称", "处置单位", "主管部门", "立案条件",
-           "结案条件", "处置时限")
+COLUMNS = (
+    "大类代码",
+    "大类名称",
+    "小类代码",
+    "小类名称",
+    "处置单位",
+    "主管部门",
+    "立案条件",
+    "结案条件",
+    "处置时限",
+)
 CONDITION_COLUMNS = ("立案条件", "结案条件", "处置时限")
 KIND_PREFIX = {"event": "EV", "part": "PT"}
 SHEET_KINDS = {"事件": "event", "部件": "part"}
@@ -130,7 +139,8 @@ class Catalogue:
             if matter.code in known:
                 raise MatterImportError(
                     f"{matter.source} row {matter.first_row}: matter {matter.code} is also "
-                    f"defined in {known[matter.code].source} (row {known[matter.code].first_row})")
+                    f"defined in {known[matter.code].source} (row {known[matter.code].first_row})"
+                )
         self.matters.extend(other.matters)
         self.unparsed.extend(other.unparsed)
         self.unmatched_departments.extend(other.unmatched_departments)
@@ -158,6 +168,7 @@ def check_kind(kind: str | None) -> str | None:
 
 # -- reading -------------------------------------------------------------------------
 
+
 def _text(value: Any) -> str | None:
     """A cell as text: None/blank -> None; 1 and 1.0 -> "1"."""
     if value is None:
@@ -179,12 +190,14 @@ def _column_positions(where: str, header: list[Any], row_number: int) -> dict[st
     missing = [c for c in COLUMNS if c not in names]
     if missing:
         present = ", ".join(n for n in names if n) or "nothing"
-        raise MatterImportError(f"{where} row {row_number}: missing column(s) {', '.join(missing)} "
-                                f"(the header has: {present})")
+        raise MatterImportError(
+            f"{where} row {row_number}: missing column(s) {', '.join(missing)} (the header has: {present})"
+        )
     duplicated = sorted({c for c in COLUMNS if names.count(c) > 1})
     if duplicated:
-        raise MatterImportError(f"{where} row {row_number}: column(s) {', '.join(duplicated)} "
-                                "appear twice in the header")
+        raise MatterImportError(
+            f"{where} row {row_number}: column(s) {', '.join(duplicated)} appear twice in the header"
+        )
     return {c: names.index(c) for c in COLUMNS}
 
 
@@ -227,8 +240,10 @@ def read_sheet_rows(path: Path, worksheet: Any) -> list[SourceRow]:
             header = cells
             break
     if header_row is None:
-        raise MatterImportError(f"{where}: no header row with 大类代码 in the first "
-                                f"{HEADER_SEARCH_ROWS} rows (expected columns: {', '.join(COLUMNS)})")
+        raise MatterImportError(
+            f"{where}: no header row with 大类代码 in the first "
+            f"{HEADER_SEARCH_ROWS} rows (expected columns: {', '.join(COLUMNS)})"
+        )
     positions = _column_positions(where, header, header_row)
     rows = []
     for row in range(header_row + 1, worksheet.max_row + 1):
@@ -238,22 +253,23 @@ def read_sheet_rows(path: Path, worksheet: Any) -> list[SourceRow]:
             values[name] = _text(filled[key] if key in filled else worksheet.cell(*key).value)
         condition_cells = [(row, positions[c] + 1) for c in CONDITION_COLUMNS]
         merged_in = [key in continuation for key in condition_cells]
-        own = [key not in continuation and worksheet.cell(*key).value not in (None, "")
-               for key in condition_cells]
-        rows.append(SourceRow(number=row, values=values,
-                              continued=any(merged_in) and not any(own)))
+        own = [
+            key not in continuation and worksheet.cell(*key).value not in (None, "")
+            for key in condition_cells
+        ]
+        rows.append(SourceRow(number=row, values=values, continued=any(merged_in) and not any(own)))
     return rows
 
 
 # -- assembling matters --------------------------------------------------------------
+
 
 def _code(where: str, row: int, column: str, value: str | None) -> str | None:
     if value is None:
         return None
     code = unicodedata.normalize("NFKC", value).strip()
     if not _CODE.match(code):
-        raise MatterImportError(f"{where} row {row}: {column} {value!r} is not a code "
-                                "(letters and digits)")
+        raise MatterImportError(f"{where} row {row}: {column} {value!r} is not a code (letters and digits)")
     return code.zfill(2) if code.isdigit() else code
 
 
@@ -280,15 +296,15 @@ def assemble(where: str, rows: list[SourceRow], kind: str) -> Catalogue:
                 raise MatterImportError(f"{where} row {n}: no 大类名称 for class {major_code}")
             major_name = major[1]
         if major is not None and major[0] == major_code and major[1] != major_name:
-            raise MatterImportError(f"{where} row {n}: class {major_code} is named {major_name!r} "
-                                    f"here but {major[1]!r} above")
+            raise MatterImportError(
+                f"{where} row {n}: class {major_code} is named {major_name!r} here but {major[1]!r} above"
+            )
         major = (major_code, major_name)
 
         minor_code = _code(where, n, "小类代码", v["小类代码"])
         minor_name = v["小类名称"]
         if minor_code is None:
-            if (current is None or current.major_code != major_code
-                    or minor_name not in (None, current.name)):
+            if current is None or current.major_code != major_code or minor_name not in (None, current.name):
                 raise MatterImportError(f"{where} row {n}: no 小类代码")
             minor_code = current.minor_code
         key = (major_code, minor_code)
@@ -297,22 +313,33 @@ def assemble(where: str, rows: list[SourceRow], kind: str) -> Catalogue:
                 earlier = seen[key]
                 raise MatterImportError(
                     f"{where} row {n}: matter {earlier.code} appears again (first at rows "
-                    f"{earlier.first_row}–{earlier.last_row})")
+                    f"{earlier.first_row}–{earlier.last_row})"
+                )
             if minor_name is None:
                 raise MatterImportError(f"{where} row {n}: no 小类名称 for {major_code}-{minor_code}")
             if row.continued:
-                raise MatterImportError(f"{where} row {n}: condition cells merged across two "
-                                        "matters")
+                raise MatterImportError(f"{where} row {n}: condition cells merged across two matters")
             current = MatterIn(
-                code=f"{prefix}-{major_code}-{minor_code}", kind=kind, major_code=major_code,
-                major_name=major_name, minor_code=minor_code, name=minor_name,
-                handling_unit=None, supervising_department=None, owner_department=None,
-                source=where, first_row=n, last_row=n)
+                code=f"{prefix}-{major_code}-{minor_code}",
+                kind=kind,
+                major_code=major_code,
+                major_name=major_name,
+                minor_code=minor_code,
+                name=minor_name,
+                handling_unit=None,
+                supervising_department=None,
+                owner_department=None,
+                source=where,
+                first_row=n,
+                last_row=n,
+            )
             seen[key] = current
             catalogue.matters.append(current)
         elif minor_name is not None and minor_name != current.name:
-            raise MatterImportError(f"{where} row {n}: {current.code} is named {minor_name!r} "
-                                    f"here but {current.name!r} at row {current.first_row}")
+            raise MatterImportError(
+                f"{where} row {n}: {current.code} is named {minor_name!r} "
+                f"here but {current.name!r} at row {current.first_row}"
+            )
         current.last_row = n
         for column, attribute in (("处置单位", "handling_unit"), ("主管部门", "supervising_department")):
             value = v[column]
@@ -322,8 +349,9 @@ def assemble(where: str, rows: list[SourceRow], kind: str) -> Catalogue:
             if before is None:
                 setattr(current, attribute, value)
             elif before != value:
-                raise MatterImportError(f"{where} row {n}: {column} of {current.code} is "
-                                        f"{value!r} here but {before!r} above")
+                raise MatterImportError(
+                    f"{where} row {n}: {column} of {current.code} is {value!r} here but {before!r} above"
+                )
         if row.continued:
             continue
         filing, closing, limit_text = (v[c] for c in CONDITION_COLUMNS)
@@ -334,24 +362,48 @@ def assemble(where: str, rows: list[SourceRow], kind: str) -> Catalogue:
             limit = timelimits.parse(limit_text)
             amount, unit = limit.amount, limit.unit
         except timelimits.TimeLimitError as error:
-            catalogue.unparsed.append({"file": where, "row": n, "matter_code": current.code,
-                                       "text": limit_text or "", "problem": str(error)})
-        current.conditions.append(ConditionIn(
-            position=len(current.conditions) + 1, filing_condition=filing,
-            closing_condition=closing, time_limit_text=limit_text, limit_amount=amount,
-            limit_unit=unit, row=n))
+            catalogue.unparsed.append(
+                {
+                    "file": where,
+                    "row": n,
+                    "matter_code": current.code,
+                    "text": limit_text or "",
+                    "problem": str(error),
+                }
+            )
+        current.conditions.append(
+            ConditionIn(
+                position=len(current.conditions) + 1,
+                filing_condition=filing,
+                closing_condition=closing,
+                time_limit_text=limit_text,
+                limit_amount=amount,
+                limit_unit=unit,
+                row=n,
+            )
+        )
     if not catalogue.matters:
         raise MatterImportError(f"{where}: no matters (the table has a header but no rows)")
     for matter in catalogue.matters:
         matter.owner_department = owner_department(matter.supervising_department)
         if matter.owner_department is None:
-            catalogue.unmatched_departments.append({
-                "file": where, "row": matter.first_row, "matter_code": matter.code,
-                "supervising_department": matter.supervising_department or ""})
-    catalogue.sources.append({
-        "file": where, "kind": kind, "matters": len(catalogue.matters),
-        "conditions": sum(len(m.conditions) for m in catalogue.matters),
-        "classes": len({m.major_code for m in catalogue.matters})})
+            catalogue.unmatched_departments.append(
+                {
+                    "file": where,
+                    "row": matter.first_row,
+                    "matter_code": matter.code,
+                    "supervising_department": matter.supervising_department or "",
+                }
+            )
+    catalogue.sources.append(
+        {
+            "file": where,
+            "kind": kind,
+            "matters": len(catalogue.matters),
+            "conditions": sum(len(m.conditions) for m in catalogue.matters),
+            "classes": len({m.major_code for m in catalogue.matters}),
+        }
+    )
     return catalogue
 
 
@@ -367,8 +419,9 @@ def read_catalogue(path: Path, *, kind: str | None = None, sheet: str | None = N
         if sheet is not None:
             raise MatterImportError(f"{path}: --sheet is for XLSX workbooks")
         if kind is None:
-            raise MatterImportError(f"{path}: say which kind of matters the CSV holds "
-                                    "(--kind event or --kind part)")
+            raise MatterImportError(
+                f"{path}: say which kind of matters the CSV holds (--kind event or --kind part)"
+            )
         return assemble(str(path), read_csv_rows(path), kind)
     raise MatterImportError(f"{path}: unsupported file type {path.suffix!r} (CSV or XLSX)")
 
@@ -387,24 +440,30 @@ def _read_workbook(path: Path, *, kind: str | None, sheet: str | None) -> Catalo
     try:
         if sheet is not None:
             if sheet not in workbook.sheetnames:
-                raise MatterImportError(f"{path}: no sheet {sheet!r} (sheets: "
-                                        f"{', '.join(workbook.sheetnames)})")
+                raise MatterImportError(
+                    f"{path}: no sheet {sheet!r} (sheets: {', '.join(workbook.sheetnames)})"
+                )
             chosen = [sheet]
         else:
-            chosen = [s for s in workbook.sheetnames
-                      if _sheet_kind(s) is not None and kind in (None, _sheet_kind(s))]
+            chosen = [
+                s
+                for s in workbook.sheetnames
+                if _sheet_kind(s) is not None and kind in (None, _sheet_kind(s))
+            ]
             if not chosen and kind is not None and len(workbook.sheetnames) == 1:
                 chosen = list(workbook.sheetnames)
             if not chosen:
                 raise MatterImportError(
                     f"{path}: no sheet named like 事件 or 部件 (sheets: "
-                    f"{', '.join(workbook.sheetnames)}); pick one with --sheet and --kind")
+                    f"{', '.join(workbook.sheetnames)}); pick one with --sheet and --kind"
+                )
         catalogue = Catalogue()
         for name in chosen:
             sheet_kind = kind or _sheet_kind(name)
             if sheet_kind is None:
-                raise MatterImportError(f"{path} sheet {name}: say which kind of matters it holds "
-                                        "(--kind event or --kind part)")
+                raise MatterImportError(
+                    f"{path} sheet {name}: say which kind of matters it holds (--kind event or --kind part)"
+                )
             rows = read_sheet_rows(path, workbook[name])
             catalogue.extend(assemble(f"{path} sheet {name}", rows, sheet_kind))
         return catalogue

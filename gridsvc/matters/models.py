@@ -29,7 +29,8 @@ class Matter(BaseModel):
     handling_unit: str | None = Field(description="处置单位 as written")
     supervising_department: str | None = Field(description="主管部门 as written")
     owner_department: str | None = Field(
-        description="department code that gets the matter when it is not delegated")
+        description="department code that gets the matter when it is not delegated"
+    )
     owner_department_manual: bool = Field(description="owner set by a person, kept on re-import")
     handling_level: Literal["township", "grid"]
     auto_dispatch: bool
@@ -44,8 +45,7 @@ class MatterPatch(BaseModel):
 
     auto_dispatch: bool | None = None
     handling_level: Literal["township", "grid"] | None = None
-    owner_department: str | None = Field(
-        default=None, description="a department code; null clears the owner")
+    owner_department: str | None = Field(default=None, description="a department code; null clears the owner")
 
 
 class Department(BaseModel):

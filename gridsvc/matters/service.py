@@ -33,6 +33,7 @@ class MatterNotFound(MatterError):
 
 # -- departments ---------------------------------------------------------------------
 
+
 def read_departments(path: Path) -> list[tuple[str, str, str]]:
     """(code, name, name_zh) rows of a departments CSV; raises ValueError naming the row."""
     if not path.exists():
@@ -65,6 +66,7 @@ async def list_departments(connection: Connection) -> list[dict[str, Any]]:
 
 # -- reading matters -----------------------------------------------------------------
 
+
 def _condition(record: asyncpg.Record) -> dict[str, Any]:
     row = dict(record)
     row.pop("matter_code", None)
@@ -73,8 +75,7 @@ def _condition(record: asyncpg.Record) -> dict[str, Any]:
     return row
 
 
-async def _with_conditions(connection: Connection,
-                           matters: list[dict[str, Any]]) -> list[dict[str, Any]]:
+async def _with_conditions(connection: Connection, matters: list[dict[str, Any]]) -> list[dict[str, Any]]:
     by_code = {m["code"]: m for m in matters}
     for matter in matters:
         matter["conditions"] = []
@@ -93,22 +94,27 @@ async def get_matter(connection: Connection, *, code: str) -> dict[str, Any] | N
     return (await _with_conditions(connection, [dict(record)]))[0]
 
 
-async def list_matters(connection: Connection, *, kind: str | None = None,
-                       q: str | None = None) -> list[dict[str, Any]]:
+async def list_matters(
+    connection: Connection, *, kind: str | None = None, q: str | None = None
+) -> list[dict[str, Any]]:
     """Matters (with conditions) of one kind and/or matching ``q`` in code, names, conditions."""
     matters = [dict(r) for r in await connection.fetch(queries.MATTERS, kind, q or None)]
     return await _with_conditions(connection, matters)
 
 
 async def counts(connection: Connection) -> dict[str, dict[str, int]]:
-    return {r["kind"]: {"matters": r["matters"], "conditions": r["conditions"]}
-            for r in await connection.fetch(queries.COUNTS)}
+    return {
+        r["kind"]: {"matters": r["matters"], "conditions": r["conditions"]}
+        for r in await connection.fetch(queries.COUNTS)
+    }
 
 
 # -- writing matters -----------------------------------------------------------------
 
-async def import_catalogue(connection: asyncpg.Connection, catalogue: Catalogue, *,
-                           departments_path: Path = DEPARTMENTS_FILE) -> dict[str, Any]:
+
+async def import_catalogue(
+    connection: asyncpg.Connection, catalogue: Catalogue, *, departments_path: Path = DEPARTMENTS_FILE
+) -> dict[str, Any]:
     """Upsert the matters of ``catalogue`` and replace their conditions, in one transaction.
 
     The departments CSV is upserted first (owner departments reference it). Matters in the
@@ -119,8 +125,10 @@ async def import_catalogue(connection: asyncpg.Connection, catalogue: Catalogue,
     known = {code for code, _, _ in departments}
     for matter in catalogue.matters:
         if matter.owner_department is not None and matter.owner_department not in known:
-            raise MatterImportError(f"{matter.source} row {matter.first_row}: department "
-                                    f"{matter.owner_department!r} is not in {departments_path}")
+            raise MatterImportError(
+                f"{matter.source} row {matter.first_row}: department "
+                f"{matter.owner_department!r} is not in {departments_path}"
+            )
     created = updated = 0
     async with connection.transaction():
         await connection.executemany(queries.UPSERT_DEPARTMENT, departments)
@@ -128,19 +136,38 @@ async def import_catalogue(connection: asyncpg.Connection, catalogue: Catalogue,
         for matter in catalogue.matters:
             try:
                 inserted = await connection.fetchval(
-                    queries.UPSERT_MATTER, matter.code, matter.kind, matter.major_code,
-                    matter.major_name, matter.minor_code, matter.name, matter.handling_unit,
-                    matter.supervising_department, matter.owner_department, matter.source)
-                await connection.executemany(queries.INSERT_CONDITION, [
-                    (matter.code, c.position, c.filing_condition, c.closing_condition,
-                     c.time_limit_text,
-                     None if c.limit_amount is None else Decimal(repr(c.limit_amount)),
-                     c.limit_unit)
-                    for c in matter.conditions])
+                    queries.UPSERT_MATTER,
+                    matter.code,
+                    matter.kind,
+                    matter.major_code,
+                    matter.major_name,
+                    matter.minor_code,
+                    matter.name,
+                    matter.handling_unit,
+                    matter.supervising_department,
+                    matter.owner_department,
+                    matter.source,
+                )
+                await connection.executemany(
+                    queries.INSERT_CONDITION,
+                    [
+                        (
+                            matter.code,
+                            c.position,
+                            c.filing_condition,
+                            c.closing_condition,
+                            c.time_limit_text,
+                            None if c.limit_amount is None else Decimal(repr(c.limit_amount)),
+                            c.limit_unit,
+                        )
+                        for c in matter.conditions
+                    ],
+                )
             except asyncpg.PostgresError as error:
                 raise MatterImportError(
                     f"{matter.source} rows {matter.first_row}–{matter.last_row} ({matter.code}): "
-                    f"the database refused it ({error}); nothing imported") from None
+                    f"the database refused it ({error}); nothing imported"
+                ) from None
             if inserted:
                 created += 1
             else:
@@ -164,9 +191,14 @@ async def import_catalogue(connection: asyncpg.Connection, catalogue: Catalogue,
     }
 
 
-async def import_files(connection: asyncpg.Connection, paths: list[Path], *,
-                       kind: str | None = None, sheet: str | None = None,
-                       departments_path: Path = DEPARTMENTS_FILE) -> dict[str, Any]:
+async def import_files(
+    connection: asyncpg.Connection,
+    paths: list[Path],
+    *,
+    kind: str | None = None,
+    sheet: str | None = None,
+    departments_path: Path = DEPARTMENTS_FILE,
+) -> dict[str, Any]:
     """Read every file first (any error: nothing written), then import them together."""
     catalogue = Catalogue()
     for path in paths:
@@ -178,21 +210,33 @@ async def import_files(connection: asyncpg.Connection, paths: list[Path], *,
 _UNSET: Any = object()
 
 
-async def update_matter(connection: Connection, *, code: str, auto_dispatch: bool | None = None,
-                        handling_level: str | None = None,
-                        owner_department: str | None = _UNSET) -> dict[str, Any]:
+async def update_matter(
+    connection: Connection,
+    *,
+    code: str,
+    auto_dispatch: bool | None = None,
+    handling_level: str | None = None,
+    owner_department: str | None = _UNSET,
+) -> dict[str, Any]:
     """Set a matter's dispatch options. ``owner_department=None`` clears the owner; leaving
     it out keeps it. A department set here survives later re-imports of the standard."""
     if handling_level is not None and handling_level not in HANDLING_LEVELS:
-        raise MatterError(f"handling_level {handling_level!r} is not one of "
-                          f"{', '.join(HANDLING_LEVELS)}")
+        raise MatterError(f"handling_level {handling_level!r} is not one of {', '.join(HANDLING_LEVELS)}")
     set_owner = owner_department is not _UNSET
-    if set_owner and owner_department is not None and not await connection.fetchval(
-            queries.DEPARTMENT_EXISTS, owner_department):
+    if (
+        set_owner
+        and owner_department is not None
+        and not await connection.fetchval(queries.DEPARTMENT_EXISTS, owner_department)
+    ):
         raise MatterError(f"unknown department {owner_department!r} (see GET /departments)")
     changed = await connection.fetchval(
-        queries.UPDATE_MATTER, code, auto_dispatch, handling_level, set_owner,
-        owner_department if set_owner else None)
+        queries.UPDATE_MATTER,
+        code,
+        auto_dispatch,
+        handling_level,
+        set_owner,
+        owner_department if set_owner else None,
+    )
     if changed is None:
         raise MatterNotFound(f"matter {code!r} does not exist")
     matter = await get_matter(connection, code=code)

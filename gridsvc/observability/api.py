@@ -15,10 +15,10 @@ from gridsvc.observability.metrics import database_metrics, exposition
 router = APIRouter(tags=["health"])
 
 
-@router.get("/metrics", summary="Prometheus metrics: events, SLA breaches, outbox, latencies",
-            response_class=Response)
+@router.get(
+    "/metrics", summary="Prometheus metrics: events, SLA breaches, outbox, latencies", response_class=Response
+)
 async def metrics(request: Request) -> Response:
     state = request.app.state
-    families = await database_metrics(state.pool, states=state.event_states,
-                                      stages=state.event_stages)
+    families = await database_metrics(state.pool, states=state.event_states, stages=state.event_stages)
     return Response(content=exposition(families), media_type=CONTENT_TYPE_LATEST)

@@ -46,19 +46,21 @@ def resolve_log_format(choice: str, *, isatty: bool) -> str:
     return choice
 
 
-def summary_line(*, received: int, dispatched: int, overdue: int, errors: int,
-                 minutes: float) -> str:
+def summary_line(*, received: int, dispatched: int, overdue: int, errors: int, minutes: float) -> str:
     span = "last minute" if round(minutes) <= 1 else f"last {round(minutes)} minutes"
-    return (f"{span}: {received} work orders in, {dispatched} dispatched, {overdue} overdue, "
-            f"{errors} error{'' if errors == 1 else 's'}")
+    return (
+        f"{span}: {received} work orders in, {dispatched} dispatched, {overdue} overdue, "
+        f"{errors} error{'' if errors == 1 else 's'}"
+    )
 
 
 class ConsoleSummary:
     """Writes a summary line (logger ``gridsvc.console``) each time ``every_s`` has passed on
     ``clock``; looks at the clock every ``poll_s`` seconds of real time."""
 
-    def __init__(self, pool: asyncpg.Pool, *, clock: Clock, every_s: float = 60.0,
-                 poll_s: float = 1.0) -> None:
+    def __init__(
+        self, pool: asyncpg.Pool, *, clock: Clock, every_s: float = 60.0, poll_s: float = 1.0
+    ) -> None:
         self._pool = pool
         self._clock = clock
         self._every = timedelta(seconds=every_s)
@@ -96,9 +98,13 @@ class ConsoleSummary:
         if now - self._since < self._every:
             return None
         row = await self._pool.fetchrow(WINDOW_COUNTS, self._since, now)
-        line = summary_line(received=row["received"], dispatched=row["dispatched"],
-                            overdue=row["overdue"], errors=error_counter().take(),
-                            minutes=(now - self._since).total_seconds() / 60)
+        line = summary_line(
+            received=row["received"],
+            dispatched=row["dispatched"],
+            overdue=row["overdue"],
+            errors=error_counter().take(),
+            minutes=(now - self._since).total_seconds() / 60,
+        )
         self._since = now
         log.info(line)
         self.lines += 1
@@ -117,9 +123,12 @@ def with_console_summary(lifespan: Lifespan, *, settings: Settings, clock: Clock
             if not (settings.log_console and settings.console_summary):
                 yield
                 return
-            summary = ConsoleSummary(app.state.pool, clock=clock,
-                                     every_s=settings.console_summary_s,
-                                     poll_s=settings.console_poll_s)
+            summary = ConsoleSummary(
+                app.state.pool,
+                clock=clock,
+                every_s=settings.console_summary_s,
+                poll_s=settings.console_poll_s,
+            )
             app.state.console = summary
             await summary.start()
             try:

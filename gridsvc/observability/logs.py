@@ -129,8 +129,9 @@ def error_counter() -> ErrorCounter:
     return found
 
 
-def configure_logging(level: str = "INFO", *, json_lines: bool = True, console: bool = False,
-                      log_dir: Path | None = None) -> None:
+def configure_logging(
+    level: str = "INFO", *, json_lines: bool = True, console: bool = False, log_dir: Path | None = None
+) -> None:
     """Route every logger (gridsvc's, uvicorn's, asyncpg's) to gridsvc's handlers.
 
     ``console``: stdout gets only warnings, errors and the summary lines (``gridsvc.console``),
@@ -155,8 +156,9 @@ def configure_logging(level: str = "INFO", *, json_lines: bool = True, console: 
         handler.addFilter(_for_console)
         if log_dir is not None:
             log_dir.mkdir(parents=True, exist_ok=True)
-            file_handler = _FileHandler(log_dir / LOG_FILE, maxBytes=20 * 1024 * 1024,
-                                        backupCount=5, encoding="utf-8")
+            file_handler = _FileHandler(
+                log_dir / LOG_FILE, maxBytes=20 * 1024 * 1024, backupCount=5, encoding="utf-8"
+            )
             file_handler.setFormatter(JsonFormatter())
             root.addHandler(file_handler)
         logging.getLogger(CONSOLE_LOGGER).setLevel(logging.INFO)

@@ -35,22 +35,34 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 
-REQUESTS = Counter("gridsvc_http_requests", "HTTP requests answered, by route template",
-                   ["method", "route", "status"], registry=REGISTRY)
+REQUESTS = Counter(
+    "gridsvc_http_requests",
+    "HTTP requests answered, by route template",
+    ["method", "route", "status"],
+    registry=REGISTRY,
+)
 REQUEST_SECONDS = Histogram(
-    "gridsvc_http_request_duration_seconds", "Time to answer an HTTP request",
-    ["method", "route"], registry=REGISTRY,
-    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0))
+    "gridsvc_http_request_duration_seconds",
+    "Time to answer an HTTP request",
+    ["method", "route"],
+    registry=REGISTRY,
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+)
 INTAKE_SECONDS = Histogram(
     "gridsvc_intake_duration_seconds",
-    "Time to accept a work order or event (stored, routed, answered)", ["source"],
+    "Time to accept a work order or event (stored, routed, answered)",
+    ["source"],
     registry=REGISTRY,
     # the intake target is p95 <= 50 ms: buckets are dense around it
-    buckets=(0.005, 0.01, 0.02, 0.03, 0.04, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0, 2.5))
+    buckets=(0.005, 0.01, 0.02, 0.03, 0.04, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0, 2.5),
+)
 ETA_SECONDS = Histogram(
-    "gridsvc_eta_duration_seconds", "Time to compute every squad's ETA to a scene",
-    ["with_route"], registry=REGISTRY,
-    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0))
+    "gridsvc_eta_duration_seconds",
+    "Time to compute every squad's ETA to a scene",
+    ["with_route"],
+    registry=REGISTRY,
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0),
+)
 
 # The routes whose answer means "an event was taken in", and their source label.
 INTAKE_ROUTES = {("POST", "/webhooks/12345"): "hotline", ("POST", "/events"): "operator"}
@@ -98,9 +110,9 @@ FROM outbox WHERE status = 'pending'
 """
 
 
-async def database_metrics(connection: asyncpg.Connection | asyncpg.Pool, *,
-                           states: Iterable[str] = (), stages: Iterable[str] = ()
-                           ) -> list[Metric]:
+async def database_metrics(
+    connection: asyncpg.Connection | asyncpg.Pool, *, states: Iterable[str] = (), stages: Iterable[str] = ()
+) -> list[Metric]:
     """Gauges read from the database now (one round trip).
 
     ``states``/``stages``: the event lifecycle's labels, always listed (zeros included), passed
@@ -110,8 +122,7 @@ async def database_metrics(connection: asyncpg.Connection | asyncpg.Pool, *,
     by_kind: dict[str, dict[str, float]] = {}
     for row in rows:
         by_kind.setdefault(row["kind"], {})[row["label"] or ""] = float(row["value"])
-    state_family = GaugeMetricFamily("gridsvc_events", "Events by lifecycle state",
-                                     labels=["state"])
+    state_family = GaugeMetricFamily("gridsvc_events", "Events by lifecycle state", labels=["state"])
     found_states = by_kind.get("state", {})
     listed = list(states)
     # every state, zeros included: a series does not vanish at 0
@@ -120,20 +131,27 @@ async def database_metrics(connection: asyncpg.Connection | asyncpg.Pool, *,
     overdue = GaugeMetricFamily(
         "gridsvc_events_overdue",
         "Open events past the deadline of their running stage (SLA breaches now; 挂账 "
-        "events excluded: their clock is stopped)", labels=["stage"])
+        "events excluded: their clock is stopped)",
+        labels=["stage"],
+    )
     found = by_kind.get("overdue", {})
     for stage in sorted(set(stages) | set(found)):
         overdue.add_metric([stage], found.get(stage, 0.0))
-    escalations = CounterMetricFamily("gridsvc_sla_escalations",
-                                      "督办 escalations raised (stages that ran over)",
-                                      value=by_kind.get("escalations", {}).get("", 0.0))
-    outbox = GaugeMetricFamily("gridsvc_outbox_messages", "Hotline feedback messages by status",
-                               labels=["status"])
+    escalations = CounterMetricFamily(
+        "gridsvc_sla_escalations",
+        "督办 escalations raised (stages that ran over)",
+        value=by_kind.get("escalations", {}).get("", 0.0),
+    )
+    outbox = GaugeMetricFamily(
+        "gridsvc_outbox_messages", "Hotline feedback messages by status", labels=["status"]
+    )
     for status in ("pending", "dead", "delivered"):
         outbox.add_metric([status], by_kind.get("outbox", {}).get(status, 0.0))
-    oldest = GaugeMetricFamily("gridsvc_outbox_oldest_pending_seconds",
-                               "Age of the oldest undelivered feedback message (0: none)",
-                               value=by_kind.get("outbox_oldest", {}).get("", 0.0))
+    oldest = GaugeMetricFamily(
+        "gridsvc_outbox_oldest_pending_seconds",
+        "Age of the oldest undelivered feedback message (0: none)",
+        value=by_kind.get("outbox_oldest", {}).get("", 0.0),
+    )
     return [state_family, overdue, escalations, outbox, oldest]
 
 

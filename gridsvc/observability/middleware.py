@@ -32,8 +32,7 @@ QUIET_PATHS = frozenset({"/health", "/ready", "/metrics"})
 def route_of(scope: Scope) -> str:
     """The matched route's path template, or ``<unmatched>`` (a 404 for an unknown path)."""
     route = scope.get("route")
-    return (getattr(route, "path_format", None) or getattr(route, "path", None)
-            or "<unmatched>")
+    return getattr(route, "path_format", None) or getattr(route, "path", None) or "<unmatched>"
 
 
 class RequestContextMiddleware:
@@ -65,12 +64,23 @@ class RequestContextMiddleware:
             metrics.observe_request(method, route, status, seconds)
             path = scope.get("path", "")
             state: dict[str, Any] = scope.get("state") or {}
-            log.log(logging.DEBUG if path in QUIET_PATHS else logging.INFO,
-                    "%s %s %s %.1f ms", method, path, status, seconds * 1000,
-                    extra={"request_id": request_id, "method": method, "path": path,
-                           "route": route, "status": status,
-                           "duration_ms": round(seconds * 1000, 2),
-                           "actor": state.get("actor")})
+            log.log(
+                logging.DEBUG if path in QUIET_PATHS else logging.INFO,
+                "%s %s %s %.1f ms",
+                method,
+                path,
+                status,
+                seconds * 1000,
+                extra={
+                    "request_id": request_id,
+                    "method": method,
+                    "path": path,
+                    "route": route,
+                    "status": status,
+                    "duration_ms": round(seconds * 1000, 2),
+                    "actor": state.get("actor"),
+                },
+            )
             request_id_var.reset(reset)
 
 

@@ -23,9 +23,12 @@ async def list_messages(
 ) -> dict[str, Any]:
     pool = request.app.state.pool
     own = scope.integration_scope(current(request))  # the hotline sees its own messages only
-    return {"stats": await service.stats(pool, integration_id=own),
-            "messages": await service.list_messages(pool, status=status, event_id=event_id,
-                                                    limit=limit, integration_id=own)}
+    return {
+        "stats": await service.stats(pool, integration_id=own),
+        "messages": await service.list_messages(
+            pool, status=status, event_id=event_id, limit=limit, integration_id=own
+        ),
+    }
 
 
 @router.post("/outbox/{message_id}/retry", summary="Send a dead message again")

@@ -26,8 +26,10 @@ router = APIRouter(tags=["pages"], include_in_schema=False)
 STATIC = Path(__file__).resolve().parent.parent / "static"
 DESK_ROLES = {"admin", "operator"}
 FIELD_ROLES = {"grid_head", "squad"}
-LANG_SELECT = ('<select id="lang" aria-label="language"><option value="zh-CN">中文</option>'
-               '<option value="en">English</option></select>')
+LANG_SELECT = (
+    '<select id="lang" aria-label="language"><option value="zh-CN">中文</option>'
+    '<option value="en">English</option></select>'
+)
 
 
 def _login(request: Request) -> RedirectResponse:
@@ -37,16 +39,27 @@ def _login(request: Request) -> RedirectResponse:
 
 def _config(request: Request, who: Principal, info: dict[str, Any] | None) -> str:
     settings = request.app.state.settings
-    data = {"user": {"name": who.name, "display_name": who.display_name, "role": who.role,
-                     "grid_codes": list(who.grid_codes), "squad_id": who.squad_id},
-            "jurisdiction": info["code"] if info else None,
-            "jurisdiction_name": (info.get("name_zh") or info["name"]) if info else None,
-            "timezone": info["timezone"] if info else "Asia/Shanghai",
-            "heartbeat_s": settings.live_heartbeat_s,
-            "attachment_max_bytes": settings.attachment_max_bytes}
+    data = {
+        "user": {
+            "name": who.name,
+            "display_name": who.display_name,
+            "role": who.role,
+            "grid_codes": list(who.grid_codes),
+            "squad_id": who.squad_id,
+        },
+        "jurisdiction": info["code"] if info else None,
+        "jurisdiction_name": (info.get("name_zh") or info["name"]) if info else None,
+        "timezone": info["timezone"] if info else "Asia/Shanghai",
+        "heartbeat_s": settings.live_heartbeat_s,
+        "attachment_max_bytes": settings.attachment_max_bytes,
+    }
     # inside <script>: no "</script>" nor "<!--" may appear, so no "<" at all (nor ">", "&")
-    return (json.dumps(data, ensure_ascii=False).replace("<", "\\u003c")
-            .replace(">", "\\u003e").replace("&", "\\u0026"))
+    return (
+        json.dumps(data, ensure_ascii=False)
+        .replace("<", "\\u003c")
+        .replace(">", "\\u003e")
+        .replace("&", "\\u0026")
+    )
 
 
 async def _jurisdiction(request: Request) -> dict[str, Any] | None:
@@ -69,17 +82,16 @@ async def ops_page(request: Request) -> Response:
         return RedirectResponse("/inbox", status_code=303)
     info = await _jurisdiction(request)
     pool, settings = request.app.state.pool, request.app.state.settings
-    cache: dict[tuple[Any, ...], tuple[str, str, str]] = \
-        request.app.state.__dict__.setdefault("ops_map_cache", {})
-    key = (info["code"] if info else None, await opsmap.layers_version(pool),
-           settings.ops_tile_url)
+    cache: dict[tuple[Any, ...], tuple[str, str, str]] = request.app.state.__dict__.setdefault(
+        "ops_map_cache", {}
+    )
+    key = (info["code"] if info else None, await opsmap.layers_version(pool), settings.ops_tile_url)
     if key not in cache:
         cache.clear()
         if info is None:
             cache[key] = ("", "<div class='folium-map' id='nomap'></div>", "")
         else:
-            cache[key] = await opsmap.build_map(pool, jurisdiction=info,
-                                                tile_url=settings.ops_tile_url)
+            cache[key] = await opsmap.build_map(pool, jurisdiction=info, tile_url=settings.ops_tile_url)
     head, body, script = cache[key]
     title = html.escape(info.get("name_zh") or info["name"]) if info else ""
     page = f"""<!DOCTYPE html>

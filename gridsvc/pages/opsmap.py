@@ -52,8 +52,9 @@ async def default_jurisdiction(connection: asyncpg.Connection | asyncpg.Pool) ->
     return code
 
 
-async def jurisdiction_info(connection: asyncpg.Connection | asyncpg.Pool,
-                            code: str) -> dict[str, Any] | None:
+async def jurisdiction_info(
+    connection: asyncpg.Connection | asyncpg.Pool, code: str
+) -> dict[str, Any] | None:
     row = await connection.fetchrow(JURISDICTION, code)
     return dict(row) if row else None
 
@@ -63,18 +64,32 @@ async def layers_version(connection: asyncpg.Connection | asyncpg.Pool) -> int:
 
 
 def _features(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    return {"type": "FeatureCollection", "features": [
-        {"type": "Feature", "geometry": shapely.geometry.mapping(r["geom"]),
-         "properties": {k: r[k] for k in ("code", "name", "name_zh", "responsible", "phone")}}
-        for r in rows]}
+    return {
+        "type": "FeatureCollection",
+        "features": [
+            {
+                "type": "Feature",
+                "geometry": shapely.geometry.mapping(r["geom"]),
+                "properties": {k: r[k] for k in ("code", "name", "name_zh", "responsible", "phone")},
+            }
+            for r in rows
+        ],
+    }
 
 
-async def build_map(connection: asyncpg.Connection | asyncpg.Pool, *, jurisdiction: dict[str, Any],
-                    tile_url: str | None) -> tuple[str, str, str]:
+async def build_map(
+    connection: asyncpg.Connection | asyncpg.Pool, *, jurisdiction: dict[str, Any], tile_url: str | None
+) -> tuple[str, str, str]:
     """The folium map for ``jurisdiction``: ``(head, body, script)`` HTML fragments."""
     rows = [dict(r) for r in await connection.fetch(GRIDS, jurisdiction["code"])]
-    fmap = new_map(location=[30.0, 115.0], zoom_start=5, tiles=None, control_scale=True,
-                   zoom_control=True, prefer_canvas=False)
+    fmap = new_map(
+        location=[30.0, 115.0],
+        zoom_start=5,
+        tiles=None,
+        control_scale=True,
+        zoom_control=True,
+        prefer_canvas=False,
+    )
     if tile_url:
         folium.TileLayer(tiles=tile_url, attr="county tile server", name="base").add_to(fmap)
     boundary = jurisdiction.get("boundary")
@@ -85,13 +100,14 @@ async def build_map(connection: asyncpg.Connection | asyncpg.Pool, *, jurisdicti
     layers: dict[str, str] = {}
     if boundary is not None:
         outline = folium.GeoJson(
-            shapely.geometry.mapping(boundary), name="boundary",
+            shapely.geometry.mapping(boundary),
+            name="boundary",
             style_function=lambda _f: {"color": "#37474f", "weight": 2, "fill": False},
-            interactive=False)
+            interactive=False,
+        )
         outline.add_to(fmap)
         layers["boundary"] = outline.get_name()
-    names = sorted({r["layer"] for r in rows},
-                   key=lambda n: ORDER.index(n) if n in ORDER else len(ORDER))
+    names = sorted({r["layer"] for r in rows}, key=lambda n: ORDER.index(n) if n in ORDER else len(ORDER))
     for layer in names:
         kind = layer.split(":", 1)[0]
         style = LAYER_STYLE.get(kind, LAYER_STYLE["specialist"])
@@ -101,17 +117,23 @@ async def build_map(connection: asyncpg.Connection | asyncpg.Pool, *, jurisdicti
             style_function=lambda _f, s=style: {**s, "fillColor": s["color"]},
             highlight_function=lambda _f: {"weight": 4, "fillOpacity": 0.3},
             # names come from imported files: shown as text, never as HTML (D3)
-            tooltip=SafeGeoJsonTooltip(fields=["name_zh", "code", "responsible"],
-                                       aliases=["", "", ""], labels=False),
+            tooltip=SafeGeoJsonTooltip(
+                fields=["name_zh", "code", "responsible"], aliases=["", "", ""], labels=False
+            ),
         ).add_to(group)
         group.add_to(fmap)
         layers[layer] = group.get_name()
-    expose = ("window.GRIDSVC_MAP = {map: " + fmap.get_name() + ", layers: {"
-              + ", ".join(f"{json.dumps(k)}: {v}" for k, v in layers.items()) + "}};")
+    expose = (
+        "window.GRIDSVC_MAP = {map: "
+        + fmap.get_name()
+        + ", layers: {"
+        + ", ".join(f"{json.dumps(k)}: {v}" for k, v in layers.items())
+        + "}};"
+    )
     html = fmap.get_root().render()
-    head = html[html.index("<head>") + 6:html.index("</head>")]
-    body = html[html.index("<body>") + 6:html.index("</body>")]
-    script = html[html.index("</body>") + 7:html.rindex("</html>")]
+    head = html[html.index("<head>") + 6 : html.index("</head>")]
+    body = html[html.index("<body>") + 6 : html.index("</body>")]
+    script = html[html.index("</body>") + 7 : html.rindex("</html>")]
     script += f"<script>{expose}</script>\n"  # after folium's: the map exists by then
     head += f"<style>{leaflet_css()}</style>\n<script>{leaflet_js()}</script>\n"
     return head, body, script

@@ -18,8 +18,9 @@ from gridsvc.replay.replay import read_orders, replay
 from gridsvc.settings import get_settings
 from gridsvc.webhooks.service import integration_by_name
 
-workorders_app = typer.Typer(help="Realistic 12345 work orders for demos and benchmarks.",
-                             no_args_is_help=True)
+workorders_app = typer.Typer(
+    help="Realistic 12345 work orders for demos and benchmarks.", no_args_is_help=True
+)
 
 
 @workorders_app.command("generate")
@@ -35,8 +36,9 @@ def generate(
     async def task() -> int:
         connection = await connect(resolve_database_url(get_settings()))
         try:
-            orders = await generate_work_orders(connection, jurisdiction=jurisdiction,
-                                                count=count, seed=seed, prefix=prefix)
+            orders = await generate_work_orders(
+                connection, jurisdiction=jurisdiction, count=count, seed=seed, prefix=prefix
+            )
         finally:
             await connection.close()
         with out.open("w", encoding="utf-8") as handle:
@@ -56,8 +58,9 @@ def replay_command(
     file: Annotated[Path, typer.Argument(help="work orders, JSON Lines or a JSON array")],
     url: Annotated[str, typer.Option(help="base URL of gridsvc")] = "http://127.0.0.1:8000",
     integration: Annotated[str, typer.Option(help="integration name (X-Integration)")] = "hotline-demo",
-    secret: Annotated[str | None, typer.Option(
-        help="its secret (default: read from gridsvc's database)")] = None,
+    secret: Annotated[
+        str | None, typer.Option(help="its secret (default: read from gridsvc's database)")
+    ] = None,
     rate: Annotated[float, typer.Option(min=0.01, help="work orders per second")] = 5.0,
 ) -> None:
     """Post signed 12345 work orders at a steady rate; print latency percentiles."""
@@ -68,11 +71,17 @@ def replay_command(
         raise typer.Exit(2) from None
     if secret is None:
         secret = asyncio.run(_secret_of(integration))
-    with tqdm(total=len(orders), desc="replay", unit="order", file=sys.stderr,
-              disable=None) as bar:
-        result = asyncio.run(replay(orders, url=url.rstrip("/") + "/webhooks/12345",
-                                    integration=integration, secret=secret, rate=rate,
-                                    progress=bar.update))
+    with tqdm(total=len(orders), desc="replay", unit="order", file=sys.stderr, disable=None) as bar:
+        result = asyncio.run(
+            replay(
+                orders,
+                url=url.rstrip("/") + "/webhooks/12345",
+                integration=integration,
+                secret=secret,
+                rate=rate,
+                progress=bar.update,
+            )
+        )
     summary = result.summary()
     typer.echo(json.dumps(summary, ensure_ascii=False, default=str))
     for line in result.errors[:10]:
@@ -86,7 +95,8 @@ async def _secret_of(name: str) -> str:
     finally:
         await connection.close()
     if integration is None:
-        typer.secho(f"error: no integration {name!r} (gridsvc integrations add {name})",
-                    fg=typer.colors.RED, err=True)
+        typer.secho(
+            f"error: no integration {name!r} (gridsvc integrations add {name})", fg=typer.colors.RED, err=True
+        )
         raise typer.Exit(2)
     return str(integration["secret"])

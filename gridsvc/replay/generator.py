@@ -36,8 +36,9 @@ WHERE m.kind = 'event' ORDER BY m.code
 """
 
 
-async def generate_work_orders(connection: asyncpg.Connection, *, jurisdiction: str, count: int,
-                               seed: int = 12345, prefix: str = "WO") -> list[dict[str, Any]]:
+async def generate_work_orders(
+    connection: asyncpg.Connection, *, jurisdiction: str, count: int, seed: int = 12345, prefix: str = "WO"
+) -> list[dict[str, Any]]:
     """``count`` work orders as the hotline would push them (JSON-ready dicts)."""
     grids = [dict(r) for r in await connection.fetch(_GRIDS, jurisdiction)]
     matters = [dict(r) for r in await connection.fetch(_MATTERS)]
@@ -66,8 +67,10 @@ async def generate_work_orders(connection: asyncpg.Connection, *, jurisdiction: 
             "content": _content(matter, grid, rng),
             "matter_code": matter["code"],
             "matter_name": matter["name"],
-            "reporter": _caller(rng.choice(_SURNAMES) + rng.choice(_GIVEN) + rng.choice(_GIVEN),
-                                f"1{rng.randint(3, 9)}{rng.randint(0, 999999999):09d}"),
+            "reporter": _caller(
+                rng.choice(_SURNAMES) + rng.choice(_GIVEN) + rng.choice(_GIVEN),
+                f"1{rng.randint(3, 9)}{rng.randint(0, 999999999):09d}",
+            ),
             "reported_at": (start - timedelta(minutes=rng.randint(1, 30))).isoformat(),
             "_wgs84": [lng, lat],
         }
@@ -95,8 +98,12 @@ def _caller(name: str, phone: str) -> dict[str, Any]:
     """A caller; about 4 in 10 agree to be called back and 1 in 10 ask for 保密 (D12). The
     flags come from the number's digits, not from new random draws, so that a seed still
     makes the same sequence of orders as before."""
-    return {"name": name, "phone": phone, "consent_to_contact": int(phone[-1]) < 4,
-            "confidential": phone[-2] == "0"}
+    return {
+        "name": name,
+        "phone": phone,
+        "consent_to_contact": int(phone[-1]) < 4,
+        "confidential": phone[-2] == "0",
+    }
 
 
 def _point_in(geometry: shapely.Geometry, rng: random.Random) -> tuple[float, float]:
@@ -110,5 +117,7 @@ def _point_in(geometry: shapely.Geometry, rng: random.Random) -> tuple[float, fl
 
 def _content(matter: dict[str, Any], grid: dict[str, Any], rng: random.Random) -> str:
     condition = matter.get("filing_condition") or matter["name"]
-    return (f"{rng.choice(_OPENINGS)}{grid['name']}一带存在{matter['name']}问题，"
-            f"{condition}。{rng.choice(_CLOSINGS)}")
+    return (
+        f"{rng.choice(_OPENINGS)}{grid['name']}一带存在{matter['name']}问题，"
+        f"{condition}。{rng.choice(_CLOSINGS)}"
+    )

@@ -30,16 +30,28 @@ class ReplayResult:
         return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
 
     def summary(self) -> dict[str, Any]:
-        return {"sent": self.sent, "statuses": self.statuses, "errors": len(self.errors),
-                "achieved_rate": self.sent / self.duration_s if self.duration_s else 0.0,
-                "p50_ms": self.percentile(50), "p95_ms": self.percentile(95),
-                "p99_ms": self.percentile(99),
-                "mean_ms": statistics.fmean(self.latencies_ms) if self.latencies_ms else None}
+        return {
+            "sent": self.sent,
+            "statuses": self.statuses,
+            "errors": len(self.errors),
+            "achieved_rate": self.sent / self.duration_s if self.duration_s else 0.0,
+            "p50_ms": self.percentile(50),
+            "p95_ms": self.percentile(95),
+            "p99_ms": self.percentile(99),
+            "mean_ms": statistics.fmean(self.latencies_ms) if self.latencies_ms else None,
+        }
 
 
-async def replay(orders: Iterable[dict[str, Any]], *, url: str, integration: str, secret: str,
-                 rate: float, progress: Callable[[int], None] | None = None,
-                 timeout_s: float = 30.0) -> ReplayResult:
+async def replay(
+    orders: Iterable[dict[str, Any]],
+    *,
+    url: str,
+    integration: str,
+    secret: str,
+    rate: float,
+    progress: Callable[[int], None] | None = None,
+    timeout_s: float = 30.0,
+) -> ReplayResult:
     """POST each order to ``url`` (…/webhooks/12345), ``rate`` orders per second, open loop.
 
     Open loop: orders leave on schedule whether or not earlier answers came back, so a slow
@@ -55,16 +67,23 @@ async def replay(orders: Iterable[dict[str, Any]], *, url: str, integration: str
             delay = due - time.perf_counter()
             if delay > 0:
                 await asyncio.sleep(delay)
-            tasks.append(asyncio.create_task(_send(client, url, integration, secret, order,
-                                                   result, progress)))
+            tasks.append(
+                asyncio.create_task(_send(client, url, integration, secret, order, result, progress))
+            )
         await asyncio.gather(*tasks)
         result.duration_s = time.perf_counter() - started
     return result
 
 
-async def _send(client: httpx.AsyncClient, url: str, integration: str, secret: str,
-                order: dict[str, Any], result: ReplayResult,
-                progress: Callable[[int], None] | None) -> None:
+async def _send(
+    client: httpx.AsyncClient,
+    url: str,
+    integration: str,
+    secret: str,
+    order: dict[str, Any],
+    result: ReplayResult,
+    progress: Callable[[int], None] | None,
+) -> None:
     body = json.dumps(order, ensure_ascii=False).encode()
     headers = signed_headers(secret, body, integration=integration)
     sent = time.perf_counter()
@@ -73,8 +92,9 @@ async def _send(client: httpx.AsyncClient, url: str, integration: str, secret: s
         result.latencies_ms.append((time.perf_counter() - sent) * 1000)
         result.statuses[response.status_code] = result.statuses.get(response.status_code, 0) + 1
         if response.status_code >= 400:
-            result.errors.append(f"{order.get('work_order_no')}: {response.status_code} "
-                                 f"{response.text[:200]}")
+            result.errors.append(
+                f"{order.get('work_order_no')}: {response.status_code} {response.text[:200]}"
+            )
     except httpx.HTTPError as error:
         result.errors.append(f"{order.get('work_order_no')}: {type(error).__name__} {error}")
     result.sent += 1

@@ -83,29 +83,47 @@ class RoadGraph:
     def csr(self) -> sp.csr_matrix:
         """The graph as a scipy CSR matrix sharing this object's arrays (no copy)."""
         n = self.node_count
-        matrix = sp.csr_matrix((self.weight, self.indices, self.indptr), shape=(n, n),
-                               copy=False)
+        matrix = sp.csr_matrix((self.weight, self.indices, self.indptr), shape=(n, n), copy=False)
         matrix.has_sorted_indices = True
         return matrix
 
     def routing_nbytes(self) -> int:
         """Bytes of the routing core (CSR, per-edge and per-node arrays, no geometry)."""
-        arrays = (self.indptr, self.indices, self.weight, self.slot_edge, self.edge_u,
-                  self.edge_v, self.edge_time, self.edge_length, self.edge_twin,
-                  self.node_lng, self.node_lat)
+        arrays = (
+            self.indptr,
+            self.indices,
+            self.weight,
+            self.slot_edge,
+            self.edge_u,
+            self.edge_v,
+            self.edge_time,
+            self.edge_length,
+            self.edge_twin,
+            self.node_lng,
+            self.node_lat,
+        )
         return sum(a.nbytes for a in arrays)
 
     def geometry_nbytes(self) -> int:
         return self.geom_ptr.nbytes + self.geom_xy.nbytes + self.edge_class.nbytes
 
     @classmethod
-    def build(cls, *, edge_u: NDArray[np.integer], edge_v: NDArray[np.integer],
-              edge_time: NDArray[np.floating], edge_length: NDArray[np.floating],
-              edge_oneway: NDArray[np.bool_], node_lng: NDArray[np.floating],
-              node_lat: NDArray[np.floating], geom_ptr: NDArray[np.integer] | None = None,
-              geom_xy: NDArray[np.floating] | None = None,
-              edge_class: NDArray[np.object_] | None = None,
-              edge_twin: NDArray[np.integer] | None = None, cache_key: str = "") -> RoadGraph:
+    def build(
+        cls,
+        *,
+        edge_u: NDArray[np.integer],
+        edge_v: NDArray[np.integer],
+        edge_time: NDArray[np.floating],
+        edge_length: NDArray[np.floating],
+        edge_oneway: NDArray[np.bool_],
+        node_lng: NDArray[np.floating],
+        node_lat: NDArray[np.floating],
+        geom_ptr: NDArray[np.integer] | None = None,
+        geom_xy: NDArray[np.floating] | None = None,
+        edge_class: NDArray[np.object_] | None = None,
+        edge_twin: NDArray[np.integer] | None = None,
+        cache_key: str = "",
+    ) -> RoadGraph:
         """Assemble the compact graph from per-edge arrays.
 
         Without ``geom_ptr``/``geom_xy`` edges are straight lines between their nodes.
@@ -124,19 +142,31 @@ class RoadGraph:
             geom_xy = np.empty((2 * len(u), 2), dtype=np.float64)
             geom_xy[0::2, 0], geom_xy[0::2, 1] = node_lng[u], node_lat[u]
             geom_xy[1::2, 0], geom_xy[1::2, 1] = node_lng[v], node_lat[v]
-        classes = np.asarray(edge_class if edge_class is not None else ["road"] * len(u),
-                             dtype=object)
+        classes = np.asarray(edge_class if edge_class is not None else ["road"] * len(u), dtype=object)
         names, codes = np.unique(classes.astype(str), return_inverse=True)
-        twin = (np.asarray(edge_twin, dtype=np.int32) if edge_twin is not None
-                else find_twins(u, v, np.asarray(edge_length), np.asarray(edge_oneway)))
-        return cls(indptr=indptr, indices=indices, weight=weight, slot_edge=slot_edge,
-                   edge_u=u, edge_v=v, edge_time=time_s,
-                   edge_length=np.asarray(edge_length, dtype=np.float32), edge_twin=twin,
-                   edge_class=codes.astype(np.uint8), class_names=names.astype(str),
-                   node_lng=np.asarray(node_lng, dtype=np.float64),
-                   node_lat=np.asarray(node_lat, dtype=np.float64),
-                   geom_ptr=np.asarray(geom_ptr, dtype=np.int64),
-                   geom_xy=np.asarray(geom_xy, dtype=np.float64), cache_key=cache_key)
+        twin = (
+            np.asarray(edge_twin, dtype=np.int32)
+            if edge_twin is not None
+            else find_twins(u, v, np.asarray(edge_length), np.asarray(edge_oneway))
+        )
+        return cls(
+            indptr=indptr,
+            indices=indices,
+            weight=weight,
+            slot_edge=slot_edge,
+            edge_u=u,
+            edge_v=v,
+            edge_time=time_s,
+            edge_length=np.asarray(edge_length, dtype=np.float32),
+            edge_twin=twin,
+            edge_class=codes.astype(np.uint8),
+            class_names=names.astype(str),
+            node_lng=np.asarray(node_lng, dtype=np.float64),
+            node_lat=np.asarray(node_lat, dtype=np.float64),
+            geom_ptr=np.asarray(geom_ptr, dtype=np.int64),
+            geom_xy=np.asarray(geom_xy, dtype=np.float64),
+            cache_key=cache_key,
+        )
 
     # -- files ---------------------------------------------------------------------
 
@@ -169,9 +199,9 @@ class RoadGraph:
         return cls(**arrays, cache_key=cache_key)
 
 
-def _csr(n: int, u: NDArray[np.int32], v: NDArray[np.int32],
-         time_s: NDArray[np.float64]) -> tuple[NDArray[np.int32], NDArray[np.int32],
-                                               NDArray[np.float64], NDArray[np.int32]]:
+def _csr(
+    n: int, u: NDArray[np.int32], v: NDArray[np.int32], time_s: NDArray[np.float64]
+) -> tuple[NDArray[np.int32], NDArray[np.int32], NDArray[np.float64], NDArray[np.int32]]:
     """CSR of the fastest edge per (u, v); self-loops never shorten a path and are left out."""
     keep = np.flatnonzero(u != v)
     # Sort by row, column, then time, so the first of each (u, v) run is the fastest.
@@ -185,8 +215,9 @@ def _csr(n: int, u: NDArray[np.int32], v: NDArray[np.int32],
     return indptr, v[order].astype(np.int32), time_s[order].copy(), order.astype(np.int32)
 
 
-def find_twins(u: NDArray[np.int32], v: NDArray[np.int32], length: NDArray[np.floating],
-               oneway: NDArray[np.bool_]) -> NDArray[np.int32]:
+def find_twins(
+    u: NDArray[np.int32], v: NDArray[np.int32], length: NDArray[np.floating], oneway: NDArray[np.bool_]
+) -> NDArray[np.int32]:
     """For each two-way edge u->v, the v->u edge of the same length (cm), else -1."""
     twin = np.full(len(u), -1, dtype=np.int32)
     candidates: dict[tuple[int, int, int], list[int]] = {}
@@ -206,7 +237,7 @@ def find_twins(u: NDArray[np.int32], v: NDArray[np.int32], length: NDArray[np.fl
 
 def _prune(directory: Path, *, keep: Path) -> None:
     files = sorted(directory.glob("*.npz"), key=lambda p: p.stat().st_mtime, reverse=True)
-    for old in [f for f in files if f != keep][_KEEP_FILES - 1:]:
+    for old in [f for f in files if f != keep][_KEEP_FILES - 1 :]:
         old.unlink(missing_ok=True)
     stale = time.time() - 3600  # a temporary file this old belongs to a crashed writer
     for stray in directory.glob("*.tmp"):

@@ -12,20 +12,28 @@ from tqdm import tqdm
 from gridsvc.database.pool import connect
 from gridsvc.settings import Settings
 
-roads_app = typer.Typer(help="The drivable road graph (for ETAs and coverage).",
-                        no_args_is_help=True)
+roads_app = typer.Typer(help="The drivable road graph (for ETAs and coverage).", no_args_is_help=True)
 
 # The steps build_network reports, in order (for a bar with a known length).
-_STEPS = ("filter drivable ways", "osmnx graph_from_xml", "urban areas", "speeds", "clip",
-          "strongly connected component", "osmnx simplify", "arrays", "done", "write PostGIS")
+_STEPS = (
+    "filter drivable ways",
+    "osmnx graph_from_xml",
+    "urban areas",
+    "speeds",
+    "clip",
+    "strongly connected component",
+    "osmnx simplify",
+    "arrays",
+    "done",
+    "write PostGIS",
+)
 
 
 class StepBar:
     """A tqdm bar that advances one notch per named step."""
 
     def __init__(self, description: str) -> None:
-        self.bar = tqdm(total=len(_STEPS), desc=description, unit="step", file=sys.stderr,
-                        disable=None)
+        self.bar = tqdm(total=len(_STEPS), desc=description, unit="step", file=sys.stderr, disable=None)
 
     def __call__(self, step: str) -> None:
         self.bar.set_postfix_str(step)
@@ -45,18 +53,23 @@ def _run(task: Any) -> Any:
 def print_report(result: Any) -> None:
     report = result.report
     graph, components = report["graph"], report["components"]
-    typer.echo(f"road network {result.network_id}: {graph['nodes']} nodes, {graph['edges']} "
-               f"directed edges ({graph['oneway_edges']} one-way), {graph['length_km']} km")
-    typer.echo(f"  drivable ways: {report['ways']['drivable']}; left out: "
-               f"{report['ways']['left_out']}")
+    typer.echo(
+        f"road network {result.network_id}: {graph['nodes']} nodes, {graph['edges']} "
+        f"directed edges ({graph['oneway_edges']} one-way), {graph['length_km']} km"
+    )
+    typer.echo(f"  drivable ways: {report['ways']['drivable']}; left out: {report['ways']['left_out']}")
     if components["dropped_components"]:
-        typer.secho(f"  kept the largest strongly connected component; dropped "
-                    f"{components['dropped_components']} others ({components['dropped_nodes']} "
-                    f"nodes, {components['dropped_edges']} segments; largest "
-                    f"{components['largest_dropped']})", fg=typer.colors.YELLOW)
+        typer.secho(
+            f"  kept the largest strongly connected component; dropped "
+            f"{components['dropped_components']} others ({components['dropped_nodes']} "
+            f"nodes, {components['dropped_edges']} segments; largest "
+            f"{components['largest_dropped']})",
+            fg=typer.colors.YELLOW,
+        )
     typer.echo(f"  speeds: {report['speed_rules']} (table {report['speed_table']['source']})")
-    typer.echo(f"  cache: {result.cache_file} "
-               f"({report['cache']['routing_bytes_per_edge']} bytes/edge routing core)")
+    typer.echo(
+        f"  cache: {result.cache_file} ({report['cache']['routing_bytes_per_edge']} bytes/edge routing core)"
+    )
 
 
 @roads_app.command("info")
@@ -75,6 +88,8 @@ def roads_info() -> None:
     if network is None:
         typer.echo("no road network imported (gridsvc roads import FILE)")
         return
-    typer.echo(f"network {network['id']} from {network['source_file']}, imported "
-               f"{network['imported_at']:%Y-%m-%d %H:%M}: {network['node_count']} nodes, "
-               f"{network['edge_count']} edges")
+    typer.echo(
+        f"network {network['id']} from {network['source_file']}, imported "
+        f"{network['imported_at']:%Y-%m-%d %H:%M}: {network['node_count']} nodes, "
+        f"{network['edge_count']} edges"
+    )

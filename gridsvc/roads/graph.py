@@ -100,8 +100,9 @@ class RoadNetwork:
         return self.edge_length / self.edge_time * 3.6
 
 
-def build_network(source: Path, table: SpeedTable, *, clip: BaseGeometry | None = None,
-                  progress: Progress | None = None) -> RoadNetwork:
+def build_network(
+    source: Path, table: SpeedTable, *, clip: BaseGeometry | None = None, progress: Progress | None = None
+) -> RoadNetwork:
     """Build the road network of an OSM extract.
 
     Parameters
@@ -130,12 +131,14 @@ def build_network(source: Path, table: SpeedTable, *, clip: BaseGeometry | None 
     mark("urban areas")
     urban = read_landuse(source, table.urban_landuse) if table.urban_factor < 1.0 else None
     ways = {"drivable": extract.ways, "left_out": dict(extract.left_out.most_common())}
-    return finish_network(graph, table, urban=urban, clip=clip, mark=mark,
-                          report={"source": str(source), "ways": ways})
+    return finish_network(
+        graph, table, urban=urban, clip=clip, mark=mark, report={"source": str(source), "ways": ways}
+    )
 
 
-def fetch_network(place: str, table: SpeedTable, *, clip: BaseGeometry | None = None,
-                  progress: Progress | None = None) -> RoadNetwork:
+def fetch_network(
+    place: str, table: SpeedTable, *, clip: BaseGeometry | None = None, progress: Progress | None = None
+) -> RoadNetwork:
     """Download the drivable roads of a place through osmnx (needs internet access).
 
     The Overpass filter is derived from the speed table. Motorways that osmnx made two-way
@@ -143,10 +146,12 @@ def fetch_network(place: str, table: SpeedTable, *, clip: BaseGeometry | None = 
     """
     mark = _Marker(progress)
     mark("osmnx graph_from_place (download)")
-    graph = ox.graph_from_place(place, custom_filter=overpass_filter(table), simplify=False,
-                                retain_all=True)
-    motorway_back = [(u, v, k) for u, v, k, d in graph.edges(keys=True, data=True)
-                     if d.get("highway") == "motorway" and d.get("reversed") is True]
+    graph = ox.graph_from_place(place, custom_filter=overpass_filter(table), simplify=False, retain_all=True)
+    motorway_back = [
+        (u, v, k)
+        for u, v, k, d in graph.edges(keys=True, data=True)
+        if d.get("highway") == "motorway" and d.get("reversed") is True
+    ]
     graph.remove_edges_from(motorway_back)
     urban = None
     if table.urban_factor < 1.0:
@@ -156,8 +161,9 @@ def fetch_network(place: str, table: SpeedTable, *, clip: BaseGeometry | None = 
             urban = shapely.union_all(list(areas.geometry)) if len(areas) else None
         except ox._errors.InsufficientResponseError:
             urban = None
-    return finish_network(graph, table, urban=urban, clip=clip, mark=mark,
-                          report={"source": f"osmnx:{place}"})
+    return finish_network(
+        graph, table, urban=urban, clip=clip, mark=mark, report={"source": f"osmnx:{place}"}
+    )
 
 
 def overpass_filter(table: SpeedTable) -> str:
@@ -165,9 +171,11 @@ def overpass_filter(table: SpeedTable) -> str:
     classes = "|".join(sorted(table.class_kmh))
     denied = "|".join(sorted(table.access_denied))
     service = "|".join(sorted(table.excluded_service)) or "^$"
-    return (f'["highway"~"^({classes})$"]["area"!~"yes"]["access"!~"^({denied})$"]'
-            f'["motor_vehicle"!~"^no$"]["motorcar"!~"^no$"]["service"!~"^({service})$"]'
-            '["oneway"!~"reversible|alternating"]')
+    return (
+        f'["highway"~"^({classes})$"]["area"!~"yes"]["access"!~"^({denied})$"]'
+        f'["motor_vehicle"!~"^no$"]["motorcar"!~"^no$"]["service"!~"^({service})$"]'
+        '["oneway"!~"reversible|alternating"]'
+    )
 
 
 class _Marker:
@@ -183,9 +191,15 @@ class _Marker:
         self.progress(name)
 
 
-def finish_network(graph: nx.MultiDiGraph, table: SpeedTable, *, urban: BaseGeometry | None,
-                   clip: BaseGeometry | None, mark: _Marker,
-                   report: dict[str, Any]) -> RoadNetwork:
+def finish_network(
+    graph: nx.MultiDiGraph,
+    table: SpeedTable,
+    *,
+    urban: BaseGeometry | None,
+    clip: BaseGeometry | None,
+    mark: _Marker,
+    report: dict[str, Any],
+) -> RoadNetwork:
     """From an unsimplified osmnx graph: speeds, clip, largest SCC, simplify, arrays."""
     raw_nodes, raw_edges = graph.number_of_nodes(), graph.number_of_edges()
     mark("speeds")
@@ -197,12 +211,14 @@ def finish_network(graph: nx.MultiDiGraph, table: SpeedTable, *, urban: BaseGeom
     if graph.number_of_edges() == 0:
         where = "inside the clip area" if clip is not None else "in the data"
         raise NoDrivableRoadsError(
-            f"{report['source']}: no drivable road {where}; the current roads are kept")
+            f"{report['source']}: no drivable road {where}; the current roads are kept"
+        )
     mark("strongly connected component")
     components = _keep_largest_scc(graph)
     mark("osmnx simplify")
-    graph = ox.simplify_graph(graph, edge_attrs_differ=["highway", "maxspeed_kmh", "urban"],
-                              edge_attr_aggs=_AGGREGATE)
+    graph = ox.simplify_graph(
+        graph, edge_attrs_differ=["highway", "maxspeed_kmh", "urban"], edge_attr_aggs=_AGGREGATE
+    )
     mark("arrays")
     network = _to_arrays(graph)
     mark("done")
@@ -212,17 +228,19 @@ def finish_network(graph: nx.MultiDiGraph, table: SpeedTable, *, urban: BaseGeom
         "clipped_out_nodes": clipped_out,
         "components": components,
         "speed_rules": speed_counts,
-        "graph": {"nodes": network.node_count, "edges": network.edge_count,
-                  "oneway_edges": int(network.edge_oneway.sum()),
-                  "length_km": round(float(network.edge_length.sum()) / 1000.0, 1)},
+        "graph": {
+            "nodes": network.node_count,
+            "edges": network.edge_count,
+            "oneway_edges": int(network.edge_oneway.sum()),
+            "length_km": round(float(network.edge_length.sum()) / 1000.0, 1),
+        },
         "speed_table": table.as_report(),
         "timings_s": mark.timings,
     }
     return network
 
 
-def _assign_speeds(graph: nx.MultiDiGraph, table: SpeedTable,
-                   urban: BaseGeometry | None) -> dict[str, int]:
+def _assign_speeds(graph: nx.MultiDiGraph, table: SpeedTable, urban: BaseGeometry | None) -> dict[str, int]:
     """Set ``maxspeed_kmh``, ``speed_kmh``, ``urban``, ``travel_time`` on each raw segment."""
     edges = list(graph.edges(keys=True, data=True))
     inside = np.zeros(len(edges), dtype=bool)
@@ -254,8 +272,7 @@ def _clip(graph: nx.MultiDiGraph, clip: BaseGeometry) -> int:
     x = np.array([graph.nodes[n]["x"] for n in nodes])
     y = np.array([graph.nodes[n]["y"] for n in nodes])
     shapely.prepare(clip)
-    outside = [n for n, keep in zip(nodes, shapely.contains_xy(clip, x, y).tolist(),
-                                    strict=True) if not keep]
+    outside = [n for n, keep in zip(nodes, shapely.contains_xy(clip, x, y).tolist(), strict=True) if not keep]
     graph.remove_nodes_from(outside)
     return len(outside)
 
@@ -272,9 +289,13 @@ def _keep_largest_scc(graph: nx.MultiDiGraph) -> dict[str, Any]:
     dropped_nodes = set().union(*dropped) if dropped else set()
     dropped_edges = sum(1 for u, v in graph.edges() if u in dropped_nodes or v in dropped_nodes)
     graph.remove_nodes_from(dropped_nodes)
-    return {"kept_nodes": len(largest), "dropped_components": len(dropped),
-            "dropped_nodes": len(dropped_nodes), "dropped_edges": dropped_edges,
-            "largest_dropped": sorted((len(c) for c in dropped), reverse=True)[:5]}
+    return {
+        "kept_nodes": len(largest),
+        "dropped_components": len(dropped),
+        "dropped_nodes": len(dropped_nodes),
+        "dropped_edges": dropped_edges,
+        "largest_dropped": sorted((len(c) for c in dropped), reverse=True)[:5],
+    }
 
 
 def _first(value: Any) -> Any:
@@ -291,13 +312,16 @@ def _to_arrays(graph: nx.MultiDiGraph) -> RoadNetwork:
     for u, v, _k, data in rows:
         geometry = data.get("geometry")
         if geometry is None:
-            geometry = shapely.LineString([(lng[position[u]], lat[position[u]]),
-                                           (lng[position[v]], lat[position[v]])])
+            geometry = shapely.LineString(
+                [(lng[position[u]], lat[position[u]]), (lng[position[v]], lat[position[v]])]
+            )
         geometries.append(geometry)
     sources = [d.get("speed_source") for _u, _v, _k, d in rows]
     limits = [_first(d.get("maxspeed_kmh")) for _u, _v, _k, d in rows]
     return RoadNetwork(
-        node_osm_id=np.array(nodes, dtype=np.int64), node_lng=lng, node_lat=lat,
+        node_osm_id=np.array(nodes, dtype=np.int64),
+        node_lng=lng,
+        node_lat=lat,
         edge_u=np.array([position[u] for u, _v, _k, _d in rows], dtype=np.int32),
         edge_v=np.array([position[v] for _u, v, _k, _d in rows], dtype=np.int32),
         edge_way=np.array([_first(d["osmid"]) for _u, _v, _k, d in rows], dtype=np.int64),
@@ -305,8 +329,7 @@ def _to_arrays(graph: nx.MultiDiGraph) -> RoadNetwork:
         edge_name=np.array([_name(d.get("name")) for _u, _v, _k, d in rows], dtype=object),
         edge_oneway=np.array([bool(_first(d.get("oneway", False))) for _u, _v, _k, d in rows]),
         edge_maxspeed=np.array([np.nan if s is None else s for s in limits], dtype=np.float32),
-        edge_speed_source=np.array(["mixed" if isinstance(s, list) else s for s in sources],
-                                   dtype=object),
+        edge_speed_source=np.array(["mixed" if isinstance(s, list) else s for s in sources], dtype=object),
         edge_urban=np.array([bool(_first(d.get("urban", False))) for _u, _v, _k, d in rows]),
         edge_length=np.array([float(d["length"]) for _u, _v, _k, d in rows]),
         edge_time=np.array([float(d["travel_time"]) for _u, _v, _k, d in rows]),
@@ -328,7 +351,15 @@ def compact(network: RoadNetwork, *, cache_key: str = "") -> RoadGraph:
     ptr = np.zeros(network.edge_count + 1, dtype=np.int64)
     np.cumsum(np.bincount(owner, minlength=network.edge_count), out=ptr[1:])
     return RoadGraph.build(
-        edge_u=network.edge_u, edge_v=network.edge_v, edge_time=network.edge_time,
-        edge_length=network.edge_length, edge_oneway=network.edge_oneway,
-        node_lng=network.node_lng, node_lat=network.node_lat, geom_ptr=ptr, geom_xy=coords,
-        edge_class=network.edge_class, cache_key=cache_key)
+        edge_u=network.edge_u,
+        edge_v=network.edge_v,
+        edge_time=network.edge_time,
+        edge_length=network.edge_length,
+        edge_oneway=network.edge_oneway,
+        node_lng=network.node_lng,
+        node_lat=network.node_lat,
+        geom_ptr=ptr,
+        geom_xy=coords,
+        edge_class=network.edge_class,
+        cache_key=cache_key,
+    )

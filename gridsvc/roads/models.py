@@ -19,8 +19,7 @@ class RoadNetworkInfo(BaseModel):
     node_count: int
     edge_count: int
     imported_at: datetime
-    report: Report = Field(
-        description="kept and left-out ways, components dropped, speed rules, timings (s)")
+    report: Report = Field(description="kept and left-out ways, components dropped, speed rules, timings (s)")
 
 
 class RoadEdgesGeoJSON(BaseModel):

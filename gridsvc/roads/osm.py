@@ -120,7 +120,8 @@ def write_drivable_xml(source: Path, target: Path, table: SpeedTable) -> Drivabl
         raise NoDrivableRoadsError(
             f"{source.name}: no drivable road found ({found} highway ways, none of a class "
             f"in the speed table with car access; left out: "
-            f"{dict(stats.left_out.most_common(6))}); the current roads are kept")
+            f"{dict(stats.left_out.most_common(6))}); the current roads are kept"
+        )
     target.parent.mkdir(parents=True, exist_ok=True)
     if target.exists():
         target.unlink()
@@ -147,8 +148,9 @@ def read_landuse(source: Path, values: tuple[str, ...]) -> BaseGeometry | None:
     wkb = osmium.geom.WKBFactory()
     wanted = set(values)
     parts = []
-    processor = osmium.FileProcessor(str(source)).with_areas(KeyFilter("landuse")) \
-        .with_filter(KeyFilter("landuse"))
+    processor = (
+        osmium.FileProcessor(str(source)).with_areas(KeyFilter("landuse")).with_filter(KeyFilter("landuse"))
+    )
     for obj in processor:
         if not isinstance(obj, osmium.osm.Area) or obj.tags.get("landuse") not in wanted:
             continue

@@ -25,9 +25,23 @@ DELETE_EDGES = "DELETE FROM road_edges WHERE network_id = ANY($1::bigint[])"
 MAKE_CURRENT = "UPDATE road_networks SET is_current = true WHERE id = $1"
 
 NODE_COLUMNS = ["network_id", "node", "osm_id", "geom"]
-EDGE_COLUMNS = ["network_id", "edge", "source", "target", "osm_way_id", "highway", "name",
-                "oneway", "maxspeed_kmh", "speed_kmh", "speed_source", "urban", "length_m",
-                "time_s", "geom"]
+EDGE_COLUMNS = [
+    "network_id",
+    "edge",
+    "source",
+    "target",
+    "osm_way_id",
+    "highway",
+    "name",
+    "oneway",
+    "maxspeed_kmh",
+    "speed_kmh",
+    "speed_source",
+    "urban",
+    "length_m",
+    "time_s",
+    "geom",
+]
 
 # Rebuilding the compact cache from PostGIS (when its file is missing).
 NETWORK_NODES = """

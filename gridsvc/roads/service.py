@@ -40,8 +40,9 @@ class RoadImportResult:
     report: dict[str, Any]
 
 
-async def clip_area(connection: asyncpg.Connection, *, jurisdiction_code: str,
-                    buffer_m: float) -> BaseGeometry:
+async def clip_area(
+    connection: asyncpg.Connection, *, jurisdiction_code: str, buffer_m: float
+) -> BaseGeometry:
     """A jurisdiction's boundary grown by ``buffer_m`` metres (EPSG:4326).
 
     Roads just outside the boundary are kept because the fastest way between two places of
@@ -56,8 +57,9 @@ async def clip_area(connection: asyncpg.Connection, *, jurisdiction_code: str,
     if buffer_m <= 0:
         return boundary
     centre = boundary.centroid
-    local = pyproj.CRS.from_proj4(f"+proj=tmerc +lat_0={centre.y} +lon_0={centre.x} "
-                                  "+k=1 +x_0=0 +y_0=0 +ellps=WGS84 +units=m +no_defs")
+    local = pyproj.CRS.from_proj4(
+        f"+proj=tmerc +lat_0={centre.y} +lon_0={centre.x} +k=1 +x_0=0 +y_0=0 +ellps=WGS84 +units=m +no_defs"
+    )
     forward = pyproj.Transformer.from_crs(4326, local, always_xy=True)
     back = pyproj.Transformer.from_crs(local, 4326, always_xy=True)
     metric = shapely.transform(boundary, lambda xy: np.column_stack(forward.transform(*xy.T)))
@@ -65,10 +67,15 @@ async def clip_area(connection: asyncpg.Connection, *, jurisdiction_code: str,
     return shapely.transform(grown, lambda xy: np.column_stack(back.transform(*xy.T)))
 
 
-async def import_roads(connection: asyncpg.Connection, *, settings: Settings,
-                       source: Path | None = None, place: str | None = None,
-                       clip_jurisdiction: str | None = None,
-                       progress: Progress | None = None) -> RoadImportResult:
+async def import_roads(
+    connection: asyncpg.Connection,
+    *,
+    settings: Settings,
+    source: Path | None = None,
+    place: str | None = None,
+    clip_jurisdiction: str | None = None,
+    progress: Progress | None = None,
+) -> RoadImportResult:
     """Build the drivable graph of an extract (or a place, downloaded) and make it current.
 
     The graph is built before anything is written; a failure (no drivable road, unreadable
@@ -85,28 +92,37 @@ async def import_roads(connection: asyncpg.Connection, *, settings: Settings,
     table = load_speed_table(settings.road_speeds_file)
     clip = clip_id = None
     if clip_jurisdiction:
-        clip = await clip_area(connection, jurisdiction_code=clip_jurisdiction,
-                               buffer_m=settings.road_clip_buffer_m)
+        clip = await clip_area(
+            connection, jurisdiction_code=clip_jurisdiction, buffer_m=settings.road_clip_buffer_m
+        )
         clip_id = (await jurisdictions.get(connection, code=clip_jurisdiction) or {}).get("id")
     if source is not None:
-        network = await asyncio.to_thread(build_network, source, table, clip=clip,
-                                          progress=progress)
+        network = await asyncio.to_thread(build_network, source, table, clip=clip, progress=progress)
     else:
         assert place is not None
-        network = await asyncio.to_thread(fetch_network, place, table, clip=clip,
-                                          progress=progress)
+        network = await asyncio.to_thread(fetch_network, place, table, clip=clip, progress=progress)
     cache_key = uuid.uuid4().hex
     graph = await asyncio.to_thread(compact, network, cache_key=cache_key)
-    report = {**network.report, "cache": {
-        "routing_bytes_per_edge": round(graph.routing_nbytes() / max(graph.edge_count, 1), 1),
-        "geometry_bytes": graph.geometry_nbytes()}}
+    report = {
+        **network.report,
+        "cache": {
+            "routing_bytes_per_edge": round(graph.routing_nbytes() / max(graph.edge_count, 1), 1),
+            "geometry_bytes": graph.geometry_nbytes(),
+        },
+    }
     if progress:
         progress("write PostGIS")
     async with connection.transaction():
         await connection.fetch(queries.LOCK_CURRENT)
         network_id: int = await connection.fetchval(
-            queries.INSERT_NETWORK, cache_key, str(source or f"osmnx:{place}"), clip_id,
-            network.node_count, network.edge_count, report)
+            queries.INSERT_NETWORK,
+            cache_key,
+            str(source or f"osmnx:{place}"),
+            clip_id,
+            network.node_count,
+            network.edge_count,
+            report,
+        )
         await _copy_network(connection, network_id, network)
         retired = [r["id"] for r in await connection.fetch(queries.RETIRE_CURRENT)]
         if retired:
@@ -114,29 +130,45 @@ async def import_roads(connection: asyncpg.Connection, *, settings: Settings,
             await connection.execute(queries.DELETE_NODES, retired)
         await connection.execute(queries.MAKE_CURRENT, network_id)
         cache_file = await asyncio.to_thread(graph.save, settings.road_cache_dir)
-    return RoadImportResult(network_id=network_id, cache_key=cache_key, cache_file=cache_file,
-                            report=report)
+    return RoadImportResult(network_id=network_id, cache_key=cache_key, cache_file=cache_file, report=report)
 
 
-async def _copy_network(connection: asyncpg.Connection, network_id: int,
-                        network: RoadNetwork) -> None:
+async def _copy_network(connection: asyncpg.Connection, network_id: int, network: RoadNetwork) -> None:
     points = shapely.set_srid(shapely.points(network.node_lng, network.node_lat), 4326)
-    nodes = zip([network_id] * network.node_count, range(network.node_count),
-                network.node_osm_id.tolist(), points, strict=True)
-    await connection.copy_records_to_table("road_nodes", records=list(nodes),
-                                           columns=queries.NODE_COLUMNS)
+    nodes = zip(
+        [network_id] * network.node_count,
+        range(network.node_count),
+        network.node_osm_id.tolist(),
+        points,
+        strict=True,
+    )
+    await connection.copy_records_to_table("road_nodes", records=list(nodes), columns=queries.NODE_COLUMNS)
     lines = shapely.set_srid(network.edge_geometry, 4326)
     maxspeed = [None if np.isnan(v) else float(v) for v in network.edge_maxspeed.tolist()]
-    rows = list(zip([network_id] * network.edge_count, range(network.edge_count),
-                    network.edge_u.tolist(), network.edge_v.tolist(),
-                    network.edge_way.tolist(), network.edge_class.tolist(),
-                    network.edge_name.tolist(), network.edge_oneway.tolist(), maxspeed,
-                    network.edge_speed_kmh.tolist(), network.edge_speed_source.tolist(),
-                    network.edge_urban.tolist(), network.edge_length.tolist(),
-                    network.edge_time.tolist(), lines, strict=True))
+    rows = list(
+        zip(
+            [network_id] * network.edge_count,
+            range(network.edge_count),
+            network.edge_u.tolist(),
+            network.edge_v.tolist(),
+            network.edge_way.tolist(),
+            network.edge_class.tolist(),
+            network.edge_name.tolist(),
+            network.edge_oneway.tolist(),
+            maxspeed,
+            network.edge_speed_kmh.tolist(),
+            network.edge_speed_source.tolist(),
+            network.edge_urban.tolist(),
+            network.edge_length.tolist(),
+            network.edge_time.tolist(),
+            lines,
+            strict=True,
+        )
+    )
     for start in range(0, len(rows), _COPY_CHUNK):
-        await connection.copy_records_to_table("road_edges", records=rows[start:start + _COPY_CHUNK],
-                                               columns=queries.EDGE_COLUMNS)
+        await connection.copy_records_to_table(
+            "road_edges", records=rows[start : start + _COPY_CHUNK], columns=queries.EDGE_COLUMNS
+        )
 
 
 async def current_network(connection: asyncpg.Connection | asyncpg.Pool) -> dict[str, Any] | None:
@@ -144,8 +176,7 @@ async def current_network(connection: asyncpg.Connection | asyncpg.Pool) -> dict
     return dict(row) if row else None
 
 
-async def load_graph(connection: asyncpg.Connection | asyncpg.Pool, *,
-                     cache_dir: Path) -> RoadGraph | None:
+async def load_graph(connection: asyncpg.Connection | asyncpg.Pool, *, cache_dir: Path) -> RoadGraph | None:
     """The current network's compact graph: from its cache file, else rebuilt from PostGIS
     (and the file written). None when no roads were imported."""
     network = await current_network(connection)
@@ -173,7 +204,10 @@ def _rebuild(cache_key: str, nodes: list[Any], edges: list[Any], cache_dir: Path
         edge_oneway=np.array([e["oneway"] for e in edges], dtype=bool),
         node_lng=np.array([n["lng"] for n in nodes], dtype=np.float64),
         node_lat=np.array([n["lat"] for n in nodes], dtype=np.float64),
-        geom_ptr=ptr, geom_xy=coords,
-        edge_class=np.array([e["highway"] for e in edges], dtype=object), cache_key=cache_key)
+        geom_ptr=ptr,
+        geom_xy=coords,
+        edge_class=np.array([e["highway"] for e in edges], dtype=object),
+        cache_key=cache_key,
+    )
     graph.save(cache_dir)
     return graph

@@ -59,13 +59,21 @@ class SpeedTable:
         return self.class_kmh.get(highway)
 
     def as_report(self) -> dict[str, Any]:
-        return {"source": self.source, "class_kmh": self.class_kmh,
-                "maxspeed_factor": self.maxspeed_factor, "urban_factor": self.urban_factor}
+        return {
+            "source": self.source,
+            "class_kmh": self.class_kmh,
+            "maxspeed_factor": self.maxspeed_factor,
+            "urban_factor": self.urban_factor,
+        }
 
 
 def _positive(value: Any, where: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) \
-            or value <= 0:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or value <= 0
+    ):
         raise SpeedTableError(f"{where}: expected a positive number, got {value!r}")
     return float(value)
 
@@ -81,8 +89,7 @@ def load_speed_table(path: Path) -> SpeedTable:
     try:
         data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise SpeedTableError(f"speed table {path} not found (set GRIDSVC_ROAD_SPEEDS_FILE)") \
-            from None
+        raise SpeedTableError(f"speed table {path} not found (set GRIDSVC_ROAD_SPEEDS_FILE)") from None
     except tomllib.TOMLDecodeError as error:
         raise SpeedTableError(f"speed table {path} is not valid TOML: {error}") from None
     speeds = data.get("speeds")
@@ -99,8 +106,9 @@ def load_speed_table(path: Path) -> SpeedTable:
     return SpeedTable(
         class_kmh=class_kmh,
         maxspeed_factor=factor,
-        zones_kmh={str(k): _positive(v, f"{path} [maxspeed.zones] {k}")
-                   for k, v in maxspeed.get("zones", {}).items()},
+        zones_kmh={
+            str(k): _positive(v, f"{path} [maxspeed.zones] {k}") for k, v in maxspeed.get("zones", {}).items()
+        },
         urban_factor=urban_factor,
         urban_landuse=tuple(str(v) for v in urban.get("landuse", ())),
         access_denied=frozenset(str(v) for v in access.get("denied", ("no", "private"))),

@@ -51,14 +51,24 @@ class RoutingDecision:
     def explanation(self, *, matter_code: str | None, at: datetime) -> dict[str, Any]:
         delegation = None
         if self.delegation is not None:
-            delegation = {k: (v.isoformat() if isinstance(v, datetime) else v)
-                          for k, v in self.delegation.items()}
-        return {"rule": self.rule, "reason": self.reason, "reason_zh": self.reason_zh or None,
-                "matter_code": matter_code,
-                "at": at.isoformat(), "grids": self.grids, "delegation": delegation,
-                "responsible": {"kind": self.responsible_kind, "code": self.responsible_code,
-                                "name": self.responsible_name},
-                "co_handlers": self.co_handlers}
+            delegation = {
+                k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in self.delegation.items()
+            }
+        return {
+            "rule": self.rule,
+            "reason": self.reason,
+            "reason_zh": self.reason_zh or None,
+            "matter_code": matter_code,
+            "at": at.isoformat(),
+            "grids": self.grids,
+            "delegation": delegation,
+            "responsible": {
+                "kind": self.responsible_kind,
+                "code": self.responsible_code,
+                "name": self.responsible_name,
+            },
+            "co_handlers": self.co_handlers,
+        }
 
 
 def grids_at(overlay: Overlay, lng: float, lat: float) -> dict[str, dict[str, Any]]:
@@ -69,73 +79,139 @@ def grids_at(overlay: Overlay, lng: float, lat: float) -> dict[str, dict[str, An
         position = int(positions[0])
         if position != NONE:
             ref = overlay.layers[layer].grids[position]
-            found[layer] = {"id": ref.id, "code": ref.code, "name": ref.name_zh or ref.name,
-                            "responsible": ref.responsible}
+            found[layer] = {
+                "id": ref.id,
+                "code": ref.code,
+                "name": ref.name_zh or ref.name,
+                "responsible": ref.responsible,
+            }
     return found
 
 
 async def _department(connection: asyncpg.Connection, code: str) -> dict[str, Any] | None:
-    row = await connection.fetchrow("SELECT code, name, name_zh FROM departments WHERE code = $1",
-                                    code)
+    row = await connection.fetchrow("SELECT code, name, name_zh FROM departments WHERE code = $1", code)
     return dict(row) if row else None
 
 
-async def route(connection: asyncpg.Connection, *, overlay: Overlay, lng: float | None,
-                lat: float | None, matter: dict[str, Any] | None,
-                at: datetime) -> RoutingDecision:
+async def route(
+    connection: asyncpg.Connection,
+    *,
+    overlay: Overlay,
+    lng: float | None,
+    lat: float | None,
+    matter: dict[str, Any] | None,
+    at: datetime,
+) -> RoutingDecision:
     """Decide the responsible unit for ``matter`` at the WGS84 point (lng, lat) at time ``at``."""
     if lng is None or lat is None:
-        return RoutingDecision(TRIAGE, None, "指挥中心分拨", "no_location",
-                               "no coordinates, only an address: an operator must place it",
-                               reason_zh="只有地址没有坐标：需值班员在地图上定位")
+        return RoutingDecision(
+            TRIAGE,
+            None,
+            "指挥中心分拨",
+            "no_location",
+            "no coordinates, only an address: an operator must place it",
+            reason_zh="只有地址没有坐标：需值班员在地图上定位",
+        )
     grids = grids_at(overlay, lng, lat)
     enforcement = grids.get("enforcement")
     if enforcement is None:
-        return RoutingDecision(TRIAGE, None, "指挥中心分拨", "outside_grids",
-                               "the point lies in no enforcement grid of any jurisdiction",
-                               grids=grids, reason_zh="位置不在任何综合执法网格内")
+        return RoutingDecision(
+            TRIAGE,
+            None,
+            "指挥中心分拨",
+            "outside_grids",
+            "the point lies in no enforcement grid of any jurisdiction",
+            grids=grids,
+            reason_zh="位置不在任何综合执法网格内",
+        )
     if matter is None:
-        return RoutingDecision(TRIAGE, None, "指挥中心分拨", "unknown_matter",
-                               "the matter is missing or not in the catalogue", grids=grids,
-                               reason_zh="事项缺失或不在事项清单中")
+        return RoutingDecision(
+            TRIAGE,
+            None,
+            "指挥中心分拨",
+            "unknown_matter",
+            "the matter is missing or not in the catalogue",
+            grids=grids,
+            reason_zh="事项缺失或不在事项清单中",
+        )
     if matter["handling_level"] == "grid":
         community = grids.get("community")
         if community is None:
-            return RoutingDecision(TRIAGE, None, "指挥中心分拨", "no_community_grid",
-                                   "a grid-level matter outside every community grid",
-                                   grids=grids, reason_zh="网格级事项，但位置不在任何社区网格内")
+            return RoutingDecision(
+                TRIAGE,
+                None,
+                "指挥中心分拨",
+                "no_community_grid",
+                "a grid-level matter outside every community grid",
+                grids=grids,
+                reason_zh="网格级事项，但位置不在任何社区网格内",
+            )
         head = community["responsible"]
-        return RoutingDecision("grid_head", community["code"], head.get("name"), "grid_level",
-                               f"grid-level matter: handled by the head of {community['name']}",
-                               grids=grids, reason_zh=f"网格级事项：由{community['name']}网格长处置")
-    delegation = await delegation_at(connection, enforcement_code=enforcement["code"],
-                                     matter_code=matter["code"], at=at)
+        return RoutingDecision(
+            "grid_head",
+            community["code"],
+            head.get("name"),
+            "grid_level",
+            f"grid-level matter: handled by the head of {community['name']}",
+            grids=grids,
+            reason_zh=f"网格级事项：由{community['name']}网格长处置",
+        )
+    delegation = await delegation_at(
+        connection, enforcement_code=enforcement["code"], matter_code=matter["code"], at=at
+    )
     owner = matter.get("owner_department")
     station = grids.get(f"specialist:{owner}") if owner else None
     if delegation is not None and delegation["delegated"]:
         co_handlers = []
         if station is not None:
-            co_handlers.append({"kind": "department", "code": owner, "grid": station["code"],
-                                "station": station["responsible"].get("station")})
+            co_handlers.append(
+                {
+                    "kind": "department",
+                    "code": owner,
+                    "grid": station["code"],
+                    "station": station["responsible"].get("station"),
+                }
+            )
         return RoutingDecision(
-            "squad", enforcement["code"], enforcement["responsible"].get("name"), "delegated",
+            "squad",
+            enforcement["code"],
+            enforcement["responsible"].get("name"),
+            "delegated",
             f"on the delegation list v{delegation['version']} of {enforcement['code']}: "
-            "the township squad handles it", grids=grids, delegation=delegation,
+            "the township squad handles it",
+            grids=grids,
+            delegation=delegation,
             co_handlers=co_handlers,
             reason_zh=f"在{enforcement['code']}赋权事项清单第{delegation['version']}版内："
-                      "由属地综合执法中队处置")
+            "由属地综合执法中队处置",
+        )
     if owner is None:
-        return RoutingDecision(TRIAGE, None, "指挥中心分拨", "no_owner",
-                               "not delegated to the township and no owning department known",
-                               grids=grids, delegation=delegation,
-                               reason_zh="未赋权乡镇，且无主管部门：转指挥中心分拨")
+        return RoutingDecision(
+            TRIAGE,
+            None,
+            "指挥中心分拨",
+            "no_owner",
+            "not delegated to the township and no owning department known",
+            grids=grids,
+            delegation=delegation,
+            reason_zh="未赋权乡镇，且无主管部门：转指挥中心分拨",
+        )
     department = await _department(connection, owner)
     name = department["name_zh"] if department else owner
     where = f" at {station['responsible'].get('station') or station['name']}" if station else ""
-    why = ("not on the township's delegation list" if delegation is not None
-           else "the township has no delegation list in force")
+    why = (
+        "not on the township's delegation list"
+        if delegation is not None
+        else "the township has no delegation list in force"
+    )
     why_zh = "不在乡镇赋权事项清单内" if delegation is not None else "乡镇无生效的赋权清单"
-    return RoutingDecision("department", owner, name + where, "not_delegated",
-                           f"{why} (清单之外无执法): the owning department {name} handles it",
-                           grids=grids, delegation=delegation,
-                           reason_zh=f"{why_zh}（清单之外无执法）：由主管部门{name}处置")
+    return RoutingDecision(
+        "department",
+        owner,
+        name + where,
+        "not_delegated",
+        f"{why} (清单之外无执法): the owning department {name} handles it",
+        grids=grids,
+        delegation=delegation,
+        reason_zh=f"{why_zh}（清单之外无执法）：由主管部门{name}处置",
+    )

@@ -20,13 +20,14 @@ def _not_found(squad_id: int) -> APIError:
     return APIError(404, "not_found", f"squad {squad_id} does not exist")
 
 
-async def _view(request: Request, row: dict[str, Any],
-                positions: dict[int, dict[str, Any]]) -> dict[str, Any]:
+async def _view(
+    request: Request, row: dict[str, Any], positions: dict[int, dict[str, Any]]
+) -> dict[str, Any]:
     settings = request.app.state.settings
     data = squads.squad_dict(row)
-    data["position"] = squads.position_view(positions.get(row["id"]),
-                                            stale_after_s=settings.squad_position_stale_s,
-                                            now=datetime.now(UTC))
+    data["position"] = squads.position_view(
+        positions.get(row["id"]), stale_after_s=settings.squad_position_stale_s, now=datetime.now(UTC)
+    )
     return data
 
 
@@ -34,9 +35,11 @@ def _placement(request: Request) -> squads.Placement:
     """Where stations and positions may be: near a jurisdiction, near a road of the graph
     this process has loaded (the check is skipped while none is)."""
     settings = request.app.state.settings
-    return squads.Placement(max_road_distance_m=settings.squad_max_road_distance_m,
-                            jurisdiction_margin_m=settings.squad_jurisdiction_margin_m,
-                            road_distance_m=request.app.state.eta.road_distance_m)
+    return squads.Placement(
+        max_road_distance_m=settings.squad_max_road_distance_m,
+        jurisdiction_margin_m=settings.squad_jurisdiction_margin_m,
+        road_distance_m=request.app.state.eta.road_distance_m,
+    )
 
 
 async def _refresh(request: Request) -> None:
@@ -61,8 +64,12 @@ async def get_squad(request: Request, squad_id: int) -> dict[str, Any]:
     return await _view(request, row, await squads.latest_positions(pool, squad_id=squad_id))
 
 
-@router.post("/squads", response_model=models.SquadOut, status_code=201,
-             summary="Create a squad (409 when the code exists)")
+@router.post(
+    "/squads",
+    response_model=models.SquadOut,
+    status_code=201,
+    summary="Create a squad (409 when the code exists)",
+)
 async def create_squad(request: Request, body: models.SquadIn) -> dict[str, Any]:
     pool = request.app.state.pool
     try:
@@ -73,12 +80,15 @@ async def create_squad(request: Request, body: models.SquadIn) -> dict[str, Any]
     return await get_squad(request, squad_id)
 
 
-@router.patch("/squads/{squad_id}", response_model=models.SquadOut,
-              summary="Change a squad (status, station, grids, ...)")
-async def update_squad(request: Request, squad_id: int,
-                       body: models.SquadPatch) -> dict[str, Any]:
-    if not await squads.update_squad(request.app.state.pool, squad_id=squad_id, patch=body,
-                                     placement=_placement(request)):
+@router.patch(
+    "/squads/{squad_id}",
+    response_model=models.SquadOut,
+    summary="Change a squad (status, station, grids, ...)",
+)
+async def update_squad(request: Request, squad_id: int, body: models.SquadPatch) -> dict[str, Any]:
+    if not await squads.update_squad(
+        request.app.state.pool, squad_id=squad_id, patch=body, placement=_placement(request)
+    ):
         raise _not_found(squad_id)
     await _refresh(request)
     return await get_squad(request, squad_id)
@@ -92,10 +102,13 @@ async def delete_squad(request: Request, squad_id: int) -> Response:
     return Response(status_code=204)
 
 
-@router.post("/squads/{squad_id}/positions", response_model=models.PositionResult,
-             status_code=201, summary="Report a squad's live position (AVL ping)")
-async def add_position(request: Request, squad_id: int,
-                       body: models.PositionIn) -> dict[str, Any]:
+@router.post(
+    "/squads/{squad_id}/positions",
+    response_model=models.PositionResult,
+    status_code=201,
+    summary="Report a squad's live position (AVL ping)",
+)
+async def add_position(request: Request, squad_id: int, body: models.PositionIn) -> dict[str, Any]:
     """Coordinates in wgs84, gcj02 or bd09; ``timestamp`` with a time zone.
 
     * A ping stamped more than ``GRIDSVC_SQUAD_POSITION_FUTURE_TOLERANCE_S`` (120 s) in
@@ -114,26 +127,39 @@ async def add_position(request: Request, squad_id: int,
     try:
         async with request.app.state.pool.acquire() as connection:
             result = await squads.add_position(
-                connection, squad_id=squad_id, ping=body,
+                connection,
+                squad_id=squad_id,
+                ping=body,
                 stale_after_s=settings.squad_position_stale_s,
                 future_tolerance_s=settings.squad_position_future_tolerance_s,
-                placement=_placement(request))
+                placement=_placement(request),
+            )
     except squads.FutureTimestampError as error:
-        raise APIError(422, "invalid_request", f"body.timestamp: {error}",
-                       fields=[{"field": "body.timestamp", "reason": str(error)}]) from None
+        raise APIError(
+            422,
+            "invalid_request",
+            f"body.timestamp: {error}",
+            fields=[{"field": "body.timestamp", "reason": str(error)}],
+        ) from None
     if result is None:
         raise _not_found(squad_id)
     if result["applied"]:
-        request.app.state.eta.set_position(squad_id, {
-            "lng": result["wgs84"]["lng"], "lat": result["wgs84"]["lat"],
-            "observed_at": result["observed_at"], "accuracy_m": body.accuracy})
+        request.app.state.eta.set_position(
+            squad_id,
+            {
+                "lng": result["wgs84"]["lng"],
+                "lat": result["wgs84"]["lat"],
+                "observed_at": result["observed_at"],
+                "accuracy_m": body.accuracy,
+            },
+        )
     return result
 
 
 @router.get("/squads/{squad_id}/positions", summary="A squad's recent pings, newest first")
-async def list_positions(request: Request, squad_id: int,
-                         limit: Annotated[int, Query(ge=1, le=10_000)] = 100
-                         ) -> list[dict[str, Any]]:
+async def list_positions(
+    request: Request, squad_id: int, limit: Annotated[int, Query(ge=1, le=10_000)] = 100
+) -> list[dict[str, Any]]:
     pool = request.app.state.pool
     if await squads.get_squad(pool, squad_id=squad_id) is None:
         raise _not_found(squad_id)

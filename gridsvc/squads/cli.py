@@ -28,5 +28,7 @@ def squads_list() -> None:
 
     for row in run(task):
         station = row["station"]
-        typer.echo(f"{row['id']:>4} {row['code']:<20} {row['status']:<10} "
-                   f"{station.y:.5f},{station.x:.5f} {row['station_rule']:<17} {row['name']}")
+        typer.echo(
+            f"{row['id']:>4} {row['code']:<20} {row['status']:<10} "
+            f"{station.y:.5f},{station.x:.5f} {row['station_rule']:<17} {row['name']}"
+        )

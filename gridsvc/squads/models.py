@@ -10,8 +10,7 @@ from pydantic import BaseModel, Field, field_validator
 from gridsvc.geo.crs import UnknownCRSError, parse_crs
 
 Status = Literal["available", "busy", "off_duty"]
-StationRule = Literal["given", "osm:fire_station", "osm:townhall", "osm:police",
-                      "centroid_snapped"]
+StationRule = Literal["given", "osm:fire_station", "osm:townhall", "osm:police", "centroid_snapped"]
 
 
 def _checked_crs(value: str) -> str:
@@ -45,8 +44,9 @@ class SquadIn(BaseModel):
     jurisdiction: str | None = Field(default=None, description="jurisdiction code")
     station: PointIn = Field(description="home station")
     station_name: str | None = None
-    grid_codes: list[str] = Field(default_factory=list,
-                                  description="codes of the enforcement grids it serves")
+    grid_codes: list[str] = Field(
+        default_factory=list, description="codes of the enforcement grids it serves"
+    )
     size: int | None = Field(default=None, ge=0, le=10_000, description="officers")
     status: Status = "available"
     phone: str | None = None
@@ -88,7 +88,8 @@ class SquadOut(BaseModel):
     station_name: str | None
     station_rule: StationRule = Field(
         description="how the station was placed: given, a tagged OSM building "
-                    "(osm:fire_station / osm:townhall / osm:police) or centroid_snapped")
+        "(osm:fire_station / osm:townhall / osm:police) or centroid_snapped"
+    )
     station_source: str | None = Field(description="OSM id or file the station came from")
     grid_codes: list[str]
     size: int | None
@@ -106,11 +107,13 @@ class PositionIn(BaseModel):
 
     lat: float = Field(ge=-90, le=90, allow_inf_nan=False)
     lng: float = Field(ge=-180, le=180, allow_inf_nan=False)
-    timestamp: datetime = Field(description="when the device took the fix (ISO 8601 with "
-                                            "zone, or Unix seconds)")
+    timestamp: datetime = Field(
+        description="when the device took the fix (ISO 8601 with zone, or Unix seconds)"
+    )
     crs: str = Field(default="wgs84", description="wgs84, gcj02 or bd09")
-    accuracy: float | None = Field(default=None, ge=0, le=100_000, allow_inf_nan=False,
-                                   description="metres (device estimate)")
+    accuracy: float | None = Field(
+        default=None, ge=0, le=100_000, allow_inf_nan=False, description="metres (device estimate)"
+    )
 
     _crs = field_validator("crs")(_checked_crs)
 
@@ -118,8 +121,10 @@ class PositionIn(BaseModel):
     @classmethod
     def _zoned(cls, value: datetime) -> datetime:
         if value.tzinfo is None or value.utcoffset() is None:
-            raise ValueError("timestamp needs a time zone, e.g. 2024-05-01T08:30:00+08:00 or "
-                             "...Z; a naive local time is ambiguous")
+            raise ValueError(
+                "timestamp needs a time zone, e.g. 2024-05-01T08:30:00+08:00 or "
+                "...Z; a naive local time is ambiguous"
+            )
         return value
 
 

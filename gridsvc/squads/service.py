@@ -48,8 +48,9 @@ class PlacementError(Invalid):
     every road (422 naming the fields and the reason, raised before anything is written)."""
 
     def __init__(self, fields: list[str], reason: str) -> None:
-        super().__init__(f"{', '.join(fields)}: {reason}",
-                         fields=[{"field": f, "reason": reason} for f in fields])
+        super().__init__(
+            f"{', '.join(fields)}: {reason}", fields=[{"field": f, "reason": reason} for f in fields]
+        )
 
 
 @dataclass(frozen=True)
@@ -65,26 +66,35 @@ class Placement:
     road_distance_m: Callable[[float, float], float | None] | None = None
 
 
-async def check_placement(connection: asyncpg.Connection | asyncpg.Pool, *, point: Point,
-                          jurisdiction: str | None, rules: Placement,
-                          fields: list[str]) -> None:
+async def check_placement(
+    connection: asyncpg.Connection | asyncpg.Pool,
+    *,
+    point: Point,
+    jurisdiction: str | None,
+    rules: Placement,
+    fields: list[str],
+) -> None:
     """Raise :class:`PlacementError` (naming ``fields``) for a WGS84 point off the
     jurisdiction (``jurisdiction``'s, or every one when None) or too far from the roads."""
     margin = rules.jurisdiction_margin_m
-    row = await connection.fetchrow(queries.NEAR_JURISDICTION, point.x, point.y,
-                                    jurisdiction, margin)
+    row = await connection.fetchrow(queries.NEAR_JURISDICTION, point.x, point.y, jurisdiction, margin)
     where = f"({point.y:.6f}, {point.x:.6f})"
     if row["bounded"] and not row["near"]:
         of = f"jurisdiction {jurisdiction}" if jurisdiction else "every jurisdiction"
-        raise PlacementError(fields, f"{where} is outside {of} (more than {margin:g} m "
-                                     "beyond its boundary)")
+        raise PlacementError(fields, f"{where} is outside {of} (more than {margin:g} m beyond its boundary)")
     distance = rules.road_distance_m(point.x, point.y) if rules.road_distance_m else None
     if distance is not None and not distance <= rules.max_road_distance_m:
-        far = f"{distance:.0f} m from the nearest road" if np.isfinite(distance) else \
-            "beyond the reach of every road"
-        raise PlacementError(fields, f"{where} is {far}; at most "
-                                     f"{rules.max_road_distance_m:g} m is accepted "
-                                     "(GRIDSVC_SQUAD_MAX_ROAD_DISTANCE_M)")
+        far = (
+            f"{distance:.0f} m from the nearest road"
+            if np.isfinite(distance)
+            else "beyond the reach of every road"
+        )
+        raise PlacementError(
+            fields,
+            f"{where} is {far}; at most "
+            f"{rules.max_road_distance_m:g} m is accepted "
+            "(GRIDSVC_SQUAD_MAX_ROAD_DISTANCE_M)",
+        )
 
 
 @dataclass
@@ -123,36 +133,59 @@ async def list_squads(connection: asyncpg.Connection | asyncpg.Pool) -> list[dic
     return [dict(r) for r in await connection.fetch(queries.LIST)]
 
 
-async def get_squad(connection: asyncpg.Connection | asyncpg.Pool, *,
-                    squad_id: int) -> dict[str, Any] | None:
+async def get_squad(connection: asyncpg.Connection | asyncpg.Pool, *, squad_id: int) -> dict[str, Any] | None:
     row = await connection.fetchrow(queries.BY_ID, squad_id)
     return dict(row) if row else None
 
 
-async def _check_jurisdiction(connection: asyncpg.Connection | asyncpg.Pool,
-                              code: str | None) -> None:
+async def _check_jurisdiction(connection: asyncpg.Connection | asyncpg.Pool, code: str | None) -> None:
     if code is not None and not await connection.fetchval(queries.JURISDICTION_EXISTS, code):
         raise SquadError(f"unknown jurisdiction {code!r}")
 
 
-async def create_squad(connection: asyncpg.Connection | asyncpg.Pool, *,
-                       squad: models.SquadIn, placement: Placement | None = None) -> int:
+async def create_squad(
+    connection: asyncpg.Connection | asyncpg.Pool,
+    *,
+    squad: models.SquadIn,
+    placement: Placement | None = None,
+) -> int:
     """Insert a squad; raises ``asyncpg.UniqueViolationError`` when the code exists and
     :class:`PlacementError` for a station ``placement`` refuses."""
     await _check_jurisdiction(connection, squad.jurisdiction)
     station = _station_point(squad.station)
     if placement is not None:
-        await check_placement(connection, point=station, jurisdiction=squad.jurisdiction,
-                              rules=placement, fields=["body.station"])
+        await check_placement(
+            connection,
+            point=station,
+            jurisdiction=squad.jurisdiction,
+            rules=placement,
+            fields=["body.station"],
+        )
     squad_id: int = await connection.fetchval(
-        queries.INSERT, squad.code, squad.name, squad.name_zh, squad.jurisdiction,
-        station, squad.station_name, "given", "api", squad.grid_codes,
-        squad.size, squad.status, squad.phone)
+        queries.INSERT,
+        squad.code,
+        squad.name,
+        squad.name_zh,
+        squad.jurisdiction,
+        station,
+        squad.station_name,
+        "given",
+        "api",
+        squad.grid_codes,
+        squad.size,
+        squad.status,
+        squad.phone,
+    )
     return squad_id
 
 
-async def update_squad(connection: asyncpg.Connection | asyncpg.Pool, *, squad_id: int,
-                       patch: models.SquadPatch, placement: Placement | None = None) -> bool:
+async def update_squad(
+    connection: asyncpg.Connection | asyncpg.Pool,
+    *,
+    squad_id: int,
+    patch: models.SquadPatch,
+    placement: Placement | None = None,
+) -> bool:
     """Change the given fields; False when the squad does not exist. A new station is
     checked against ``placement`` first (:class:`PlacementError`, nothing written)."""
     station = _station_point(patch.station) if patch.station else None
@@ -160,11 +193,25 @@ async def update_squad(connection: asyncpg.Connection | asyncpg.Pool, *, squad_i
         current = await get_squad(connection, squad_id=squad_id)
         if current is None:
             return False
-        await check_placement(connection, point=station, jurisdiction=current["jurisdiction"],
-                              rules=placement, fields=["body.station"])
+        await check_placement(
+            connection,
+            point=station,
+            jurisdiction=current["jurisdiction"],
+            rules=placement,
+            fields=["body.station"],
+        )
     found = await connection.fetchval(
-        queries.UPDATE, squad_id, patch.name, patch.name_zh, station, patch.station_name,
-        patch.grid_codes, patch.size, patch.status, patch.phone)
+        queries.UPDATE,
+        squad_id,
+        patch.name,
+        patch.name_zh,
+        station,
+        patch.station_name,
+        patch.grid_codes,
+        patch.size,
+        patch.status,
+        patch.phone,
+    )
     return found is not None
 
 
@@ -172,8 +219,9 @@ async def delete_squad(connection: asyncpg.Connection | asyncpg.Pool, *, squad_i
     return await connection.fetchval(queries.DELETE, squad_id) is not None
 
 
-async def upsert_squads(connection: asyncpg.Connection, *, records: list[SquadRecord],
-                        placement: Placement | None = None) -> models.SquadImportReport:
+async def upsert_squads(
+    connection: asyncpg.Connection, *, records: list[SquadRecord], placement: Placement | None = None
+) -> models.SquadImportReport:
     """Create or update squads by code, all in one transaction; with ``placement``, a
     station it refuses fails the whole import (:class:`SquadError`, nothing written)."""
     created = updated = 0
@@ -182,26 +230,41 @@ async def upsert_squads(connection: asyncpg.Connection, *, records: list[SquadRe
             await _check_jurisdiction(connection, record.jurisdiction)
             if placement is not None:
                 try:
-                    await check_placement(connection, point=record.station,
-                                          jurisdiction=record.jurisdiction, rules=placement,
-                                          fields=["station"])
+                    await check_placement(
+                        connection,
+                        point=record.station,
+                        jurisdiction=record.jurisdiction,
+                        rules=placement,
+                        fields=["station"],
+                    )
                 except PlacementError as error:
-                    raise SquadError(f"{record.station_source or 'file'}: squad "
-                                     f"{record.code}: {error}") from None
+                    raise SquadError(
+                        f"{record.station_source or 'file'}: squad {record.code}: {error}"
+                    ) from None
             row = await connection.fetchrow(
-                queries.UPSERT, record.code, record.name, record.name_zh, record.jurisdiction,
-                shapely.set_srid(record.station, 4326), record.station_name,
-                record.station_rule, record.station_source, record.grid_codes, record.size,
-                record.status, record.phone)
+                queries.UPSERT,
+                record.code,
+                record.name,
+                record.name_zh,
+                record.jurisdiction,
+                shapely.set_srid(record.station, 4326),
+                record.station_name,
+                record.station_rule,
+                record.station_source,
+                record.grid_codes,
+                record.size,
+                record.status,
+                record.phone,
+            )
             if row["created"]:
                 created += 1
             else:
                 updated += 1
-    return models.SquadImportReport(created=created, updated=updated,
-                                    squads=[r.code for r in records])
+    return models.SquadImportReport(created=created, updated=updated, squads=[r.code for r in records])
 
 
 # -- files ---------------------------------------------------------------------------
+
 
 def read_squad_file(path: Path, *, crs: str = "wgs84") -> list[SquadRecord]:
     """Squads from CSV (``lat``/``lng`` columns) or GeoJSON (Point features).
@@ -249,8 +312,7 @@ def _geojson_rows(path: Path) -> list[tuple[str, dict[str, Any]]]:
         if geometry.get("type") != "Point":
             raise SquadError(f"{path.name} feature {i}: a squad station must be a Point")
         lng, lat = geometry["coordinates"][:2]
-        rows.append((f"feature {i}", {**(feature.get("properties") or {}), "lat": lat,
-                                      "lng": lng}))
+        rows.append((f"feature {i}", {**(feature.get("properties") or {}), "lat": lat, "lng": lng}))
     return rows
 
 
@@ -278,20 +340,34 @@ def _record(file: str, where: str, row: dict[str, Any], station: Point) -> Squad
         raise SquadError(f"{file} {where}: size {size!r} is not a number") from None
     if size_value is not None and size_value < 0:
         raise SquadError(f"{file} {where}: size must not be negative")
-    return SquadRecord(code=code, name=name, station=station, name_zh=_text(row.get("name_zh")),
-                       jurisdiction=_text(row.get("jurisdiction")),
-                       station_name=_text(row.get("station_name")), station_source=file,
-                       grid_codes=[str(g) for g in grids], size=size_value, status=status,
-                       phone=_text(row.get("phone")))
+    return SquadRecord(
+        code=code,
+        name=name,
+        station=station,
+        name_zh=_text(row.get("name_zh")),
+        jurisdiction=_text(row.get("jurisdiction")),
+        station_name=_text(row.get("station_name")),
+        station_source=file,
+        grid_codes=[str(g) for g in grids],
+        size=size_value,
+        status=status,
+        phone=_text(row.get("phone")),
+    )
 
 
 # -- positions -----------------------------------------------------------------------
 
-async def add_position(connection: asyncpg.Connection, *, squad_id: int,
-                       ping: models.PositionIn, stale_after_s: float,
-                       future_tolerance_s: float,
-                       now: datetime | None = None,
-                       placement: Placement | None = None) -> dict[str, Any] | None:
+
+async def add_position(
+    connection: asyncpg.Connection,
+    *,
+    squad_id: int,
+    ping: models.PositionIn,
+    stale_after_s: float,
+    future_tolerance_s: float,
+    now: datetime | None = None,
+    placement: Placement | None = None,
+) -> dict[str, Any] | None:
     """Store one AVL ping; None when the squad does not exist.
 
     Raises
@@ -309,51 +385,78 @@ async def add_position(connection: asyncpg.Connection, *, squad_id: int,
         raise FutureTimestampError(
             f"timestamp {device_time.isoformat()} is {ahead:.0f} s ahead of the server clock "
             f"({received.isoformat()}); at most {future_tolerance_s:.0f} s of skew is accepted "
-            "(check the device clock and time zone)")
+            "(check the device clock and time zone)"
+        )
     observed = min(device_time, received)
     x, y = to_wgs84(np.array([ping.lng]), np.array([ping.lat]), parse_crs(ping.crs))
     point = shapely.set_srid(Point(float(x[0]), float(y[0])), 4326)
     if placement is not None:
         # Any jurisdiction, not only the squad's own: squads reinforce their neighbours.
-        await check_placement(connection, point=point, jurisdiction=None, rules=placement,
-                              fields=["body.lat", "body.lng"])
+        await check_placement(
+            connection, point=point, jurisdiction=None, rules=placement, fields=["body.lat", "body.lng"]
+        )
     async with connection.transaction():
         if await connection.fetchval(queries.LOCK_SQUAD, squad_id) is None:
             return None
         latest = await connection.fetchval(queries.LATEST_OBSERVED, squad_id)
         applied = latest is None or observed > latest
         position_id = await connection.fetchval(
-            queries.INSERT_POSITION, squad_id, observed, device_time, received, point,
-            ping.crs, ping.accuracy, applied)
+            queries.INSERT_POSITION,
+            squad_id,
+            observed,
+            device_time,
+            received,
+            point,
+            ping.crs,
+            ping.accuracy,
+            applied,
+        )
     reason = None
     if not applied:
-        reason = (f"older than the squad's latest position ({latest.isoformat()}); kept for "
-                  "the track, not used for ETAs")
-    return {"id": position_id, "squad_id": squad_id, "applied": applied, "reason": reason,
-            "observed_at": observed, "received_at": received,
-            "wgs84": {"lat": point.y, "lng": point.x},
-            "trusted_until": observed + timedelta(seconds=stale_after_s)}
+        reason = (
+            f"older than the squad's latest position ({latest.isoformat()}); kept for "
+            "the track, not used for ETAs"
+        )
+    return {
+        "id": position_id,
+        "squad_id": squad_id,
+        "applied": applied,
+        "reason": reason,
+        "observed_at": observed,
+        "received_at": received,
+        "wgs84": {"lat": point.y, "lng": point.x},
+        "trusted_until": observed + timedelta(seconds=stale_after_s),
+    }
 
 
-async def latest_positions(connection: asyncpg.Connection | asyncpg.Pool, *,
-                           squad_id: int | None = None) -> dict[int, dict[str, Any]]:
+async def latest_positions(
+    connection: asyncpg.Connection | asyncpg.Pool, *, squad_id: int | None = None
+) -> dict[int, dict[str, Any]]:
     """Latest applied position per squad id (WGS84)."""
     rows = await connection.fetch(queries.LATEST_POSITIONS, squad_id)
     return {r["squad_id"]: dict(r) for r in rows}
 
 
-async def track(connection: asyncpg.Connection | asyncpg.Pool, *, squad_id: int,
-                limit: int) -> list[dict[str, Any]]:
+async def track(
+    connection: asyncpg.Connection | asyncpg.Pool, *, squad_id: int, limit: int
+) -> list[dict[str, Any]]:
     return [dict(r) for r in await connection.fetch(queries.TRACK, squad_id, limit)]
 
 
-def position_view(position: dict[str, Any] | None, *, stale_after_s: float,
-                  now: datetime) -> dict[str, Any] | None:
+def position_view(
+    position: dict[str, Any] | None, *, stale_after_s: float, now: datetime
+) -> dict[str, Any] | None:
     """A stored position with its age and whether ETAs trust it at ``now``."""
     if position is None:
         return None
     age = (now - position["observed_at"]).total_seconds()
-    return {"lat": position["lat"], "lng": position["lng"],
-            "observed_at": position["observed_at"], "received_at": position["received_at"],
-            "age_s": round(age, 1), "trusted": age <= stale_after_s,
-            "accuracy_m": position["accuracy_m"], "source_crs": position["source_crs"]}
+    return {
+        "lat": position["lat"],
+        "lng": position["lng"],
+        "observed_at": position["observed_at"],
+        "received_at": position["received_at"],
+        "age_s": round(age, 1),
+        "trusted": age <= stale_after_s,
+        "accuracy_m": position["accuracy_m"],
+        "source_crs": position["source_crs"],
+    }

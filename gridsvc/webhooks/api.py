@@ -44,9 +44,14 @@ def unauthorised(message: str) -> APIError:
     return APIError(401, "unauthorised", message)
 
 
-@router.post("/webhooks/12345", summary="A 12345 hotline work order (HMAC-signed)",
-             responses={200: {"description": "already known: the existing event"},
-                        201: {"description": "stored, routed (and dispatched if configured)"}})
+@router.post(
+    "/webhooks/12345",
+    summary="A 12345 hotline work order (HMAC-signed)",
+    responses={
+        200: {"description": "already known: the existing event"},
+        201: {"description": "stored, routed (and dispatched if configured)"},
+    },
+)
 async def hotline_work_order(
     request: Request,
     x_integration: str = Header(description="the integration's name"),
@@ -64,8 +69,9 @@ async def hotline_work_order(
         raise unauthorised("X-Timestamp must be unix seconds") from None
     skew = abs(time.time() - stamp)
     if skew > settings.webhook_clock_skew_s:
-        raise unauthorised(f"timestamp {stamp} is {skew:.0f} s from now; at most "
-                           f"{settings.webhook_clock_skew_s} s allowed")
+        raise unauthorised(
+            f"timestamp {stamp} is {skew:.0f} s from now; at most {settings.webhook_clock_skew_s} s allowed"
+        )
     if not verify(integration["secret"], x_timestamp, raw, x_signature):
         raise unauthorised("signature does not match the body")
     try:
@@ -77,25 +83,40 @@ async def hotline_work_order(
     try:
         order = WorkOrderIn.model_validate(payload)
     except ValidationError as error:
-        fields = [{"field": "body." + ".".join(str(p) for p in e["loc"]), "reason": e["msg"]}
-                  for e in error.errors()]
-        raise APIError(422, "invalid_request",
-                       "; ".join(f"{f['field']}: {f['reason']}" for f in fields[:5]),
-                       fields=fields) from None
+        fields = [
+            {"field": "body." + ".".join(str(p) for p in e["loc"]), "reason": e["msg"]}
+            for e in error.errors()
+        ]
+        raise APIError(
+            422,
+            "invalid_request",
+            "; ".join(f"{f['field']}: {f['reason']}" for f in fields[:5]),
+            fields=fields,
+        ) from None
     lng, lat, crs = to_wgs84_point(order.location, "body.location")
     new = flows.NewEvent(
-        source="hotline", title=order.title, description=order.content,
-        matter_code=order.matter_code, matter_text=order.matter_name, address=order.address,
-        lng=lng, lat=lat, source_crs=crs,
+        source="hotline",
+        title=order.title,
+        description=order.content,
+        matter_code=order.matter_code,
+        matter_text=order.matter_name,
+        address=order.address,
+        lng=lng,
+        lat=lat,
+        source_crs=crs,
         source_lng=order.location.lng if order.location else None,
         source_lat=order.location.lat if order.location else None,
         reporter=order.reporter.model_dump() if order.reporter else None,
-        reported_at=order.reported_at, integration_id=integration["id"],
-        external_id=order.work_order_no)
+        reported_at=order.reported_at,
+        integration_id=integration["id"],
+        external_id=order.work_order_no,
+    )
     viewer = Viewer(role="integration", name=x_integration, integration_id=integration["id"])
     async with request.app.state.pool.acquire() as connection:
-        done = await flows.intake(connection, context=flows.context_of(request.app.state,
-                                                                       viewer=viewer),
-                                  new=new, actor=f"integration:{x_integration}")
-    return json_response(created_body(done.view, done.created),
-                         status_code=201 if done.created else 200)
+        done = await flows.intake(
+            connection,
+            context=flows.context_of(request.app.state, viewer=viewer),
+            new=new,
+            actor=f"integration:{x_integration}",
+        )
+    return json_response(created_body(done.view, done.created), status_code=201 if done.created else 200)

@@ -24,12 +24,17 @@ async def _with_connection(function: Any, **kwargs: Any) -> Any:
 
 
 @integrations_app.command("add")
-def add(name: str,
-        callback_url: Annotated[str | None, typer.Option(help="where feedback is POSTed")] = None,
-        rotate_secret: Annotated[bool, typer.Option(help="issue a new secret")] = False) -> None:
+def add(
+    name: str,
+    callback_url: Annotated[str | None, typer.Option(help="where feedback is POSTed")] = None,
+    rotate_secret: Annotated[bool, typer.Option(help="issue a new secret")] = False,
+) -> None:
     """Create an integration (prints its secret) or change its callback URL."""
-    row = asyncio.run(_with_connection(service.save_integration, name=name,
-                                       callback_url=callback_url, rotate_secret=rotate_secret))
+    row = asyncio.run(
+        _with_connection(
+            service.save_integration, name=name, callback_url=callback_url, rotate_secret=rotate_secret
+        )
+    )
     typer.echo(f"integration {row['name']} (id {row['id']}): callback {row['callback_url'] or '-'}")
     typer.echo(f"secret: {row['secret']}")
 
@@ -37,8 +42,9 @@ def add(name: str,
 @integrations_app.command("list")
 def list_all() -> None:
     for row in asyncio.run(_with_connection(service.list_integrations)):
-        typer.echo(f"{row['name']:<20} {'active' if row['active'] else 'inactive':<9} "
-                   f"{row['callback_url'] or '-'}")
+        typer.echo(
+            f"{row['name']:<20} {'active' if row['active'] else 'inactive':<9} {row['callback_url'] or '-'}"
+        )
 
 
 @integrations_app.command("deactivate")

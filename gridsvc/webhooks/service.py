@@ -19,19 +19,26 @@ _LIST = "SELECT id, name, callback_url, active, created_at FROM integrations ORD
 _DEACTIVATE = "UPDATE integrations SET active = false WHERE name = $1 RETURNING id"
 
 
-async def integration_by_name(connection: asyncpg.Connection | asyncpg.Pool, *,
-                              name: str) -> dict[str, Any] | None:
+async def integration_by_name(
+    connection: asyncpg.Connection | asyncpg.Pool, *, name: str
+) -> dict[str, Any] | None:
     row = await connection.fetchrow(_BY_NAME, name)
     return dict(row) if row else None
 
 
-async def save_integration(connection: asyncpg.Connection | asyncpg.Pool, *, name: str,
-                           callback_url: str | None, secret: str | None = None,
-                           rotate_secret: bool = False) -> dict[str, Any]:
+async def save_integration(
+    connection: asyncpg.Connection | asyncpg.Pool,
+    *,
+    name: str,
+    callback_url: str | None,
+    secret: str | None = None,
+    rotate_secret: bool = False,
+) -> dict[str, Any]:
     """Create an integration (new secret) or update its callback URL (secret kept unless
     ``rotate_secret``)."""
-    row = await connection.fetchrow(_UPSERT, name, secret or new_secret(), callback_url,
-                                    rotate_secret or secret is not None)
+    row = await connection.fetchrow(
+        _UPSERT, name, secret or new_secret(), callback_url, rotate_secret or secret is not None
+    )
     return dict(row)
 
 

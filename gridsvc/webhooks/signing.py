@@ -26,12 +26,16 @@ def sign(secret: str, timestamp: int | str, body: bytes) -> str:
     return "sha256=" + digest.hexdigest()
 
 
-def signed_headers(secret: str, body: bytes, *, integration: str | None = None,
-                   timestamp: int | None = None) -> dict[str, str]:
+def signed_headers(
+    secret: str, body: bytes, *, integration: str | None = None, timestamp: int | None = None
+) -> dict[str, str]:
     """Headers for a signed request (used by the replay tool, callbacks and tests)."""
     stamp = int(time.time()) if timestamp is None else timestamp
-    headers = {"X-Timestamp": str(stamp), "X-Signature": sign(secret, stamp, body),
-               "Content-Type": "application/json"}
+    headers = {
+        "X-Timestamp": str(stamp),
+        "X-Signature": sign(secret, stamp, body),
+        "Content-Type": "application/json",
+    }
     if integration is not None:
         headers["X-Integration"] = integration
     return headers
@@ -41,12 +45,18 @@ def verify(secret: str, timestamp: str, body: bytes, signature: str) -> bool:
     return hmac.compare_digest(sign(secret, timestamp, body), signature.strip())
 
 
-async def post_signed(client: httpx.AsyncClient, url: str, *, secret: str, payload: Any,
-                      idempotency_key: str, headers: dict[str, str] | None = None) -> str | None:
+async def post_signed(
+    client: httpx.AsyncClient,
+    url: str,
+    *,
+    secret: str,
+    payload: Any,
+    idempotency_key: str,
+    headers: dict[str, str] | None = None,
+) -> str | None:
     """POST ``payload`` as signed JSON; None when the receiver acknowledged (2xx), else why not."""
     body = json.dumps(payload, ensure_ascii=False).encode()
-    all_headers = {**signed_headers(secret, body), "Idempotency-Key": idempotency_key,
-                   **(headers or {})}
+    all_headers = {**signed_headers(secret, body), "Idempotency-Key": idempotency_key, **(headers or {})}
     try:
         response = await client.post(url, content=body, headers=all_headers)
     except httpx.HTTPError as error:

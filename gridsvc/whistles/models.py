@@ -14,22 +14,31 @@ DepartmentCode = Annotated[str, Field(min_length=1, max_length=60, pattern=r"^[a
 class WhistleIn(BaseModel):
     """A township summons county departments for a matter at a place (吹哨)."""
 
-    township_code: str = Field(min_length=1, max_length=100,
-                               description="the township's enforcement grid code, e.g. LI-VADUZ")
-    matter_code: str | None = Field(default=None, max_length=40,
-                                    description="the matter (事项) from the catalogue, if known")
+    township_code: str = Field(
+        min_length=1, max_length=100, description="the township's enforcement grid code, e.g. LI-VADUZ"
+    )
+    matter_code: str | None = Field(
+        default=None, max_length=40, description="the matter (事项) from the catalogue, if known"
+    )
     title: str = Field(min_length=1, max_length=200)
     description: str | None = Field(default=None, max_length=5000)
     address: str | None = Field(default=None, max_length=500)
     location: Location = Field(description="the scene; it must lie in the township's grid")
-    departments: list[DepartmentCode] = Field(min_length=1, max_length=30,
-                                              description="county departments summoned (codes)")
-    ack_minutes: int = Field(default=30, ge=1, le=24 * 60,
-                             description="报到 (acknowledge) within this many minutes")
-    arrive_minutes: int = Field(default=120, ge=1, le=7 * 24 * 60,
-                                description="到场 (on scene) within this many minutes of the summons")
-    summoned_by: str | None = Field(default=None, min_length=1, max_length=100,
-                                    description="who blows the whistle (default: the caller)")
+    departments: list[DepartmentCode] = Field(
+        min_length=1, max_length=30, description="county departments summoned (codes)"
+    )
+    ack_minutes: int = Field(
+        default=30, ge=1, le=24 * 60, description="报到 (acknowledge) within this many minutes"
+    )
+    arrive_minutes: int = Field(
+        default=120,
+        ge=1,
+        le=7 * 24 * 60,
+        description="到场 (on scene) within this many minutes of the summons",
+    )
+    summoned_by: str | None = Field(
+        default=None, min_length=1, max_length=100, description="who blows the whistle (default: the caller)"
+    )
 
     @field_validator("departments")
     @classmethod
@@ -46,8 +55,9 @@ class WhistleIn(BaseModel):
     def _arrive_after_ack(cls, minutes: int, info: ValidationInfo) -> int:
         ack = info.data.get("ack_minutes")
         if ack is not None and minutes < ack:
-            raise ValueError(f"arrive_minutes ({minutes}) is shorter than ack_minutes ({ack}): "
-                             "到场 comes after 报到")
+            raise ValueError(
+                f"arrive_minutes ({minutes}) is shorter than ack_minutes ({ack}): 到场 comes after 报到"
+            )
         return minutes
 
 

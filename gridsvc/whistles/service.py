@@ -65,8 +65,9 @@ class NewWhistle:
     source_lat: float | None = None
 
 
-async def _locked_attendance(connection: asyncpg.Connection, whistle_id: int,
-                             department: str) -> dict[str, Any]:
+async def _locked_attendance(
+    connection: asyncpg.Connection, whistle_id: int, department: str
+) -> dict[str, Any]:
     row = await connection.fetchrow(queries.LOCK_ATTENDANCE, whistle_id, department)
     if row is not None:
         return dict(row)
@@ -74,79 +75,137 @@ async def _locked_attendance(connection: asyncpg.Connection, whistle_id: int,
         raise WhistleNotFound(f"whistle {whistle_id} does not exist")
     if not await connection.fetchval(queries.DEPARTMENT_EXISTS, department):
         raise WhistleNotFound(f"no department {department!r} (see GET /departments)")
-    summoned = [r["department"] for r in await connection.fetch(queries.SUMMONED_DEPARTMENTS,
-                                                                whistle_id)]
-    raise WhistleNotFound(f"department {department!r} was not summoned by whistle {whistle_id} "
-                          f"(summoned: {', '.join(summoned)})")
+    summoned = [r["department"] for r in await connection.fetch(queries.SUMMONED_DEPARTMENTS, whistle_id)]
+    raise WhistleNotFound(
+        f"department {department!r} was not summoned by whistle {whistle_id} "
+        f"(summoned: {', '.join(summoned)})"
+    )
 
 
 def _minutes(delta: Any) -> float:
     return round(delta.total_seconds() / 60, 1)
 
 
-async def acknowledge(connection: asyncpg.Connection, *, whistle_id: int, department: str,
-                      actor: str, note: str | None = None) -> dict[str, Any]:
+async def acknowledge(
+    connection: asyncpg.Connection, *, whistle_id: int, department: str, actor: str, note: str | None = None
+) -> dict[str, Any]:
     """报到: the department acknowledges the summons (once). Returns what was recorded."""
     async with connection.transaction():
         row = await _locked_attendance(connection, whistle_id, department)
         if row["acknowledged_at"] is not None:
             raise WhistleConflict(
                 f"department {department!r} already acknowledged whistle {whistle_id} at "
-                f"{row['acknowledged_at'].isoformat()} (by {row['acknowledged_by']})")
+                f"{row['acknowledged_at'].isoformat()} (by {row['acknowledged_by']})"
+            )
         if row["state"] == "closed":
-            raise WhistleConflict(f"whistle {whistle_id} is over: its event {row['event_id']} "
-                                  "is closed")
+            raise WhistleConflict(f"whistle {whistle_id} is over: its event {row['event_id']} is closed")
         at = await connection.fetchval(queries.ACKNOWLEDGE, whistle_id, department, actor, note)
         on_time = at <= row["ack_due_at"]
         await record_transition(
-            connection, row["event_id"], actor=actor, action="whistle_ack",
-            from_state=row["state"], to_state=row["state"], note=note,
-            data={"whistle_id": whistle_id, "department": department, "on_time": on_time,
-                  "due_at": row["ack_due_at"].isoformat(), "at": at.isoformat(),
-                  "minutes": _minutes(at - row["summoned_at"])})
-        return {"whistle_id": whistle_id, "department": department, "acknowledged_at": at,
-                "acknowledged_by": actor, "due_at": row["ack_due_at"], "on_time": on_time,
-                "late": not on_time}
+            connection,
+            row["event_id"],
+            actor=actor,
+            action="whistle_ack",
+            from_state=row["state"],
+            to_state=row["state"],
+            note=note,
+            data={
+                "whistle_id": whistle_id,
+                "department": department,
+                "on_time": on_time,
+                "due_at": row["ack_due_at"].isoformat(),
+                "at": at.isoformat(),
+                "minutes": _minutes(at - row["summoned_at"]),
+            },
+        )
+        return {
+            "whistle_id": whistle_id,
+            "department": department,
+            "acknowledged_at": at,
+            "acknowledged_by": actor,
+            "due_at": row["ack_due_at"],
+            "on_time": on_time,
+            "late": not on_time,
+        }
 
 
-async def arrive(connection: asyncpg.Connection, *, whistle_id: int, department: str,
-                 actor: str, note: str | None = None, lng: float | None = None,
-                 lat: float | None = None, crs: str | None = None) -> dict[str, Any]:
+async def arrive(
+    connection: asyncpg.Connection,
+    *,
+    whistle_id: int,
+    department: str,
+    actor: str,
+    note: str | None = None,
+    lng: float | None = None,
+    lat: float | None = None,
+    crs: str | None = None,
+) -> dict[str, Any]:
     """到场: the department is on scene (once, and only after 报到)."""
     async with connection.transaction():
         row = await _locked_attendance(connection, whistle_id, department)
         if row["arrived_at"] is not None:
             raise WhistleConflict(
                 f"department {department!r} already arrived for whistle {whistle_id} at "
-                f"{row['arrived_at'].isoformat()} (by {row['arrived_by']})")
+                f"{row['arrived_at'].isoformat()} (by {row['arrived_by']})"
+            )
         if row["acknowledged_at"] is None:
-            raise WhistleConflict(f"department {department!r} must acknowledge first (报到 "
-                                  f"before 到场) on whistle {whistle_id}")
+            raise WhistleConflict(
+                f"department {department!r} must acknowledge first (报到 before 到场) on whistle {whistle_id}"
+            )
         if row["state"] == "closed":
-            raise WhistleConflict(f"whistle {whistle_id} is over: its event {row['event_id']} "
-                                  "is closed")
-        at = await connection.fetchval(queries.ARRIVE, whistle_id, department, actor, note,
-                                       lng, lat, crs)
+            raise WhistleConflict(f"whistle {whistle_id} is over: its event {row['event_id']} is closed")
+        at = await connection.fetchval(queries.ARRIVE, whistle_id, department, actor, note, lng, lat, crs)
         on_time = at <= row["arrive_due_at"]
-        data: dict[str, Any] = {"whistle_id": whistle_id, "department": department,
-                                "on_time": on_time, "due_at": row["arrive_due_at"].isoformat(),
-                                "at": at.isoformat(), "minutes": _minutes(at - row["summoned_at"])}
+        data: dict[str, Any] = {
+            "whistle_id": whistle_id,
+            "department": department,
+            "on_time": on_time,
+            "due_at": row["arrive_due_at"].isoformat(),
+            "at": at.isoformat(),
+            "minutes": _minutes(at - row["summoned_at"]),
+        }
         if lng is not None:
             data["position"] = {"lng": lng, "lat": lat, "crs": crs}
-        await record_transition(connection, row["event_id"], actor=actor, action="whistle_arrive",
-                      from_state=row["state"], to_state=row["state"], note=note, data=data)
-        return {"whistle_id": whistle_id, "department": department, "arrived_at": at,
-                "arrived_by": actor, "due_at": row["arrive_due_at"], "on_time": on_time,
-                "late": not on_time}
+        await record_transition(
+            connection,
+            row["event_id"],
+            actor=actor,
+            action="whistle_arrive",
+            from_state=row["state"],
+            to_state=row["state"],
+            note=note,
+            data=data,
+        )
+        return {
+            "whistle_id": whistle_id,
+            "department": department,
+            "arrived_at": at,
+            "arrived_by": actor,
+            "due_at": row["arrive_due_at"],
+            "on_time": on_time,
+            "late": not on_time,
+        }
 
 
 # -- views -------------------------------------------------------------------------
 
-def _step(*, due: datetime, done: datetime | None, by: str | None, note: str | None,
-          summoned_at: datetime, reference: datetime, now: datetime,
-          is_open: bool) -> dict[str, Any]:
+
+def _step(
+    *,
+    due: datetime,
+    done: datetime | None,
+    by: str | None,
+    note: str | None,
+    summoned_at: datetime,
+    reference: datetime,
+    now: datetime,
+    is_open: bool,
+) -> dict[str, Any]:
     return {
-        "due_at": due, "at": done, "by": by, "note": note,
+        "due_at": due,
+        "at": done,
+        "by": by,
+        "note": note,
         "late": None if done is None else done > due,
         "minutes": None if done is None else _minutes(done - summoned_at),
         "overdue": done is None and due < reference,
@@ -154,22 +213,30 @@ def _step(*, due: datetime, done: datetime | None, by: str | None, note: str | N
     }
 
 
-def present_attendance(row: dict[str, Any], whistle: dict[str, Any], *,
-                       now: datetime) -> dict[str, Any]:
+def present_attendance(row: dict[str, Any], whistle: dict[str, Any], *, now: datetime) -> dict[str, Any]:
     """One department's attendance: status, due times, lateness, time left."""
     is_open = whistle["state"] != "closed"
     reference = whistle["closed_at"] or now
-    common = {"summoned_at": whistle["summoned_at"], "reference": reference, "now": now,
-              "is_open": is_open}
-    ack = _step(due=row["ack_due_at"], done=row["acknowledged_at"], by=row["acknowledged_by"],
-                note=row["ack_note"], **common)
-    arrival = _step(due=row["arrive_due_at"], done=row["arrived_at"], by=row["arrived_by"],
-                    note=row["arrive_note"], **common)
+    common = {"summoned_at": whistle["summoned_at"], "reference": reference, "now": now, "is_open": is_open}
+    ack = _step(
+        due=row["ack_due_at"],
+        done=row["acknowledged_at"],
+        by=row["acknowledged_by"],
+        note=row["ack_note"],
+        **common,
+    )
+    arrival = _step(
+        due=row["arrive_due_at"],
+        done=row["arrived_at"],
+        by=row["arrived_by"],
+        note=row["arrive_note"],
+        **common,
+    )
     if row["arrive_lng"] is not None:
-        arrival["position"] = {"lng": row["arrive_lng"], "lat": row["arrive_lat"],
-                               "crs": row["arrive_crs"]}
-        arrival["distance_m"] = (None if row["arrive_distance_m"] is None
-                                 else round(row["arrive_distance_m"], 1))
+        arrival["position"] = {"lng": row["arrive_lng"], "lat": row["arrive_lat"], "crs": row["arrive_crs"]}
+        arrival["distance_m"] = (
+            None if row["arrive_distance_m"] is None else round(row["arrive_distance_m"], 1)
+        )
     if row["arrived_at"] is not None:
         status, current = "arrived", None
     elif row["acknowledged_at"] is not None:
@@ -177,26 +244,49 @@ def present_attendance(row: dict[str, Any], whistle: dict[str, Any], *,
     else:
         status, current = "awaiting_ack", ack
     return {
-        "department": row["department"], "name": row["name"], "name_zh": row["name_zh"],
-        "status": status, "status_zh": STATUS_ZH[status],
+        "department": row["department"],
+        "name": row["name"],
+        "name_zh": row["name_zh"],
+        "status": status,
+        "status_zh": STATUS_ZH[status],
         "overdue": ack["overdue"] or arrival["overdue"],
         "time_left_s": current["time_left_s"] if current else None,
-        "ack": ack, "arrive": arrival,
+        "ack": ack,
+        "arrive": arrival,
     }
 
 
-def present(whistle: dict[str, Any], attendance: list[dict[str, Any]], *,
-            now: datetime | None = None) -> dict[str, Any]:
+def present(
+    whistle: dict[str, Any], attendance: list[dict[str, Any]], *, now: datetime | None = None
+) -> dict[str, Any]:
     now = now or datetime.now(UTC)
     departments = [present_attendance(a, whistle, now=now) for a in attendance]
     view = {
-        "id": whistle["id"], "event_id": whistle["event_id"],
-        "township_code": whistle["township_code"], "summoned_by": whistle["summoned_by"],
-        "summoned_at": whistle["summoned_at"], "ack_minutes": whistle["ack_minutes"],
-        "arrive_minutes": whistle["arrive_minutes"], "open": whistle["state"] != "closed",
-        "event": {k: whistle[k] for k in (
-            "state", "title", "description", "matter_code", "matter_name", "address", "lng",
-            "lat", "responsible_kind", "responsible_code", "responsible_name", "closed_at")},
+        "id": whistle["id"],
+        "event_id": whistle["event_id"],
+        "township_code": whistle["township_code"],
+        "summoned_by": whistle["summoned_by"],
+        "summoned_at": whistle["summoned_at"],
+        "ack_minutes": whistle["ack_minutes"],
+        "arrive_minutes": whistle["arrive_minutes"],
+        "open": whistle["state"] != "closed",
+        "event": {
+            k: whistle[k]
+            for k in (
+                "state",
+                "title",
+                "description",
+                "matter_code",
+                "matter_name",
+                "address",
+                "lng",
+                "lat",
+                "responsible_kind",
+                "responsible_code",
+                "responsible_name",
+                "closed_at",
+            )
+        },
         "counts": {
             "summoned": len(departments),
             "acknowledged": sum(d["ack"]["at"] is not None for d in departments),
@@ -217,12 +307,22 @@ async def get_whistle(connection: Connection, *, whistle_id: int) -> dict[str, A
     return present(dict(row), attendance)
 
 
-async def list_whistles(connection: Connection, *, open_: bool | None = None,
-                        township_code: str | None = None, department: str | None = None,
-                        before_id: int | None = None, limit: int = 100) -> list[dict[str, Any]]:
+async def list_whistles(
+    connection: Connection,
+    *,
+    open_: bool | None = None,
+    township_code: str | None = None,
+    department: str | None = None,
+    before_id: int | None = None,
+    limit: int = 100,
+) -> list[dict[str, Any]]:
     """Whistles, newest first, each with its attendance (as :func:`get_whistle`)."""
-    rows = [dict(r) for r in await connection.fetch(queries.LIST_WHISTLES, open_, township_code,
-                                                      department, before_id, limit)]
+    rows = [
+        dict(r)
+        for r in await connection.fetch(
+            queries.LIST_WHISTLES, open_, township_code, department, before_id, limit
+        )
+    ]
     by_whistle: dict[int, list[dict[str, Any]]] = {r["id"]: [] for r in rows}
     if rows:
         for record in await connection.fetch(queries.ATTENDANCE, list(by_whistle)):
@@ -238,6 +338,7 @@ async def awaiting_ack_count(connection: Connection) -> int:
 
 # -- scores --------------------------------------------------------------------------
 
+
 def _rate(part: int, whole: int) -> float | None:
     return part / whole if whole else None
 
@@ -252,9 +353,13 @@ def score_of(ack_on_time_rate: float | None, arrive_on_time_rate: float | None) 
     return round(100 * sum(w * r for w, r in used) / sum(w for w, _ in used), 1)
 
 
-async def scores(connection: Connection, *, start: datetime | None = None,
-                 end: datetime | None = None,
-                 township_code: str | None = None) -> list[dict[str, Any]]:
+async def scores(
+    connection: Connection,
+    *,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    township_code: str | None = None,
+) -> list[dict[str, Any]]:
     """Attendance of each department over the whistles summoned in [start, end).
 
     Per department: ``summoned``; ``acknowledged`` / ``acknowledged_on_time`` (报到 at or
@@ -284,7 +389,8 @@ async def scores(connection: Connection, *, start: datetime | None = None,
         ack_scored = row["summoned"] - row["ack_pending"]
         arrive_scored = row["summoned"] - row["arrive_pending"]
         row.update(
-            ack_scored=ack_scored, arrive_scored=arrive_scored,
+            ack_scored=ack_scored,
+            arrive_scored=arrive_scored,
             response_rate=_rate(row["acknowledged"], ack_scored),
             ack_on_time_rate=_rate(row["acknowledged_on_time"], ack_scored),
             arrival_rate=_rate(row["arrived"], arrive_scored),

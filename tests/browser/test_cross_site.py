@@ -55,9 +55,11 @@ class Trap:
 
     def form(self, path: str, action: str, fields: dict[str, str]) -> str:
         inputs = "".join(f'<input type="hidden" name="{k}" value="{v}">' for k, v in fields.items())
-        self.pages[path] = (f'<!doctype html><form id="f" method="post" action="{action}">'
-                            f'{inputs}</form><script>document.getElementById("f").submit()'
-                            "</script>")
+        self.pages[path] = (
+            f'<!doctype html><form id="f" method="post" action="{action}">'
+            f'{inputs}</form><script>document.getElementById("f").submit()'
+            "</script>"
+        )
         return self.url + path
 
 
@@ -73,7 +75,8 @@ def trap() -> Iterator[Trap]:
 
 
 async def test_d8_chromium_form_posts_from_another_port_neither_dispatch_nor_log_in(
-        server, browser, trap, make_token, database_url):
+    server, browser, trap, make_token, database_url
+):
     operator = make_token("operator")
     stranger = make_token("operator")
     order = await order_in_a_quiet_grid(database_url)
@@ -84,8 +87,9 @@ async def test_d8_chromium_form_posts_from_another_port_neither_dispatch_nor_log
         await db.close()
     body = json.dumps(order, ensure_ascii=False).encode()
     async with httpx.AsyncClient(base_url=server.url, timeout=10) as api:
-        created = await api.post("/webhooks/12345", content=body, headers=signed_headers(
-            secret, body, integration="hotline-demo"))
+        created = await api.post(
+            "/webhooks/12345", content=body, headers=signed_headers(secret, body, integration="hotline-demo")
+        )
     assert created.status_code == 201, created.text
     event_id = created.json()["id"]
 
@@ -102,8 +106,9 @@ async def test_d8_chromium_form_posts_from_another_port_neither_dispatch_nor_log
     answer = await info.value
     assert answer.status == 403, await answer.text()
     assert (await answer.json())["error"] == "cross_site_request"
-    async with httpx.AsyncClient(base_url=server.url, timeout=10,
-                                 headers={"Authorization": f"Bearer {operator}"}) as api:
+    async with httpx.AsyncClient(
+        base_url=server.url, timeout=10, headers={"Authorization": f"Bearer {operator}"}
+    ) as api:
         view = (await api.get(f"/events/{event_id}")).json()
     assert view["state"] == "routed"
 

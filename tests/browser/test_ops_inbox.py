@@ -76,9 +76,12 @@ async def test_operator_map_and_grid_head_inbox_live(server, browser, artifacts,
     await expect(panel.locator("ol.trail")).to_contain_text("派遣")
 
     # the grid head's inbox on a phone: its own token, the assignment is there
-    phone = await browser.new_context(**PHONE, locale="zh-CN", permissions=["geolocation"],
-                                      geolocation={"latitude": where["lat"],
-                                                   "longitude": where["lng"], "accuracy": 8})
+    phone = await browser.new_context(
+        **PHONE,
+        locale="zh-CN",
+        permissions=["geolocation"],
+        geolocation={"latitude": where["lat"], "longitude": where["lng"], "accuracy": 8},
+    )
     outside.watch(phone)
     inbox = await log_in(phone, server.url, head, "/inbox")
     card = inbox.locator(f"article[data-id='{event_id}']")
@@ -102,7 +105,8 @@ async def test_operator_map_and_grid_head_inbox_live(server, browser, artifacts,
     await card.locator("button[data-act='handle']").click()
     await card.locator("textarea[name='note']").fill("已劝离占道摊点，现场恢复通行。")
     await card.locator("input[name='photo']").set_input_files(
-        files=[FilePayload(name="scene.png", mimeType="image/png", buffer=png())])
+        files=[FilePayload(name="scene.png", mimeType="image/png", buffer=png())]
+    )
     await inbox.screenshot(path=artifacts / "inbox-2-handle-form.png")
     await card.locator("button[type='submit']").click()
     await expect(card).to_have_count(0)
@@ -127,8 +131,7 @@ async def test_operator_map_and_grid_head_inbox_live(server, browser, artifacts,
     await expect(panel.locator("h3").first).to_have_text("Routing explanation")
     await ops.reload()
     await expect(ops.locator("[data-counter='open'] span")).to_have_text("Open")
-    zone = await ops.evaluate("JSON.parse(document.getElementById('gridsvc-config')"
-                              ".textContent).timezone")
+    zone = await ops.evaluate("JSON.parse(document.getElementById('gridsvc-config').textContent).timezone")
     assert zone == "Europe/Vaduz"
     await ops.screenshot(path=artifacts / "ops-5-english.png")
 
@@ -137,8 +140,7 @@ async def test_operator_map_and_grid_head_inbox_live(server, browser, artifacts,
     await desk.close()
 
 
-async def test_pages_send_strangers_to_login_and_grid_heads_to_their_inbox(
-        server, browser, make_token):
+async def test_pages_send_strangers_to_login_and_grid_heads_to_their_inbox(server, browser, make_token):
     context = await browser.new_context()
     page = await context.new_page()
     await page.goto(f"{server.url}/ops")

@@ -28,17 +28,22 @@ def server(settings: Any, demo: Any) -> Any:  # noqa: ARG001
 
 
 async def test_the_inbox_masks_callers_and_reveals_a_consented_number_on_tap(
-        server: Any, browser: Any, artifacts: Any, make_token: Any, db: Any) -> None:
+    server: Any, browser: Any, artifacts: Any, make_token: Any, db: Any
+) -> None:
     operator = make_token("operator")
     head = make_token("grid_head", grid_codes=["LI-VADUZ-01"])
     phones = {kind: f"139{uuid.uuid4().int % 10**8:08d}" for kind in ("plain", "consent", "secret")}
-    flags = {"plain": {}, "consent": {"consent_to_contact": True},
-             "secret": {"confidential": True, "consent_to_contact": True}}
+    flags = {
+        "plain": {},
+        "consent": {"consent_to_contact": True},
+        "secret": {"confidential": True, "consent_to_contact": True},
+    }
     ids = {}
     with httpx.Client(base_url=server.url, timeout=10) as client:
         for kind, number in phones.items():
-            order = work_order(await delegated_matter(db), await spot_in(db, "LI-VADUZ-01"),
-                               title=f"隐私测试 {kind}")
+            order = work_order(
+                await delegated_matter(db), await spot_in(db, "LI-VADUZ-01"), title=f"隐私测试 {kind}"
+            )
             order["reporter"] = {"name": "王小明", "phone": number, **flags[kind]}
             created = post_order(client, await hotline_secret(db), order)
             assert created.status_code == 201, created.text
@@ -47,8 +52,7 @@ async def test_the_inbox_masks_callers_and_reveals_a_consented_number_on_tap(
 
     phone = await browser.new_context(**PHONE, locale="zh-CN")
     inbox = await log_in(phone, server.url, head, "/inbox")
-    cards = {kind: inbox.locator(f"article[data-id='{event_id}']")
-             for kind, event_id in ids.items()}
+    cards = {kind: inbox.locator(f"article[data-id='{event_id}']") for kind, event_id in ids.items()}
     for card in cards.values():
         await expect(card).to_be_visible()
     await expect(cards["plain"].locator("p.caller")).to_contain_text("王**")
@@ -68,8 +72,10 @@ async def test_the_inbox_masks_callers_and_reveals_a_consented_number_on_tap(
     await expect(link).to_have_attribute("href", f"tel:{phones['consent']}")
     await expect(inbox.locator("#toast")).to_contain_text("已获取号码")
     await inbox.screenshot(path=artifacts / "inbox-privacy-2-revealed.png")
-    audit = await db.fetch("SELECT actor FROM event_transitions WHERE event_id = $1 "
-                           "AND action = 'reveal_contact'", ids["consent"])
+    audit = await db.fetch(
+        "SELECT actor FROM event_transitions WHERE event_id = $1 AND action = 'reveal_contact'",
+        ids["consent"],
+    )
     assert [row["actor"].split(":")[0] for row in audit] == ["grid_head"]
     await phone.close()
 

@@ -20,14 +20,16 @@ pytestmark = pytest.mark.usefixtures("demo")
 
 
 async def test_an_update_through_one_process_reaches_a_page_on_the_other(
-        settings, browser, artifacts, make_token, db):
+    settings, browser, artifacts, make_token, db
+):
     operator = make_token("operator")
     first, second = start_server(settings), start_server(settings)
     try:
         context = await browser.new_context(viewport={"width": 1280, "height": 800})
         page = await log_in(context, first.url, operator, "/ops")
-        order = work_order(await delegated_matter(db), await spot_in(db, "LI-SCHAAN-01"),
-                           title="沙恩 跨进程推送")
+        order = work_order(
+            await delegated_matter(db), await spot_in(db, "LI-SCHAAN-01"), title="沙恩 跨进程推送"
+        )
         with httpx.Client(base_url=second.url, timeout=10) as client:
             created = post_order(client, await hotline_secret(db), order)
             assert created.status_code == 201, created.text

@@ -44,8 +44,9 @@ def payload(where: str) -> str:
     """Markup that runs script if rendered as HTML, and code if pasted into a template
     literal or a string literal (at most 200 characters: an event title's limit)."""
     flag = f"top.__xss='{where}'"
-    text = (f'<img src=x onerror="{flag}">`${{{flag}}}`\'"</script><script>{flag}</script>'
-            f'<svg onload="{flag}">')
+    text = (
+        f'<img src=x onerror="{flag}">`${{{flag}}}`\'"</script><script>{flag}</script><svg onload="{flag}">'
+    )
     assert len(text) <= 200, len(text)
     return text
 
@@ -62,20 +63,37 @@ async def hostile_layer(database_url: str, tmp_path_factory: pytest.TempPathFact
     folder = tmp_path_factory.mktemp("xss")
     connection = await connect(database_url)
     try:
-        await jurisdictions.upsert(connection, code=JURISDICTION, name=payload("jurisdiction"),
-                                   name_zh=payload("jurisdiction-zh"), level="township",
-                                   boundary=MultiPolygon([AREA]), source="tests")
+        await jurisdictions.upsert(
+            connection,
+            code=JURISDICTION,
+            name=payload("jurisdiction"),
+            name_zh=payload("jurisdiction-zh"),
+            level="township",
+            boundary=MultiPolygon([AREA]),
+            source="tests",
+        )
         west, south, east, north = AREA.bounds
         middle = (west + east) / 2
         halves = [box(west, south, middle, north), box(middle, south, east, north)]
-        features = [{"type": "Feature", "geometry": mapping(shape), "properties": {
-            "code": code, "name": GRID_NAME, "name_zh": GRID_NAME, "head_name": HEAD_NAME,
-            "head_phone": "150<b>0</b>"}} for code, shape in zip([GRID_CODE, "ZZ-2"], halves,
-                                                                 strict=True)]
+        features = [
+            {
+                "type": "Feature",
+                "geometry": mapping(shape),
+                "properties": {
+                    "code": code,
+                    "name": GRID_NAME,
+                    "name_zh": GRID_NAME,
+                    "head_name": HEAD_NAME,
+                    "head_phone": "150<b>0</b>",
+                },
+            }
+            for code, shape in zip([GRID_CODE, "ZZ-2"], halves, strict=True)
+        ]
         path = folder / "grids.geojson"
         path.write_text(json.dumps({"type": "FeatureCollection", "features": features}))
-        await import_layer(connection, prepare_layer(path, layer=LAYER),
-                           jurisdiction_code=JURISDICTION, resolution=10)
+        await import_layer(
+            connection, prepare_layer(path, layer=LAYER), jurisdiction_code=JURISDICTION, resolution=10
+        )
     finally:
         await connection.close()
     return JURISDICTION
@@ -93,8 +111,7 @@ def server(settings, hostile_layer):  # noqa: ARG001  (the layer exists before t
 async def last_community_grid(database_url: str) -> str:
     connection = await connect(database_url)
     try:
-        return str(await connection.fetchval(QUIET_GRIDS + " ORDER BY code DESC LIMIT 1",
-                                             list(BUSY_TOWNS)))
+        return str(await connection.fetchval(QUIET_GRIDS + " ORDER BY code DESC LIMIT 1", list(BUSY_TOWNS)))
     finally:
         await connection.close()
 
@@ -111,27 +128,40 @@ async def fired(page: Page) -> Any:
 
 async def assert_payload_is_live(page: Page) -> None:
     """The same text put into innerHTML does run: the checks above could have failed."""
-    await page.evaluate("(html) => { const d = document.createElement('div');"
-                        " d.innerHTML = html; document.body.appendChild(d); }", payload("probe"))
+    await page.evaluate(
+        "(html) => { const d = document.createElement('div');"
+        " d.innerHTML = html; document.body.appendChild(d); }",
+        payload("probe"),
+    )
     await page.wait_for_function("window.__xss === 'probe'", timeout=5000)
 
 
 async def test_d3_hostile_names_and_event_texts_stay_text_in_ops_inbox_and_maps(
-        server, browser, make_token, database_url, tmp_path):
+    server, browser, make_token, database_url, tmp_path
+):
     operator = make_token("operator", display_name=payload("operator-name"))
     # a grid head's scope names community grids: the last quiet one (no other test's)
     head_grid = await last_community_grid(database_url)
     head = make_token("grid_head", grid_codes=[head_grid], display_name=payload("head-name"))
     inside = shapely.Point(86.03, 41.01)
-    async with httpx.AsyncClient(base_url=server.url, timeout=10,
-                                 headers={"Authorization": f"Bearer {operator}"}) as api:
-        created = await api.post("/events", json={
-            "title": TITLE, "description": payload("description"), "address": payload("address"),
-            "location": {"lng": inside.x, "lat": inside.y, "crs": "wgs84"}})
+    async with httpx.AsyncClient(
+        base_url=server.url, timeout=10, headers={"Authorization": f"Bearer {operator}"}
+    ) as api:
+        created = await api.post(
+            "/events",
+            json={
+                "title": TITLE,
+                "description": payload("description"),
+                "address": payload("address"),
+                "location": {"lng": inside.x, "lat": inside.y, "crs": "wgs84"},
+            },
+        )
         assert created.status_code == 201, created.text
         event_id = created.json()["id"]
-        routed = await api.post(f"/events/{event_id}/actions/route", json={
-            "target": {"kind": "grid_head", "code": head_grid}, "note": payload("note")})
+        routed = await api.post(
+            f"/events/{event_id}/actions/route",
+            json={"target": {"kind": "grid_head", "code": head_grid}, "note": payload("note")},
+        )
         assert routed.status_code == 200, routed.text
         sent = await api.post(f"/events/{event_id}/actions/dispatch", json={})
         assert sent.status_code == 200, sent.text
@@ -153,8 +183,9 @@ async def test_d3_hostile_names_and_event_texts_stay_text_in_ops_inbox_and_maps(
     tooltip = ops.locator(".leaflet-tooltip").first
     await expect(tooltip).to_contain_text(GRID_NAME)
     await expect(tooltip).to_contain_text(HEAD_NAME)
-    assert await ops.locator(".leaflet-tooltip img, .leaflet-tooltip svg, "
-                             ".leaflet-tooltip script").count() == 0
+    assert (
+        await ops.locator(".leaflet-tooltip img, .leaflet-tooltip svg, .leaflet-tooltip script").count() == 0
+    )
     marker = ops.locator(f".ev[data-id='{event_id}']")
     await expect(marker).to_have_attribute("title", TITLE)
     await marker.click()
@@ -184,32 +215,55 @@ async def test_d3_hostile_names_and_event_texts_stay_text_in_ops_inbox_and_maps(
     await desk.close()
 
     # the generated maps, opened from disk: grid tooltips, the coverage map's squad markers
-    grid_map = await write_grid_map(database_url, out=tmp_path / "grids.html",
-                                    jurisdiction=JURISDICTION)
-    squad = {"code": GRID_CODE, "name": payload("squad-name"), "name_zh": payload("squad-zh"),
-             "station_name": payload("station"), "station_rule": "manual", "status": "available",
-             "station": inside}
+    grid_map = await write_grid_map(database_url, out=tmp_path / "grids.html", jurisdiction=JURISDICTION)
+    squad = {
+        "code": GRID_CODE,
+        "name": payload("squad-name"),
+        "name_zh": payload("squad-zh"),
+        "station_name": payload("station"),
+        "station_rule": "manual",
+        "status": "available",
+        "station": inside,
+    }
     fmap = new_map(location=[inside.y, inside.x], zoom_start=13, tiles=None)
     squad_marker(squad).add_to(fmap)
-    cells = {"type": "FeatureCollection", "features": [{"type": "Feature", "geometry": mapping(
-        box(86.00, 41.00, 86.02, 41.02)), "properties": {"minutes": 3.5, "squad": GRID_CODE,
-                                                          "km": 1.2}}]}
+    cells = {
+        "type": "FeatureCollection",
+        "features": [
+            {
+                "type": "Feature",
+                "geometry": mapping(box(86.00, 41.00, 86.02, 41.02)),
+                "properties": {"minutes": 3.5, "squad": GRID_CODE, "km": 1.2},
+            }
+        ],
+    }
     folium.GeoJson(cells, tooltip=cell_tooltip()).add_to(fmap)
     coverage_map = save(fmap, tmp_path / "coverage.html")
     await check_map_file(browser, grid_map, hover=[GRID_NAME, HEAD_NAME], layer=LAYER)
-    await check_map_file(browser, coverage_map, hover=[GRID_CODE], marker=payload("squad-name"),
-                         popup=[payload("squad-zh"), payload("station")])
+    await check_map_file(
+        browser,
+        coverage_map,
+        hover=[GRID_CODE],
+        marker=payload("squad-name"),
+        popup=[payload("squad-zh"), payload("station")],
+    )
 
 
-async def check_map_file(browser: Any, path: Path, *, hover: list[str], layer: str | None = None,
-                         marker: str | None = None, popup: list[str] | None = None) -> None:
+async def check_map_file(
+    browser: Any,
+    path: Path,
+    *,
+    hover: list[str],
+    layer: str | None = None,
+    marker: str | None = None,
+    popup: list[str] | None = None,
+) -> None:
     context = await browser.new_context(viewport={"width": 1000, "height": 700})
     page = await context.new_page()
     errors = watch(page)
     await page.goto(path.as_uri())
     if layer is not None:  # specialist layers start hidden
-        await page.locator(".leaflet-control-layers label", has_text=layer).locator(
-            "input").check()
+        await page.locator(".leaflet-control-layers label", has_text=layer).locator("input").check()
     shapes = page.locator(".leaflet-overlay-pane path.leaflet-interactive")
     await expect(shapes.first).to_be_visible()
     box_ = await shapes.first.bounding_box()
@@ -225,8 +279,12 @@ async def check_map_file(browser: Any, path: Path, *, hover: list[str], layer: s
         await pin.click()
         for text in popup or []:
             await expect(page.locator(".leaflet-popup-content")).to_contain_text(text)
-    assert await page.locator(".leaflet-tooltip img, .leaflet-tooltip svg, .leaflet-popup img, "
-                              ".leaflet-control-layers img").count() == 0
+    assert (
+        await page.locator(
+            ".leaflet-tooltip img, .leaflet-tooltip svg, .leaflet-popup img, .leaflet-control-layers img"
+        ).count()
+        == 0
+    )
     assert await fired(page) is None, (path.name, await fired(page))
     assert not errors, errors
     await assert_payload_is_live(page)
