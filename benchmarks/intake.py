@@ -169,7 +169,27 @@ async def orders_for(url: str, count: int, prefix: str) -> list[dict]:
         await connection.close()
 
 
+async def settle(url: str, *, within: float = 120.0) -> None:
+    """Wait until the app's job worker has no due job left (callbacks, notices), so that each
+    measured rate starts from a drained queue instead of competing with the backlog of the
+    rate before it (a 500/s overload leaves thousands of notice jobs)."""
+    connection = await connect(url)
+    try:
+        deadline = time.monotonic() + within
+        while time.monotonic() < deadline:
+            due = await connection.fetchval(
+                "SELECT count(*) FROM pgqueuer"
+                " WHERE status IN ('queued', 'picked') AND execute_after <= now()"
+            )
+            if not due:
+                return
+            await asyncio.sleep(0.5)
+    finally:
+        await connection.close()
+
+
 async def run_rate(url: str, port: int, secret: str, rate: float, seconds: float, tag: str) -> dict:
+    await settle(url)
     orders = await orders_for(url, int(rate * seconds), prefix=f"B{tag}{int(time.time())}-")
     requests = []
     for order in orders:
