@@ -10,6 +10,9 @@
   var ASSIGNED = ["dispatched", "signed_for", "on_scene"];
   var FIELD = ["sign_for", "arrive", "handle", "return"];
   var items = {};   // id -> summary
+  // id -> updated_at of a card that left the list: a late, older live message for it (the
+  // stream can lag behind the answer to our own action) must not bring it back as "new"
+  var gone = {};
   var maxBytes = I.config.attachment_max_bytes || 5 * 1024 * 1024;
   var toastTimer = null;
 
@@ -104,11 +107,14 @@
 
   function upsert(e, announce) {
     var known = items[e.id];
-    if (known && known.updated_at && e.updated_at && e.updated_at < known.updated_at) return;
+    var seen = known ? known.updated_at : gone[e.id];
+    if (seen && e.updated_at && e.updated_at <= seen && !(known && e.updated_at === seen)) return;
     if (ASSIGNED.indexOf(e.state) < 0) {
       if (known) { delete items[e.id]; render(); }
+      gone[e.id] = e.updated_at;
       return;
     }
+    delete gone[e.id];
     items[e.id] = e;
     if (announce && !known) toast(T("inbox.new") + ": " + e.title, "new");
     render();
@@ -140,7 +146,7 @@
   function done(id) {
     return function (view) {
       toast(T("msg.done") + ": " + T("state." + view.state), "ok");
-      if (ASSIGNED.indexOf(view.state) < 0) { delete items[id]; render(); }
+      if (ASSIGNED.indexOf(view.state) < 0) { delete items[id]; gone[id] = view.updated_at; render(); }
       else { items[id] = Object.assign({}, items[id], {state: view.state,
         allowed_actions: view.allowed_actions, updated_at: view.updated_at,
         sla: Object.assign({}, items[id].sla, {due_at: view.sla.due_at,
