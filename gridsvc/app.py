@@ -21,6 +21,7 @@ from gridsvc.coverage.service import refresh_all as refresh_coverage
 from gridsvc.database.embedded import resolve_database_url
 from gridsvc.database.pool import create_pool
 from gridsvc.delegations.api import router as delegations_router
+from gridsvc.duban.api import router as duban_router
 from gridsvc.eta.api import router as eta_router
 from gridsvc.eta.live import EtaHolder
 from gridsvc.events.api import router as events_router
@@ -129,6 +130,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app.include_router(coverage_router)
     app.include_router(matters_router)
     app.include_router(delegations_router)
+    app.include_router(duban_router)
     app.include_router(calendar_router)
     app.include_router(events_router)
     app.include_router(webhooks_router)

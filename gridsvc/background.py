@@ -4,7 +4,7 @@
 ``callbacks.deliver``  one 12345 callback (outbox row), signed, once per destination
 ``notices.deliver``    one recipient notice (recipient_notices row), signed
 ``notices.fanout``     a dispatch/transfer -> one notice per recipient who sees it
-``sla.escalate``       schedule: raise 督办 for stages past their deadline
+``sla.escalate``       schedule: raise 督办 levels for stages past their deadline
 ``deliveries.sweep``   schedule: start the next due message of idle destinations
 =====================  ===============================================================
 
@@ -42,7 +42,7 @@ from pgqueuer.models import Job, Schedule
 from gridsvc.auth.scope import event_visible
 from gridsvc.cli_support import fail, run
 from gridsvc.database.pool import connect, create_pool
-from gridsvc.events.supervision import escalate_overdue
+from gridsvc.duban.flows import escalate as escalate_duban
 from gridsvc.jobs import delivery, queue
 from gridsvc.live import notices
 from gridsvc.live.api import principal_of_user
@@ -200,9 +200,9 @@ class JobWorker:
         @pgq.schedule("sla.escalate", every(settings.sla_check_interval_s))
         async def escalate(_: Schedule) -> None:
             async with pool.acquire() as connection:
-                raised = await escalate_overdue(connection)
+                raised = await escalate_duban(connection, default_levels=settings.duban_levels)
             if raised:
-                log.info("督办: %d overdue stages escalated", raised)
+                log.info("督办: %d levels raised on overdue stages", raised)
 
         @pgq.schedule("deliveries.sweep", every(settings.jobs_sweep_s))
         async def sweep(_: Schedule) -> None:

@@ -25,6 +25,7 @@ from gridsvc.database.migrate import upgrade as upgrade_database
 from gridsvc.database.pool import connect
 from gridsvc.delegations.cli import app as delegations_app
 from gridsvc.demo.cli import demo_app, demo_build
+from gridsvc.duban.cli import duban_app
 from gridsvc.grids.cli import grids_app
 from gridsvc.jurisdictions.cli import jurisdictions_app
 from gridsvc.maps.cli import map_app, map_grids
@@ -63,6 +64,7 @@ app.add_typer(integrations_app, name="integrations")
 app.add_typer(workorders_app, name="workorders")
 app.add_typer(users_app, name="users")
 app.add_typer(jobs_app, name="jobs")
+app.add_typer(duban_app, name="duban")
 app.command("replay")(replay_command)
 
 T = TypeVar("T")

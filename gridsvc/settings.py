@@ -100,6 +100,13 @@ class Settings(BaseSettings):
     sla_verify_working_hours: float = Field(default=8, description="Working hours to verify (核查).")
     sla_close_working_hours: float = Field(default=8, description="Working hours to close (结案).")
     sla_check_interval_s: float = Field(default=30, description="How often overdue events are sought.")
+    duban_levels: str = Field(
+        default="1:unit,2:township,3:county",
+        pattern=r"^\s*\d+(\.\d+)?\s*:\s*(unit|township|county)\s*(,\s*\d+(\.\d+)?\s*:\s*(unit|township|county)\s*)*$",
+        description="督办 levels where no matter/stage set is configured: 'factor:audience' "
+        "by level, factor = multiple of the stage's time limit (1: at the deadline); audience "
+        "unit (the responsible unit), township (its leader), county (county supervisors).",
+    )
     outbox_max_attempts: int = Field(default=12, description="Deliveries tried before dead-lettering.")
     outbox_backoff_max_s: float = Field(default=300, description="Longest wait between retries.")
     background_workers: bool = Field(

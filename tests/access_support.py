@@ -26,8 +26,8 @@ from gridsvc.database.pool import connect
 from gridsvc.webhooks.signing import signed_headers
 from tests.events_support import AppServer, free_port
 
-ROLES = ("admin", "operator", "grid_head", "squad", "integration", "anonymous", "revoked")
-TOKEN_ROLES = ROLES[:5]
+ROLES = ("admin", "operator", "grid_head", "squad", "integration", "leader", "anonymous", "revoked")
+TOKEN_ROLES = ROLES[:6]
 VADUZ = (9.5209, 47.1410)  # town hall square, WGS84
 ESCHEN = (9.5225, 47.2110)
 
@@ -207,6 +207,33 @@ class World:
         if acknowledged:
             self.admin("POST", f"/whistles/{created['id']}/departments/emergency/ack")
         return int(created["id"])
+
+    def duban(self, role: str, *, mine: bool) -> int:
+        """A 督办 raised by the escalation job (clock at 2× the sign-for limit) on a dispatched
+        event: mine (Vaduz, the world's squad; level 2 reaches the world's leader) or other
+        (Eschen, the other squad). Returns the one the role would answer (leader: level 2)."""
+        from gridsvc.clock import FrozenClock
+        from gridsvc.duban.flows import escalate
+
+        event_id = self.event_mine() if mine else self.event_other()
+        row = sql(self.database_url, "SELECT stage_started_at, due_at FROM events WHERE id = $1", event_id)[0]
+        clock = FrozenClock(row["stage_started_at"] + 2 * (row["due_at"] - row["stage_started_at"]))
+        raised = in_thread(
+            escalate,
+            self.database_url,
+            default_levels="1:unit,2:township,3:county",
+            clock=clock,
+            event_id=event_id,
+        )
+        assert raised == 2
+        level = 2 if role == "leader" else 1
+        found = sql(
+            self.database_url,
+            "SELECT id FROM escalations WHERE event_id = $1 AND level = $2",
+            event_id,
+            level,
+        )
+        return int(found[0]["id"])
 
     def squad(self) -> int:
         created = self.admin(

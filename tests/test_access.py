@@ -20,6 +20,7 @@ from fastapi.testclient import TestClient
 from gridsvc.app import create_app
 from gridsvc.auth import service as auth
 from gridsvc.auth.policy import DOCS_ROUTES, RULES, app_routes
+from gridsvc.duban.service import set_leader
 from gridsvc.jurisdictions import service as jurisdictions
 from gridsvc.settings import Settings
 from gridsvc.webhooks.service import save_integration
@@ -42,6 +43,8 @@ ADMINS = {"admin"}
 STAFF = {"admin", "operator", "grid_head", "squad"}
 FIELD = {"grid_head", "squad"}
 ANYONE = set(TOKEN_ROLES)
+EVENT_READERS = STAFF | {"integration"}
+LEADER = {"leader"}  # township leaders, county supervisors: their 督办
 
 
 def expect(ok: int, allowed: set[str], **override: int) -> dict[str, int]:
@@ -329,13 +332,13 @@ CASES: list[Case] = [
         },
         expect(201, DESK),
     ),
-    Case("GET", "/events", at("/events"), expect(200, ANYONE)),
-    Case("GET", "/events/{event_id}", event(mine=True), expect(200, ANYONE), "in scope"),
+    Case("GET", "/events", at("/events"), expect(200, EVENT_READERS)),
+    Case("GET", "/events/{event_id}", event(mine=True), expect(200, EVENT_READERS), "in scope"),
     Case(
         "GET",
         "/events/{event_id}",
         event(mine=False),
-        expect(200, ANYONE, **SCOPED_404, integration=404),
+        expect(200, EVENT_READERS, **SCOPED_404, integration=404),
         "outside scope",
     ),
     Case(
@@ -433,6 +436,7 @@ CASES: list[Case] = [
     Case("GET", "/whistles", at("/whistles"), expect(200, DESK)),
     Case("GET", "/whistles-counters", at("/whistles-counters"), expect(200, DESK)),
     Case("GET", "/whistles/scores", at("/whistles/scores"), expect(200, DESK)),
+    Case("GET", "/whistles/board", at("/whistles/board"), expect(200, DESK)),
     Case(
         "GET", "/whistles/{whistle_id}", lambda w, r: {"path": f"/whistles/{w.whistle()}"}, expect(200, DESK)
     ),
@@ -457,23 +461,40 @@ CASES: list[Case] = [
         "GET",
         "/inbox",
         at("/inbox"),
-        {**public(303), **dict.fromkeys(STAFF, 200), "integration": 403},
+        {**public(303), **dict.fromkeys(STAFF | LEADER, 200), "integration": 403},
         "field page",
     ),
     Case("GET", "/static/{path}", at("/static/ops/ops.css"), public(200)),
-    Case("GET", "/live/stream", at("/live/stream", stream=True), expect(200, STAFF)),
-    Case("GET", "/live/events", at("/live/events"), expect(200, STAFF)),
+    Case("GET", "/live/stream", at("/live/stream", stream=True), expect(200, STAFF | LEADER)),
+    Case("GET", "/live/events", at("/live/events"), expect(200, STAFF | LEADER)),
     Case("GET", "/live/squads", at("/live/squads"), expect(200, DESK)),
     Case("GET", "/live/counters", at("/live/counters"), expect(200, DESK)),
     Case("GET", "/live/coverage", at("/live/coverage"), expect(200, DESK)),
-    Case("GET", "/notices", at("/notices"), expect(200, ADMINS | FIELD)),
-    Case("GET", "/notices/secret", at("/notices/secret"), expect(200, ADMINS | FIELD), "own"),
+    Case("GET", "/notices", at("/notices"), expect(200, ADMINS | FIELD | LEADER)),
+    Case("GET", "/notices/secret", at("/notices/secret"), expect(200, ADMINS | FIELD | LEADER), "own"),
     Case(
         "GET",
         "/notices/secret",
         lambda w, r: {"path": "/notices/secret", "params": {"user": w.user()}},
-        expect(200, ADMINS | FIELD, **SCOPED_404),
+        expect(200, ADMINS | FIELD | LEADER, **SCOPED_404, leader=404),
         "another user's",
+    ),
+    # 督办: the desk sees and answers all; a recipient (the unit, a leader) its own
+    Case("GET", "/duban", at("/duban"), expect(200, DESK | FIELD | LEADER)),
+    Case("GET", "/duban/levels", at("/duban/levels"), expect(200, DESK)),
+    Case(
+        "POST",
+        "/duban/{duban_id}/reply",
+        lambda w, r: {"path": f"/duban/{w.duban(r, mine=True)}/reply", "json": {"text": "已督促，今日办结"}},
+        expect(200, DESK | FIELD | LEADER, grid_head=404),
+        "addressed to the squad (level 1) and the township leader (level 2)",
+    ),
+    Case(
+        "POST",
+        "/duban/{duban_id}/reply",
+        lambda w, r: {"path": f"/duban/{w.duban(r, mine=False)}/reply", "json": {"text": "已督促"}},
+        expect(200, DESK | FIELD | LEADER, **SCOPED_404, leader=404),
+        "addressed to others",
     ),
     Case("POST", "/events/{event_id}/attachments", photo_upload(mine=True), expect(201, STAFF), "in scope"),
     Case(
@@ -594,13 +615,23 @@ def world(settings: Settings, database_url: str, tmp_path_factory: pytest.TempPa
         )
         w.squad_mine, w.squad_other = w.squad(), w.squad()
         squad_code = w.admin("GET", f"/squads/{w.squad_mine}")["code"]
+        leader_name = f"acc-leader-{uuid.uuid4().hex[:6]}"
         w.tokens.update(
             operator=issue_token(database_url, "operator"),
             grid_head=issue_token(database_url, "grid_head", grid_codes=[codes[0]]),
             squad=issue_token(database_url, "squad", squad_code=squad_code),
             integration=issue_token(database_url, "integration", integration=name),
+            leader=issue_token(database_url, "leader", name=leader_name),
             revoked=issue_token(database_url, "admin"),
         )
+        # the leader answers for the township of the "mine" events (Vaduz)
+        vaduz_town = sql(
+            database_url,
+            "SELECT code FROM current_grids WHERE layer = 'enforcement' "
+            "AND ST_Contains(geom, ST_SetSRID(ST_MakePoint($1, $2), 4326))",
+            *VADUZ,
+        )[0]["code"]
+        in_thread(set_leader, database_url, name=leader_name, reach="township", township_codes=[vaduz_town])
         assert in_thread(auth.revoke_token, database_url, token=w.tokens["revoked"])
         try:
             yield w

@@ -464,8 +464,11 @@ async def test_sla_deadlines_skip_weekend_and_holiday(client, db, settings):
     ) == saturday + timedelta(minutes=30)
 
 
-async def test_time_left_is_part_of_every_view_and_overdue_is_escalated(client, db, secret):
-    from gridsvc.events.supervision import escalate_overdue
+async def test_time_left_is_part_of_every_view_and_overdue_is_escalated(client, db, secret, settings):
+    from gridsvc.duban.flows import escalate
+
+    async def escalate_overdue(connection):
+        return await escalate(connection, default_levels=settings.duban_levels, event_id=event_id)
 
     event_id = await _event_in(client, db, secret, "dispatched")
     view = client.get(f"/events/{event_id}").json()

@@ -8,8 +8,9 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-Role = Literal["admin", "operator", "grid_head", "squad", "integration"]
-ROLES: tuple[str, ...] = ("admin", "operator", "grid_head", "squad", "integration")
+Role = Literal["admin", "operator", "grid_head", "squad", "integration", "leader"]
+# leader: a township leader or county supervisor whom 督办 reaches (scope in duban_leaders)
+ROLES: tuple[str, ...] = ("admin", "operator", "grid_head", "squad", "integration", "leader")
 
 
 @dataclass(frozen=True)

@@ -25,13 +25,15 @@ from fastapi.routing import APIWebSocketRoute
 from starlette.routing import Mount, WebSocketRoute
 
 ADMIN, OPERATOR, GRID_HEAD, SQUAD, INTEGRATION = ("admin", "operator", "grid_head", "squad", "integration")
+LEADER = "leader"  # township leaders, county supervisors: the 督办 they get, and their reply
 
 ADMINS = frozenset({ADMIN})
 DESK = frozenset({ADMIN, OPERATOR})  # the dispatch centre
 FIELD = frozenset({GRID_HEAD, SQUAD})  # grid heads and squads: scoped
 STAFF = DESK | FIELD  # any person (not the hotline)
 EVENT_READERS = STAFF | {INTEGRATION}  # scoped by scope.event_visible
-ANYONE = STAFF | {INTEGRATION}  # any valid token
+ANYONE = STAFF | {INTEGRATION, LEADER}  # any valid token
+DUBAN_RECIPIENTS = DESK | FIELD | {LEADER}  # 督办: the desk all, the others their own
 
 # What grid heads and squads may do to their own events; dispatching, transfer, verification,
 # closing, 挂账 and decisions on 延期 stay with the dispatch centre.
@@ -120,6 +122,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/whistles"): Rule(DESK),
     ("GET", "/whistles-counters"): Rule(DESK),
     ("GET", "/whistles/scores"): Rule(DESK),
+    ("GET", "/whistles/board"): Rule(DESK, "the operator's view of open whistles"),
     ("GET", "/whistles/{whistle_id}"): Rule(DESK),
     ("POST", "/whistles/{whistle_id}/departments/{department}/ack"): Rule(DESK),
     ("POST", "/whistles/{whistle_id}/departments/{department}/arrive"): Rule(DESK),
@@ -128,13 +131,19 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/ops"): public("page shell: desk only, else redirect to /login or /inbox"),
     ("GET", "/inbox"): public("page shell: redirects to /login without a valid cookie"),
     ("GET", "/static/{path}"): public("the pages' scripts, styles and dictionaries"),
-    ("GET", "/live/stream"): Rule(STAFF, "SSE: events by scope; squads, counters: desk"),
-    ("GET", "/live/events"): Rule(STAFF, "visible events only"),
+    ("GET", "/live/stream"): Rule(STAFF | {LEADER}, "SSE: events by scope; squads, counters: desk"),
+    ("GET", "/live/events"): Rule(STAFF | {LEADER}, "visible events only (a leader: none)"),
     ("GET", "/live/squads"): Rule(DESK),
     ("GET", "/live/counters"): Rule(DESK),
     ("GET", "/live/coverage"): Rule(DESK),
-    ("GET", "/notices"): Rule(FIELD | ADMINS, "a recipient: its own notices"),
-    ("GET", "/notices/secret"): Rule(FIELD | ADMINS, "a recipient: its own signing secret"),
+    ("GET", "/notices"): Rule(FIELD | ADMINS | {LEADER}, "a recipient: its own notices"),
+    ("GET", "/notices/secret"): Rule(FIELD | ADMINS | {LEADER}, "a recipient: its own signing secret"),
+    # 督办 (supervision of overdue stages): recipients see and answer their own
+    ("GET", "/duban"): Rule(DUBAN_RECIPIENTS, "desk: all; others: those addressed to them"),
+    ("GET", "/duban/levels"): Rule(DESK, "the levels in force"),
+    ("POST", "/duban/{duban_id}/reply"): Rule(
+        DUBAN_RECIPIENTS, "desk, or a recipient of that 督办 (else 404)"
+    ),
     # photos of events (处置 reports)
     ("POST", "/events/{event_id}/attachments"): Rule(STAFF, "visible events"),
     ("GET", "/events/{event_id}/attachments"): Rule(STAFF, "visible events"),

@@ -159,20 +159,6 @@ SELECT id, requested_by, requested_at, extra_minutes, reason, decided_by, decide
 FROM event_extensions WHERE event_id = $1 ORDER BY id
 """
 
-OVERDUE = """
-SELECT e.id, e.stage, e.due_at FROM events e
-WHERE e.state NOT IN ('closed', 'suspended') AND e.due_at < now()
-  AND NOT EXISTS (SELECT 1 FROM escalations x
-                  WHERE x.event_id = e.id AND x.stage = e.stage AND x.due_at = e.due_at)
-ORDER BY e.due_at
-LIMIT 500
-"""
-
-INSERT_ESCALATION = """
-INSERT INTO escalations (event_id, stage, due_at) VALUES ($1, $2, $3)
-ON CONFLICT DO NOTHING RETURNING id
-"""
-
 MARK_OVERDUE = "UPDATE events SET overdue_since = $2 WHERE id = $1 AND overdue_since IS NULL"
 
 COUNTERS = """
@@ -180,7 +166,9 @@ SELECT
   count(*) FILTER (WHERE state <> 'closed') AS open,
   count(*) FILTER (WHERE state <> 'closed' AND due_at < now()) AS overdue,
   count(*) FILTER (WHERE responsible_kind = 'triage' AND state IN ('received', 'returned')) AS triage,
-  count(*) FILTER (WHERE state = 'closed' AND closed_at >= $1) AS closed_today
+  count(*) FILTER (WHERE state = 'closed' AND closed_at >= $1) AS closed_today,
+  -- 督办 still waiting for their written reply
+  (SELECT count(*) FROM escalations WHERE replied_at IS NULL) AS duban_unreplied
 FROM events
 """
 

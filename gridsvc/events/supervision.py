@@ -1,5 +1,5 @@
-"""Supervision of running events: 延期 (extensions with approval), 督办 (escalation of
-overdue stages) and the counter strip of the dispatch desk."""
+"""Supervision of running events: 延期 (extensions with approval) and the counter strip of
+the dispatch desk. 督办 (escalation of overdue stages, level by level) is gridsvc.duban."""
 
 from __future__ import annotations
 
@@ -68,30 +68,10 @@ async def decide_extension(
         )
 
 
-async def escalate_overdue(connection: asyncpg.Connection) -> int:
-    """Raise a 督办 escalation for every stage that ran over its deadline; returns how many."""
-    raised = 0
-    for row in await connection.fetch(queries.OVERDUE):
-        async with connection.transaction():
-            if (
-                await connection.fetchval(queries.INSERT_ESCALATION, row["id"], row["stage"], row["due_at"])
-                is None
-            ):
-                continue
-            await connection.execute(queries.MARK_OVERDUE, row["id"], row["due_at"])
-            state = await connection.fetchval("SELECT state FROM events WHERE id = $1", row["id"])
-            await record_transition(
-                connection,
-                row["id"],
-                actor="system",
-                action="escalate",
-                from_state=state,
-                to_state=state,
-                note=f"督办: stage {row['stage']} overdue since {row['due_at'].isoformat()}",
-                data={"stage": row["stage"], "due_at": row["due_at"].isoformat()},
-            )
-            raised += 1
-    return raised
+async def mark_overdue(connection: asyncpg.Connection, *, event_id: int, since: datetime) -> None:
+    """The event has been overdue since ``since`` (kept from its first 督办 until the next
+    deadline starts: a state change or an approved 延期 clears it)."""
+    await connection.execute(queries.MARK_OVERDUE, event_id, since)
 
 
 async def counters(

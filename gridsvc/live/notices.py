@@ -136,21 +136,38 @@ async def fan_out(
                 continue
             # the caller as this recipient may see it (stored so, listed so later)
             seen = as_seen_by(view, Viewer(role=user["role"], name=user["name"]))
-            payload = json.loads(json.dumps(notice_payload(seen, queued), default=str))
-            notice_id = await connection.fetchval(
-                INSERT_NOTICE,
-                view.id,
-                user["id"],
-                transition_id,
-                user["webhook_url"],
-                payload["kind"],
-                payload,
-                f"notice:{user['id']}:{transition_id}",
+            notice_id = await write_notice(
+                connection,
+                event_id=view.id,
+                user=user,
+                transition_id=transition_id,
+                payload=notice_payload(seen, queued),
+                key=f"notice:{user['id']}:{transition_id}",
             )
-            if notice_id is not None:
-                await delivery.enqueue_message(connection, NOTICES, notice_id)
-                written += 1
+            written += notice_id is not None
     return written
+
+
+async def write_notice(
+    connection: asyncpg.Connection,
+    *,
+    event_id: int,
+    user: Mapping[str, Any],
+    transition_id: int,
+    payload: dict[str, Any],
+    key: str,
+) -> int | None:
+    """One notice to ``user``'s webhook (``payload["kind"]`` says what it is) and the job that
+    delivers it, in the caller's transaction; None when ``key`` was written already. Every
+    kind of notice (派遣/改派 fan-out, 督办) goes through here, so all share the same signing,
+    order per recipient, retries and dead letters."""
+    body = json.loads(json.dumps(payload, default=str))
+    notice_id = await connection.fetchval(
+        INSERT_NOTICE, event_id, user["id"], transition_id, user["webhook_url"], body["kind"], body, key
+    )
+    if notice_id is not None:
+        await delivery.enqueue_message(connection, NOTICES, notice_id)
+    return int(notice_id) if notice_id is not None else None
 
 
 async def load(connection: asyncpg.Connection, notice_id: int) -> Mapping[str, Any]:

@@ -103,6 +103,17 @@ WHERE state NOT IN ('closed', 'suspended') AND due_at < now() GROUP BY stage
 UNION ALL
 SELECT 'escalations', '', count(*) FROM escalations
 UNION ALL
+SELECT 'duban', level::text, count(*) FROM escalations GROUP BY level
+UNION ALL
+SELECT 'duban_replied', level::text, count(*) FROM escalations WHERE replied_at IS NOT NULL
+GROUP BY level
+UNION ALL
+SELECT 'duban_unreplied', level::text, count(*) FROM escalations WHERE replied_at IS NULL
+GROUP BY level
+UNION ALL
+SELECT 'duban_notices', n.status, count(*) FROM recipient_notices n WHERE n.kind = 'duban'
+GROUP BY n.status
+UNION ALL
 SELECT 'outbox', status, count(*) FROM outbox GROUP BY status
 UNION ALL
 SELECT 'outbox_oldest', '', coalesce(extract(epoch FROM now() - min(created_at)), 0)::float8
@@ -152,7 +163,29 @@ async def database_metrics(
         "Age of the oldest undelivered feedback message (0: none)",
         value=by_kind.get("outbox_oldest", {}).get("", 0.0),
     )
-    return [state_family, overdue, escalations, outbox, oldest]
+    return [state_family, overdue, escalations, *duban_families(by_kind), outbox, oldest]
+
+
+def duban_families(by_kind: dict[str, dict[str, float]]) -> list[Metric]:
+    """督办 by level (1..3 always listed): raised, answered in writing, waiting for the reply;
+    their webhook notices by delivery status."""
+    raised = CounterMetricFamily("gridsvc_duban", "督办 raised, by level", labels=["level"])
+    replied = CounterMetricFamily(
+        "gridsvc_duban_replied", "督办 answered with a written reply, by level", labels=["level"]
+    )
+    unreplied = GaugeMetricFamily(
+        "gridsvc_duban_unreplied", "督办 still waiting for the written reply, by level", labels=["level"]
+    )
+    for family, kind in ((raised, "duban"), (replied, "duban_replied"), (unreplied, "duban_unreplied")):
+        found = by_kind.get(kind, {})
+        for level in sorted({"1", "2", "3"} | set(found), key=int):
+            family.add_metric([level], found.get(level, 0.0))
+    notices = GaugeMetricFamily(
+        "gridsvc_duban_notices", "督办 webhook notices by delivery status", labels=["status"]
+    )
+    for status in ("pending", "delivered", "dead"):
+        notices.add_metric([status], by_kind.get("duban_notices", {}).get(status, 0.0))
+    return [raised, replied, unreplied, notices]
 
 
 class _Families:

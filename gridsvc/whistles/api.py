@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query, Request, Response
 
 from gridsvc.auth.actor import actor_of
 from gridsvc.auth.deps import current
+from gridsvc.clock import SYSTEM
 from gridsvc.errors import APIError
 from gridsvc.events import flows as event_flows
 from gridsvc.events import service as event_service
@@ -127,6 +128,17 @@ async def scores(
             "departments": rows,
         }
     )
+
+
+@router.get(
+    "/whistles/board",
+    summary="Open whistles for the operator: each department's 报到/到场 state, lateness, score",
+)
+async def board(request: Request, limit: Annotated[int, Query(ge=1, le=500)] = 200) -> Response:
+    clock = getattr(request.app.state, "clock", SYSTEM)
+    async with request.app.state.pool.acquire() as connection:
+        view = await service.board(connection, now=clock.now(), limit=limit)
+    return json_response(view)
 
 
 @router.get("/whistles/{whistle_id}", summary="One whistle with each department's attendance")

@@ -315,6 +315,7 @@ async def list_whistles(
     department: str | None = None,
     before_id: int | None = None,
     limit: int = 100,
+    now: datetime | None = None,
 ) -> list[dict[str, Any]]:
     """Whistles, newest first, each with its attendance (as :func:`get_whistle`)."""
     rows = [
@@ -327,8 +328,47 @@ async def list_whistles(
     if rows:
         for record in await connection.fetch(queries.ATTENDANCE, list(by_whistle)):
             by_whistle[record["whistle_id"]].append(dict(record))
-    now = datetime.now(UTC)
+    now = now or datetime.now(UTC)
     return [present(r, by_whistle[r["id"]], now=now) for r in rows]
+
+
+def lateness_minutes(department: dict[str, Any], *, now: datetime) -> float:
+    """How late a department is on a whistle: the worst of its steps, each done late (done -
+    due) or not done and past due (now - due); 0 when on time so far."""
+    worst = 0.0
+    for step in (department["ack"], department["arrive"]):
+        if step["at"] is not None:
+            worst = max(worst, (step["at"] - step["due_at"]).total_seconds() / 60)
+        elif step["overdue"]:
+            worst = max(worst, (now - step["due_at"]).total_seconds() / 60)
+    return round(worst, 1)
+
+
+async def board(connection: asyncpg.Connection, *, now: datetime, limit: int = 200) -> dict[str, Any]:
+    """The operator's view of open whistles: each summoned department's state (待报到 / 已报到
+    / 已到场), how late it is and its score over all whistles (:func:`scores`)."""
+    open_whistles = await list_whistles(connection, open_=True, limit=limit, now=now)
+    by_department = {row["department"]: row for row in await scores(connection)}
+    for whistle in open_whistles:
+        for department in whistle["departments"]:
+            late = lateness_minutes(department, now=now)
+            scored = by_department.get(department["department"], {})
+            department.update(
+                late_minutes=late,
+                late=late > 0,
+                score=scored.get("score"),
+                response_rate=scored.get("response_rate"),
+            )
+    return {
+        "at": now,
+        "whistles": open_whistles,
+        "counts": {
+            "open": len(open_whistles),
+            "awaiting_ack": sum(w["counts"]["awaiting_ack"] for w in open_whistles),
+            "late": sum(d["late"] for w in open_whistles for d in w["departments"]),
+        },
+        "departments": list(by_department.values()),
+    }
 
 
 async def awaiting_ack_count(connection: Connection) -> int:

@@ -1,0 +1,1 @@
+"""督办: overdue stages chased level by level until someone answers in writing."""
