@@ -26,6 +26,7 @@ from gridsvc.eta.api import router as eta_router
 from gridsvc.eta.live import EtaHolder
 from gridsvc.events.api import router as events_router
 from gridsvc.events.lifecycle import STAGE_OF_STATE, STATES
+from gridsvc.geocode.api import router as geocode_router
 from gridsvc.grids.api import router as grids_router
 from gridsvc.grids.live_overlay import OverlayHolder
 from gridsvc.health.api import router as health_router
@@ -133,6 +134,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app.include_router(duban_router)
     app.include_router(calendar_router)
     app.include_router(events_router)
+    app.include_router(geocode_router)
     app.include_router(webhooks_router)
     app.include_router(outbox_router)
     app.include_router(whistles_router)

@@ -26,6 +26,7 @@ from gridsvc.database.pool import connect
 from gridsvc.delegations.cli import app as delegations_app
 from gridsvc.demo.cli import demo_app, demo_build
 from gridsvc.duban.cli import duban_app
+from gridsvc.geocode.cli import geocode_app
 from gridsvc.grids.cli import grids_app
 from gridsvc.jurisdictions.cli import jurisdictions_app
 from gridsvc.maps.cli import map_app, map_grids
@@ -51,6 +52,7 @@ app.add_typer(jurisdictions_app, name="jurisdictions")
 app.add_typer(demo_app, name="demo")
 app.add_typer(map_app, name="map")
 app.add_typer(roads_app, name="roads")
+app.add_typer(geocode_app, name="geocode")
 app.add_typer(squads_app, name="squads")
 map_app.command("coverage")(map_coverage)
 # these refresh coverage, so they live in coverage/ (roads/ and squads/ sit below it)

@@ -53,6 +53,20 @@ class Settings(BaseSettings):
     def county_boundaries(self) -> Path:
         return self.shared_geodata / "boundaries" / "cn_target_counties_gcj02.geojson"
 
+    @property
+    def division_codes_dir(self) -> Path:
+        """统计用区划代码 (township and village names and codes) indexed by the geocoder."""
+        return self.shared_geodata / "admin_codes"
+
+    # offline geocoder
+    geocode_min_confidence: float = Field(
+        default=0.8,
+        ge=0,
+        le=1,
+        description="A work order with an address and no point is placed at intake when the "
+        "geocoder's best candidate is at least this sure (else it stays unlocated).",
+    )
+
     # roads / squads / ETA
     road_speeds_file: Path = Field(
         default=PROJECT_ROOT / "geodata" / "road_speeds.toml",

@@ -376,6 +376,7 @@ CASES: list[Case] = [
         expect(200, DESK),
     ),
     Case("POST", "/events/{event_id}/location", place, expect(200, DESK)),
+    Case("GET", "/geocode", at("/geocode", params={"q": "Städtle 1, 9490 Vaduz"}), expect(200, DESK)),
     Case("POST", "/events/{event_id}/extensions", extension(mine=True), expect(201, STAFF), "in scope"),
     Case(
         "POST",

@@ -111,6 +111,8 @@ RULES: dict[tuple[str, str], Rule] = {
     ("POST", "/events/{event_id}/extensions/{extension_id}/decision"): Rule(DESK),
     ("DELETE", "/events/{event_id}/duplicate_of"): Rule(DESK),
     ("GET", "/events-counters"): Rule(DESK),
+    # the offline geocoder: candidates for an address, for the desk's panel
+    ("GET", "/geocode"): Rule(DESK),
     ("POST", "/events/{event_id}/reporter/reveal"): Rule(
         FIELD, "their own events; the centre sees callers in full without it"
     ),

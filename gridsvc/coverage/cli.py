@@ -16,6 +16,7 @@ import typer
 
 from gridsvc.cli_support import fail, run
 from gridsvc.database.pool import connect
+from gridsvc.geocode.cli import build_with_bar
 from gridsvc.roads.cli import StepBar, print_report
 from gridsvc.settings import Settings
 
@@ -48,6 +49,10 @@ async def _import_roads(
         )
         bar.close()
         await refresh_all(connection, settings=settings)
+        if source is not None:
+            # The geocoder indexes the same extract, so addresses and roads agree.
+            report = await build_with_bar(settings, url, source)
+            typer.echo(f"geocoder build {report.build_id}: {report.entries} entries {report.by_kind}")
         return result
     finally:
         bar.bar.close()

@@ -19,6 +19,7 @@ from gridsvc.database.pool import connect
 from gridsvc.demo.events import build_demo_events
 from gridsvc.demo.osm import DemoLayers, build_demo_layers
 from gridsvc.demo.roads import build_demo_roads
+from gridsvc.geocode.service import BUILD_STEPS, build_index
 from gridsvc.grids.importer import FieldMap, prepare_layer
 from gridsvc.grids.service import import_layer
 from gridsvc.jurisdictions import service as jurisdictions
@@ -120,6 +121,11 @@ async def build_demo(
                 f"{h3_info['cells']} cells ({h3_info['straddling']} straddling)"
             )
         await build_demo_roads(connection, settings, pbf=pbf, layers=layers, echo=echo)
+        with tqdm(total=len(BUILD_STEPS), desc="geocoder", unit="step", file=sys.stderr, disable=None) as bar:
+            geocoder = await build_index(
+                connection, settings=settings, source=pbf, progress=lambda _step: bar.update(1)
+            )
+        echo(f"geocoder: build {geocoder.build_id}, {geocoder.entries} entries {geocoder.by_kind}")
         await build_demo_events(connection, settings, echo=echo)
     finally:
         await connection.close()

@@ -26,6 +26,7 @@ from gridsvc.events.dispatching import auto_dispatches, plan_dispatch
 from gridsvc.events.models import CENTRE, EventRecord, EventView, TransitionRecord, Viewer
 from gridsvc.events.read import view_of
 from gridsvc.events.service import EventContext, cached_matter, grids_of
+from gridsvc.geocode import service as geocode
 from gridsvc.routing.service import route
 
 
@@ -85,6 +86,40 @@ def context_of(state: Any, *, viewer: Viewer = CENTRE) -> EventContext:
     )
 
 
+async def _locate_by_address(
+    connection: asyncpg.Connection, *, new: NewEvent, min_confidence: float
+) -> TransitionRecord | None:
+    """Place an address-only event by the offline geocoder when its best match is confident
+    (``new`` gets the point); the audit row says what matched and how sure. Otherwise the
+    event stays unlocated and the row lists the candidates the operator may pick from."""
+    if new.lng is not None or new.lat is not None or not (new.address or "").strip():
+        return None
+    assert new.address is not None
+    best, answer = await geocode.locate(connection, address=new.address, min_confidence=min_confidence)
+    if answer.build_id is None:
+        return None  # no index built: nothing to say
+    candidates = [c.model_dump() for c in answer.candidates[:3]]
+    if best is None:
+        return TransitionRecord(
+            actor="system",
+            action="geocode",
+            from_state="received",
+            to_state="received",
+            note="not located by address: "
+            + ("; ".join(f"{c.text}, {c.confidence:.2f}" for c in answer.candidates[:3]) or "no candidate"),
+            data={"address": new.address, "candidates": candidates},
+        )
+    new.lng, new.lat, new.source_crs = best.lng, best.lat, "geocoder"
+    return TransitionRecord(
+        actor="system",
+        action="locate",
+        from_state="received",
+        to_state="received",
+        note=f"located by address: {best.text}, {best.confidence:.2f}",
+        data={"address": new.address, "lng": best.lng, "lat": best.lat, "candidate": candidates[0]},
+    )
+
+
 async def intake(
     connection: asyncpg.Connection, *, context: EventContext, new: NewEvent, actor: str
 ) -> Intake:
@@ -97,6 +132,7 @@ async def intake(
     settings = context.settings
     matter = await cached_matter(connection, code=new.matter_code) if new.matter_code else None
     now = context.clock.now()
+    located = await _locate_by_address(connection, new=new, min_confidence=settings.geocode_min_confidence)
     decision = await route(
         connection, overlay=context.overlay, lng=new.lng, lat=new.lat, matter=matter, at=now
     )
@@ -106,6 +142,8 @@ async def intake(
             actor=actor, action="receive", from_state=None, to_state="received", data={"source": new.source}
         )
     ]
+    if located is not None:
+        trail.append(located)
     state, stage = "received", "route"
     due = now + timedelta(minutes=settings.sla_route_minutes)
     duplicate_of = squad_id = dispatched_at = handle_due = None

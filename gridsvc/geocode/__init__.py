@@ -1,0 +1,1 @@
+"""The offline geocoder: addresses, streets, POIs and place names of the OSM extract."""
