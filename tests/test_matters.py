@@ -9,7 +9,9 @@ put it back; tests that need nothing committed run in a transaction that is roll
 from __future__ import annotations
 
 import csv
+import json
 import re
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -93,47 +95,129 @@ def write_csv(path: Path, lines: list[str]) -> Path:
 # -- the time-limit parser ---------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("text", "amount", "unit"),
-    [
-        ("2小时", 2, "clock_hours"),
-        ("4紧急工作时", 4, "clock_hours"),
-        ("1紧急工作时", 1, "clock_hours"),
-        ("3工作时", 3, "working_hours"),
-        ("15天", 15, "working_days"),
-        ("1天", 1, "working_days"),
-        ("5工作日", 5, "working_days"),
-        ("2紧急工作日", 2, "calendar_days"),
-        ("7自然日", 7, "calendar_days"),
-        ("30分钟", 0.5, "clock_hours"),
-        ("90分钟", 1.5, "clock_hours"),
-        ("0.5天", 0.5, "working_days"),
-        ("１５天", 15, "working_days"),  # full-width digits
-        (" 2 小时 ", 2, "clock_hours"),
-    ],
-)
+# Every form of the real Yuncheng standard (all of its 处置时限 cells), then the common forms
+# of other standards and of the hotline. (text, amount, unit)
+TIME_LIMIT_TABLE = [
+    # the real standard, every distinct cell
+    ("1天", 1, "working_days"),
+    ("2天", 2, "working_days"),
+    ("3天", 3, "working_days"),
+    ("4天", 4, "working_days"),
+    ("5天", 5, "working_days"),
+    ("7天", 7, "working_days"),
+    ("10天", 10, "working_days"),
+    ("15天", 15, "working_days"),
+    ("2小时", 2, "clock_hours"),
+    ("4小时", 4, "clock_hours"),
+    ("1紧急工作时", 1, "clock_hours"),
+    ("2紧急工作时", 2, "clock_hours"),
+    ("4紧急工作时", 4, "clock_hours"),
+    ("1紧急工作日", 1, "calendar_days"),
+    ("2紧急工作日", 2, "calendar_days"),
+    ("1紧急工作时制止", 1, "clock_hours"),  # EV-01-22: what must be done by then
+    ("1紧急工作时\n", 1, "clock_hours"),  # a cell with a line break after the unit
+    # N小时, N个工作日, N工作日, N天, N日 and their neighbours
+    ("24小时", 24, "clock_hours"),
+    ("3个小时", 3, "clock_hours"),
+    ("3工作时", 3, "working_hours"),
+    ("3个工作小时", 3, "working_hours"),
+    ("3个工作日", 3, "working_days"),
+    ("15个工作日", 15, "working_days"),
+    ("5工作日", 5, "working_days"),
+    ("5日", 5, "working_days"),
+    ("7自然日", 7, "calendar_days"),
+    ("3个自然日", 3, "calendar_days"),
+    ("30分钟", 0.5, "clock_hours"),
+    ("90分钟", 1.5, "clock_hours"),
+    ("0.5天", 0.5, "working_days"),
+    # 立即
+    ("立即", 1, "clock_hours"),
+    ("立即制止", 1, "clock_hours"),
+    ("即时处置", 1, "clock_hours"),
+    # 紧急 / 一般
+    ("紧急2小时", 2, "clock_hours"),
+    ("紧急2天", 2, "calendar_days"),
+    ("紧急3个工作日", 3, "calendar_days"),
+    ("紧急3工作时", 3, "clock_hours"),
+    ("一般3个工作日", 3, "working_days"),
+    ("一般：5天", 5, "working_days"),
+    ("紧急2小时，一般3个工作日", 3, "working_days"),
+    ("一般1天；紧急4小时", 1, "working_days"),
+    ("紧急：2小时/一般：1天", 1, "working_days"),
+    # ranges: the upper bound
+    ("3-5天", 5, "working_days"),
+    ("3～5个工作日", 5, "working_days"),
+    ("2至4小时", 4, "clock_hours"),
+    ("1天-3天", 3, "working_days"),
+    ("1到2个工作日", 2, "working_days"),
+    # full-width digits, blanks, Chinese numerals
+    ("１５天", 15, "working_days"),
+    ("３个工作日", 3, "working_days"),
+    (" 2 小时 ", 2, "clock_hours"),
+    ("2 紧急 工作日", 2, "calendar_days"),
+    ("两小时", 2, "clock_hours"),
+    ("三个工作日", 3, "working_days"),
+    ("十五个工作日", 15, "working_days"),
+    ("二十四小时", 24, "clock_hours"),
+    ("半天", 0.5, "working_days"),
+    ("半小时", 0.5, "clock_hours"),
+    ("一个半小时", 1.5, "clock_hours"),
+    # 内 / 以内 and a verb
+    ("2天内", 2, "working_days"),
+    ("24小时内办结", 24, "clock_hours"),
+    ("3个工作日以内", 3, "working_days"),
+    ("3日内答复", 3, "working_days"),
+]
+
+
+@pytest.mark.parametrize(("text", "amount", "unit"), TIME_LIMIT_TABLE)
 def test_parse_time_limit(text: str, amount: float, unit: str) -> None:
     assert timelimits.parse(text) == timelimits.TimeLimit(amount, unit)
+
+
+def test_tiered_limits_keep_both_tiers() -> None:
+    tiers = timelimits.parse_tiers("紧急2小时，一般3个工作日")
+    assert tiers == {
+        "urgent": timelimits.TimeLimit(2, "clock_hours"),
+        "normal": timelimits.TimeLimit(3, "working_days"),
+    }
+
+
+def test_every_limit_of_the_real_standard_is_in_the_table(categories: Path) -> None:
+    sheets = openpyxl.load_workbook(categories / XLSX, read_only=True)
+    written: set[str] = set()
+    for sheet in sheets:
+        rows = sheet.iter_rows(values_only=True)
+        for header in rows:
+            if header and "处置时限" in [str(c or "").strip() for c in header]:
+                column = [str(c or "").strip() for c in header].index("处置时限")
+                written |= {str(r[column]) for r in rows if r[column] is not None}
+                break
+    assert written, "no 处置时限 column found"
+    assert written <= {text for text, _, _ in TIME_LIMIT_TABLE}
+    for text in written:
+        timelimits.parse(text)
 
 
 @pytest.mark.parametrize(
     "text",
     [
-        "1紧急工作时制止",
         "",
         "   ",
         None,
-        "立即",
-        "两小时",
         "2",
         "天",
         "2周",
         "0天",
         "-1天",
-        "2天内",
         "约2小时",
-        "2小时/4小时",
-        "2 紧急 工作日",
+        "另行通知",
+        "当日",
+        "5-3天",  # backwards
+        "1小时-2天",  # a range across units
+        "2小时/4小时",  # two limits, neither labelled: which one?
+        "紧急2小时，紧急3小时",
+        "紧急2小时，紧急3天以上",
     ],
 )
 def test_parse_time_limit_refuses_what_it_would_have_to_guess(text: str | None) -> None:
@@ -143,7 +227,8 @@ def test_parse_time_limit_refuses_what_it_would_have_to_guess(text: str | None) 
 
 def test_time_limit_docstring_documents_every_unit_word() -> None:
     doc = timelimits.__doc__ or ""
-    for word in ("小时", "紧急工作时", "工作时", "天", "工作日", "紧急工作日", "自然日", "分钟"):
+    words = ("小时", "紧急工作时", "工作时", "天", "日", "工作日", "紧急工作日", "自然日", "分钟", "立即")
+    for word in words:
         assert re.search(rf"^{word}\s", doc, re.MULTILINE), word
 
 
@@ -242,14 +327,10 @@ def test_xlsx_and_csv_give_the_same_matters(categories: Path, yuncheng: Any) -> 
     from_csv = {**signature(events), **signature(parts)}
     assert len(from_xlsx) == 190
     assert from_xlsx == from_csv
-    # the same unparseable time limit, each at its own file's row
-    assert [(u["matter_code"], u["text"], u["row"]) for u in workbook.unparsed] == [
-        ("EV-01-22", "1紧急工作时制止", 29)
-    ]
-    assert [(u["matter_code"], u["text"], u["row"]) for u in events.unparsed] == [
-        ("EV-01-22", "1紧急工作时制止", 28)
-    ]
-    assert parts.unparsed == []
+    # every time limit of the real standard is parsed, EV-01-22's "1紧急工作时制止" too
+    assert workbook.unparsed == events.unparsed == parts.unparsed == []
+    ev_01_22 = next(m for m in workbook.matters if m.code == "EV-01-22")
+    assert [(c.limit_amount, c.limit_unit) for c in ev_01_22.conditions][0] == (1.0, "clock_hours")
 
 
 def test_xlsx_merged_cells_are_filled_and_merged_conditions_kept_once(categories: Path) -> None:
@@ -279,10 +360,7 @@ async def test_import_real_standard(db: asyncpg.Connection, categories: Path) ->
     assert report["by_kind"]["event"] == {"matters": 98, "classes": 6, "conditions": events["conditions"]}
     assert report["by_kind"]["part"] == {"matters": 92, "classes": 5, "conditions": parts["conditions"]}
     assert report["matters"] == 190 and report["conditions"] == 144 + 375
-    assert [(u["matter_code"], u["row"], u["text"]) for u in report["unparsed"]] == [
-        ("EV-01-22", 29, "1紧急工作时制止")
-    ]
-    assert "sheet 事件" in report["unparsed"][0]["file"]
+    assert report["unparsed"] == []
 
     counts = {
         r["kind"]: (r["n"], r["c"])
@@ -307,7 +385,7 @@ async def test_import_real_standard(db: asyncpg.Connection, categories: Path) ->
             unparsed.append(row["time_limit_text"])
             continue
         assert (float(row["limit_amount"]), row["limit_unit"]) == (limit.amount, limit.unit)
-    assert unparsed == ["1紧急工作时制止"]
+    assert unparsed == []
 
     # 主管部门 -> owner department, unmatched ones reported per matter
     unmatched = {u["matter_code"]: u["supervising_department"] for u in report["unmatched_departments"]}
@@ -349,7 +427,7 @@ async def test_reimport_replaces_conditions_and_keeps_settings(
             HEADER,
             "Z1,测试类,01,测试事项,某街道,县城市管理局,条件一,结案一,2小时",
             "Z1,测试类,01,测试事项,,,条件二,结案二,3天",
-            "Z1,测试类,01,测试事项,,,条件三,结案三,立即",
+            "Z1,测试类,01,测试事项,,,条件三,结案三,另行通知",
         ],
     )
     report = await import_files(db, [first], kind="event")
@@ -357,7 +435,7 @@ async def test_reimport_replaces_conditions_and_keeps_settings(
     fresh = await get_matter(db, code="EV-Z1-01")
     assert fresh is not None and fresh["owner_department"] == "urban_management"
     assert (fresh["handling_level"], fresh["auto_dispatch"]) == ("township", False)  # defaults
-    assert [(u["row"], u["text"]) for u in report["unparsed"]] == [(4, "立即")]
+    assert [(u["row"], u["text"]) for u in report["unparsed"]] == [(4, "另行通知")]
     await db.execute(
         "UPDATE matters SET auto_dispatch = true, handling_level = 'grid' WHERE code = 'EV-Z1-01'"
     )
@@ -619,7 +697,7 @@ def test_cli_import_prints_the_report(
         assert result.exit_code == 0, result.output
         assert "event: 98 matters in 6 classes, 144 conditions" in result.output
         assert "part: 92 matters in 5 classes, 375 conditions" in result.output
-        assert "row 29 (EV-01-22): '1紧急工作时制止'" in result.output
+        assert "every time limit parsed (519 conditions)" in result.output  # 1紧急工作时制止 too
         assert "PT-01-86 (row" in result.output and "属地政府" in result.output
         assert (tmp_path / "report.json").exists()
 
@@ -651,3 +729,84 @@ def test_cli_import_prints_the_report(
                     *original,
                 )
             )
+
+
+# -- parsed limits give deadlines on the working-day calendar -----------------------------
+
+CST = "Asia/Shanghai"
+
+
+@pytest.mark.parametrize(
+    ("text", "start", "due"),
+    [
+        # 国庆 2026: 10-01..10-07 off, Saturday 10-10 a make-up working day (调休)
+        ("3个工作日", "2026-09-30T10:00", "2026-10-10T10:00"),
+        ("3工作日", "2026-09-30T10:00", "2026-10-10T10:00"),
+        ("三个工作日", "2026-09-30T10:00", "2026-10-10T10:00"),
+        ("3天", "2026-09-30T10:00", "2026-10-10T10:00"),
+        ("3日", "2026-09-30T10:00", "2026-10-10T10:00"),
+        ("紧急2小时，一般3个工作日", "2026-09-30T10:00", "2026-10-10T10:00"),
+        ("1-3个工作日", "2026-09-30T10:00", "2026-10-10T10:00"),
+        # Sunday 09-20 is a make-up working day
+        ("1个工作日", "2026-09-18T10:00", "2026-09-20T10:00"),
+        # urgent days and clock hours run through the holiday
+        ("2紧急工作日", "2026-09-30T10:00", "2026-10-02T10:00"),
+        ("紧急2天", "2026-09-30T10:00", "2026-10-02T10:00"),
+        ("4小时", "2026-10-01T10:00", "2026-10-01T14:00"),
+        ("立即", "2026-10-01T10:00", "2026-10-01T11:00"),
+        # working hours: 16:00-17:30 on 09-30, the rest from 08:30 on 10-08
+        ("3工作时", "2026-09-30T16:00", "2026-10-08T10:00"),
+    ],
+)
+async def test_parsed_limits_count_on_the_working_day_calendar(
+    db: asyncpg.Connection, demo: Any, text: str, start: str, due: str
+) -> None:
+    from zoneinfo import ZoneInfo
+
+    from gridsvc.calendar.worktime import deadline
+    from gridsvc.events.sla import calendar_for, forget_calendars
+
+    forget_calendars()
+    calendar = await calendar_for(db, jurisdiction_code=None)  # the '*' calendar: China 2026
+    assert calendar.timezone.key == CST
+    zone = ZoneInfo(CST)
+    limit = timelimits.parse(text)
+    begin = datetime.fromisoformat(start).replace(tzinfo=zone)
+    assert deadline(begin, limit.amount, limit.unit, calendar) == datetime.fromisoformat(due).replace(
+        tzinfo=zone
+    )
+
+
+def test_cli_import_report_lists_unparsed_limits(database_url: str, monkeypatch, tmp_path: Path) -> None:
+    from gridsvc.cli import app
+    from gridsvc.settings import get_settings
+
+    table = write_csv(
+        tmp_path / "limits.csv",
+        [
+            HEADER,
+            "Z8,时限测试,01,可解析,某街道,县城市管理局,条件一,结案一,3个工作日",
+            "Z8,时限测试,01,可解析,,,条件二,结案二,紧急2小时，一般1天",
+            "Z8,时限测试,02,不可解析,某街道,县城市管理局,条件一,结案一,另行通知",
+            "Z8,时限测试,02,不可解析,,,条件二,结案二,2周",
+            "Z8,时限测试,02,不可解析,,,条件三,结案三,2小时/4小时",
+        ],
+    )
+    monkeypatch.setenv("GRIDSVC_DATABASE_URL", database_url)
+    get_settings.cache_clear()
+    try:
+        out = tmp_path / "report.json"
+        result = CliRunner().invoke(
+            app, ["matters", "import", str(table), "--kind", "event", "--report-json", str(out)]
+        )
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 0, result.output
+    assert "3 time limit(s) not parsed (stored without a limit):" in result.output
+    assert "row 4 (EV-Z8-02): '另行通知'" in result.output
+    assert "row 5 (EV-Z8-02): '2周'" in result.output
+    assert "row 6 (EV-Z8-02): '2小时/4小时'" in result.output and "not each labelled" in result.output
+    assert "EV-Z8-01" not in result.output
+    report = json.loads(out.read_text())
+    listed = [(u["row"], u["text"]) for u in report["unparsed"]]
+    assert listed == [(4, "另行通知"), (5, "2周"), (6, "2小时/4小时")]

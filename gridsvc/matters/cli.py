@@ -67,9 +67,12 @@ def print_report(report: dict[str, Any]) -> None:
         )
         for item in unparsed:
             typer.secho(
-                f"  {item['file']} row {item['row']} ({item['matter_code']}): {item['text']!r}",
+                f"  {item['file']} row {item['row']} ({item['matter_code']}): {item['text']!r}"
+                + (f" ({item['problem']})" if item.get("problem") else ""),
                 fg=typer.colors.YELLOW,
             )
+    else:
+        typer.echo(f"every time limit parsed ({report['conditions']} conditions)")
     unmatched = report["unmatched_departments"]
     if unmatched:
         typer.secho(
