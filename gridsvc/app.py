@@ -42,6 +42,7 @@ from gridsvc.observability.logs import configure_logging
 from gridsvc.observability.middleware import RequestContextMiddleware
 from gridsvc.outbox.api import router as outbox_router
 from gridsvc.pages.api import router as pages_router
+from gridsvc.revisits.api import router as revisits_router
 from gridsvc.roads.api import router as roads_router
 from gridsvc.settings import Settings, get_settings
 from gridsvc.squads.api import router as squads_router
@@ -136,6 +137,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app.include_router(events_router)
     app.include_router(geocode_router)
     app.include_router(webhooks_router)
+    app.include_router(revisits_router)
     app.include_router(outbox_router)
     app.include_router(whistles_router)
     app.include_router(live_router)

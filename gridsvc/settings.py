@@ -121,6 +121,11 @@ class Settings(BaseSettings):
         "by level, factor = multiple of the stage's time limit (1: at the deadline); audience "
         "unit (the responsible unit), township (its leader), county (county supervisors).",
     )
+    revisit_auto_redo: bool = Field(
+        default=True,
+        description="A 不满意 回访 reopens a handled or closed case at once as 重办 (an operator may "
+        "decline it); false: the operator decides (POST /events/{id}/redo).",
+    )
     outbox_max_attempts: int = Field(default=12, description="Deliveries tried before dead-lettering.")
     outbox_backoff_max_s: float = Field(default=300, description="Longest wait between retries.")
     background_workers: bool = Field(

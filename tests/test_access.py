@@ -8,6 +8,7 @@ access_support.py): allowed callers get their 2xx, other roles 403, no or a revo
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from gridsvc.duban.service import set_leader
 from gridsvc.jurisdictions import service as jurisdictions
 from gridsvc.settings import Settings
 from gridsvc.webhooks.service import save_integration
+from gridsvc.webhooks.signing import signed_headers
 from tests.access_support import (
     ESCHEN,
     ROLES,
@@ -210,6 +212,35 @@ def reveal(*, mine: bool) -> Callable[..., Any]:
     return build
 
 
+def handled(w: World) -> int:
+    """A hotline work order in the grid head's grid, handled by the squad (ready for 重办)."""
+    event_id = w.event_mine()
+    for step, body in (("sign_for", {}), ("arrive", {}), ("handle", {"note": "已清理"})):
+        w.admin("POST", f"/events/{event_id}/actions/{step}", json=body)
+    return event_id
+
+
+def revisit_callback(w: World, _r: str) -> dict[str, Any]:
+    event_id = w.event_mine()
+    order_no = w.admin("GET", f"/events/{event_id}")["external_id"]
+    body = json.dumps({"work_order_no": order_no, "satisfaction": "满意"}, ensure_ascii=False).encode()
+    return {
+        "path": "/webhooks/12345/revisits",
+        "content": body,
+        "headers": signed_headers(w.secret, body, integration=w.integration),
+    }
+
+
+def redo(w: World, _r: str) -> dict[str, Any]:
+    return {"path": f"/events/{handled(w)}/redo", "json": {"note": "复核发现未整改到位"}}
+
+
+def decline_redo(w: World, _r: str) -> dict[str, Any]:
+    event_id = handled(w)
+    w.admin("POST", f"/events/{event_id}/redo", json={"note": "回访不满意"})
+    return {"path": f"/events/{event_id}/redo/decline", "json": {"reason": "诉求超出职责范围，已解释"}}
+
+
 SCOPED_404 = {"grid_head": 404, "squad": 404}
 CASES: list[Case] = [
     # open
@@ -217,6 +248,7 @@ CASES: list[Case] = [
     Case("GET", "/ready", at("/ready"), public(200)),
     Case("GET", "/metrics", at("/metrics"), public(200)),
     Case("POST", "/webhooks/12345", webhook, public(201), "HMAC-signed, any header"),
+    Case("POST", "/webhooks/12345/revisits", revisit_callback, public(201), "HMAC-signed, any header"),
     Case("GET", "/login", at("/login"), public(200)),
     Case(
         "POST",
@@ -402,6 +434,24 @@ CASES: list[Case] = [
         expect(200, FIELD, **SCOPED_404),
         "consented caller, outside scope",
     ),
+    # 回访 and 重办
+    Case("POST", "/events/{event_id}/redo", redo, expect(200, DESK)),
+    Case("POST", "/events/{event_id}/redo/decline", decline_redo, expect(200, DESK)),
+    Case(
+        "GET",
+        "/events/{event_id}/revisits",
+        lambda w, r: {"path": f"/events/{w.event_mine()}/revisits"},
+        expect(200, ANYONE),
+        "in scope",
+    ),
+    Case(
+        "GET",
+        "/events/{event_id}/revisits",
+        lambda w, r: {"path": f"/events/{w.event_other()}/revisits"},
+        expect(200, ANYONE, **SCOPED_404, integration=404),
+        "outside scope",
+    ),
+    Case("GET", "/revisits", at("/revisits"), expect(200, DESK)),
     # hotline feedback
     Case("GET", "/outbox", at("/outbox"), expect(200, DESK | {"integration"})),
     Case(

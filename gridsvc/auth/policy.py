@@ -57,6 +57,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/ready"): public("readiness probe (load balancer, orchestrator)"),
     ("GET", "/metrics"): public("Prometheus scrape; GRIDSVC_METRICS_PUBLIC=false: desk only"),
     ("POST", "/webhooks/12345"): public("HMAC-signed by the integration's secret"),
+    ("POST", "/webhooks/12345/revisits"): public("回访 results, HMAC-signed like the work orders"),
     ("GET", "/login"): public("the login form"),
     ("POST", "/login"): public("checks the token it is given"),
     ("POST", "/logout"): public("only clears the cookie"),
@@ -116,6 +117,11 @@ RULES: dict[tuple[str, str], Rule] = {
     ("POST", "/events/{event_id}/reporter/reveal"): Rule(
         FIELD, "their own events; the centre sees callers in full without it"
     ),
+    # 回访 and 重办: the desk reopens or declines; the results are read per case and listed
+    ("POST", "/events/{event_id}/redo"): Rule(DESK),
+    ("POST", "/events/{event_id}/redo/decline"): Rule(DESK),
+    ("GET", "/events/{event_id}/revisits"): Rule(EVENT_READERS, "outside scope: 404"),
+    ("GET", "/revisits"): Rule(DESK),
     # hotline feedback
     ("GET", "/outbox"): Rule(DESK | {INTEGRATION}, "integration: its own messages"),
     ("POST", "/outbox/{message_id}/retry"): Rule(DESK | {INTEGRATION}, "integration: its own messages"),

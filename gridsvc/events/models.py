@@ -252,6 +252,12 @@ class EventView:
     overdue_since: datetime | None
     closed_at: datetime | None
     updated_at: datetime
+    # 回访: the hotline's latest satisfaction result (satisfied / basically_satisfied /
+    # dissatisfied), the citizen's comment, when; redo_count: times done again (重办)
+    satisfaction: str | None
+    satisfaction_comment: str | None
+    revisited_at: datetime | None
+    redo_count: int
     matter_name: str | None
     auto_dispatch: bool | None
     state_zh: str

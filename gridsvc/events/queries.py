@@ -10,6 +10,7 @@ e.source_crs, e.source_lng, e.source_lat, e.reporter, e.reported_at, e.received_
 e.suspended_from, e.responsible_kind, e.responsible_code, e.responsible_name, e.co_handlers,
 e.grids, e.routing, e.squad_id, e.duplicate_of, e.stage, e.stage_started_at, e.due_at,
 e.dispatched_at, e.handle_due_at, e.overdue_since, e.closed_at, e.updated_at,
+e.satisfaction, e.satisfaction_comment, e.revisited_at, e.redo_count,
 m.name AS matter_name, m.auto_dispatch
 """
 

@@ -77,6 +77,13 @@ WHERE ($1::bigint IS NULL OR n.event_id = $1) AND ($2::bigint IS NULL OR n.user_
 ORDER BY n.id DESC LIMIT $3
 """
 
+# transition action -> the notice's kind (a 重办 reaches the unit as a dispatch does)
+NOTICE_KINDS = {
+    "dispatch": ("dispatched", "派遣"),
+    "transfer": ("transferred", "改派"),
+    "redo": ("redo", "重办"),
+}
+
 PrincipalOf = Callable[[dict[str, Any]], Any]
 Visible = Callable[[Any, EventView], bool]
 
@@ -90,10 +97,10 @@ def notice_payload(view: EventView, queued: asyncpg.Record) -> dict[str, Any]:
     """A recipient's notice of a dispatch or transfer, cut from the event's read model (as
     the recipient sees it: the caller masked, or None when confidential)."""
     summary = views.event_summary(view)
-    kind = "transferred" if queued["action"] == "transfer" else "dispatched"
+    kind, kind_zh = NOTICE_KINDS.get(queued["action"], ("dispatched", "派遣"))
     return {
         "kind": kind,
-        "kind_zh": "改派" if kind == "transferred" else "派遣",
+        "kind_zh": kind_zh,
         "event_id": view.id,
         "work_order_no": view.external_id,
         "title": view.title,

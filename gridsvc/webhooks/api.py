@@ -8,40 +8,16 @@ index on (integration, work-order number) decides).
 
 from __future__ import annotations
 
-import time
-from typing import Any
-
 from fastapi import APIRouter, Header, Request, Response
-from pydantic import ValidationError
 
-from gridsvc import jsonsafe
-from gridsvc.errors import APIError
 from gridsvc.events import flows
 from gridsvc.events.models import Viewer, WorkOrderIn
 from gridsvc.events.read import created_body
 from gridsvc.geo.points import to_wgs84_point
 from gridsvc.jsonresp import json_response
-from gridsvc.webhooks.service import integration_by_name
-from gridsvc.webhooks.signing import verify
+from gridsvc.webhooks.inbound import parse_body, signed_body
 
 router = APIRouter(tags=["webhooks"])
-
-
-async def read_limited(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise APIError(413, "body_too_large", f"body of {declared} bytes; at most {limit}")
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise APIError(413, "body_too_large", f"body over {limit} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def unauthorised(message: str) -> APIError:
-    return APIError(401, "unauthorised", message)
 
 
 @router.post(
@@ -58,41 +34,10 @@ async def hotline_work_order(
     x_timestamp: str = Header(description="unix seconds"),
     x_signature: str = Header(description="sha256=<hex HMAC of '<timestamp>.' + body>"),
 ) -> Response:
-    settings = request.app.state.settings
-    raw = await read_limited(request, settings.webhook_max_body_bytes)
-    integration = await integration_by_name(request.app.state.pool, name=x_integration)
-    if integration is None or not integration["active"]:
-        raise unauthorised(f"unknown or inactive integration {x_integration!r}")
-    try:
-        stamp = int(x_timestamp)
-    except ValueError:
-        raise unauthorised("X-Timestamp must be unix seconds") from None
-    skew = abs(time.time() - stamp)
-    if skew > settings.webhook_clock_skew_s:
-        raise unauthorised(
-            f"timestamp {stamp} is {skew:.0f} s from now; at most {settings.webhook_clock_skew_s} s allowed"
-        )
-    if not verify(integration["secret"], x_timestamp, raw, x_signature):
-        raise unauthorised("signature does not match the body")
-    try:
-        payload: Any = jsonsafe.loads(raw, max_depth=settings.json_max_depth)
-    except jsonsafe.JSONTooDeep as error:
-        raise APIError(400, "json_too_deep", f"body: {error}") from None
-    except ValueError as error:
-        raise APIError(400, "malformed_json", f"body is not valid JSON: {error}") from None
-    try:
-        order = WorkOrderIn.model_validate(payload)
-    except ValidationError as error:
-        fields = [
-            {"field": "body." + ".".join(str(p) for p in e["loc"]), "reason": e["msg"]}
-            for e in error.errors()
-        ]
-        raise APIError(
-            422,
-            "invalid_request",
-            "; ".join(f"{f['field']}: {f['reason']}" for f in fields[:5]),
-            fields=fields,
-        ) from None
+    integration, raw = await signed_body(
+        request, integration=x_integration, timestamp=x_timestamp, signature=x_signature
+    )
+    order = parse_body(request, raw, WorkOrderIn)
     lng, lat, crs = to_wgs84_point(order.location, "body.location")
     new = flows.NewEvent(
         source="hotline",
