@@ -777,6 +777,23 @@ async def test_parsed_limits_count_on_the_working_day_calendar(
     )
 
 
+def in_thread_sql(database_url: str, *statements: str) -> None:
+    """Run statements on a connection of their own (from a sync test)."""
+    import asyncio
+
+    from gridsvc.database.pool import connect
+
+    async def run() -> None:
+        connection = await connect(database_url)
+        try:
+            for statement in statements:
+                await connection.execute(statement)
+        finally:
+            await connection.close()
+
+    asyncio.run(run())
+
+
 def test_cli_import_report_lists_unparsed_limits(database_url: str, monkeypatch, tmp_path: Path) -> None:
     from gridsvc.cli import app
     from gridsvc.settings import get_settings
@@ -801,6 +818,12 @@ def test_cli_import_report_lists_unparsed_limits(database_url: str, monkeypatch,
         )
     finally:
         get_settings.cache_clear()
+        # the test's matters leave the session's catalogue as the demo made it
+        in_thread_sql(
+            database_url,
+            "DELETE FROM matter_conditions WHERE matter_code LIKE 'EV-Z8-%'",
+            "DELETE FROM matters WHERE code LIKE 'EV-Z8-%'",
+        )
     assert result.exit_code == 0, result.output
     assert "3 time limit(s) not parsed (stored without a limit):" in result.output
     assert "row 4 (EV-Z8-02): '另行通知'" in result.output
