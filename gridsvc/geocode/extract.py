@@ -176,7 +176,8 @@ def add_towns(entries: list[Entry], areas: list[tuple[str, BaseGeometry]]) -> No
     tree = STRtree([shape for _, shape in areas])
     points = shapely.points([(e.lng, e.lat) for e in entries])
     which_entry, which_area = tree.query(points, predicate="within")
-    for e, a in zip(which_entry.tolist(), which_area.tolist(), strict=True):
+    # In the order of ``areas`` (the most local first): the first town is the one shown.
+    for e, a in sorted(zip(which_entry.tolist(), which_area.tolist(), strict=True)):
         name = areas[a][0]
         if name not in entries[e].towns:
             entries[e].towns.append(name)

@@ -6,6 +6,8 @@
   var I = window.I18N, T = I.t, esc = I.escape;
   var panel = document.getElementById("panel");
   var currentId = null, squadsById = {}, loading = null;
+  // Unlocated events: the geocoder's candidates (also drawn on the map) and click-to-place.
+  var placeCandidates = [], candidateLayer = null, picking = null;
 
   function api(path, options) { return window.OpsApi(path, options); }
 
@@ -73,15 +75,29 @@
       "</th><th></th></tr></thead><tbody>" + rows + "</tbody></table>";
   }
 
+  // The geocoder's audit notes are stored in English (the audit contract); the panel says
+  // them in the operator's language from the row's data.
+  function trailNote(h) {
+    var d = h.data || {};
+    var say = function (c) { return c.text + " " + Math.round(c.confidence * 100) + "%"; };
+    if (h.action === "locate" && d.candidate) return T("panel.located_by_address") + ": " + say(d.candidate);
+    if (h.action === "geocode" && d.candidates) {
+      return T("panel.not_located_by_address") + ": " +
+        (d.candidates.length ? d.candidates.map(say).join("; ") : T("panel.no_candidate"));
+    }
+    return h.note;
+  }
+
   function history(e) {
     var items = (e.history || []).slice().reverse().map(function (h) {
+      var note = trailNote(h);
       return "<li><time>" + esc(I.time(h.at)) + "</time> <b>" +
         esc(I.tOr("action." + h.action, h.action)) + "</b> " +
         (h.from_state && h.from_state !== h.to_state ?
           esc(T("state." + h.from_state)) + " → " : "") +
         (h.from_state !== h.to_state ? esc(T("state." + h.to_state)) : "") +
         " <span class='actor'>" + esc(h.actor) + "</span>" +
-        (h.note ? "<div class='note'>" + esc(h.note) + "</div>" : "") + "</li>";
+        (note ? "<div class='note'>" + esc(note) + "</div>" : "") + "</li>";
     }).join("");
     return "<h3>" + T("panel.history") + "</h3><ol class='trail'>" + items + "</ol>";
   }
@@ -92,6 +108,94 @@
       return "<a href='" + esc(a.url) + "' target='_blank' rel='noopener'><img src='" +
         esc(a.url) + "' alt=''></a>";
     }).join("") + "</div>";
+  }
+
+  function unlocated(e) {
+    return e.lng == null && ["received", "returned"].indexOf(e.state) >= 0;
+  }
+
+  // The candidates GET /geocode found for the address, each placeable with one click, and
+  // the map as the fallback (the operator clicks where the event is).
+  function locate(e, found) {
+    if (!unlocated(e)) return "";
+    placeCandidates = (found && found.candidates) || [];
+    var rows = placeCandidates.map(function (c, i) {
+      return "<li data-testid='geocode-candidate' data-lng='" + esc(c.lng) + "' data-lat='" +
+        esc(c.lat) + "'><span class='text'>" + esc(c.text) + "</span> <span class='tag'>" +
+        esc(I.tOr("precision." + c.precision, c.precision)) + "</span> <span class='conf' title='" +
+        esc(T("panel.confidence")) + "'>" + esc(Math.round(c.confidence * 100)) + "%</span> " +
+        "<button class='small' data-act='place-candidate' data-index='" + i + "'>" +
+        esc(T("panel.place_here")) + "</button></li>";
+    }).join("");
+    var hint = !e.address ? "panel.no_address" :
+      placeCandidates.length ? "panel.geocode_pick" : "panel.geocode_none";
+    return "<section class='locate' data-testid='locate'><h3>" + esc(T("panel.locate")) + "</h3>" +
+      "<p class='note'>" + esc(T(hint)) + "</p>" +
+      (rows ? "<ol class='geocode' data-testid='geocode-candidates'>" + rows + "</ol>" : "") +
+      "<button data-act='pick-on-map' data-testid='place-on-map'>" + esc(T("panel.pick_on_map")) +
+      "</button><p class='hint' data-testid='pick-hint' hidden>" + esc(T("panel.pick_hint")) +
+      "</p></section>";
+  }
+
+  function clearCandidates() {
+    if (candidateLayer) { candidateLayer.remove(); candidateLayer = null; }
+  }
+
+  function drawCandidates(e) {
+    clearCandidates();
+    if (!window.OpsMap || !unlocated(e) || !placeCandidates.length) return;
+    candidateLayer = L.layerGroup().addTo(window.OpsMap.map);
+    placeCandidates.forEach(function (c, i) {
+      L.circleMarker([c.lat, c.lng], {radius: 8, color: "#6a1b9a", weight: 2, fillOpacity: 0.3})
+        .bindTooltip(esc(c.text) + " " + esc(Math.round(c.confidence * 100)) + "%")
+        .on("click", function () { placeAt(c.lng, c.lat, T("panel.placed_candidate") + ": " + c.text); })
+        .addTo(candidateLayer);
+      if (i === 0) window.OpsMap.map.panTo([c.lat, c.lng]);
+    });
+  }
+
+  function stopPicking() {
+    if (!picking) return;
+    picking.map.off("click", picking.handler);
+    picking.map.getContainer().classList.remove("picking");
+    document.removeEventListener("keydown", picking.escape);
+    picking = null;
+  }
+
+  function pickOnMap() {
+    if (!window.OpsMap) return;
+    stopPicking();
+    var map = window.OpsMap.map;
+    var id = currentId;
+    var hint = panel.querySelector("[data-testid=pick-hint]");
+    if (hint) hint.hidden = false;
+    picking = {
+      map: map,
+      handler: function (ev) {
+        stopPicking();
+        if (id === currentId) placeAt(ev.latlng.lng, ev.latlng.lat, T("panel.placed_on_map"));
+      },
+      escape: function (ev) {
+        if (ev.key !== "Escape") return;
+        stopPicking();
+        if (hint) hint.hidden = true;
+      }
+    };
+    map.getContainer().classList.add("picking");
+    map.on("click", picking.handler);
+    document.addEventListener("keydown", picking.escape);
+  }
+
+  // POST /events/{id}/location: the server stores the point and routes the event by the rules.
+  function placeAt(lng, lat, note) {
+    var error = panel.querySelector(".error");
+    panel.querySelectorAll("button").forEach(function (b) { b.disabled = true; });
+    return post("/events/" + currentId + "/location", {location: {lng: lng, lat: lat}, note: note})
+      .then(function () { clearCandidates(); return refresh(); })
+      .catch(function (err) {
+        panel.querySelectorAll("button").forEach(function (b) { b.disabled = false; });
+        if (error) { error.textContent = T("msg.error") + ": " + err.message; error.hidden = false; }
+      });
   }
 
   function actions(e, ranked) {
@@ -170,7 +274,7 @@
       });
   }
 
-  function render(e, ranked, attachments) {
+  function render(e, ranked, attachments, found) {
     var sla = I.slaStatus(e.sla && {due_at: e.sla.due_at, stage_started_at: e.stage_started_at},
                           e.state);
     panel.innerHTML =
@@ -192,10 +296,12 @@
       row(T("panel.due"), esc(I.time(e.sla && e.sla.due_at))) +
       row(T("panel.handle_due"), esc(I.time(e.sla && e.sla.handle_due_at))) +
       "</table>" + (e.description ? "<p class='desc'>" + esc(e.description) + "</p>" : "") +
-      actions(e, ranked) + routing(e) + candidates(e, ranked) + photos(attachments) + history(e);
+      actions(e, ranked) + locate(e, found) + routing(e) + candidates(e, ranked) + photos(attachments) + history(e);
     panel.hidden = false;
     panel.setAttribute("data-event", e.id);
     panel.setAttribute("data-state", e.state);
+    panel.setAttribute("data-located", e.lng == null ? "false" : "true");
+    drawCandidates(e);
   }
 
   function refresh() {
@@ -208,7 +314,13 @@
       api("/events/" + id + "/attachments").then(function (b) { return b.attachments; })
         .catch(function () { return []; })
     ]).then(function (parts) {
-      if (id === currentId) render(parts[0], parts[1], parts[2]);
+      var e = parts[0];
+      var ask = unlocated(e) && e.address ?
+        api("/geocode?q=" + encodeURIComponent(e.address)).catch(function () { return null; }) :
+        Promise.resolve(null);
+      return ask.then(function (found) {
+        if (id === currentId) render(e, parts[1], parts[2], found);
+      });
     }).catch(function (err) {
       if (id === currentId) panel.innerHTML = "<p class='error'>" + esc(err.message) + "</p>";
     });
@@ -221,6 +333,7 @@
   }
 
   function open(id) {
+    if (id !== currentId) { stopPicking(); clearCandidates(); }
     currentId = id;
     panel.hidden = false;
     layout(true);
@@ -237,7 +350,15 @@
     var button = ev.target.closest("button[data-act]");
     if (!button) return;
     var what = button.getAttribute("data-act");
-    if (what === "close-panel") { currentId = null; panel.hidden = true; layout(false); return; }
+    if (what === "close-panel") {
+      currentId = null; panel.hidden = true; stopPicking(); clearCandidates(); layout(false); return;
+    }
+    if (what === "pick-on-map") { pickOnMap(); return; }
+    if (what === "place-candidate") {
+      var c = placeCandidates[+button.getAttribute("data-index")];
+      if (c) placeAt(c.lng, c.lat, T("panel.placed_candidate") + ": " + c.text);
+      return;
+    }
     if (what === "cancel") { panel.querySelector("form.target").hidden = true; return; }
     if (what === "route-form") { targetForm("route"); return; }
     if (what === "transfer-form") { targetForm("transfer"); return; }
