@@ -257,3 +257,69 @@ async def test_longgang_chinese_addresses_and_streets(longgang):
         assert not answer.located
     finally:
         await connection.close()
+
+
+async def connect_and_upgrade(url: str) -> bool:
+    from gridsvc.database.migrate import upgrade
+
+    connection = await connect(url)
+    try:
+        await connection.execute("CREATE EXTENSION IF NOT EXISTS postgis")
+        await upgrade(connection)
+        return True
+    finally:
+        await connection.close()
+
+
+# -- the command line ------------------------------------------------------------------------
+
+
+def test_geocode_build_and_search_commands(server_url: str, shared_geodata: Path, monkeypatch):
+    """`gridsvc geocode build --osm` in a database of its own, then `gridsvc geocode search`;
+    a missing extract is a one-line error with exit code 2 (the index is kept)."""
+    import asyncio
+    import json
+
+    from typer.testing import CliRunner
+
+    from gridsvc.cli import app
+    from gridsvc.settings import get_settings
+
+    extract = shared_geodata / "osm" / "cn_sanming_ninghua.osm"
+    street = next(
+        o.tags["name"]
+        for o in osmium.FileProcessor(str(extract), osmium.osm.WAY)
+        if o.tags.get("highway") and o.tags.get("name")
+    )
+
+    async def in_scratch(task):  # each asyncio.run has its own loop: a fresh connection
+        admin = await connect(server_url)
+        try:
+            return await task(admin)
+        finally:
+            await admin.close()
+
+    name = f"gridsvc_geocode_cli_{uuid.uuid4().hex[:10]}"
+    url = f"{server_url.rpartition('/')[0]}/{name}"
+    asyncio.run(in_scratch(lambda admin: admin.execute(f'CREATE DATABASE "{name}"')))
+    try:
+        setup = asyncio.run(connect_and_upgrade(url))
+        assert setup
+        monkeypatch.setenv("GRIDSVC_DATABASE_URL", url)
+        get_settings.cache_clear()
+        runner = CliRunner()
+        built = runner.invoke(app, ["geocode", "build", "--osm", str(extract)])
+        assert built.exit_code == 0, built.output
+        assert "geocoder build" in built.output and "'street':" in built.output
+        found = runner.invoke(app, ["geocode", "search", f"三明市宁化县{street}"])
+        assert found.exit_code == 0, found.output
+        answer = json.loads(found.stdout)
+        assert answer["candidates"][0]["text"].startswith(street)
+        missing = runner.invoke(app, ["geocode", "build", "--osm", str(extract.with_name("nowhere.osm"))])
+        assert missing.exit_code == 2
+        assert "not found" in missing.output and "Traceback" not in missing.output
+        again = runner.invoke(app, ["geocode", "search", street])
+        assert json.loads(again.stdout)["build_id"] == answer["build_id"]
+    finally:
+        get_settings.cache_clear()
+        asyncio.run(in_scratch(lambda admin: admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')))
