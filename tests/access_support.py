@@ -5,6 +5,9 @@ Grid head: the community grid around Vaduz town hall ("mine"). Squad: a squad ma
 ("mine"); another one is "other". Integration: a hotline made here. "Mine" events come in
 through that hotline's webhook inside the grid head's grid and are dispatched to the squad;
 "other" events are entered by the desk in Eschen and dispatched to the other squad.
+Department: the housing department (住建); its "mine" events are cases of a housing matter
+(not delegated: the department is responsible) in the grid head's grid, dispatched to it.
+Whistles summon emergency and housing.
 """
 
 from __future__ import annotations
@@ -26,8 +29,19 @@ from gridsvc.database.pool import connect
 from gridsvc.webhooks.signing import signed_headers
 from tests.events_support import AppServer, free_port
 
-ROLES = ("admin", "operator", "grid_head", "squad", "integration", "leader", "anonymous", "revoked")
-TOKEN_ROLES = ROLES[:6]
+ROLES = (
+    "admin",
+    "operator",
+    "grid_head",
+    "squad",
+    "integration",
+    "department",
+    "leader",
+    "anonymous",
+    "revoked",
+)
+TOKEN_ROLES = ROLES[:7]
+DEPARTMENT = "housing"  # the department account's department (owns the world's housing matter)
 VADUZ = (9.5209, 47.1410)  # town hall square, WGS84
 ESCHEN = (9.5225, 47.2110)
 
@@ -141,8 +155,13 @@ class World:
         body = json.dumps(order, ensure_ascii=False).encode()
         return body, signed_headers(secret or self.secret, body, integration=integration or self.integration)
 
-    def event_mine(self, *, dispatched: bool = True, reporter: dict[str, Any] | None = None) -> int:
-        """A hotline work order in the grid head's grid, dispatched to the squad."""
+    def event_mine(
+        self, *, role: str | None = None, dispatched: bool = True, reporter: dict[str, Any] | None = None
+    ) -> int:
+        """An event in ``role``'s scope: for the department account a housing case, else a
+        hotline work order in the grid head's grid, dispatched to the squad."""
+        if role == "department":
+            return self.department_case(reporter=reporter)
         body, headers = self.hotline_order(reporter=reporter)
         response = self.call("anonymous", "POST", "/webhooks/12345", content=body, headers=headers)
         assert response.status_code == 201, response.text
@@ -175,6 +194,27 @@ class World:
             )
         return int(created["id"])
 
+    def department_case(self, *, reporter: dict[str, Any] | None = None) -> int:
+        """A housing case in the grid head's grid: routed to the housing department (the
+        matter is not delegated), dispatched to it."""
+        created = self.admin(
+            "POST",
+            "/events",
+            json={
+                "title": "违章搭建",
+                "matter_code": self.housing_matter,
+                "location": self.point(self.grid_mine),
+                **({"reporter": reporter} if reporter is not None else {}),
+            },
+        )
+        assert created["responsible"] == {
+            "kind": "department",
+            "code": DEPARTMENT,
+            "name": created["responsible"]["name"],
+        }, created
+        self.admin("POST", f"/events/{created['id']}/actions/dispatch", json={})
+        return int(created["id"])
+
     def dead_message(self, *, own: bool) -> int:
         """A dead hotline-feedback message of the world's hotline (own) or the demo's."""
         if own:
@@ -192,20 +232,27 @@ class World:
         assert len(rows) == 1
         return int(rows[0]["id"])
 
-    def whistle(self, *, acknowledged: bool = False) -> int:
+    def whistle(
+        self,
+        *,
+        acknowledged: bool = False,
+        departments: tuple[str, ...] = ("emergency", DEPARTMENT),
+        department: str = "emergency",
+    ) -> int:
+        """A whistle summoning ``departments``; ``acknowledged``: ``department`` has 报到."""
         created = self.admin(
             "POST",
             "/whistles",
             json={
                 "township_code": "LI-VADUZ",
                 "title": "违建拆除协调",
-                "departments": ["emergency"],
+                "departments": list(departments),
                 "matter_code": self.housing_matter,
                 "location": self.point(self.grid_mine),
             },
         )
         if acknowledged:
-            self.admin("POST", f"/whistles/{created['id']}/departments/emergency/ack")
+            self.admin("POST", f"/whistles/{created['id']}/departments/{department}/ack")
         return int(created["id"])
 
     def duban(self, role: str, *, mine: bool) -> int:
@@ -249,9 +296,9 @@ class World:
         self.created_squads.append(created["id"])
         return int(created["id"])
 
-    def photo(self, *, mine: bool) -> tuple[int, int]:
-        """(event id, attachment id) of a photo on an event in or outside the scopes."""
-        event_id = self.event_mine() if mine else self.event_other()
+    def photo(self, *, mine: bool, role: str | None = None) -> tuple[int, int]:
+        """(event id, attachment id) of a photo on an event in or outside ``role``'s scope."""
+        event_id = self.event_mine(role=role) if mine else self.event_other()
         stored = self.admin(
             "POST", f"/events/{event_id}/attachments", files={"file": ("scene.png", png(), "image/png")}
         )

@@ -27,6 +27,7 @@ from gridsvc.settings import Settings
 from gridsvc.webhooks.service import save_integration
 from gridsvc.webhooks.signing import signed_headers
 from tests.access_support import (
+    DEPARTMENT,
     ESCHEN,
     ROLES,
     TOKEN_ROLES,
@@ -42,8 +43,8 @@ pytestmark = pytest.mark.usefixtures("demo")
 
 DESK = {"admin", "operator"}
 ADMINS = {"admin"}
-STAFF = {"admin", "operator", "grid_head", "squad"}
-FIELD = {"grid_head", "squad"}
+STAFF = {"admin", "operator", "grid_head", "squad", "department"}
+FIELD = {"grid_head", "squad", "department"}
 ANYONE = set(TOKEN_ROLES)
 EVENT_READERS = STAFF | {"integration"}
 LEADER = {"leader"}  # township leaders, county supervisors: their 督办
@@ -93,16 +94,16 @@ def webhook(w: World, _r: str) -> dict[str, Any]:
 
 
 def action(name: str, *, mine: bool, body: dict[str, Any] | None = None) -> Callable[..., Any]:
-    def build(w: World, _r: str) -> dict[str, Any]:
-        event_id = w.event_mine() if mine else w.event_other()
+    def build(w: World, r: str) -> dict[str, Any]:
+        event_id = w.event_mine(role=r) if mine else w.event_other()
         return {"path": f"/events/{event_id}/actions/{name}", "json": body or {}}
 
     return build
 
 
 def extension(*, mine: bool) -> Callable[..., Any]:
-    def build(w: World, _r: str) -> dict[str, Any]:
-        event_id = w.event_mine() if mine else w.event_other()
+    def build(w: World, r: str) -> dict[str, Any]:
+        event_id = w.event_mine(role=r) if mine else w.event_other()
         return {
             "path": f"/events/{event_id}/extensions",
             "json": {"minutes": 60, "reason": "需要协调产权单位"},
@@ -138,10 +139,12 @@ def retry(*, own: bool) -> Callable[..., Any]:
     return lambda w, _r: {"path": f"/outbox/{w.dead_message(own=own)}/retry"}
 
 
-def whistle_step(step: str) -> Callable[..., Any]:
+def whistle_step(step: str, department: str = "emergency") -> Callable[..., Any]:
+    """报到 / 到场 of ``department`` on a whistle summoning it (and one other department)."""
+
     def build(w: World, _r: str) -> dict[str, Any]:
-        whistle_id = w.whistle(acknowledged=step == "arrive")
-        return {"path": f"/whistles/{whistle_id}/departments/emergency/{step}", "json": {}}
+        whistle_id = w.whistle(acknowledged=step == "arrive", department=department)
+        return {"path": f"/whistles/{whistle_id}/departments/{department}/{step}", "json": {}}
 
     return build
 
@@ -189,8 +192,8 @@ def calendar_day(*, existing: bool) -> Callable[..., Any]:
 
 
 def photo_upload(*, mine: bool) -> Callable[..., Any]:
-    def build(w: World, _r: str) -> dict[str, Any]:
-        event_id = w.event_mine() if mine else w.event_other()
+    def build(w: World, r: str) -> dict[str, Any]:
+        event_id = w.event_mine(role=r) if mine else w.event_other()
         return {
             "path": f"/events/{event_id}/attachments",
             "files": {"file": ("scene.png", png(), "image/png")},
@@ -200,13 +203,13 @@ def photo_upload(*, mine: bool) -> Callable[..., Any]:
 
 
 def event(*, mine: bool) -> Callable[..., Any]:
-    return lambda w, _r: {"path": f"/events/{w.event_mine() if mine else w.event_other()}"}
+    return lambda w, r: {"path": f"/events/{w.event_mine(role=r) if mine else w.event_other()}"}
 
 
 def reveal(*, mine: bool) -> Callable[..., Any]:
-    def build(w: World, _r: str) -> dict[str, Any]:
+    def build(w: World, r: str) -> dict[str, Any]:
         caller = {"name": "陈立", "phone": "13900001111", "consent_to_contact": True}
-        event_id = w.event_mine(reporter=caller) if mine else w.event_other(reporter=caller)
+        event_id = w.event_mine(role=r, reporter=caller) if mine else w.event_other(reporter=caller)
         return {"path": f"/events/{event_id}/reporter/reveal", "json": {}}
 
     return build
@@ -241,7 +244,7 @@ def decline_redo(w: World, _r: str) -> dict[str, Any]:
     return {"path": f"/events/{event_id}/redo/decline", "json": {"reason": "诉求超出职责范围，已解释"}}
 
 
-SCOPED_404 = {"grid_head": 404, "squad": 404}
+SCOPED_404 = {"grid_head": 404, "squad": 404, "department": 404}
 CASES: list[Case] = [
     # open
     Case("GET", "/health", at("/health"), public(200)),
@@ -440,7 +443,7 @@ CASES: list[Case] = [
     Case(
         "GET",
         "/events/{event_id}/revisits",
-        lambda w, r: {"path": f"/events/{w.event_mine()}/revisits"},
+        lambda w, r: {"path": f"/events/{w.event_mine(role=r)}/revisits"},
         expect(200, EVENT_READERS),
         "in scope",
     ),
@@ -484,21 +487,51 @@ CASES: list[Case] = [
         },
         expect(201, DESK),
     ),
-    Case("GET", "/whistles", at("/whistles"), expect(200, DESK)),
+    Case("GET", "/whistles", at("/whistles"), expect(200, DESK | {"department"}), "department: its own"),
     Case("GET", "/whistles-counters", at("/whistles-counters"), expect(200, DESK)),
     Case("GET", "/whistles/scores", at("/whistles/scores"), expect(200, DESK)),
     Case("GET", "/whistles/board", at("/whistles/board"), expect(200, DESK)),
     Case(
-        "GET", "/whistles/{whistle_id}", lambda w, r: {"path": f"/whistles/{w.whistle()}"}, expect(200, DESK)
+        "GET",
+        "/whistles/{whistle_id}",
+        lambda w, r: {"path": f"/whistles/{w.whistle()}"},
+        expect(200, DESK | {"department"}),
+        "summoning the department",
     ),
     Case(
-        "POST", "/whistles/{whistle_id}/departments/{department}/ack", whistle_step("ack"), expect(200, DESK)
+        "GET",
+        "/whistles/{whistle_id}",
+        lambda w, r: {"path": f"/whistles/{w.whistle(departments=('emergency',))}"},
+        expect(200, DESK, department=404),
+        "not summoning it",
+    ),
+    Case(
+        "POST",
+        "/whistles/{whistle_id}/departments/{department}/ack",
+        whistle_step("ack", DEPARTMENT),
+        expect(200, DESK | {"department"}),
+        "the department's own",
+    ),
+    Case(
+        "POST",
+        "/whistles/{whistle_id}/departments/{department}/ack",
+        whistle_step("ack"),
+        expect(200, DESK, department=404),
+        "another department's",
+    ),
+    Case(
+        "POST",
+        "/whistles/{whistle_id}/departments/{department}/arrive",
+        whistle_step("arrive", DEPARTMENT),
+        expect(200, DESK | {"department"}),
+        "the department's own",
     ),
     Case(
         "POST",
         "/whistles/{whistle_id}/departments/{department}/arrive",
         whistle_step("arrive"),
-        expect(200, DESK),
+        expect(200, DESK, department=404),
+        "another department's",
     ),
     # the live pages: shells redirect to /login without a valid token, data are scoped
     Case(
@@ -537,7 +570,7 @@ CASES: list[Case] = [
         "POST",
         "/duban/{duban_id}/reply",
         lambda w, r: {"path": f"/duban/{w.duban(r, mine=True)}/reply", "json": {"text": "已督促，今日办结"}},
-        expect(200, DESK | FIELD | LEADER, grid_head=404),
+        expect(200, DESK | FIELD | LEADER, grid_head=404, department=404),
         "addressed to the squad (level 1) and the township leader (level 2)",
     ),
     Case(
@@ -558,7 +591,7 @@ CASES: list[Case] = [
     Case(
         "GET",
         "/events/{event_id}/attachments",
-        lambda w, r: {"path": f"/events/{w.photo(mine=True)[0]}/attachments"},
+        lambda w, r: {"path": f"/events/{w.photo(mine=True, role=r)[0]}/attachments"},
         expect(200, STAFF),
         "in scope",
     ),
@@ -572,7 +605,7 @@ CASES: list[Case] = [
     Case(
         "GET",
         "/attachments/{attachment_id}",
-        lambda w, r: {"path": f"/attachments/{w.photo(mine=True)[1]}"},
+        lambda w, r: {"path": f"/attachments/{w.photo(mine=True, role=r)[1]}"},
         expect(200, STAFF),
         "in scope",
     ),
@@ -673,6 +706,7 @@ def world(settings: Settings, database_url: str, tmp_path_factory: pytest.TempPa
             squad=issue_token(database_url, "squad", squad_code=squad_code),
             integration=issue_token(database_url, "integration", integration=name),
             leader=issue_token(database_url, "leader", name=leader_name),
+            department=issue_token(database_url, "department", department_code=DEPARTMENT),
             revoked=issue_token(database_url, "admin"),
         )
         # the leader answers for the township of the "mine" events (Vaduz)

@@ -18,7 +18,7 @@ from gridsvc.events import service as events
 from gridsvc.jsonresp import json_response
 
 router = APIRouter(tags=["attachments"])
-Reporter = Annotated[Principal, Depends(require("admin", "operator", "grid_head", "squad"))]
+Reporter = Annotated[Principal, Depends(require("admin", "operator", "grid_head", "squad", "department"))]
 _MULTIPART_OVERHEAD = 64 * 1024  # boundaries, headers and a note beside the photo
 
 

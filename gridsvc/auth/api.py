@@ -21,14 +21,14 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from gridsvc.auth import models, service
 from gridsvc.auth.csrf import check_origin
 from gridsvc.auth.deps import TOKEN_COOKIE, current
-from gridsvc.auth.policy import GRID_HEAD, SQUAD
+from gridsvc.auth.policy import DEPARTMENT, GRID_HEAD, SQUAD
 from gridsvc.errors import APIError
 
 router = APIRouter(tags=["auth"])
 
 # Where each role lands after logging in: the field roles have the phone inbox, the others
 # the operator map.
-LANDING = {GRID_HEAD: "/inbox", SQUAD: "/inbox"}
+LANDING = {GRID_HEAD: "/inbox", SQUAD: "/inbox", DEPARTMENT: "/inbox"}
 DEFAULT_LANDING = "/ops"
 
 _LOGIN_PAGE = """<!doctype html>
@@ -85,7 +85,7 @@ async def login_form(
     "/login",
     summary="Log in with a token: sets the cookie and goes to the pages",
     responses={
-        303: {"description": "logged in: to /inbox (grid heads, squads) or /ops"},
+        303: {"description": "logged in: to /inbox (grid heads, squads, departments) or /ops"},
         401: {"description": "the token is unknown or revoked (the form again)"},
     },
 )
@@ -159,6 +159,9 @@ async def me(request: Request) -> dict[str, Any]:
         "grid_codes": list(who.grid_codes),
         "squad_id": who.squad_id,
         "integration": who.integration,
+        "department_code": who.department_code,
+        "station_codes": list(who.station_codes),
+        "township_codes": list(who.township_codes),
         "webhook_url": who.webhook_url,
         "display_name": who.display_name,
         "actor": getattr(request.state, "actor", None) or who.actor,
@@ -194,6 +197,9 @@ async def create_user(request: Request, body: models.UserIn) -> dict[str, Any]:
                 integration=body.integration,
                 webhook_url=body.webhook_url,
                 display_name=body.display_name,
+                department_code=body.department_code,
+                station_codes=body.station_codes,
+                township_codes=body.township_codes,
             )
         except service.UserError as error:
             raise APIError(422, "invalid_value", str(error)) from None

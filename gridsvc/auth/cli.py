@@ -18,7 +18,7 @@ from gridsvc.database.pool import connect
 from gridsvc.settings import get_settings
 
 users_app = typer.Typer(
-    help="Accounts and access tokens (roles: admin, operator, grid_head, squad, integration).",
+    help="Accounts and access tokens (roles: admin, operator, grid_head, squad, integration, department).",
     no_args_is_help=True,
 )
 
@@ -49,12 +49,28 @@ def _run(task: Any) -> Any:
 @users_app.command("add")
 def add(
     name: str,
-    role: Annotated[str, typer.Option(help="admin | operator | grid_head | squad | integration")],
+    role: Annotated[
+        str, typer.Option(help="admin | operator | grid_head | squad | integration | department")
+    ],
     grid: Annotated[
         list[str] | None, typer.Option(help="grid_head: a community grid code (repeat for several)")
     ] = None,
     squad: Annotated[str | None, typer.Option(help="squad: the squad's code")] = None,
     integration: Annotated[str | None, typer.Option(help="integration: its name")] = None,
+    department: Annotated[
+        str | None, typer.Option(help="department: the county department's code, e.g. forestry")
+    ] = None,
+    station: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="department (optional): only this station's area, a grid code of layer "
+            "specialist:<department> (repeat for several)"
+        ),
+    ] = None,
+    township: Annotated[
+        list[str] | None,
+        typer.Option(help="department (optional): only this township, an enforcement grid code (repeat)"),
+    ] = None,
     webhook_url: Annotated[
         str | None, typer.Option(help="optional: where this recipient's notices are forwarded")
     ] = None,
@@ -74,6 +90,9 @@ def add(
                 integration=integration,
                 webhook_url=webhook_url,
                 display_name=display_name,
+                department_code=department,
+                station_codes=station or (),
+                township_codes=township or (),
             )
             return user, await service.issue_token(connection, user_name=name, label=label)
 
@@ -144,4 +163,7 @@ def _scope(user: dict[str, Any]) -> str:
         return f" squad {user['squad_code']}"
     if user["integration"]:
         return f" integration {user['integration']}"
+    if user.get("department_code"):
+        areas = [*user.get("station_codes", ()), *user.get("township_codes", ())]
+        return f" department {user['department_code']}" + (f" ({','.join(areas)})" if areas else "")
     return ""

@@ -8,9 +8,9 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-Role = Literal["admin", "operator", "grid_head", "squad", "integration", "leader"]
+Role = Literal["admin", "operator", "grid_head", "squad", "integration", "department", "leader"]
 # leader: a township leader or county supervisor whom 督办 reaches (scope in duban_leaders)
-ROLES: tuple[str, ...] = ("admin", "operator", "grid_head", "squad", "integration", "leader")
+ROLES: tuple[str, ...] = ("admin", "operator", "grid_head", "squad", "integration", "department", "leader")
 
 
 @dataclass(frozen=True)
@@ -18,7 +18,10 @@ class Principal:
     """The account behind a request's token.
 
     Scope: ``grid_codes`` (grid_head: community grid codes), ``squad_id`` (squad),
-    ``integration`` / ``integration_id`` (integration: the hotline's name and id).
+    ``integration`` / ``integration_id`` (integration: the hotline's name and id),
+    ``department_code`` (department: the county department's code) with ``station_codes``
+    (grids of its specialist layer) and ``township_codes`` (enforcement grids) when the
+    account is limited to those areas.
     """
 
     user_id: int
@@ -31,6 +34,9 @@ class Principal:
     integration_id: int | None = None
     display_name: str | None = None
     token_id: int | None = None
+    department_code: str | None = None
+    station_codes: tuple[str, ...] = ()
+    township_codes: tuple[str, ...] = ()
 
     @property
     def actor(self) -> str:
@@ -48,6 +54,19 @@ class UserIn(BaseModel):
     )
     squad_code: str | None = Field(default=None, description="squad: the squad's code")
     integration: str | None = Field(default=None, description="integration: its name")
+    department_code: str | None = Field(
+        default=None, max_length=60, description="department: the county department's code"
+    )
+    station_codes: list[str] = Field(
+        default_factory=list,
+        max_length=200,
+        description="department (optional): only these stations, grids of layer specialist:<department>",
+    )
+    township_codes: list[str] = Field(
+        default_factory=list,
+        max_length=200,
+        description="department (optional): only these townships (enforcement grid codes)",
+    )
     webhook_url: str | None = Field(
         default=None, max_length=2000, description="optional outbound forward (http/https)"
     )
@@ -76,6 +95,9 @@ class UserOut(BaseModel):
     squad_id: int | None
     squad_code: str | None
     integration: str | None
+    department_code: str | None = None
+    station_codes: list[str] = Field(default_factory=list)
+    township_codes: list[str] = Field(default_factory=list)
     webhook_url: str | None
     display_name: str | None
     created_at: datetime
@@ -105,6 +127,9 @@ class Me(BaseModel):
     grid_codes: list[str]
     squad_id: int | None
     integration: str | None
+    department_code: str | None = None
+    station_codes: list[str] = Field(default_factory=list)
+    township_codes: list[str] = Field(default_factory=list)
     webhook_url: str | None
     display_name: str | None
     actor: str

@@ -9,8 +9,12 @@ the handlers, and answers 404 (never 403) for objects outside the caller's scope
 grid head cannot even learn that another grid's event exists:
 
 - events: grid heads see their community grids' events, squads the events sent to them,
-  the hotline its own work orders (:func:`gridsvc.auth.scope.event_visible`); grid heads and
-  squads may only take the field actions :data:`FIELD_ACTIONS` (others: 403);
+  departments the cases they are responsible for (in their stations' or townships' areas when
+  the account is limited to some), the hotline its own work orders
+  (:func:`gridsvc.auth.scope.event_visible`); grid heads, squads and departments may only take
+  the field actions :data:`FIELD_ACTIONS` (others: 403);
+- whistles: a department account sees the whistles that summon its department and makes its
+  own 报到 / 到场 (another department's: 404);
 - ``POST /squads/{squad_id}/positions``: a squad account only for its own squad;
 - outbox: the hotline only its own messages.
 """
@@ -26,16 +30,17 @@ from starlette.routing import Mount, WebSocketRoute
 
 ADMIN, OPERATOR, GRID_HEAD, SQUAD, INTEGRATION = ("admin", "operator", "grid_head", "squad", "integration")
 LEADER = "leader"  # township leaders, county supervisors: the 督办 they get, and their reply
+DEPARTMENT = "department"
 
 ADMINS = frozenset({ADMIN})
 DESK = frozenset({ADMIN, OPERATOR})  # the dispatch centre
-FIELD = frozenset({GRID_HEAD, SQUAD})  # grid heads and squads: scoped
+FIELD = frozenset({GRID_HEAD, SQUAD, DEPARTMENT})  # the units that act on cases: scoped
 STAFF = DESK | FIELD  # any person (not the hotline)
 EVENT_READERS = STAFF | {INTEGRATION}  # scoped by scope.event_visible
 ANYONE = STAFF | {INTEGRATION, LEADER}  # any valid token
 DUBAN_RECIPIENTS = DESK | FIELD | {LEADER}  # 督办: the desk all, the others their own
 
-# What grid heads and squads may do to their own events; dispatching, transfer, verification,
+# What grid heads, squads and departments may do to their own events; dispatching, transfer, verification,
 # closing, 挂账 and decisions on 延期 stay with the dispatch centre.
 FIELD_ACTIONS = frozenset({"sign_for", "arrive", "handle", "return"})
 
@@ -104,7 +109,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/events"): Rule(EVENT_READERS, "listed: visible events only"),
     ("GET", "/events/{event_id}"): Rule(EVENT_READERS, "outside scope: 404"),
     ("POST", "/events/{event_id}/actions/{action}"): Rule(
-        STAFF, "grid heads, squads: FIELD_ACTIONS on visible events"
+        STAFF, "grid heads, squads, departments: FIELD_ACTIONS on visible events"
     ),
     ("GET", "/events/{event_id}/candidates"): Rule(DESK),
     ("POST", "/events/{event_id}/location"): Rule(DESK),
@@ -125,15 +130,20 @@ RULES: dict[tuple[str, str], Rule] = {
     # hotline feedback
     ("GET", "/outbox"): Rule(DESK | {INTEGRATION}, "integration: its own messages"),
     ("POST", "/outbox/{message_id}/retry"): Rule(DESK | {INTEGRATION}, "integration: its own messages"),
-    # whistles (吹哨报到): the desk summons and records the departments' 报到 / 到场
+    # whistles (吹哨报到): the desk summons; a department makes its own 报到 / 到场 (the desk
+    # may record them on its behalf)
     ("POST", "/whistles"): Rule(DESK),
-    ("GET", "/whistles"): Rule(DESK),
+    ("GET", "/whistles"): Rule(DESK | {DEPARTMENT}, "department: those summoning it"),
     ("GET", "/whistles-counters"): Rule(DESK),
     ("GET", "/whistles/scores"): Rule(DESK),
     ("GET", "/whistles/board"): Rule(DESK, "the operator's view of open whistles"),
-    ("GET", "/whistles/{whistle_id}"): Rule(DESK),
-    ("POST", "/whistles/{whistle_id}/departments/{department}/ack"): Rule(DESK),
-    ("POST", "/whistles/{whistle_id}/departments/{department}/arrive"): Rule(DESK),
+    ("GET", "/whistles/{whistle_id}"): Rule(DESK | {DEPARTMENT}, "department: summoned, else 404"),
+    ("POST", "/whistles/{whistle_id}/departments/{department}/ack"): Rule(
+        DESK | {DEPARTMENT}, "department: its own, else 404"
+    ),
+    ("POST", "/whistles/{whistle_id}/departments/{department}/arrive"): Rule(
+        DESK | {DEPARTMENT}, "department: its own, else 404"
+    ),
     # live pages: the shells are public (no data; they redirect to /login without a valid
     # cookie), their data come from the scoped routes below
     ("GET", "/ops"): public("page shell: desk only, else redirect to /login or /inbox"),

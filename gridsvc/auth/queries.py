@@ -3,7 +3,7 @@
 USER_COLUMNS = """
 u.id, u.name, u.role, u.grid_codes, u.squad_id, s.code AS squad_code,
 u.integration_id, i.name AS integration, u.webhook_url, u.display_name, u.created_at,
-u.disabled
+u.disabled, u.department_code, u.station_codes, u.township_codes
 """
 
 USER_BY_NAME = f"""
@@ -21,8 +21,9 @@ ORDER BY u.name
 """  # noqa: S608
 
 INSERT_USER = """
-INSERT INTO users (name, role, grid_codes, squad_id, integration_id, webhook_url, display_name)
-VALUES ($1, $2, $3, $4, $5, $6, $7)
+INSERT INTO users (name, role, grid_codes, squad_id, integration_id, webhook_url, display_name,
+                   department_code, station_codes, township_codes)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
 RETURNING id
 """
 
@@ -30,6 +31,15 @@ SET_DISABLED = "UPDATE users SET disabled = $2 WHERE name = $1 RETURNING id"
 
 SQUAD_BY_CODE = "SELECT id FROM squads WHERE code = $1"
 INTEGRATION_BY_NAME = "SELECT id FROM integrations WHERE name = $1"
+DEPARTMENT_EXISTS = "SELECT EXISTS (SELECT 1 FROM departments WHERE code = $1)"
+
+# Which of the given codes are not current grids of ``layer`` ($2): a department's stations
+# (specialist:<code>) or townships (enforcement).
+UNKNOWN_GRIDS = """
+SELECT c.code FROM unnest($1::text[]) AS c(code)
+WHERE NOT EXISTS (SELECT 1 FROM current_grids g WHERE g.layer = $2 AND g.code = c.code)
+ORDER BY c.code
+"""
 
 # Which of the given codes are not current community grids.
 UNKNOWN_COMMUNITY_GRIDS = """
@@ -68,7 +78,8 @@ PRINCIPAL_BY_TOKEN = """
 WITH found AS (
     SELECT t.id AS token_id, t.revoked_at, t.last_used_at, u.id AS user_id, u.name, u.role,
            u.grid_codes, u.squad_id, u.integration_id, i.name AS integration,
-           i.active AS integration_active, u.webhook_url, u.display_name, u.disabled
+           i.active AS integration_active, u.webhook_url, u.display_name, u.disabled,
+           u.department_code, u.station_codes, u.township_codes
     FROM api_tokens t JOIN users u ON u.id = t.user_id
          LEFT JOIN integrations i ON i.id = u.integration_id
     WHERE t.token_hash = $1
@@ -85,5 +96,8 @@ EVENT_SCOPE = """
 SELECT id, squad_id, integration_id, grids, responsible_kind, responsible_code
 FROM events WHERE id = $1
 """
+
+# The grids of several events (a department's whistles: is the scene in its areas?).
+EVENT_GRIDS = "SELECT id, grids FROM events WHERE id = ANY($1::bigint[])"
 
 OUTBOX_INTEGRATION = "SELECT integration_id FROM outbox WHERE id = $1"

@@ -1,4 +1,5 @@
-"""Which objects a principal may see: events by grid, squad or integration; outbox messages.
+"""Which objects a principal may see: events by grid, squad, department or integration;
+outbox messages.
 
 Outside its scope an object does not exist for the caller: the API answers 404 with the same
 message as for an id that was never used.
@@ -13,7 +14,7 @@ import asyncpg
 
 from gridsvc.auth import queries
 from gridsvc.auth.models import Principal
-from gridsvc.auth.policy import ADMIN, GRID_HEAD, INTEGRATION, OPERATOR, SQUAD
+from gridsvc.auth.policy import ADMIN, DEPARTMENT, GRID_HEAD, INTEGRATION, OPERATOR, SQUAD
 from gridsvc.errors import APIError
 
 
@@ -34,6 +35,7 @@ def event_visible(principal: Principal, event: EventLike) -> bool:
     - admin, operator: every event;
     - grid_head: events in one of its community grids, or routed to it as grid head;
     - squad: events dispatched to its squad;
+    - department: events its department is responsible for, in its areas (:func:`in_department_area`);
     - integration: its own work orders.
     """
     role = principal.role
@@ -49,11 +51,30 @@ def event_visible(principal: Principal, event: EventLike) -> bool:
         )
     if role == SQUAD:
         return principal.squad_id is not None and event.get("squad_id") == principal.squad_id
+    if role == DEPARTMENT:
+        return (
+            principal.department_code is not None
+            and event.get("responsible_kind") == "department"
+            and event.get("responsible_code") == principal.department_code
+            and in_department_area(principal, event.get("grids") or {})
+        )
     if role == INTEGRATION:
         return (
             principal.integration_id is not None and event.get("integration_id") == principal.integration_id
         )
     return False
+
+
+def in_department_area(principal: Principal, grids: dict[str, Any]) -> bool:
+    """Whether a place (its grids of every layer, as stored on an event) lies in a department
+    account's areas: anywhere when the account is not limited; else in one of its stations
+    (the grid of layer ``specialist:<department>`` there, which names the station that
+    serves it) or one of its townships (the enforcement grid there)."""
+    if not principal.station_codes and not principal.township_codes:
+        return True
+    station = (grids.get(f"specialist:{principal.department_code}") or {}).get("code")
+    township = (grids.get("enforcement") or {}).get("code")
+    return station in principal.station_codes or township in principal.township_codes
 
 
 @dataclass(frozen=True)
@@ -66,6 +87,9 @@ class EventFilter:
     grid_codes: list[str] | None = None
     squad_id: int | None = None
     integration_id: int | None = None
+    department_code: str | None = None
+    station_codes: list[str] | None = None
+    township_codes: list[str] | None = None
     nothing: bool = False
 
 
@@ -80,6 +104,12 @@ def events_filter(principal: Principal) -> EventFilter:
         return EventFilter(squad_id=principal.squad_id)
     if role == INTEGRATION and principal.integration_id is not None:
         return EventFilter(integration_id=principal.integration_id)
+    if role == DEPARTMENT and principal.department_code is not None:
+        return EventFilter(
+            department_code=principal.department_code,
+            station_codes=list(principal.station_codes),
+            township_codes=list(principal.township_codes),
+        )
     return EventFilter(nothing=True)
 
 
@@ -96,6 +126,26 @@ async def check_event(
     row = await connection.fetchrow(queries.EVENT_SCOPE, event_id)
     if row is None or not event_visible(principal, dict(row)):
         raise not_found("event", event_id)
+
+
+async def visible_whistles(
+    connection: asyncpg.Connection | asyncpg.Pool, principal: Principal, whistles: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """The whistles (as the whistles service presents them) ``principal`` may see: all for
+    the desk; for a department account those that summon its department, with the scene in
+    its areas (:func:`in_department_area`); none for anyone else."""
+    if sees_all(principal):
+        return whistles
+    if principal.role != DEPARTMENT or principal.department_code is None:
+        return []
+    mine = [
+        w for w in whistles if any(d["department"] == principal.department_code for d in w["departments"])
+    ]
+    if not mine or not (principal.station_codes or principal.township_codes):
+        return mine
+    rows = await connection.fetch(queries.EVENT_GRIDS, [w["event_id"] for w in mine])
+    grids = {r["id"]: r["grids"] or {} for r in rows}
+    return [w for w in mine if in_department_area(principal, grids.get(w["event_id"], {}))]
 
 
 def integration_scope(principal: Principal) -> int | None:

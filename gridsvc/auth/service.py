@@ -62,21 +62,37 @@ async def create_user(
     integration: str | None = None,
     webhook_url: str | None = None,
     display_name: str | None = None,
+    department_code: str | None = None,
+    station_codes: tuple[str, ...] | list[str] = (),
+    township_codes: tuple[str, ...] | list[str] = (),
 ) -> dict[str, Any]:
     """Create an account. Its scope must fit its role: a grid head names community grids that
-    exist, a squad account its squad, an integration account its integration; other roles
-    take no scope. Raises :class:`UserError` (and asyncpg's UniqueViolationError for a name
-    that is taken)."""
+    exist, a squad account its squad, an integration account its integration, a department
+    account its department (optionally limited to some of its stations, i.e. grids of layer
+    ``specialist:<department>``, and/or townships, i.e. enforcement grids); other roles take
+    no scope. Raises :class:`UserError` (and asyncpg's UniqueViolationError for a name that is
+    taken)."""
     if role not in ROLES:
         raise UserError(f"role {role!r}: one of {', '.join(ROLES)}")
     codes = sorted(set(grid_codes))
+    stations, townships = sorted(set(station_codes)), sorted(set(township_codes))
     given = {
         "grid codes": bool(codes),
         "squad": squad_code is not None,
         "integration": integration is not None,
+        "department": department_code is not None,
+        "stations": bool(stations),
+        "townships": bool(townships),
     }
-    needed = {"grid_head": "grid codes", "squad": "squad", "integration": "integration"}.get(role)
+    needed = {
+        "grid_head": "grid codes",
+        "squad": "squad",
+        "integration": "integration",
+        "department": "department",
+    }.get(role)
+    optional = {"stations", "townships"} if role == "department" else set()
     extra = [option for option, present in given.items() if present and option != needed]
+    extra = [option for option in extra if option not in optional]
     if extra:
         raise UserError(f"role {role} takes no {', '.join(extra)}")
     if needed is not None and not given[needed]:
@@ -96,12 +112,40 @@ async def create_user(
         integration_id = await connection.fetchval(queries.INTEGRATION_BY_NAME, integration)
         if integration_id is None:
             raise UserError(f"no integration named {integration!r}")
+    if department_code is not None:
+        await _check_department_scope(connection, department_code, stations, townships)
     await connection.fetchval(
-        queries.INSERT_USER, name, role, codes, squad_id, integration_id, webhook_url, display_name
+        queries.INSERT_USER,
+        name,
+        role,
+        codes,
+        squad_id,
+        integration_id,
+        webhook_url,
+        display_name,
+        department_code,
+        stations,
+        townships,
     )
     user = await get_user(connection, name=name)
     assert user is not None
     return user
+
+
+async def _check_department_scope(
+    connection: Connection, department: str, stations: list[str], townships: list[str]
+) -> None:
+    """The department exists; its stations are current grids of its specialist layer and its
+    townships current enforcement grids."""
+    if not await connection.fetchval(queries.DEPARTMENT_EXISTS, department):
+        raise UserError(f"no department {department!r} (see GET /departments)")
+    layer = f"specialist:{department}"
+    unknown = [r["code"] for r in await connection.fetch(queries.UNKNOWN_GRIDS, stations, layer)]
+    if unknown:
+        raise UserError(f"not a current grid of layer {layer} (a station's area): {', '.join(unknown)}")
+    unknown = [r["code"] for r in await connection.fetch(queries.UNKNOWN_GRIDS, townships, "enforcement")]
+    if unknown:
+        raise UserError(f"not a current enforcement grid (a township): {', '.join(unknown)}")
 
 
 async def get_user(connection: Connection, *, name: str) -> dict[str, Any] | None:
@@ -122,6 +166,8 @@ async def _with_tokens(connection: Connection, users: list[dict[str, Any]]) -> l
         tokens.setdefault(data.pop("user_id"), []).append(data)
     for user in users:
         user["grid_codes"] = list(user["grid_codes"] or [])
+        user["station_codes"] = list(user["station_codes"] or [])
+        user["township_codes"] = list(user["township_codes"] or [])
         user["tokens"] = tokens.get(user["id"], [])
     return users
 
@@ -231,6 +277,9 @@ def _principal(row: asyncpg.Record) -> Principal | None:
     if role == "integration" and (row["integration_id"] is None or not row["integration_active"]):
         log.warning("account %s: integration missing or inactive; refused", row["name"])
         return None
+    if role == "department" and row["department_code"] is None:
+        log.warning("account %s: department role without a department (deleted?); refused", row["name"])
+        return None
     return Principal(
         user_id=row["user_id"],
         name=row["name"],
@@ -242,4 +291,7 @@ def _principal(row: asyncpg.Record) -> Principal | None:
         integration_id=row["integration_id"],
         display_name=row["display_name"],
         token_id=row["token_id"],
+        department_code=row["department_code"],
+        station_codes=tuple(row["station_codes"] or ()),
+        township_codes=tuple(row["township_codes"] or ()),
     )

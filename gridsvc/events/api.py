@@ -86,6 +86,9 @@ async def list_events(
         grid_codes=visible.grid_codes,
         squad_id=visible.squad_id,
         integration_id=visible.integration_id,
+        department_code=visible.department_code,
+        station_codes=visible.station_codes,
+        township_codes=visible.township_codes,
         viewer=_viewer(request),
     )
     return json_response({"events": rows})

@@ -73,11 +73,17 @@ WHERE ($1::text[] IS NULL OR e.state = ANY($1))
                            OR (NOT $3 AND NOT (e.state <> 'closed' AND e.due_at < now())))
   AND ($4::text IS NULL OR e.responsible_code = $4)
   AND ($5::bigint IS NULL OR e.id < $5)
-  -- the caller's scope (gridsvc.auth.scope.events_filter): grid head, squad, integration
+  -- the caller's scope (gridsvc.auth.scope.events_filter): grid head, squad, integration,
+  -- department
   AND ($7::text[] IS NULL OR e.grids -> 'community' ->> 'code' = ANY($7)
        OR (e.responsible_kind = 'grid_head' AND e.responsible_code = ANY($7)))
   AND ($8::bigint IS NULL OR e.squad_id = $8)
   AND ($9::bigint IS NULL OR e.integration_id = $9)
+  -- a department: its own cases, in its stations' or townships' areas when it is limited
+  AND ($10::text IS NULL OR (e.responsible_kind = 'department' AND e.responsible_code = $10
+       AND ((cardinality($11::text[]) = 0 AND cardinality($12::text[]) = 0)
+            OR e.grids -> ('specialist:' || $10) ->> 'code' = ANY($11)
+            OR e.grids -> 'enforcement' ->> 'code' = ANY($12))))
 ORDER BY e.id DESC
 LIMIT $6
 """  # noqa: S608

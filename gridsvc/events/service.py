@@ -203,10 +203,14 @@ async def list_events(
     grid_codes: list[str] | None = None,
     squad_id: int | None = None,
     integration_id: int | None = None,
+    department_code: str | None = None,
+    station_codes: list[str] | None = None,
+    township_codes: list[str] | None = None,
     viewer: Viewer = CENTRE,
 ) -> list[dict[str, Any]]:
-    """Newest first. ``grid_codes`` / ``squad_id`` / ``integration_id`` restrict the list to
-    what a grid head, squad or hotline may see (None: no restriction)."""
+    """Newest first. ``grid_codes`` / ``squad_id`` / ``integration_id`` / ``department_code``
+    (with the department account's ``station_codes`` / ``township_codes``) restrict the list
+    to what a grid head, squad, hotline or department may see (None: no restriction)."""
     rows = await connection.fetch(
         queries.LIST_EVENTS,
         states,
@@ -218,6 +222,9 @@ async def list_events(
         grid_codes,
         squad_id,
         integration_id,
+        department_code,
+        station_codes or [],
+        township_codes or [],
     )
     now = datetime.now(UTC)
     return [present(view_of(r, now=now, viewer=viewer)) for r in rows]

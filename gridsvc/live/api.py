@@ -37,6 +37,9 @@ def principal_of_user(row: dict[str, Any]) -> Principal:
         squad_id=row.get("squad_id"),
         webhook_url=row.get("webhook_url"),
         display_name=row.get("display_name"),
+        department_code=row.get("department_code"),
+        station_codes=tuple(row.get("station_codes") or ()),
+        township_codes=tuple(row.get("township_codes") or ()),
     )
 
 

@@ -1,4 +1,5 @@
-"""Per-recipient webhook notices: a squad's or grid head's own forward of new assignments.
+"""Per-recipient webhook notices: a squad's, grid head's or department's own forward of new
+assignments.
 
 When an event is dispatched (or transferred), every account that may see it in its inbox and
 has a ``webhook_url`` gets a signed JSON notice there, so a county can relay assignments to
@@ -45,9 +46,11 @@ SELECT t.id AS transition_id, t.event_id, t.action, t.at, t.actor, t.note
 FROM event_transitions t WHERE t.id = $1
 """
 RECIPIENTS = """
-SELECT u.id, u.name, u.role, u.grid_codes, u.squad_id, u.webhook_url, u.display_name
+SELECT u.id, u.name, u.role, u.grid_codes, u.squad_id, u.webhook_url, u.display_name,
+       u.department_code, u.station_codes, u.township_codes
 FROM users u
-WHERE u.webhook_url IS NOT NULL AND NOT u.disabled AND u.role IN ('grid_head', 'squad')
+WHERE u.webhook_url IS NOT NULL AND NOT u.disabled
+  AND u.role IN ('grid_head', 'squad', 'department')
 ORDER BY u.id
 """
 INSERT_NOTICE = """

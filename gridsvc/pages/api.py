@@ -25,7 +25,7 @@ from gridsvc.pages import opsmap
 router = APIRouter(tags=["pages"], include_in_schema=False)
 STATIC = Path(__file__).resolve().parent.parent / "static"
 DESK_ROLES = {"admin", "operator"}
-FIELD_ROLES = {"grid_head", "squad"}
+FIELD_ROLES = {"grid_head", "squad", "department"}
 LANG_SELECT = (
     '<select id="lang" aria-label="language"><option value="zh-CN">中文</option>'
     '<option value="en">English</option></select>'
@@ -46,6 +46,7 @@ def _config(request: Request, who: Principal, info: dict[str, Any] | None) -> st
             "role": who.role,
             "grid_codes": list(who.grid_codes),
             "squad_id": who.squad_id,
+            "department_code": who.department_code,
         },
         "jurisdiction": info["code"] if info else None,
         "jurisdiction_name": (info.get("name_zh") or info["name"]) if info else None,

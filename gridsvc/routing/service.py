@@ -10,7 +10,8 @@ Rules, in order:
    enforcement grid (主办), with the owning department's station as co-handler (协办) when the
    department has a specialist grid there;
 6. otherwise ("no enforcement outside the list") → the county department that owns the
-   matter, at its specialist-grid station when there is one;
+   matter, at its specialist-grid station when there is one (the decision names the station's
+   grid, and the department accounts limited to that station receive the case);
 7. a non-delegated matter with no owning department → triage.
 
 Every decision carries its explanation: the grids of every layer at the point (ids of the
@@ -43,6 +44,8 @@ class RoutingDecision:
     reason_zh: str = ""
     delegation: dict[str, Any] | None = None
     co_handlers: list[dict[str, Any]] = field(default_factory=list)
+    # a department's station receiving the case: {layer, grid, name}
+    station: dict[str, Any] | None = None
 
     @property
     def is_triage(self) -> bool:
@@ -66,6 +69,7 @@ class RoutingDecision:
                 "kind": self.responsible_kind,
                 "code": self.responsible_code,
                 "name": self.responsible_name,
+                "station": self.station,
             },
             "co_handlers": self.co_handlers,
         }
@@ -205,6 +209,13 @@ async def route(
         else "the township has no delegation list in force"
     )
     why_zh = "不在乡镇赋权事项清单内" if delegation is not None else "乡镇无生效的赋权清单"
+    received_by = None
+    if station is not None:
+        received_by = {
+            "layer": f"specialist:{owner}",
+            "grid": station["code"],
+            "name": station["responsible"].get("station") or station["name"],
+        }
     return RoutingDecision(
         "department",
         owner,
@@ -213,5 +224,7 @@ async def route(
         f"{why} (清单之外无执法): the owning department {name} handles it",
         grids=grids,
         delegation=delegation,
-        reason_zh=f"{why_zh}（清单之外无执法）：由主管部门{name}处置",
+        reason_zh=f"{why_zh}（清单之外无执法）：由主管部门{name}处置"
+        + (f"，{received_by['name']}承办" if received_by else ""),
+        station=received_by,
     )

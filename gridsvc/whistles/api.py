@@ -7,8 +7,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 
+from gridsvc.auth import scope
 from gridsvc.auth.actor import actor_of
 from gridsvc.auth.deps import current
+from gridsvc.auth.models import Principal
+from gridsvc.auth.policy import DEPARTMENT
 from gridsvc.clock import SYSTEM
 from gridsvc.errors import APIError
 from gridsvc.events import flows as event_flows
@@ -37,6 +40,22 @@ def parse_instant(value: str | None, field: str) -> datetime | None:
             422, "invalid_request", f"{field}: {reason}", fields=[{"field": field, "reason": reason}]
         )
     return parsed
+
+
+async def _check_whistle(request: Request, who: Principal, whistle_id: int, department: str | None) -> None:
+    """404 unless ``who`` may see the whistle (and, for a step, act for ``department``): the
+    desk always; a department account only for its own department, on whistles summoning it
+    in its areas (another department's whistle does not exist for it)."""
+    if scope.sees_all(who):
+        return
+    if who.role != DEPARTMENT or (department is not None and department != who.department_code):
+        raise scope.not_found("whistle", whistle_id)
+    try:
+        view = await service.get_whistle(request.app.state.pool, whistle_id=whistle_id)
+    except service.WhistleNotFound:
+        raise scope.not_found("whistle", whistle_id) from None
+    if not await scope.visible_whistles(request.app.state.pool, who, [view]):
+        raise scope.not_found("whistle", whistle_id)
 
 
 @router.post(
@@ -83,6 +102,12 @@ async def list_whistles(
     before_id: Annotated[int | None, Query(description="page: whistles older than this id")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> Response:
+    """A department account: only the whistles summoning its own department."""
+    who = current(request)
+    if who.role == DEPARTMENT:
+        if department is not None and department != who.department_code:
+            return json_response({"whistles": []})
+        department = who.department_code
     rows = await service.list_whistles(
         request.app.state.pool,
         open_=open_,
@@ -91,6 +116,7 @@ async def list_whistles(
         before_id=before_id,
         limit=limit,
     )
+    rows = await scope.visible_whistles(request.app.state.pool, who, rows)
     return json_response({"whistles": rows})
 
 
@@ -143,6 +169,7 @@ async def board(request: Request, limit: Annotated[int, Query(ge=1, le=500)] = 2
 
 @router.get("/whistles/{whistle_id}", summary="One whistle with each department's attendance")
 async def get_whistle(request: Request, whistle_id: int) -> Response:
+    await _check_whistle(request, current(request), whistle_id, None)
     view = await service.get_whistle(request.app.state.pool, whistle_id=whistle_id)
     return json_response(view)
 
@@ -154,10 +181,19 @@ async def get_whistle(request: Request, whistle_id: int) -> Response:
 async def acknowledge(
     request: Request, whistle_id: int, department: str, body: models.AckIn | None = None
 ) -> Response:
+    """Made by the department's own account, or recorded by the desk on its behalf (so
+    marked in the audit trail and the attendance: ``on_behalf``)."""
+    who = current(request)
+    await _check_whistle(request, who, whistle_id, department)
     body = body or models.AckIn()
     async with request.app.state.pool.acquire() as connection:
         done = await service.acknowledge(
-            connection, whistle_id=whistle_id, department=department, actor=actor_of(request), note=body.note
+            connection,
+            whistle_id=whistle_id,
+            department=department,
+            actor=actor_of(request),
+            note=body.note,
+            by_department=who.role == DEPARTMENT,
         )
         view = await service.get_whistle(connection, whistle_id=whistle_id)
     return json_response({"done": done, "whistle": view})
@@ -170,6 +206,8 @@ async def acknowledge(
 async def arrive(
     request: Request, whistle_id: int, department: str, body: models.ArriveIn | None = None
 ) -> Response:
+    who = current(request)
+    await _check_whistle(request, who, whistle_id, department)
     body = body or models.ArriveIn()
     lng, lat, crs = to_wgs84_point(body.position, "body.position")
     async with request.app.state.pool.acquire() as connection:
@@ -182,6 +220,7 @@ async def arrive(
             lng=lng,
             lat=lat,
             crs=crs,
+            by_department=who.role == DEPARTMENT,
         )
         view = await service.get_whistle(connection, whistle_id=whistle_id)
     return json_response({"done": done, "whistle": view})

@@ -86,10 +86,33 @@ def _minutes(delta: Any) -> float:
     return round(delta.total_seconds() / 60, 1)
 
 
+def _who(department: str, on_behalf: bool) -> dict[str, Any]:
+    """The audit data saying who made a 报到 / 到场: the department's own account, or the desk
+    recording it on the department's behalf (a phone call, a radio message)."""
+    if on_behalf:
+        return {"on_behalf": True, "on_behalf_of": department}
+    return {"on_behalf": False, "by_department": department}
+
+
+def on_behalf(actor: str | None) -> bool | None:
+    """Whether a recorded 报到 / 到场 was made for the department by someone else (the audit
+    actor is ``<role>:<name>``; a department's own account is ``department:<name>``)."""
+    return None if actor is None else not actor.startswith("department:")
+
+
 async def acknowledge(
-    connection: asyncpg.Connection, *, whistle_id: int, department: str, actor: str, note: str | None = None
+    connection: asyncpg.Connection,
+    *,
+    whistle_id: int,
+    department: str,
+    actor: str,
+    note: str | None = None,
+    by_department: bool = False,
 ) -> dict[str, Any]:
-    """报到: the department acknowledges the summons (once). Returns what was recorded."""
+    """报到: the department acknowledges the summons (once). Returns what was recorded.
+
+    ``by_department``: made by the department's own account; otherwise the audit trail marks
+    it as recorded on the department's behalf."""
     async with connection.transaction():
         row = await _locked_attendance(connection, whistle_id, department)
         if row["acknowledged_at"] is not None:
@@ -116,6 +139,7 @@ async def acknowledge(
                 "due_at": row["ack_due_at"].isoformat(),
                 "at": at.isoformat(),
                 "minutes": _minutes(at - row["summoned_at"]),
+                **_who(department, not by_department),
             },
         )
         return {
@@ -123,6 +147,7 @@ async def acknowledge(
             "department": department,
             "acknowledged_at": at,
             "acknowledged_by": actor,
+            "on_behalf": not by_department,
             "due_at": row["ack_due_at"],
             "on_time": on_time,
             "late": not on_time,
@@ -139,8 +164,10 @@ async def arrive(
     lng: float | None = None,
     lat: float | None = None,
     crs: str | None = None,
+    by_department: bool = False,
 ) -> dict[str, Any]:
-    """到场: the department is on scene (once, and only after 报到)."""
+    """到场: the department is on scene (once, and only after 报到); ``by_department`` as
+    for :func:`acknowledge`."""
     async with connection.transaction():
         row = await _locked_attendance(connection, whistle_id, department)
         if row["arrived_at"] is not None:
@@ -163,6 +190,7 @@ async def arrive(
             "due_at": row["arrive_due_at"].isoformat(),
             "at": at.isoformat(),
             "minutes": _minutes(at - row["summoned_at"]),
+            **_who(department, not by_department),
         }
         if lng is not None:
             data["position"] = {"lng": lng, "lat": lat, "crs": crs}
@@ -181,6 +209,7 @@ async def arrive(
             "department": department,
             "arrived_at": at,
             "arrived_by": actor,
+            "on_behalf": not by_department,
             "due_at": row["arrive_due_at"],
             "on_time": on_time,
             "late": not on_time,
@@ -205,6 +234,7 @@ def _step(
         "due_at": due,
         "at": done,
         "by": by,
+        "on_behalf": on_behalf(by),
         "note": note,
         "late": None if done is None else done > due,
         "minutes": None if done is None else _minutes(done - summoned_at),
