@@ -2,7 +2,7 @@
 
 The pages are shells: everything they show comes from the authenticated JSON routes and the
 SSE stream, with the ``gridsvc_token`` cookie that ``/login`` sets. Without a valid cookie a
-page redirects to ``/login``; a grid head or squad sent to /ops lands in /inbox.
+page redirects to ``/login``; a grid head, squad or department sent to /ops lands in /inbox.
 """
 
 from __future__ import annotations
@@ -154,6 +154,7 @@ async def inbox_page(request: Request) -> Response:
 <script src="/static/i18n/i18n.js"></script>
 <script src="/static/ops/live.js"></script>
 <script src="/static/inbox/inbox.js"></script>
+<script src="/static/inbox/whistles.js"></script>
 </body></html>"""
     return HTMLResponse(page, headers={"Cache-Control": "no-store"})
 
