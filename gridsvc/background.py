@@ -39,7 +39,7 @@ from pgqueuer import DatabaseRetryEntrypointExecutor, PgQueuer
 from pgqueuer.executors import EntrypointExecutorParameters
 from pgqueuer.models import Job, Schedule
 
-from gridsvc.auth.scope import event_visible
+from gridsvc.auth.scope import event_visible, summoned
 from gridsvc.cli_support import fail, run
 from gridsvc.database.pool import connect, create_pool
 from gridsvc.duban.flows import escalate as escalate_duban
@@ -195,6 +195,7 @@ class JobWorker:
                     transition_id=queue.payload_of(job)["transition_id"],
                     principal_of=principal_of_user,
                     visible=event_visible,
+                    summoned=summoned,
                 )
 
         @pgq.schedule("sla.escalate", every(settings.sla_check_interval_s))

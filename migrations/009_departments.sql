@@ -21,3 +21,11 @@ ALTER TABLE users ADD CONSTRAINT users_department_areas_only
 -- What a department's event list filters on (GET /events for role department).
 CREATE INDEX events_responsible_department ON events (responsible_code)
     WHERE responsible_kind = 'department';
+
+-- A whistle (吹哨) notifies the departments it summons: its audit row (action 'whistle')
+-- queues the same notice fan-out job as a dispatch or transfer (migrations/008_jobs.sql);
+-- the fan-out sends it to the accounts of the summoned departments with a webhook.
+DROP TRIGGER event_transitions_notice ON event_transitions;
+CREATE TRIGGER event_transitions_notice AFTER INSERT ON event_transitions
+    FOR EACH ROW WHEN (NEW.action IN ('dispatch', 'transfer', 'whistle'))
+    EXECUTE FUNCTION enqueue_recipient_notices();

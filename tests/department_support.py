@@ -3,6 +3,8 @@ free spots in townships older tests leave alone, the grid of a layer at a point.
 
 from __future__ import annotations
 
+from typing import Any
+
 import asyncpg
 import httpx
 
@@ -73,3 +75,10 @@ def create_event(
     created = httpx.post(f"{base_url}/events", json=body, headers=as_(token), timeout=10)
     assert created.status_code == 201, created.text
     return int(created.json()["id"])
+
+
+def summon(base_url: str, token: str, body: dict[str, Any]) -> dict[str, Any]:
+    """Blow a whistle at the desk of a running server (blocking)."""
+    created = httpx.post(f"{base_url}/whistles", json=body, headers=as_(token), timeout=10)
+    assert created.status_code == 201, created.text
+    return dict(created.json())

@@ -29,6 +29,7 @@ from tests.department_support import (
     market_matter,
     matter_of,
     quiet_spot,
+    summon,
 )
 from tests.events_support import CallbackReceiver, free_port, wait_for
 from tests.live_support import BUSY_TOWNS, act, get, start_server
@@ -294,7 +295,7 @@ async def test_whistle_ack_and_arrival_by_the_department_account(
     assert steps[("whistle_ack", "water")]["data"]["on_behalf"] is True
 
 
-async def test_a_department_webhook_receives_the_notice_of_its_case(
+async def test_a_department_webhook_receives_the_notices_of_its_cases_and_whistles(
     settings: Any, make_token: Any, db: asyncpg.Connection
 ) -> None:
     # Accounts other tests gave a webhook would be posted to as well: judge this one alone.
@@ -325,6 +326,25 @@ async def test_a_department_webhook_receives_the_notice_of_its_case(
             )
             mine = get(f"{server.url}/notices?event_id={event_id}", housing).json()["notices"]
             assert [n["status"] for n in mine] == ["delivered"]
+
+            # a whistle summoning the department tells it too (吹哨, with the due times)
+            scene = await quiet_spot(db)
+            summons = {
+                "township_code": await grid_at(db, "enforcement", scene),
+                "title": "违建拆除协调",
+                "location": scene,
+                "departments": ["housing", "emergency"],
+            }
+            whistle = summon(server.url, admin, summons)
+            got = wait_for(
+                lambda: [r for r in receiver.received if r["payload"]["kind"] == "whistle"], timeout=10
+            )
+            assert len(got) == 1  # housing is summoned; water is not
+            told = got[0]["payload"]
+            assert told["kind_zh"] == "吹哨" and told["event_id"] == whistle["event_id"]
+            assert told["whistle"]["whistle_id"] == whistle["id"]
+            assert told["whistle"]["departments"] == ["housing", "emergency"]
+            assert told["whistle"]["ack_due_at"] == whistle["departments"][0]["ack"]["due_at"]
         finally:
             receiver.stop()
     finally:

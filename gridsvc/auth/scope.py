@@ -128,6 +128,16 @@ async def check_event(
         raise not_found("event", event_id)
 
 
+def summoned(principal: Principal, departments: list[str], event: EventLike) -> bool:
+    """Whether ``principal`` is an account of one of the ``departments`` a whistle summons,
+    for a scene (the whistle's event) in its areas: who is told of the summons."""
+    return (
+        principal.role == DEPARTMENT
+        and principal.department_code in departments
+        and in_department_area(principal, event.get("grids") or {})
+    )
+
+
 async def visible_whistles(
     connection: asyncpg.Connection | asyncpg.Pool, principal: Principal, whistles: list[dict[str, Any]]
 ) -> list[dict[str, Any]]:

@@ -42,7 +42,7 @@ NOTICES = delivery.Outbox(
 FANOUT = "notices.fanout"
 
 TRANSITION = """
-SELECT t.id AS transition_id, t.event_id, t.action, t.at, t.actor, t.note
+SELECT t.id AS transition_id, t.event_id, t.action, t.at, t.actor, t.note, t.data
 FROM event_transitions t WHERE t.id = $1
 """
 RECIPIENTS = """
@@ -85,10 +85,13 @@ NOTICE_KINDS = {
     "dispatch": ("dispatched", "派遣"),
     "transfer": ("transferred", "改派"),
     "redo": ("redo", "重办"),
+    "whistle": ("whistle", "吹哨"),  # to the departments a whistle summons
 }
 
 PrincipalOf = Callable[[dict[str, Any]], Any]
 Visible = Callable[[Any, EventView], bool]
+# (principal, departments a whistle summons, its event) -> is the principal one of them?
+Summoned = Callable[[Any, list[str], EventView], bool]
 
 
 async def secret_of(connection: asyncpg.Connection | asyncpg.Pool, *, user_id: int) -> str:
@@ -97,11 +100,11 @@ async def secret_of(connection: asyncpg.Connection | asyncpg.Pool, *, user_id: i
 
 
 def notice_payload(view: EventView, queued: asyncpg.Record) -> dict[str, Any]:
-    """A recipient's notice of a dispatch or transfer, cut from the event's read model (as
-    the recipient sees it: the caller masked, or None when confidential)."""
+    """A recipient's notice of a dispatch, transfer or whistle, cut from the event's read
+    model (as the recipient sees it: the caller masked, or None when confidential)."""
     summary = views.event_summary(view)
     kind, kind_zh = NOTICE_KINDS.get(queued["action"], ("dispatched", "派遣"))
-    return {
+    notice = {
         "kind": kind,
         "kind_zh": kind_zh,
         "event_id": view.id,
@@ -123,13 +126,32 @@ def notice_payload(view: EventView, queued: asyncpg.Record) -> dict[str, Any]:
         "reporter": summary["reporter"],
         "inbox": "/inbox",
     }
+    if kind == "whistle":
+        # 吹哨: who is summoned, and by when each step is due
+        data = _data(queued)
+        notice["whistle"] = {
+            k: data.get(k)
+            for k in ("whistle_id", "township_code", "departments", "ack_due_at", "arrive_due_at")
+        }
+    return notice
+
+
+def _data(queued: Mapping[str, Any]) -> dict[str, Any]:
+    data = queued["data"] or {}
+    return dict(json.loads(data) if isinstance(data, str) else data)
 
 
 async def fan_out(
-    connection: asyncpg.Connection, *, transition_id: int, principal_of: PrincipalOf, visible: Visible
+    connection: asyncpg.Connection,
+    *,
+    transition_id: int,
+    principal_of: PrincipalOf,
+    visible: Visible,
+    summoned: Summoned | None = None,
 ) -> int:
-    """The ``notices.fanout`` job: one notice per recipient who sees the event, each with its
-    delivery job, in one transaction; returns notices written (0 when run again)."""
+    """The ``notices.fanout`` job: one notice per recipient who sees the event (of a
+    whistle: per account of a summoned department, by ``summoned``), each with its delivery
+    job, in one transaction; returns notices written (0 when run again)."""
     written = 0
     async with connection.transaction():
         queued = await connection.fetchrow(TRANSITION, transition_id)
@@ -141,8 +163,14 @@ async def fan_out(
             return 0
         view = found[0]
         # The recipient sees the event as it is now; the notice says what happened.
+        is_whistle = queued["action"] == "whistle"
+        departments = list(_data(queued).get("departments") or []) if is_whistle else []
         for user in recipients:
-            if not visible(principal_of(user), view):
+            who = principal_of(user)
+            if is_whistle:
+                if summoned is None or not summoned(who, departments, view):
+                    continue
+            elif not visible(who, view):
                 continue
             # the caller as this recipient may see it (stored so, listed so later)
             seen = as_seen_by(view, Viewer(role=user["role"], name=user["name"]))

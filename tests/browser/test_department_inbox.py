@@ -5,12 +5,11 @@ Screenshots land in test-artifacts/."""
 
 from __future__ import annotations
 
-import httpx
 import pytest
 from playwright.async_api import FilePayload, expect
 
 from tests.browser.conftest import PHONE, Outside, log_in, png
-from tests.department_support import as_, create_event, grid_at, matter_of, quiet_spot
+from tests.department_support import create_event, grid_at, matter_of, quiet_spot, summon
 from tests.live_support import act, get, start_server
 
 pytestmark = pytest.mark.usefixtures("demo")
@@ -25,12 +24,6 @@ def server(settings, demo):  # noqa: ARG001
         app.__exit__()
 
 
-def summon(base_url: str, token: str, body: dict) -> int:
-    created = httpx.post(f"{base_url}/whistles", json=body, headers=as_(token), timeout=10)
-    assert created.status_code == 201, created.text
-    return int(created.json()["id"])
-
-
 async def test_a_department_signs_for_and_handles_a_case_with_a_photo(
     server, browser, artifacts, make_token, db
 ):
@@ -41,7 +34,7 @@ async def test_a_department_signs_for_and_handles_a_case_with_a_photo(
     event_id = create_event(server.url, admin, matter, where, title="违章搭建彩钢棚")
     act(server.url, admin, event_id, "dispatch")
     scene = await quiet_spot(db)
-    whistle_id = summon(
+    summons = summon(
         server.url,
         admin,
         {
@@ -52,6 +45,7 @@ async def test_a_department_signs_for_and_handles_a_case_with_a_photo(
             "departments": ["housing", "water"],
         },
     )
+    whistle_id = summons["id"]
     outside = Outside(server.url)
     phone = await browser.new_context(
         **PHONE,
