@@ -336,12 +336,18 @@ async def test_a_department_webhook_receives_the_notices_of_its_cases_and_whistl
                 "departments": ["housing", "emergency"],
             }
             whistle = summon(server.url, admin, summons)
+            # (whistles of earlier tests summoning housing may be fanned out to it as well)
             got = wait_for(
-                lambda: [r for r in receiver.received if r["payload"]["kind"] == "whistle"], timeout=10
+                lambda: [
+                    r
+                    for r in receiver.received
+                    if r["payload"]["kind"] == "whistle" and r["payload"]["event_id"] == whistle["event_id"]
+                ],
+                timeout=10,
             )
             assert len(got) == 1  # housing is summoned; water is not
             told = got[0]["payload"]
-            assert told["kind_zh"] == "吹哨" and told["event_id"] == whistle["event_id"]
+            assert told["kind_zh"] == "吹哨"
             assert told["whistle"]["whistle_id"] == whistle["id"]
             assert told["whistle"]["departments"] == ["housing", "emergency"]
             assert told["whistle"]["ack_due_at"] == whistle["departments"][0]["ack"]["due_at"]
