@@ -31,13 +31,14 @@ async def matter_of(db: asyncpg.Connection, department: str) -> str:
 
 async def market_matter(db: asyncpg.Connection) -> str:
     """A market-supervision matter (the demo's catalogue has none; the demo's specialist layer
-    of that department covers the county with its stations' areas)."""
+    of that department covers the county with its stations' areas). Of kind ``other``: it is no
+    event of the imported standard, whose events name their source file."""
     await db.execute(
         "INSERT INTO matters (code, kind, major_code, major_name, minor_code, name, "
-        "owner_department, source) VALUES ('EV-90-01', 'event', '90', '市场监管', '01', "
+        "owner_department, source) VALUES ('OT-90-01', 'other', '90', '市场监管', '01', "
         "'无证经营食品摊贩', 'market', 'tests') ON CONFLICT (code) DO NOTHING"
     )
-    return "EV-90-01"
+    return "OT-90-01"
 
 
 async def quiet_spot(db: asyncpg.Connection, *, avoid: tuple[str, ...] = BUSY_TOWNS) -> dict[str, float]:
