@@ -46,6 +46,7 @@ from gridsvc.revisits.api import router as revisits_router
 from gridsvc.roads.api import router as roads_router
 from gridsvc.settings import Settings, get_settings
 from gridsvc.squads.api import router as squads_router
+from gridsvc.tiles.api import router as tiles_router
 from gridsvc.webhooks.api import router as webhooks_router
 from gridsvc.whistles.api import router as whistles_router
 
@@ -142,5 +143,6 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app.include_router(whistles_router)
     app.include_router(live_router)
     app.include_router(attachments_router)
+    app.include_router(tiles_router)
     app.include_router(pages_router)
     return app

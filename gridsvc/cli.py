@@ -38,6 +38,7 @@ from gridsvc.roads.cli import roads_app
 from gridsvc.serving import raise_file_limit, uvicorn_options
 from gridsvc.settings import Settings, get_settings
 from gridsvc.squads.cli import squads_app
+from gridsvc.tiles.cli import tiles_app
 from gridsvc.webhooks.cli import integrations_app
 
 app = typer.Typer(
@@ -54,6 +55,7 @@ app.add_typer(map_app, name="map")
 app.add_typer(roads_app, name="roads")
 app.add_typer(geocode_app, name="geocode")
 app.add_typer(squads_app, name="squads")
+app.add_typer(tiles_app, name="tiles")
 map_app.command("coverage")(map_coverage)
 # these refresh coverage, so they live in coverage/ (roads/ and squads/ sit below it)
 roads_app.command("import")(roads_import)

@@ -172,6 +172,16 @@ class Settings(BaseSettings):
         "server, e.g. http://tiles.local/{z}/{x}/{y}.png); none by default: no internet.",
     )
 
+    # offline base map (/tiles/{z}/{x}/{y}.mvt)
+    tile_cache_mb: int = Field(
+        default=64, ge=0, description="In-process cache of built vector tiles (MB per process; 0: off)."
+    )
+    tile_max_age_s: int = Field(
+        default=300,
+        ge=0,
+        description="Cache-Control max-age of a tile; after it the browser revalidates (ETag, 304).",
+    )
+
     # web hardening (issue 13: D6 JSON limits, D8 cross-site requests)
     json_max_depth: int = Field(
         default=64,

@@ -162,6 +162,8 @@ RULES: dict[tuple[str, str], Rule] = {
     ("POST", "/duban/{duban_id}/reply"): Rule(
         DUBAN_RECIPIENTS, "desk, or a recipient of that 督办 (else 404)"
     ),
+    # the offline street base map: every person's pages draw it (not the hotline: no map)
+    ("GET", "/tiles/{z}/{x}/{y}.mvt"): Rule(STAFF | {LEADER}, "base-map tiles for the pages' maps"),
     # photos of events (处置 reports)
     ("POST", "/events/{event_id}/attachments"): Rule(STAFF, "visible events"),
     ("GET", "/events/{event_id}/attachments"): Rule(STAFF, "visible events"),

@@ -25,6 +25,7 @@ from gridsvc.grids.service import import_layer
 from gridsvc.jurisdictions import service as jurisdictions
 from gridsvc.jurisdictions.importer import import_boundaries
 from gridsvc.settings import PROJECT_ROOT, Settings
+from gridsvc.tiles.service import IMPORT_STEPS, import_basemap
 
 DEMO_COUNTY = "LI"
 DEMO_DIR = PROJECT_ROOT / "geodata" / "demo"
@@ -126,6 +127,12 @@ async def build_demo(
                 connection, settings=settings, source=pbf, progress=lambda _step: bar.update(1)
             )
         echo(f"geocoder: build {geocoder.build_id}, {geocoder.entries} entries {geocoder.by_kind}")
+        # the offline street base map (/tiles) from the same extract
+        with tqdm(
+            total=len(IMPORT_STEPS), desc="base map", unit="step", file=sys.stderr, disable=None
+        ) as bar:
+            basemap = await import_basemap(connection, source=pbf, progress=lambda _step: bar.update(1))
+        echo(f"base map {basemap.import_id}: " + ", ".join(f"{k} {v}" for k, v in basemap.counts.items()))
         await build_demo_events(connection, settings, echo=echo)
     finally:
         await connection.close()
