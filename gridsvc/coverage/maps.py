@@ -7,10 +7,12 @@ from typing import Any
 
 import branca.colormap as cm
 import folium
+from branca.element import Figure
 
 from gridsvc.coverage import queries
 from gridsvc.database.pool import connect
 from gridsvc.grids.overlay import hexagons
+from gridsvc.maps.offline import new_map, save
 from gridsvc.maps.safe import SafeGeoJsonTooltip, TextPopup, TextTooltip
 
 # Colour breaks in minutes: the thresholds dispatchers are measured against.
@@ -79,7 +81,8 @@ async def write_coverage_map(url: str, *, out: Path, jurisdiction: str | None = 
         )
     xs = [x for p in polygons for x in p.bounds[0::2]]
     ys = [y for p in polygons for y in p.bounds[1::2]]
-    fmap = folium.Map(tiles="OpenStreetMap", control_scale=True)
+    # offline (county networks are often closed): Leaflet inlined, no base tiles, no CDN
+    fmap = new_map(tiles=None, control_scale=True)
     fmap.fit_bounds([[min(ys), min(xs)], [max(ys), max(xs)]])
     folium.GeoJson(
         {"type": "FeatureCollection", "features": features},
@@ -96,8 +99,26 @@ async def write_coverage_map(url: str, *, out: Path, jurisdiction: str | None = 
     for squad in squads:
         squad_marker(squad).add_to(group)
     group.add_to(fmap)
-    colours.add_to(fmap)
+    # branca's colour-scale legend draws with d3 from a CDN: a plain HTML legend instead
+    root = fmap.get_root()
+    assert isinstance(root, Figure)
+    root.html.add_child(folium.Element(_legend(colours)))
     folium.LayerControl(collapsed=False).add_to(fmap)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fmap.save(str(out))
-    return out
+    return save(fmap, out)
+
+
+def _legend(colours: cm.StepColormap) -> str:
+    """The colour steps as an HTML legend in the map's corner (no script, nothing loaded)."""
+    rows = []
+    for low, high in zip(_BREAKS_MIN, [*_BREAKS_MIN[1:], None], strict=True):
+        label = f"{low}–{high}" if high is not None else f"≥ {low}"
+        rows.append(
+            f'<div><i style="background:{colours(low)};display:inline-block;width:14px;'
+            f'height:10px;margin-right:6px"></i>{label}</div>'
+        )
+    return (
+        '<div id="coverage-legend" data-testid="coverage-legend" style="position:fixed;bottom:24px;'
+        "right:10px;z-index:1000;background:#fff;padding:6px 10px;border-radius:4px;"
+        'box-shadow:0 1px 4px rgba(0,0,0,.3);font:12px sans-serif">'
+        "<b>最快到场时间 arrival time (min)</b>" + "".join(rows) + "</div>"
+    )

@@ -41,10 +41,26 @@ def leaflet_js() -> str:
     return (LEAFLET_DIR / "leaflet.js").read_text(encoding="utf-8")
 
 
+def default_icon_js() -> str:
+    """Leaflet's default marker icon as data URIs: Leaflet finds its images through the CSS
+    path of ``marker-icon.png``, which an inlined stylesheet no longer has."""
+
+    def uri(name: str) -> str:
+        return (
+            "data:image/png;base64," + base64.b64encode((LEAFLET_DIR / "images" / name).read_bytes()).decode()
+        )
+
+    return (
+        "L.Icon.Default.imagePath = '';\n"
+        f"L.Icon.Default.mergeOptions({{iconUrl: '{uri('marker-icon.png')}', "
+        f"iconRetinaUrl: '{uri('marker-icon-2x.png')}', shadowUrl: '{uri('marker-shadow.png')}'}});"
+    )
+
+
 def save(fmap: folium.Map, out: Path) -> Path:
     """Write ``fmap`` to ``out`` as one self-contained HTML file."""
     html = fmap.get_root().render()
-    assets = f"<style>{leaflet_css()}</style>\n<script>{leaflet_js()}</script>\n"
+    assets = f"<style>{leaflet_css()}</style>\n<script>{leaflet_js()}\n{default_icon_js()}</script>\n"
     html = html.replace("</head>", assets + "</head>", 1)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(html, encoding="utf-8")

@@ -53,6 +53,8 @@ def _config(request: Request, who: Principal, info: dict[str, Any] | None) -> st
         "timezone": info["timezone"] if info else "Asia/Shanghai",
         "heartbeat_s": settings.live_heartbeat_s,
         "attachment_max_bytes": settings.attachment_max_bytes,
+        # where the inbox's map opens before it knows any assignment (west, south, east, north)
+        "bounds": list(info["boundary"].bounds) if info and info.get("boundary") is not None else None,
     }
     # inside <script>: no "</script>" nor "<!--" may appear, so no "<" at all (nor ">", "&")
     return (
@@ -119,6 +121,8 @@ async def ops_page(request: Request) -> Response:
 <script id="gridsvc-config" type="application/json">{_config(request, who, info)}</script>
 {script}
 <script src="/static/i18n/i18n.js"></script>
+<script src="/static/vendor/leaflet.vectorgrid/Leaflet.VectorGrid.bundled.min.js"></script>
+<script src="/static/basemap/basemap.js"></script>
 <script src="/static/ops/live.js"></script>
 <script src="/static/ops/panel.js"></script>
 <script src="/static/ops/ops.js"></script>
@@ -139,6 +143,7 @@ async def inbox_page(request: Request) -> Response:
 <meta name="viewport" content="width=device-width, initial-scale=1, viewport-fit=cover">
 <link rel="icon" href="data:,">
 <title>我的任务</title>
+<link rel="stylesheet" href="/static/vendor/leaflet/leaflet.css">
 <link rel="stylesheet" href="/static/inbox/inbox.css">
 </head><body class="inbox">
 <header id="bar">
@@ -148,10 +153,15 @@ async def inbox_page(request: Request) -> Response:
   {LANG_SELECT}
 </header>
 <p id="toast" role="status" hidden></p>
+<section id="inboxmap" data-testid="inbox-map"></section>
 <main id="list" aria-live="polite"></main>
 <p id="empty" hidden data-i18n="inbox.empty">暂无待办任务</p>
 <script id="gridsvc-config" type="application/json">{_config(request, who, info)}</script>
 <script src="/static/i18n/i18n.js"></script>
+<script src="/static/vendor/leaflet/leaflet.js"></script>
+<script src="/static/vendor/leaflet.vectorgrid/Leaflet.VectorGrid.bundled.min.js"></script>
+<script src="/static/basemap/basemap.js"></script>
+<script src="/static/inbox/map.js"></script>
 <script src="/static/ops/live.js"></script>
 <script src="/static/inbox/inbox.js"></script>
 <script src="/static/inbox/whistles.js"></script>

@@ -105,6 +105,7 @@
       if (!items[child.getAttribute("data-id")]) list.removeChild(child);
     });
     empty.hidden = ids.length > 0;
+    if (window.InboxMap) window.InboxMap.update(items);
   }
 
   function upsert(e, announce) {
