@@ -217,3 +217,32 @@ async def test_chinese_street_names_and_reimport_changes_the_etag(
         assert after.headers["etag"] != etag
         assert after.headers["x-tile-cache"] == "miss"
         assert after.content == response.content  # the same file: the same tile
+
+
+@pytest.fixture(scope="module")
+async def empty_url(server_url: str) -> AsyncIterator[str]:
+    async with scratch_database(server_url, "tilescli") as url:
+        yield url
+
+
+def test_cli_import_and_info(empty_url: str, shared_geodata: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from gridsvc.cli import app as cli_app
+    from gridsvc.settings import get_settings
+
+    monkeypatch.setenv("GRIDSVC_DATABASE_URL", empty_url)
+    get_settings.cache_clear()
+    try:
+        runner = CliRunner()
+        assert "no base map imported" in runner.invoke(cli_app, ["tiles", "info"]).output
+        extract = shared_geodata / "osm" / "cn_sanming_ninghua.osm"
+        imported = runner.invoke(cli_app, ["tiles", "import", str(extract)])
+        assert imported.exit_code == 0, imported.output
+        assert "roads" in imported.output and "buildings" in imported.output
+        info = runner.invoke(cli_app, ["tiles", "info"])
+        assert "cn_sanming_ninghua.osm" in info.output and "bounds" in info.output
+        missing = runner.invoke(cli_app, ["tiles", "import", str(extract.with_name("nope.osm"))])
+        assert missing.exit_code == 2 and "not found" in missing.output
+    finally:
+        get_settings.cache_clear()
