@@ -53,10 +53,11 @@ PIXELS = """
 DRAWN = f"(arg) => {{ const r = ({PIXELS})(arg); return r.matched >= 0.7 * r.total; }}"
 
 LOADED = """
-({ops, zoom}) => {
+({ops, zoom, centre}) => {
   const map = ops ? window.OpsMap.map : window.InboxMap.map;
   const base = ops ? window.GRIDSVC_MAP.layers.basemap : window.InboxMap.basemap;
-  if (map.getZoom() !== zoom) return false;
+  // a page's own move (a first fit to its markers) may end after ours: set the view again
+  if (map.getZoom() !== zoom) { map.setView(centre, zoom, {animate: false}); return false; }
   const layers = [base.geometry, base.labels];
   return layers.every(layer => {
     const tiles = Object.values(layer._tiles).filter(t => t.coords.z === zoom);
@@ -118,7 +119,9 @@ async def streets_drawn(
     """At z15 on the street's middle, most points along it carry its colour on the canvas."""
     map_ref = "window.OpsMap.map" if ops else "window.InboxMap.map"
     await page.evaluate(f"{map_ref}.setView([{middle[0]}, {middle[1]}], {ZOOM}, {{animate: false}})")
-    await page.wait_for_function(LOADED, arg={"ops": ops, "zoom": ZOOM}, timeout=15000)
+    await page.wait_for_function(
+        LOADED, arg={"ops": ops, "zoom": ZOOM, "centre": list(middle)}, timeout=15000
+    )
     colours = [c for c in await page.evaluate(f"window.GridBasemap.roadColours({kind!r})") if c]
     arg = {"ops": ops, "points": points, "colours": colours}
     try:  # the canvas paints on the next frames

@@ -36,7 +36,8 @@
     });
     if (!fitted && points.length) {
       fitted = true;
-      map.fitBounds(points, {maxZoom: 16, padding: [24, 24]});
+      // no animation: a first view, and a view set meanwhile must not be undone by its end
+      map.fitBounds(points, {maxZoom: 16, padding: [24, 24], animate: false});
     }
   }
 
