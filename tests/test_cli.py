@@ -98,10 +98,20 @@ def test_db_status(cli: CliRunner) -> None:
     assert "migrations: up to date" in result.stdout
 
 
+LEVELS = {"province", "city", "county", "township"}
+
+
+def _is_row(line: str) -> bool:
+    words = line.split()
+    return len(words) > 1 and words[1] in LEVELS
+
+
 def test_jurisdictions_list(cli: CliRunner, demo, cli_jurisdiction: Path, database_url: str) -> None:
     result = cli.invoke(app, ["jurisdictions", "list"])
     assert result.exit_code == 0, result.output
-    lines = {line.split()[0]: line for line in result.stdout.splitlines() if line.strip()}
+    # Only the listing's rows (code, then level): in a full run a log line of another test's
+    # app, still shutting down, can land in the captured stdout.
+    lines = {line.split()[0]: line for line in result.stdout.splitlines() if _is_row(line)}
     assert len(lines) == query(database_url, "SELECT count(*) AS n FROM jurisdictions")[0]["n"]
     assert "county" in lines["LI"] and "layers=5" in lines["LI"] and "km²" in lines["LI"]
     assert "parent=350800" in lines["350802"]
@@ -109,7 +119,7 @@ def test_jurisdictions_list(cli: CliRunner, demo, cli_jurisdiction: Path, databa
     assert CLI_CODE in lines
     townships = cli.invoke(app, ["jurisdictions", "list", "--level", "township"])
     assert townships.exit_code == 0
-    rows = [line for line in townships.stdout.splitlines() if line.strip()]
+    rows = [line for line in townships.stdout.splitlines() if _is_row(line)]
     assert rows and all(line.split()[1] == "township" for line in rows)
     assert sum("parent=LI" in line for line in rows) == 11
 
