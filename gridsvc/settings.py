@@ -163,6 +163,9 @@ class Settings(BaseSettings):
         default=PROJECT_ROOT / ".gridsvc" / "attachments",
         description="Where uploaded photos are stored (one file per upload).",
     )
+    export_max_rows: int = Field(
+        default=100_000, gt=0, le=1_000_000, description="Most events one queue export holds; more: 422."
+    )
     attachment_max_bytes: int = Field(
         default=5 * 1024 * 1024, gt=0, description="Largest photo accepted (bytes); more: 413."
     )

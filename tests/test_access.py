@@ -368,6 +368,7 @@ CASES: list[Case] = [
         expect(201, DESK),
     ),
     Case("GET", "/events", at("/events"), expect(200, EVENT_READERS)),
+    Case("GET", "/events-export", at("/events-export"), expect(200, STAFF)),
     Case("GET", "/events/{event_id}", event(mine=True), expect(200, EVENT_READERS), "in scope"),
     Case(
         "GET",

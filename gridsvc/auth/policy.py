@@ -117,6 +117,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("POST", "/events/{event_id}/extensions/{extension_id}/decision"): Rule(DESK),
     ("DELETE", "/events/{event_id}/duplicate_of"): Rule(DESK),
     ("GET", "/events-counters"): Rule(DESK),
+    ("GET", "/events-export"): Rule(STAFF, "visible events only; no caller details"),
     # the offline geocoder: candidates for an address, for the desk's panel
     ("GET", "/geocode"): Rule(DESK),
     ("POST", "/events/{event_id}/reporter/reveal"): Rule(

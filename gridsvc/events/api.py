@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 
 from gridsvc.auth import scope
 from gridsvc.auth.actor import actor_of
 from gridsvc.auth.deps import current
 from gridsvc.auth.policy import FIELD_ACTIONS
+from gridsvc.clock import SYSTEM, Clock
 from gridsvc.dispatch import service as dispatch
 from gridsvc.errors import APIError
-from gridsvc.events import contact, flows, models, service, supervision, transitions
+from gridsvc.events import contact, export, flows, models, search, service, supervision, transitions
 from gridsvc.events.lifecycle import ACTIONS, STATES
 from gridsvc.events.models import Viewer
 from gridsvc.events.read import created_body
@@ -25,6 +28,11 @@ router = APIRouter(tags=["events"])
 
 def _viewer(request: Request) -> Viewer:
     return flows.viewer_of(current(request))
+
+
+def _clock(request: Request) -> Clock:
+    clock: Clock = getattr(request.app.state, "clock", SYSTEM)
+    return clock
 
 
 def _context(request: Request) -> EventContext:
@@ -54,44 +62,163 @@ async def create_event(request: Request, body: models.EventIn) -> Response:
     return json_response(created_body(done.view, done.created), status_code=201)
 
 
-@router.get("/events", summary="Events, newest first (filters: state, responsible, overdue)")
-async def list_events(
-    request: Request,
-    state: Annotated[list[str] | None, Query(description=f"any of {', '.join(STATES)}")] = None,
-    responsible_kind: Annotated[str | None, Query(pattern="^(squad|department|grid_head|triage)$")] = None,
-    responsible_code: str | None = None,
-    overdue: bool | None = None,
-    before_id: Annotated[int | None, Query(description="page: events older than this id")] = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
-) -> Response:
-    unknown = [s for s in state or [] if s not in STATES]
-    if unknown:
+def _unknown(field: str, values: list[str] | None, allowed: tuple[str, ...]) -> None:
+    bad = [v for v in values or [] if v not in allowed]
+    if bad:
         raise APIError(
             422,
             "invalid_request",
-            f"query.state: unknown state {unknown[0]!r}",
-            fields=[{"field": "query.state", "reason": f"one of {', '.join(STATES)}"}],
+            f"query.{field}: unknown value {bad[0]!r}",
+            fields=[{"field": f"query.{field}", "reason": f"one of {', '.join(allowed)}"}],
         )
+
+
+def queue_query(
+    state: Annotated[list[str] | None, Query(description=f"any of {', '.join(STATES)}")] = None,
+    stage: Annotated[list[str] | None, Query(description=f"any of {', '.join(search.STAGES)}")] = None,
+    sla: Annotated[list[str] | None, Query(description="overdue, due_soon, on_time, none")] = None,
+    township: Annotated[list[str] | None, Query(description="enforcement grid codes")] = None,
+    grid: Annotated[list[str] | None, Query(description="community grid codes")] = None,
+    matter_class: Annotated[list[str] | None, Query(description="matter classes, e.g. EV-01")] = None,
+    responsible: Annotated[list[str] | None, Query(description="units as kind:code")] = None,
+    source: Annotated[list[str] | None, Query(description=f"any of {', '.join(search.SOURCES)}")] = None,
+    located: Annotated[bool | None, Query(description="false: address-only events")] = None,
+    open_only: Annotated[bool, Query(alias="open", description="true: every state but closed")] = False,
+    responsible_kind: Annotated[str | None, Query(pattern="^(squad|department|grid_head|triage)$")] = None,
+    responsible_code: Annotated[list[str] | None, Query()] = None,
+    overdue: bool | None = None,
+    q: Annotated[
+        str | None,
+        Query(max_length=100, description="title, description, address, work order, phone's last digits"),
+    ] = None,
+    sort: Annotated[str, Query(pattern="^(id|due_at|received_at)$")] = "id",
+    order: Annotated[
+        str | None, Query(pattern="^(asc|desc)$", description="default: due_at asc, others desc")
+    ] = None,
+    before_id: Annotated[int | None, Query(description="page: events older than this id")] = None,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> search.EventSearch:
+    """The work queue's filters (``GET /events`` and its export)."""
+    _unknown("state", state, STATES)
+    _unknown("stage", stage, search.STAGES)
+    _unknown("sla", sla, search.SLA_STATUSES)
+    _unknown("source", source, search.SOURCES)
+    named = {"township": township, "grid": grid, "matter_class": matter_class, "responsible": responsible}
+    for field, values in named.items():
+        if any(len(v) > 100 for v in values or []):
+            raise APIError(
+                422,
+                "invalid_request",
+                f"query.{field}: a value longer than 100 characters",
+                fields=[{"field": f"query.{field}", "reason": "at most 100 characters"}],
+            )
+    text = (q or "").strip()
+    facets = {
+        "state": tuple(state or ()),
+        "stage": tuple(stage or ()),
+        "sla": tuple(sla or ()),
+        "township": tuple(township or ()),
+        "grid": tuple(grid or ()),
+        "matter_class": tuple(matter_class or ()),
+        "responsible": tuple(responsible or ()),
+        "source": tuple(source or ()),
+        "located": () if located is None else ("located" if located else "unlocated",),
+    }
+    return search.EventSearch(
+        facets=facets,
+        open_only=open_only,
+        responsible_kind=responsible_kind,
+        responsible_codes=tuple(responsible_code or ()),
+        overdue=overdue,
+        before_id=before_id,
+        q=text or None,
+        sort=sort,
+        descending=(order or ("asc" if sort == "due_at" else "desc")) == "desc",
+        offset=offset,
+        limit=limit,
+    )
+
+
+def _scope(request: Request) -> search.Scope | None:
+    """The caller's scope as the search takes it; None: the caller sees no event."""
     visible = scope.events_filter(current(request))
     if visible.nothing:
-        return json_response({"events": []})
-    rows = await service.list_events(
-        request.app.state.pool,
-        states=state,
-        responsible_kind=responsible_kind,
-        overdue=overdue,
-        responsible_code=responsible_code,
-        before_id=before_id,
-        limit=limit,
-        grid_codes=visible.grid_codes,
+        return None
+    return search.Scope(
+        grid_codes=None if visible.grid_codes is None else tuple(visible.grid_codes),
         squad_id=visible.squad_id,
         integration_id=visible.integration_id,
         department_code=visible.department_code,
-        station_codes=visible.station_codes,
-        township_codes=visible.township_codes,
-        viewer=_viewer(request),
+        station_codes=tuple(visible.station_codes or ()),
+        township_codes=tuple(visible.township_codes or ()),
     )
-    return json_response({"events": rows})
+
+
+@router.get(
+    "/events",
+    summary="Events (the work queue): filters, free text q, sort, paging, counts per filter",
+)
+async def list_events(
+    request: Request,
+    query: Annotated[search.EventSearch, Depends(queue_query)],
+    counts: Annotated[bool, Query(description="add the total and the counts per filter")] = False,
+) -> Response:
+    """Newest first unless ``sort`` says otherwise. Every filter takes several values (any
+    of them matches); ``counts=true`` adds ``total`` and, per filter, how many events each
+    value would list with the other filters applied."""
+    visible, viewer = _scope(request), _viewer(request)
+    answer: dict[str, Any] = {"events": [], "offset": query.offset, "limit": query.limit}
+    if counts:
+        answer.update(total=0, counts={facet: [] for facet in search.FACETS})
+    if visible is None:
+        return json_response(answer)
+    pool, now = request.app.state.pool, _clock(request).now()
+    answer["events"] = await service.search_events(pool, query=query, scope=visible, viewer=viewer, now=now)
+    if counts:
+        total, per_facet = await service.count_events(
+            pool, query=query, scope=visible, viewer=viewer, now=now
+        )
+        answer.update(total=total, counts=per_facet)
+    return json_response(answer)
+
+
+@router.get("/events-export", summary="The work queue's filtered list as CSV or Excel (xlsx)")
+async def export_events(
+    request: Request,
+    query: Annotated[search.EventSearch, Depends(queue_query)],
+    format: Annotated[str, Query(pattern="^(csv|xlsx)$")] = "csv",  # noqa: A002 - the API's name
+    lang: Annotated[str, Query(pattern="^(zh-CN|en)$")] = "zh-CN",
+) -> Response:
+    """Every event the filters select (``offset``/``limit`` ignored), up to
+    ``GRIDSVC_EXPORT_MAX_ROWS``; more: 422 (narrow the filters). No caller details."""
+    visible, viewer = _scope(request), _viewer(request)
+    cap = request.app.state.settings.export_max_rows
+    whole = dataclasses.replace(query, offset=0, limit=cap + 1)
+    pool = request.app.state.pool
+    rows = []
+    if visible is not None:
+        now = _clock(request).now()
+        rows = await service.search_events(pool, query=whole, scope=visible, viewer=viewer, now=now)
+    if len(rows) > cap:
+        raise APIError(
+            422,
+            "export_too_large",
+            f"more than {cap} events match; narrow the filters (GRIDSVC_EXPORT_MAX_ROWS)",
+            fields=[{"field": "query", "reason": f"at most {cap} events per export"}],
+        )
+    zone = ZoneInfo(await service.home_timezone(pool))
+    if format == "xlsx":
+        body, media = export.to_xlsx(rows, lang=lang, zone=zone), export.XLSX_MEDIA
+    else:
+        body, media = export.to_csv(rows, lang=lang, zone=zone), export.CSV_MEDIA
+    stamp = _clock(request).now().astimezone(zone).strftime("%Y%m%d-%H%M")
+    name = f"events-{stamp}.{format}"
+    return Response(
+        body,
+        media_type=media,
+        headers={"Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"},
+    )
 
 
 @router.get("/events/{event_id}", summary="One event with routing, SLA, audit trail")

@@ -65,29 +65,6 @@ SELECT {EVENT_COLUMNS} FROM events e LEFT JOIN matters m ON m.code = e.matter_co
 WHERE e.id = $1 FOR UPDATE OF e
 """  # noqa: S608
 
-LIST_EVENTS = f"""
-SELECT {EVENT_COLUMNS} FROM events e LEFT JOIN matters m ON m.code = e.matter_code
-WHERE ($1::text[] IS NULL OR e.state = ANY($1))
-  AND ($2::text IS NULL OR e.responsible_kind = $2)
-  AND ($3::boolean IS NULL OR ($3 AND e.state <> 'closed' AND e.due_at < now())
-                           OR (NOT $3 AND NOT (e.state <> 'closed' AND e.due_at < now())))
-  AND ($4::text IS NULL OR e.responsible_code = $4)
-  AND ($5::bigint IS NULL OR e.id < $5)
-  -- the caller's scope (gridsvc.auth.scope.events_filter): grid head, squad, integration,
-  -- department
-  AND ($7::text[] IS NULL OR e.grids -> 'community' ->> 'code' = ANY($7)
-       OR (e.responsible_kind = 'grid_head' AND e.responsible_code = ANY($7)))
-  AND ($8::bigint IS NULL OR e.squad_id = $8)
-  AND ($9::bigint IS NULL OR e.integration_id = $9)
-  -- a department: its own cases, in its stations' or townships' areas when it is limited
-  AND ($10::text IS NULL OR (e.responsible_kind = 'department' AND e.responsible_code = $10
-       AND ((cardinality($11::text[]) = 0 AND cardinality($12::text[]) = 0)
-            OR e.grids -> ('specialist:' || $10) ->> 'code' = ANY($11)
-            OR e.grids -> 'enforcement' ->> 'code' = ANY($12))))
-ORDER BY e.id DESC
-LIMIT $6
-"""  # noqa: S608
-
 UPDATE_ROUTING = """
 UPDATE events SET responsible_kind = $2, responsible_code = $3, responsible_name = $4,
     co_handlers = $5, grids = $6, routing = $7, updated_at = now()

@@ -19,7 +19,7 @@ import asyncpg
 
 from gridsvc.clock import SYSTEM, Clock
 from gridsvc.errors import Conflict, NotFound
-from gridsvc.events import queries, sla
+from gridsvc.events import queries, search, sla
 from gridsvc.events.models import CENTRE, EventView, Viewer
 from gridsvc.events.read import present, view_of
 from gridsvc.grids.lookup import Overlay
@@ -191,40 +191,37 @@ async def get_event(
     return view
 
 
-async def list_events(
+async def search_events(
     connection: asyncpg.Connection | asyncpg.Pool,
     *,
-    states: list[str] | None,
-    responsible_kind: str | None,
-    overdue: bool | None,
-    responsible_code: str | None,
-    before_id: int | None,
-    limit: int,
-    grid_codes: list[str] | None = None,
-    squad_id: int | None = None,
-    integration_id: int | None = None,
-    department_code: str | None = None,
-    station_codes: list[str] | None = None,
-    township_codes: list[str] | None = None,
+    query: search.EventSearch,
+    scope: search.Scope,
     viewer: Viewer = CENTRE,
+    now: datetime,
 ) -> list[dict[str, Any]]:
-    """Newest first. ``grid_codes`` / ``squad_id`` / ``integration_id`` / ``department_code``
-    (with the department account's ``station_codes`` / ``township_codes``) restrict the list
-    to what a grid head, squad, hotline or department may see (None: no restriction)."""
-    rows = await connection.fetch(
-        queries.LIST_EVENTS,
-        states,
-        responsible_kind,
-        overdue,
-        responsible_code,
-        before_id,
-        limit,
-        grid_codes,
-        squad_id,
-        integration_id,
-        department_code,
-        station_codes or [],
-        township_codes or [],
+    """One page of the work queue: the events ``query`` selects within ``scope``, as
+    ``viewer`` sees them (the SLA clock read at ``now``)."""
+    text, params = search.list_query(
+        query, scope=scope, viewer=viewer, now=now, columns=queries.EVENT_COLUMNS
     )
-    now = datetime.now(UTC)
+    rows = await connection.fetch(text, *params)
     return [present(view_of(r, now=now, viewer=viewer)) for r in rows]
+
+
+async def count_events(
+    connection: asyncpg.Connection | asyncpg.Pool,
+    *,
+    query: search.EventSearch,
+    scope: search.Scope,
+    viewer: Viewer = CENTRE,
+    now: datetime,
+) -> tuple[int, dict[str, list[dict[str, Any]]]]:
+    """How many events ``query`` lists, and the counts per value of each filter."""
+    text, params = search.counts_query(query, scope=scope, viewer=viewer, now=now)
+    return search.counts_of(list(await connection.fetch(text, *params)))
+
+
+async def home_timezone(connection: asyncpg.Connection | asyncpg.Pool) -> str:
+    """The time zone of the jurisdiction most layers belong to (exports' wall-clock times)."""
+    zone: str | None = await connection.fetchval(queries.HOME_TIMEZONE)
+    return zone or sla.DEFAULT_TIMEZONE
