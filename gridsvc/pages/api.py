@@ -31,6 +31,32 @@ LANG_SELECT = (
     '<option value="en">English</option></select>'
 )
 
+FACETS = ("state", "stage", "sla", "township", "grid", "matter_class", "responsible", "source", "located")
+COLUMNS = ("state", "time_left", "matter", "address", "where", "responsible", "source", "work_order")
+# The work queue beside the map (gridsvc/static/ops/queue.js fills it); texts from the i18n
+# dictionaries, the Chinese ones written here so that the first paint is already Chinese.
+QUEUE = f"""<section id="queue" aria-labelledby="q-title">
+  <div class="q-head">
+    <h2 id="q-title" data-i18n="queue.title">工单队列</h2>
+    <span id="q-total"></span>
+    <a id="q-csv" class="btn" download data-i18n="queue.export_csv">导出 CSV</a>
+    <a id="q-xlsx" class="btn" download data-i18n="queue.export_xlsx">导出 Excel</a>
+  </div>
+  <div class="q-bar">
+    <input type="search" id="q-search" data-testid="event-search" autocomplete="off"
+      data-i18n-placeholder="queue.search" placeholder="搜索标题、描述、地址、工单号或来电尾号">
+    <select id="q-sort"><option value="due_at" data-i18n="queue.sort.due_at">按截止时间</option>
+      <option value="received_at" data-i18n="queue.sort.received_at">按接收时间（新的在前）</option></select>
+  </div>
+  <div class="q-filters">{"".join(f'<select data-facet="{f}"></select>' for f in FACETS)}
+    <button type="button" id="q-clear" data-i18n="queue.clear">清除筛选</button></div>
+  <div class="q-list"><table data-testid="event-queue" tabindex="0"><thead><tr>
+    {"".join(f'<th data-i18n="queue.col.{c}"></th>' for c in COLUMNS)}</tr></thead><tbody></tbody></table>
+    <p class="q-empty" hidden data-i18n="queue.empty">没有符合条件的事件</p></div>
+  <div class="q-pager"><button type="button" id="q-prev" data-i18n="queue.prev">上一页</button>
+    <span id="q-page"></span><button type="button" id="q-next" data-i18n="queue.next">下一页</button></div>
+</section>"""
+
 
 def _login(request: Request) -> RedirectResponse:
     target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
@@ -102,6 +128,7 @@ async def ops_page(request: Request) -> Response:
 <title>指挥中心 · {title}</title>
 {head}
 <link rel="stylesheet" href="/static/ops/ops.css">
+<link rel="stylesheet" href="/static/ops/queue.css">
 </head><body class="ops">
 <header id="topbar">
   <h1><span data-i18n="ops.title">指挥中心</span> · <span id="jname">{title}</span></h1>
@@ -116,6 +143,7 @@ async def ops_page(request: Request) -> Response:
   <span id="conn" class="down" data-i18n="conn.connecting">连接中</span>
   {LANG_SELECT}
 </header>
+{QUEUE}
 <main id="mapwrap">{body}</main>
 <aside id="panel" hidden></aside>
 <script id="gridsvc-config" type="application/json">{_config(request, who, info)}</script>
@@ -126,6 +154,7 @@ async def ops_page(request: Request) -> Response:
 <script src="/static/ops/live.js"></script>
 <script src="/static/ops/panel.js"></script>
 <script src="/static/ops/ops.js"></script>
+<script src="/static/ops/queue.js"></script>
 </body></html>"""
     return HTMLResponse(page, headers={"Cache-Control": "no-store"})
 

@@ -199,7 +199,11 @@
   }
   window.OpsApi = api;
 
+  // the work queue (queue.js) lists address-only events too: it reloads on every change
+  function queueChanged() { if (window.OpsQueue) window.OpsQueue.changed(); }
+
   function reload() {
+    queueChanged();
     return Promise.all([
       api("/live/events").then(function (body) {
         var seen = {};
@@ -248,8 +252,8 @@
     window.GridLive.connect({
       hello: reload,
       resync: reload,
-      event: function (m) { upsertEvent(m.event); },
-      removed: function (m) { removeEvent(m.id); },
+      event: function (m) { upsertEvent(m.event); queueChanged(); },
+      removed: function (m) { removeEvent(m.id); queueChanged(); },
       squad: upsertSquad,
       counters: counters
     });
