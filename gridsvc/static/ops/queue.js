@@ -148,10 +148,11 @@
   /* Filters or search changed: back to the first page. */
   function restart() { offset = 0; return load(); }
 
-  /* Something changed on the stream: reload soon, once for a burst of changes. */
+  /* Something changed on the stream: reload within a second, once for a burst of changes
+   * (at a busy intake every change would otherwise cost each operator a counted query). */
   function changed() {
     if (pending) return;
-    pending = setTimeout(function () { pending = null; load(); }, 400);
+    pending = setTimeout(function () { pending = null; load(); }, 1000);
   }
 
   function rowOf(id) { return body.querySelector("tr[data-event-id='" + id + "']"); }
