@@ -90,6 +90,8 @@ def test_a_typed_address_is_split_into_its_parts():
         assert key(parsed.text) == key("Städtle"), typed
         assert parsed.housenumber == "43", typed
         assert parsed.towns == (key("瓦杜兹" if "瓦杜兹" in typed else "Vaduz"),), typed
+    parsed = parse("Städtle43, 9490 Vaduz", vocabulary)
+    assert (key(parsed.text), parsed.housenumber, parsed.postcode) == (key("Städtle"), "43", "9490")
     parsed = parse("中国广东省深圳市龙岗区龙翔大道２００１号", vocabulary)
     assert (parsed.text, parsed.housenumber) == ("龙翔大道", "2001")
 

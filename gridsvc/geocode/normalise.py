@@ -39,6 +39,8 @@ _STREET_SUFFIXES = (
 _UMLAUT_DIGRAPHS = (("ae", "a"), ("oe", "o"), ("ue", "u"))
 _NUMBER_MARK = re.compile(r"(\d+)\s*([a-z])?\s*[号號]")
 _NUMBER = re.compile(r"(?<![a-z0-9])(\d+)\s?([a-z])?(?![a-z0-9])")
+# "Landstrasse19": a number typed without its space, glued to the street name.
+_GLUED_NUMBER = re.compile(r"(?<=[^\W\d])(\d+)([a-z])?(?![a-z0-9])")
 _CJK = re.compile(r"[\u4e00-\u9fff]")
 _SEPARATORS = re.compile(r"[\s,，、;；:：/()（）\[\]【】\"'“”‘’·.。-]+")
 
@@ -152,7 +154,7 @@ def _take_housenumber(text: str) -> tuple[str, str | None]:
     marked = list(_NUMBER_MARK.finditer(text))
     match = marked[-1] if marked else None
     if match is None:
-        numbers = list(_NUMBER.finditer(text))
+        numbers = list(_NUMBER.finditer(text)) or list(_GLUED_NUMBER.finditer(text))
         match = numbers[-1] if numbers else None
     if match is None:
         return text, None
