@@ -31,6 +31,23 @@
     return esc((r.name || "") + " " + (r.phone || "")) + tags;
   }
 
+  // 回访: the hotline's latest satisfaction result and the citizen's words.
+  function revisit(e) {
+    if (!e.satisfaction) return "";
+    return "<span data-testid='revisit-satisfaction' data-satisfaction='" + esc(e.satisfaction) +
+      "'>" + esc(T("satisfaction." + e.satisfaction)) + "</span>" +
+      (e.satisfaction_comment ? "：" + esc(e.satisfaction_comment) : "");
+  }
+
+  // A reopened case (重办) the unit has not handled again may still be declined by the desk.
+  function redoPending(e) {
+    var last = (e.history || []).filter(function (h) {
+      return h.action === "redo" || h.action === "decline_redo";
+    }).pop();
+    return !!last && last.action === "redo" &&
+      ["dispatched", "signed_for", "on_scene", "returned", "suspended"].indexOf(e.state) >= 0;
+  }
+
   function routing(e) {
     var r = e.routing || {};
     var grids = Object.keys(r.grids || {}).map(function (layer) {
@@ -217,12 +234,32 @@
     ["verify", "close"].forEach(function (a) {
       if (allowed.indexOf(a) >= 0) out.push("<button data-act='" + a + "'>" + T("action." + a) + "</button>");
     });
+    if (redoPending(e)) {
+      out.push("<button data-act='decline-redo-form' data-testid='decline-redo'>" +
+               T("panel.decline_redo_form") + "</button>");
+    }
+    if (["handled", "verified", "closed"].indexOf(e.state) >= 0) {
+      out.push("<button data-act='redo-form' data-testid='redo'>" + T("panel.redo_form") + "</button>");
+    }
     return "<div class='actions'>" + out.join("") + "</div><form class='target' hidden></form>" +
       "<p class='error' hidden></p>";
   }
 
+  // 重办 or its refusal: a reason, then POST /events/{id}/redo or /redo/decline.
+  function reasonForm(kind) {
+    var form = panel.querySelector("form.target");
+    form.innerHTML =
+      "<label>" + T("panel.reason_input") + " <textarea name='note' rows='2' required " +
+      "data-testid='redo-reason'></textarea></label>" +
+      "<button type='submit' class='primary' data-testid='redo-submit'>" + T("panel.submit") +
+      "</button> <button type='button' data-act='cancel'>" + T("panel.cancel") + "</button>";
+    form.setAttribute("data-redo", kind);
+    form.hidden = false;
+  }
+
   function targetForm(action) {
     var form = panel.querySelector("form.target");
+    form.removeAttribute("data-redo");
     var squadOptions = Object.keys(squadsById).map(function (id) {
       var s = squadsById[id];
       return "<option value='" + esc(id) + "'>" + esc(s.name) + "</option>";
@@ -264,9 +301,13 @@
   }
 
   function act(action, body) {
+    return send("/events/" + currentId + "/actions/" + action, body);
+  }
+
+  function send(path, body) {
     var error = panel.querySelector(".error");
     panel.querySelectorAll("button").forEach(function (b) { b.disabled = true; });
-    return post("/events/" + currentId + "/actions/" + action, body)
+    return post(path, body)
       .then(function () { return refresh(); })
       .catch(function (err) {
         panel.querySelectorAll("button").forEach(function (b) { b.disabled = false; });
@@ -295,6 +336,9 @@
         I.tOr("kind." + e.responsible_kind, "") + " " + (e.responsible_name || ""))) +
       row(T("panel.due"), esc(I.time(e.sla && e.sla.due_at))) +
       row(T("panel.handle_due"), esc(I.time(e.sla && e.sla.handle_due_at))) +
+      row(T("panel.revisit"), revisit(e)) +
+      row(T("panel.redo_count"), e.redo_count ?
+        "<span data-testid='redo-count'>" + esc(e.redo_count) + "</span>" : "") +
       "</table>" + (e.description ? "<p class='desc'>" + esc(e.description) + "</p>" : "") +
       actions(e, ranked) + locate(e, found) + routing(e) + candidates(e, ranked) + photos(attachments) + history(e);
     panel.hidden = false;
@@ -362,6 +406,8 @@
     if (what === "cancel") { panel.querySelector("form.target").hidden = true; return; }
     if (what === "route-form") { targetForm("route"); return; }
     if (what === "transfer-form") { targetForm("transfer"); return; }
+    if (what === "redo-form") { reasonForm("redo"); return; }
+    if (what === "decline-redo-form") { reasonForm("decline"); return; }
     if (what === "dispatch-squad") {
       act("dispatch", {squad_id: +button.getAttribute("data-squad")});
       return;
@@ -376,6 +422,13 @@
   });
   panel.addEventListener("submit", function (ev) {
     ev.preventDefault();
+    var kind = ev.target.getAttribute("data-redo");
+    if (kind) {
+      var text = ev.target.elements.note.value.trim();
+      send("/events/" + currentId + (kind === "decline" ? "/redo/decline" : "/redo"),
+           kind === "decline" ? {reason: text} : {note: text});
+      return;
+    }
     submitTarget(ev.target);
   });
 
