@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -132,6 +133,20 @@ class Settings(BaseSettings):
         default=True,
         description="Run a job worker (callbacks, notices, SLA checks) inside "
         "the app process (else run `gridsvc jobs work`).",
+    )
+
+    # dispatch recommendation and routing (issue 8 items 4 and 8)
+    dispatch_max_open_cases: int = Field(
+        default=15,
+        ge=1,
+        description="A squad with this many open cases (dispatched, signed for, on scene) is "
+        "full: the recommendation passes it over for the next squad and says why.",
+    )
+    routing_no_owner_fallback: Literal["township_squad", "triage"] = Field(
+        default="township_squad",
+        description="属地兜底: where a matter goes that is not delegated to the township and has "
+        "no owning department: the township squad of the enforcement grid, or the "
+        "centre's triage queue.",
     )
 
     # auth

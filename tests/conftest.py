@@ -49,7 +49,14 @@ async def database_url(server_url: str) -> AsyncIterator[str]:
 def settings(database_url: str, shared_geodata: Path) -> Settings:
     # Background workers (outbox sender, SLA checker) run only in the tests that start an app
     # for them, so that those tests alone decide when deliveries and escalations happen.
-    return Settings(database_url=database_url, shared_geodata=shared_geodata, background_workers=False)
+    # The session's cases pile up on the demo squads: no squad is "full" unless a test about
+    # load (tests/test_workload.py) sets its own limit.
+    return Settings(
+        database_url=database_url,
+        shared_geodata=shared_geodata,
+        background_workers=False,
+        dispatch_max_open_cases=100_000,
+    )
 
 
 @pytest.fixture(scope="session")

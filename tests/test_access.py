@@ -303,7 +303,34 @@ CASES: list[Case] = [
         "GET", "/roads/edges", at("/roads/edges", params={"bbox": "9.50,47.12,9.54,47.15"}), expect(200, DESK)
     ),
     Case("GET", "/squads", at("/squads"), expect(200, DESK)),
-    Case("GET", "/squads/{squad_id}", lambda w, r: {"path": f"/squads/{w.squad_mine}"}, expect(200, DESK)),
+    Case(
+        "GET",
+        "/squads/{squad_id}",
+        lambda w, r: {"path": f"/squads/{w.squad_mine}"},
+        expect(200, DESK | {"squad"}),
+        "own squad",
+    ),
+    Case(
+        "GET",
+        "/squads/{squad_id}",
+        lambda w, r: {"path": f"/squads/{w.squad_other}"},
+        expect(200, DESK, squad=404),
+        "another squad",
+    ),
+    Case(
+        "POST",
+        "/squads/{squad_id}/status",
+        lambda w, r: {"path": f"/squads/{w.squad_mine}/status", "json": {"status": "available"}},
+        expect(200, DESK | {"squad"}),
+        "own squad",
+    ),
+    Case(
+        "POST",
+        "/squads/{squad_id}/status",
+        lambda w, r: {"path": f"/squads/{w.squad_other}/status", "json": {"status": "available"}},
+        expect(200, DESK, squad=404),
+        "another squad",
+    ),
     Case(
         "POST",
         "/squads",

@@ -270,13 +270,17 @@ async def act(request: Request, event_id: int, action: str, body: models.ActionI
 
 @router.get(
     "/events/{event_id}/candidates",
-    summary="Candidate squads for dispatch, ranked by responsibility, status and ETA",
+    summary="Candidate squads for dispatch, ranked by responsibility, status, load and ETA",
 )
 async def candidates(request: Request, event_id: int) -> Response:
     pool = request.app.state.pool
     event = await service.get_event(pool, event_id=event_id, with_history=False)
-    ranked = await dispatch.candidates(pool, holder=getattr(request.app.state, "eta", None), event=event)
-    ranked["recommended"] = dispatch.best(ranked)
+    ranked = await dispatch.candidates(
+        pool,
+        holder=getattr(request.app.state, "eta", None),
+        event=event,
+        max_open_cases=request.app.state.settings.dispatch_max_open_cases,
+    )
     return json_response(ranked)
 
 

@@ -80,7 +80,9 @@ def context_of(state: Any, *, viewer: Viewer = CENTRE) -> EventContext:
     return EventContext(
         settings=state.settings,
         overlay=state.overlay.current,
-        choose_squad=squad_chooser(getattr(state, "eta", None)),
+        choose_squad=squad_chooser(
+            getattr(state, "eta", None), max_open_cases=state.settings.dispatch_max_open_cases
+        ),
         clock=getattr(state, "clock", SYSTEM),
         viewer=viewer,
     )

@@ -34,8 +34,10 @@ LIMIT $2
 """  # noqa: S608
 
 SQUADS = """
-SELECT s.id, s.code, s.name, s.name_zh, s.status, ST_X(s.station) AS station_lng,
-       ST_Y(s.station) AS station_lat, s.grid_codes, s.phone
+SELECT s.id, s.code, s.name, s.name_zh, s.status, s.status_reason, ST_X(s.station) AS station_lng,
+       ST_Y(s.station) AS station_lat, s.grid_codes, s.phone,
+       (SELECT count(*) FROM events e WHERE e.squad_id = s.id
+          AND e.state IN ('dispatched', 'signed_for', 'on_scene'))::int AS open_cases
 FROM squads s WHERE ($1::bigint IS NULL OR s.id = $1) ORDER BY s.code
 """
 
@@ -149,6 +151,8 @@ async def squad_summaries(
                 "code": row["code"],
                 "name": row["name_zh"] or row["name"],
                 "status": row["status"],
+                "status_reason": row["status_reason"],
+                "open_cases": row["open_cases"],
                 "grid_codes": list(row["grid_codes"] or []),
                 "phone": row["phone"],
                 "position": position,

@@ -7,10 +7,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 
+from gridsvc.auth.actor import actor_of
 from gridsvc.auth.deps import current
 from gridsvc.auth.policy import SQUAD
 from gridsvc.errors import APIError
-from gridsvc.squads import models
+from gridsvc.squads import models, workload
 from gridsvc.squads import service as squads
 
 router = APIRouter(tags=["squads"])
@@ -55,8 +56,17 @@ async def list_squads(request: Request) -> list[dict[str, Any]]:
     return [await _view(request, row, positions) for row in await squads.list_squads(pool)]
 
 
+def _own_only(request: Request, squad_id: int) -> None:
+    """A squad account acts on its own squad only; another squad's is as if it did not exist."""
+    who = current(request)
+    if who.role == SQUAD and who.squad_id != squad_id:
+        raise _not_found(squad_id)
+
+
 @router.get("/squads/{squad_id}", response_model=models.SquadOut, summary="One squad")
 async def get_squad(request: Request, squad_id: int) -> dict[str, Any]:
+    """A squad's own token may read its own squad (status, caseload); another: 404."""
+    _own_only(request, squad_id)
     pool = request.app.state.pool
     row = await squads.get_squad(pool, squad_id=squad_id)
     if row is None:
@@ -87,8 +97,36 @@ async def create_squad(request: Request, body: models.SquadIn) -> dict[str, Any]
 )
 async def update_squad(request: Request, squad_id: int, body: models.SquadPatch) -> dict[str, Any]:
     if not await squads.update_squad(
-        request.app.state.pool, squad_id=squad_id, patch=body, placement=_placement(request)
+        request.app.state.pool,
+        squad_id=squad_id,
+        patch=body,
+        placement=_placement(request),
+        actor=actor_of(request),
     ):
+        raise _not_found(squad_id)
+    await _refresh(request)
+    return await get_squad(request, squad_id)
+
+
+@router.post(
+    "/squads/{squad_id}/status",
+    response_model=models.SquadOut,
+    summary="Set a squad's status (在岗/忙碌/休息/离线) and why",
+)
+async def set_status(request: Request, squad_id: int, body: models.StatusIn) -> dict[str, Any]:
+    """The squad itself (its own token, from the inbox) or the desk. ``reason`` is required
+    for every status but ``available`` (422 naming ``body.reason``). A squad that is not
+    在岗, or carries ``GRIDSVC_DISPATCH_MAX_OPEN_CASES`` open cases, is passed over by the
+    dispatch recommendation, which says why."""
+    _own_only(request, squad_id)
+    found = await workload.set_status(
+        request.app.state.pool,
+        squad_id=squad_id,
+        status=body.status,
+        reason=body.reason,
+        actor=actor_of(request),
+    )
+    if not found:
         raise _not_found(squad_id)
     await _refresh(request)
     return await get_squad(request, squad_id)
@@ -120,9 +158,7 @@ async def add_position(request: Request, squad_id: int, body: models.PositionIn)
     * ETAs trust a position for ``GRIDSVC_SQUAD_POSITION_STALE_S`` (600 s) after
       ``observed_at`` (``trusted_until``), then fall back to the home station.
     """
-    who = current(request)
-    if who.role == SQUAD and who.squad_id != squad_id:
-        raise _not_found(squad_id)  # another squad's: as if it did not exist
+    _own_only(request, squad_id)
     settings = request.app.state.settings
     try:
         async with request.app.state.pool.acquire() as connection:

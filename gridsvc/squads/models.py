@@ -9,7 +9,9 @@ from pydantic import BaseModel, Field, field_validator
 
 from gridsvc.geo.crs import UnknownCRSError, parse_crs
 
-Status = Literal["available", "busy", "off_duty"]
+Status = Literal["available", "busy", "off_duty", "offline"]
+# 在岗 / 忙碌 / 休息 / 离线: the names squads and operators see.
+STATUS_ZH = {"available": "在岗", "busy": "忙碌", "off_duty": "休息", "offline": "离线"}
 StationRule = Literal["given", "osm:fire_station", "osm:townhall", "osm:police", "centroid_snapped"]
 
 
@@ -94,8 +96,24 @@ class SquadOut(BaseModel):
     grid_codes: list[str]
     size: int | None
     status: Status
+    status_reason: str | None = Field(default=None, description="why, as the squad or desk said")
+    status_since: datetime | None = None
+    status_by: str | None = Field(default=None, description="who set the status")
+    open_cases: int = Field(
+        default=0, description="cases in the squad's hands now (dispatched, signed for, on scene)"
+    )
     phone: str | None
     position: PositionOut | None = None
+
+
+class StatusIn(BaseModel):
+    """A squad's status (在岗 available, 忙碌 busy, 休息 off_duty, 离线 offline) and why.
+
+    A reason is required for every status but ``available``: the desk must know why a
+    squad is not taking cases (e.g. 正在处置现场, 轮休, 手机无信号)."""
+
+    status: Status
+    reason: str | None = Field(default=None, max_length=500)
 
 
 class PositionIn(BaseModel):

@@ -2,14 +2,20 @@
 
 LIST = """
 SELECT s.id, s.code, s.name, s.name_zh, j.code AS jurisdiction, s.station, s.station_name,
-       s.station_rule, s.station_source, s.grid_codes, s.size, s.status, s.phone, s.updated_at
+       s.station_rule, s.station_source, s.grid_codes, s.size, s.status, s.status_reason,
+       s.status_since, s.status_by, s.phone, s.updated_at,
+       (SELECT count(*) FROM events e WHERE e.squad_id = s.id
+          AND e.state IN ('dispatched', 'signed_for', 'on_scene'))::int AS open_cases
 FROM squads s LEFT JOIN jurisdictions j ON j.id = s.jurisdiction_id
 ORDER BY s.code
 """
 
 BY_ID = """
 SELECT s.id, s.code, s.name, s.name_zh, j.code AS jurisdiction, s.station, s.station_name,
-       s.station_rule, s.station_source, s.grid_codes, s.size, s.status, s.phone, s.updated_at
+       s.station_rule, s.station_source, s.grid_codes, s.size, s.status, s.status_reason,
+       s.status_since, s.status_by, s.phone, s.updated_at,
+       (SELECT count(*) FROM events e WHERE e.squad_id = s.id
+          AND e.state IN ('dispatched', 'signed_for', 'on_scene'))::int AS open_cases
 FROM squads s LEFT JOIN jurisdictions j ON j.id = s.jurisdiction_id
 WHERE s.id = $1
 """
@@ -36,7 +42,8 @@ VALUES ($1, $2, $3, (SELECT id FROM jurisdictions WHERE code = $4),
 RETURNING id
 """
 
-# $2..: new values, NULL meaning "unchanged" (the API sends only what it was given).
+# $2..: new values, NULL meaning "unchanged" (the API sends only what it was given); the
+# status goes through SET_STATUS, which keeps its history.
 UPDATE = """
 UPDATE squads SET
     name = coalesce($2, name), name_zh = coalesce($3, name_zh),
@@ -44,13 +51,14 @@ UPDATE squads SET
     station_rule = CASE WHEN $4::geometry IS NULL THEN station_rule ELSE 'given' END,
     station_source = CASE WHEN $4::geometry IS NULL THEN station_source ELSE 'api' END,
     station_name = coalesce($5, station_name), grid_codes = coalesce($6, grid_codes),
-    size = coalesce($7, size), status = coalesce($8, status), phone = coalesce($9, phone),
-    updated_at = now()
+    size = coalesce($7, size), phone = coalesce($8, phone), updated_at = now()
 WHERE id = $1
 RETURNING id
 """
 
 DELETE = "DELETE FROM squads WHERE id = $1 RETURNING id"
+
+ID_BY_CODE = "SELECT id FROM squads WHERE code = $1"
 
 JURISDICTION_EXISTS = "SELECT EXISTS (SELECT 1 FROM jurisdictions WHERE code = $1)"
 
@@ -103,4 +111,32 @@ SELECT EXISTS (SELECT 1 FROM j) AS bounded,
                                                   / greatest(cos(radians($2)), 0.01))
                  AND (ST_Covers(j.boundary, p.g)
                       OR ST_DWithin(j.boundary::geography, p.g::geography, $4))) AS near
+"""
+
+# A status change ($2 status, $3 reason, $4 actor) with its history row, in one statement;
+# no row when the squad does not exist. PATCH /squads changes the status through it too.
+SET_STATUS = """
+WITH old AS (SELECT id, status FROM squads WHERE id = $1 FOR UPDATE),
+changed AS (
+    UPDATE squads s SET status = $2, status_reason = $3, status_by = $4, status_since = now(),
+        updated_at = now()
+    FROM old WHERE s.id = old.id
+    RETURNING s.id
+), logged AS (
+    INSERT INTO squad_status_changes (squad_id, actor, from_status, to_status, reason)
+    SELECT old.id, $4, old.status, $2, $3 FROM old
+)
+SELECT id FROM changed
+"""
+
+STATUS_HISTORY = """
+SELECT at, actor, from_status, to_status, reason FROM squad_status_changes
+WHERE squad_id = $1 ORDER BY id DESC LIMIT $2
+"""
+
+# Open cases per squad: the ones in its hands ($1: workload.ACTIVE_STATES).
+OPEN_CASELOADS = """
+SELECT squad_id, count(*)::int AS open_cases FROM events
+WHERE squad_id IS NOT NULL AND state = ANY($1::text[])
+GROUP BY squad_id
 """

@@ -32,7 +32,7 @@ from gridsvc.errors import Invalid
 from gridsvc.geo.crs import parse_crs, to_wgs84
 from gridsvc.squads import models, queries
 
-STATUSES = ("available", "busy", "off_duty")
+STATUSES = ("available", "busy", "off_duty", "offline")
 
 
 class SquadError(ValueError):
@@ -185,6 +185,7 @@ async def update_squad(
     squad_id: int,
     patch: models.SquadPatch,
     placement: Placement | None = None,
+    actor: str = "admin",
 ) -> bool:
     """Change the given fields; False when the squad does not exist. A new station is
     checked against ``placement`` first (:class:`PlacementError`, nothing written)."""
@@ -209,9 +210,10 @@ async def update_squad(
         patch.station_name,
         patch.grid_codes,
         patch.size,
-        patch.status,
         patch.phone,
     )
+    if found is not None and patch.status is not None:
+        await connection.fetchval(queries.SET_STATUS, squad_id, patch.status, None, actor)
     return found is not None
 
 

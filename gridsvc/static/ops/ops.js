@@ -120,13 +120,16 @@
     return L.divIcon({
       className: "",
       html: "<div class='sq sq-" + I.escape(s.status) + " pos-" + I.escape(s.position.kind) +
-            "' data-squad='" + I.escape(s.id) + "'>" + I.escape(label) + "</div>",
+            "' data-squad='" + I.escape(s.id) + "' data-open='" + I.escape(s.open_cases || 0) +
+            "'>" + I.escape(label) + "</div>",
       iconSize: [64, 18], iconAnchor: [32, 9]
     });
   }
 
   function squadTip(s) {
-    return I.escape(s.name) + " · " + I.escape(I.t("squad." + s.status)) + " · " +
+    return I.escape(s.name) + " · " + I.escape(I.t("squad." + s.status)) +
+      (s.status_reason ? "（" + I.escape(s.status_reason) + "）" : "") + " · " +
+      I.escape(I.t("squad.open_cases", {n: s.open_cases || 0})) + " · " +
       I.escape(I.t("squad." + s.position.kind)) +
       (s.position.observed_at ? " " + I.escape(I.time(s.position.observed_at)) : "");
   }

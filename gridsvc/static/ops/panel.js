@@ -83,12 +83,14 @@
       return "<tr class='" + (c.id === recommended ? "rec" : "") + "'><td>" + esc(c.name) +
         (c.serves_grid ? " <span class='tag'>" + T("panel.local") + "</span>" : "") +
         (c.id === recommended ? " <span class='tag rec'>" + T("panel.recommended") + "</span>" : "") +
-        "</td><td class='sq-" + esc(c.status) + "'>" + esc(T("squad." + c.status)) + "</td><td>" +
+        "</td><td class='sq-" + esc(c.status) + "' title='" + esc(c.status_reason || "") + "'>" +
+        esc(T("squad." + c.status)) + "</td><td class='load" + (c.blocked === "full" ? " full" : "") +
+        "' data-testid='cand-open'>" + esc(T("squad.open_cases", {n: c.open_cases})) + "</td><td>" +
         esc(minutes(c.eta_s)) + "</td><td>" + button + "</td></tr>";
     }).join("");
-    return "<h3>" + T("panel.candidates") + "</h3>" +
+    return "<h3>" + T("panel.candidates") + "</h3>" + why(ranked) +
       (ranked.note ? "<p class='note'>" + esc(ranked.note) + "</p>" : "") +
-      "<table class='cands'><thead><tr><th></th><th></th><th>" + T("panel.eta") +
+      "<table class='cands'><thead><tr><th></th><th></th><th></th><th>" + T("panel.eta") +
       "</th><th></th></tr></thead><tbody>" + rows + "</tbody></table>";
   }
 
@@ -103,6 +105,23 @@
         (d.candidates.length ? d.candidates.map(say).join("; ") : T("panel.no_candidate"));
     }
     return h.note;
+  }
+
+  // Why this squad is recommended (or none), from the dictionary: the server's structured
+  // reason (why.code + params), so the English UI is English too.
+  function why(ranked) {
+    var w = ranked.why;
+    if (!w) return "";
+    var p = Object.assign({}, w.params);
+    p.eta = p.eta_min == null ? "" : T("why.eta", {min: p.eta_min});
+    p.local = (p.blocked || []).map(function (b) {
+      if (b.blocked === "full") return T("why.full", {name: b.name, open: b.open, max: p.max});
+      return T(b.reason ? "why.status_reason" : "why.status",
+               {name: b.name, status: T("squad." + b.blocked), reason: b.reason});
+    }).join(T("why.sep"));
+    var key = w.code === "none" && p.local ? "why.none_local" : "why." + w.code;
+    return "<p class='why' data-testid='recommend-why' data-code='" + esc(w.code) + "'>" +
+      esc(T(key, p)) + "</p>";
   }
 
   function history(e) {
