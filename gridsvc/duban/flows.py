@@ -30,7 +30,7 @@ from gridsvc.duban.models import AUDIENCE_ZH, STAGE_ZH, Level, level_zh
 from gridsvc.events.models import Viewer
 from gridsvc.events.read import as_seen_by
 from gridsvc.events.service import record_transition
-from gridsvc.events.supervision import mark_overdue
+from gridsvc.events.supervision import announce, mark_overdue
 from gridsvc.live import notices, views
 
 log = logging.getLogger("gridsvc.duban")
@@ -140,6 +140,7 @@ async def _raise_level(
                 key=f"duban:{user['id']}:{duban_id}",
             )
         await connection.execute(queries.INSERT_RECIPIENT, duban_id, user["id"], notice_id)
+    await announce(connection, event_id=row["id"])  # /ops: the panel and the 督办 counter
     if not reached:
         log.warning(
             "督办 %s (event %s, level %s, %s): nobody to reach",

@@ -27,6 +27,7 @@ from gridsvc.duban.models import (
 )
 from gridsvc.errors import Conflict, Invalid, NotFound
 from gridsvc.events.service import lock_event, record_transition
+from gridsvc.events.supervision import announce
 
 Connection: TypeAlias = asyncpg.Connection | asyncpg.Pool
 STAGES = tuple(STAGE_ZH)
@@ -282,6 +283,7 @@ async def reply(
             note=text,
             data={"duban_id": duban_id, "level": row["level"]},
         )
+        await announce(connection, event_id=row["event_id"])
     return await get_duban(connection, duban_id=duban_id)
 
 

@@ -143,6 +143,13 @@ SELECT id, requested_by, requested_at, extra_minutes, reason, decided_by, decide
 FROM event_extensions WHERE event_id = $1 ORDER BY id
 """
 
+# The message of the events_notify trigger (migrations/003_events.sql), for a change of an
+# event that touches none of the columns the trigger watches (a 督办 raised or answered).
+ANNOUNCE = """
+SELECT pg_notify('gridsvc_events', json_build_object('id', id, 'state', state, 'op', 'UPDATE')::text)
+FROM events WHERE id = $1
+"""
+
 MARK_OVERDUE = "UPDATE events SET overdue_since = $2 WHERE id = $1 AND overdue_since IS NULL"
 
 COUNTERS = """

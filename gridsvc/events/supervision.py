@@ -74,6 +74,12 @@ async def mark_overdue(connection: asyncpg.Connection, *, event_id: int, since: 
     await connection.execute(queries.MARK_OVERDUE, event_id, since)
 
 
+async def announce(connection: asyncpg.Connection, *, event_id: int) -> None:
+    """Tell the live pages that the event changed (sent when the caller's transaction commits):
+    they reload it and the desk's counters."""
+    await connection.execute(queries.ANNOUNCE, event_id)
+
+
 async def counters(
     connection: asyncpg.Connection | asyncpg.Pool, *, timezone: str | None = None
 ) -> dict[str, int]:

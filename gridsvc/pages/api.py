@@ -129,6 +129,7 @@ async def ops_page(request: Request) -> Response:
 {head}
 <link rel="stylesheet" href="/static/ops/ops.css">
 <link rel="stylesheet" href="/static/ops/queue.css">
+<link rel="stylesheet" href="/static/ops/boards.css">
 </head><body class="ops">
 <header id="topbar">
   <h1><span data-i18n="ops.title">指挥中心</span> · <span id="jname">{title}</span></h1>
@@ -136,7 +137,10 @@ async def ops_page(request: Request) -> Response:
     <li data-counter="open"><b>–</b><span data-i18n="counter.open">在办</span></li>
     <li data-counter="overdue" class="warn"><b>–</b><span data-i18n="counter.overdue">超时</span></li>
     <li data-counter="triage"><b>–</b><span data-i18n="counter.triage">待分拨</span></li>
-    <li data-counter="whistles_awaiting_ack"><b>–</b><span data-i18n="counter.whistles">吹哨待报到</span></li>
+    <li data-counter="whistles_awaiting_ack" data-testid="counter-whistles"><b>–</b>
+      <span data-i18n="counter.whistles">吹哨待报到</span></li>
+    <li data-counter="duban_unreplied" class="warn" data-testid="counter-duban"><b>–</b>
+      <span data-i18n="counter.duban">督办待回复</span></li>
     <li data-counter="closed_today"><b>–</b><span data-i18n="counter.closed_today">今日结案</span></li>
   </ul>
   <span id="clock"></span>
@@ -146,6 +150,15 @@ async def ops_page(request: Request) -> Response:
 {QUEUE}
 <main id="mapwrap">{body}</main>
 <aside id="panel" hidden></aside>
+<section id="boards" hidden data-testid="boards">
+  <header>
+    <button type="button" data-tab="duban" data-testid="tab-duban" data-i18n="boards.duban">督办</button>
+    <button type="button" data-tab="whistles" data-testid="tab-whistles"
+      data-i18n="boards.whistles">吹哨报到</button>
+    <button type="button" class="x" data-act="close-boards" data-i18n="boards.close">关闭</button>
+  </header>
+  <div class="body"></div>
+</section>
 <script id="gridsvc-config" type="application/json">{_config(request, who, info)}</script>
 {script}
 <script src="/static/i18n/i18n.js"></script>
@@ -155,6 +168,7 @@ async def ops_page(request: Request) -> Response:
 <script src="/static/ops/panel.js"></script>
 <script src="/static/ops/ops.js"></script>
 <script src="/static/ops/queue.js"></script>
+<script src="/static/ops/boards.js"></script>
 </body></html>"""
     return HTMLResponse(page, headers={"Cache-Control": "no-store"})
 
@@ -183,6 +197,7 @@ async def inbox_page(request: Request) -> Response:
 </header>
 <p id="toast" role="status" hidden></p>
 <section id="inboxmap" data-testid="inbox-map"></section>
+<section id="duban" data-testid="inbox-duban" hidden></section>
 <main id="list" aria-live="polite"></main>
 <p id="empty" hidden data-i18n="inbox.empty">暂无待办任务</p>
 <script id="gridsvc-config" type="application/json">{_config(request, who, info)}</script>
@@ -194,6 +209,7 @@ async def inbox_page(request: Request) -> Response:
 <script src="/static/ops/live.js"></script>
 <script src="/static/inbox/inbox.js"></script>
 <script src="/static/inbox/whistles.js"></script>
+<script src="/static/inbox/duban.js"></script>
 </body></html>"""
     return HTMLResponse(page, headers={"Cache-Control": "no-store"})
 

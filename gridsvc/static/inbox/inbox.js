@@ -239,7 +239,10 @@
     window.GridLive.connect({
       hello: reload,
       resync: reload,
-      event: function (m) { upsert(m.event, true); },
+      event: function (m) {
+        upsert(m.event, true);
+        if (window.InboxDuban) window.InboxDuban.reload();  // a 督办 may have come with it
+      },
       removed: function (m) {
         if (items[m.id]) { delete items[m.id]; render(); toast(T("inbox.removed")); }
       }

@@ -359,7 +359,9 @@
       row(T("panel.redo_count"), e.redo_count ?
         "<span data-testid='redo-count'>" + esc(e.redo_count) + "</span>" : "") +
       "</table>" + (e.description ? "<p class='desc'>" + esc(e.description) + "</p>" : "") +
-      actions(e, ranked) + locate(e, found) + routing(e) + candidates(e, ranked) + photos(attachments) + history(e);
+      actions(e, ranked) + locate(e, found) + "<div class='duban-slot'></div>" + routing(e) +
+      candidates(e, ranked) + photos(attachments) + history(e);
+    if (window.OpsBoards) window.OpsBoards.section(e.id, panel);  // 督办 and their replies
     panel.hidden = false;
     panel.setAttribute("data-event", e.id);
     panel.setAttribute("data-state", e.state);
