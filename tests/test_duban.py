@@ -275,3 +275,125 @@ def metric(client: Any, name: str, **labels: str) -> float:
         if line.startswith(wanted + " "):
             return float(line.split()[-1])
     raise AssertionError(f"{wanted} not in /metrics")
+
+
+def test_leaders_and_levels_are_set_by_the_gridsvc_command(database_url, demo, monkeypatch):  # noqa: ARG001
+    from typer.testing import CliRunner
+
+    from gridsvc.cli import app
+    from gridsvc.settings import get_settings
+    from tests.access_support import sql
+
+    monkeypatch.setenv("GRIDSVC_DATABASE_URL", database_url)
+    get_settings.cache_clear()
+    try:
+        runner = CliRunner()
+        name = f"cli-leader-{uuid.uuid4().hex[:6]}"
+        made = runner.invoke(
+            app,
+            [
+                "duban",
+                "leaders",
+                "add",
+                name,
+                "--township",
+                "LI-VADUZ",
+                "--webhook-url",
+                "http://127.0.0.1:9/h",
+            ],
+        )
+        assert made.exit_code == 0, made.output
+        assert "township leader of LI-VADUZ" in made.output and "token: gs_" in made.output
+        row = sql(
+            database_url,
+            "SELECT u.role, u.webhook_url, l.reach, l.township_codes FROM users u "
+            "JOIN duban_leaders l ON l.user_id = u.id WHERE u.name = $1",
+            name,
+        )[0]
+        assert row == {
+            "role": "leader",
+            "webhook_url": "http://127.0.0.1:9/h",
+            "reach": "township",
+            "township_codes": ["LI-VADUZ"],
+        }
+        assert name in runner.invoke(app, ["duban", "leaders", "list"]).output
+        # an unknown township, or neither/both reaches: exit 2 with the reason, nothing stored
+        bad = runner.invoke(app, ["duban", "leaders", "add", f"{name}-x", "--township", "NOPE-99"])
+        assert bad.exit_code == 2 and "NOPE-99" in bad.output
+        assert not sql(database_url, "SELECT 1 FROM users WHERE name = $1", f"{name}-x")
+        assert runner.invoke(app, ["duban", "leaders", "add", f"{name}-y"]).exit_code == 2
+
+        matter = sql(database_url, "SELECT code FROM matters ORDER BY code LIMIT 1")[0]["code"]
+        set_ = runner.invoke(
+            app, ["duban", "levels", "set", "1:unit", "4:county", "--matter", matter, "--stage", "handle"]
+        )
+        assert set_.exit_code == 0, set_.output
+        listed = runner.invoke(app, ["duban", "levels", "list"]).output
+        assert "default: 1:unit,2:township,3:county" in listed and "1:unit, 4:county" in listed
+        wrong = runner.invoke(app, ["duban", "levels", "set", "1:mayor", "--matter", matter])
+        assert wrong.exit_code == 2 and "mayor" in wrong.output
+        cleared = runner.invoke(app, ["duban", "levels", "clear", "--matter", matter, "--stage", "handle"])
+        assert cleared.exit_code == 0
+        assert not sql(database_url, "SELECT 1 FROM duban_levels WHERE matter_code = $1", matter)
+    finally:
+        get_settings.cache_clear()
+
+
+def test_who_each_level_reaches():
+    event = {
+        "responsible_kind": "department",
+        "responsible_code": "housing",
+        "squad_id": None,
+        "township_code": "LI-VADUZ",
+    }
+    users = [
+        {"id": 1, "name": "housing-a", "role": "department", "department_code": "housing"},
+        {"id": 2, "name": "market-a", "role": "department", "department_code": "market"},
+        {
+            "id": 3,
+            "name": "vaduz-lead",
+            "role": "leader",
+            "leader_reach": "township",
+            "leader_townships": ["LI-VADUZ"],
+        },
+        {
+            "id": 4,
+            "name": "schaan-lead",
+            "role": "leader",
+            "leader_reach": "township",
+            "leader_townships": ["LI-SCHAAN"],
+        },
+        {"id": 5, "name": "county", "role": "leader", "leader_reach": "county", "leader_townships": []},
+        {"id": 6, "name": "head", "role": "grid_head", "grid_codes": ["LI-VADUZ-01"]},
+        {"id": 7, "name": "squad-7", "role": "squad", "squad_id": 7},
+    ]
+
+    def names(audience: str, **changes: Any) -> list[str]:
+        return [u["name"] for u in service.recipients_of(audience, {**event, **changes}, users)]
+
+    assert names("unit") == ["housing-a"]
+    assert names("township") == ["vaduz-lead"]
+    assert names("county") == ["county"]
+    assert names("unit", responsible_kind="grid_head", responsible_code="LI-VADUZ-01") == ["head"]
+    assert names("unit", responsible_kind="squad", responsible_code="LI-VADUZ", squad_id=7) == ["squad-7"]
+    assert names("township", township_code=None) == []
+
+
+def test_levels_are_due_at_their_multiple_of_the_limit():
+    from datetime import UTC, datetime
+
+    start = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
+    due = start + timedelta(minutes=30)
+    levels = [Level(1, 1.0, "unit"), Level(2, 2.0, "township"), Level(3, 3.0, "county")]
+
+    def reached(minutes: float) -> list[int]:
+        at = start + timedelta(minutes=minutes)
+        return [lv.level for lv in service.due_levels(levels, started_at=start, due_at=due, now=at)]
+
+    assert reached(29.9) == []
+    assert reached(30) == [1]
+    assert reached(59) == [1]
+    assert reached(60) == [1, 2]
+    assert reached(90) == [1, 2, 3]
+    # without a start only the deadline counts
+    assert [lv.level for lv in service.due_levels(levels, started_at=None, due_at=due, now=due)] == [1]

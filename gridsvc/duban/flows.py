@@ -164,15 +164,19 @@ async def escalate(
     now = clock.now()
     raised = 0
     users: list[dict[str, Any]] | None = None
+    sets: dict[tuple[str | None, str], list[Level]] = {}  # per run: the same few sets repeat
     for row in await connection.fetch(queries.OVERDUE, now, event_id):
-        level_set = await service.levels_for(
-            connection, matter_code=row["matter_code"], stage=row["stage"], default=default_levels
-        )
+        key = (row["matter_code"], row["stage"])
+        if key not in sets:
+            found = await service.levels_for(
+                connection, matter_code=row["matter_code"], stage=row["stage"], default=default_levels
+            )
+            sets[key] = found.levels
         done = set(row["raised"])
         due = [
             lv
             for lv in service.due_levels(
-                level_set.levels, started_at=row["started_at"], due_at=row["due_at"], now=now
+                sets[key], started_at=row["started_at"], due_at=row["due_at"], now=now
             )
             if lv.level not in done
         ]

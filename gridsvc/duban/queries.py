@@ -20,8 +20,9 @@ INSERT INTO duban_levels (matter_code, stage, level, factor, audience) VALUES ($
 
 MATTER_EXISTS = "SELECT EXISTS (SELECT 1 FROM matters WHERE code = $1)"
 
-# Open events whose running stage is past its deadline at $1 (the caller's clock), with what
-# decides the levels: the stage's start (the handling limit counts from dispatch) and the
+# Open events whose running stage is past its deadline at $1 (the caller's clock), all of them
+# (a LIMIT would let events with every level raised crowd out newer ones), with what decides
+# the levels: the stage's start (the handling limit counts from dispatch) and the
 # levels raised so far for this very deadline. $2: one event only (NULL: all).
 OVERDUE = """
 SELECT e.id, e.stage, e.due_at, e.state, e.matter_code,
@@ -34,7 +35,6 @@ FROM events e
 WHERE e.state NOT IN ('closed', 'suspended') AND e.due_at < $1 AND e.stage IS NOT NULL
   AND ($2::bigint IS NULL OR e.id = $2)
 ORDER BY e.due_at
-LIMIT 500
 """
 
 INSERT_ESCALATION = """
@@ -51,7 +51,7 @@ EVENT_STATE = "SELECT state FROM events WHERE id = $1 FOR UPDATE"
 # a department account's department code is among them once departments have accounts),
 # with a leader's reach.
 RECIPIENT_CANDIDATES = """
-SELECT u.*, l.reach, l.township_codes
+SELECT u.*, l.reach AS leader_reach, l.township_codes AS leader_townships
 FROM users u LEFT JOIN duban_leaders l ON l.user_id = u.id
 WHERE NOT u.disabled AND u.role <> ALL('{admin,operator,integration}'::text[])
 ORDER BY u.id

@@ -161,12 +161,12 @@ def recipients_of(
         elif audience == "township":
             hit = (
                 role == "leader"
-                and user.get("reach") == "township"
+                and user.get("leader_reach") == "township"
                 and township is not None
-                and township in (user.get("township_codes") or ())
+                and township in (user.get("leader_townships") or ())
             )
         else:
-            hit = role == "leader" and user.get("reach") == "county"
+            hit = role == "leader" and user.get("leader_reach") == "county"
         if hit:
             chosen.append(user)
     return chosen
