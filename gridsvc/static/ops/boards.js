@@ -171,5 +171,7 @@
       });
   });
 
+  I.onChange(function () { if (current && !box.hidden) load(); });  // the other language
+
   window.OpsBoards = {show: show, hide: hide, section: section};
 })();
