@@ -5,7 +5,7 @@
   "use strict";
   var I = window.I18N, T = I.t, esc = I.escape;
   var panel = document.getElementById("panel");
-  var currentId = null, squadsById = {}, loading = null;
+  var currentId = null, squadsById = {}, loading = null, squadsLoading = null;
   // Unlocated events: the geocoder's candidates (also drawn on the map) and click-to-place.
   var placeCandidates = [], candidateLayer = null, picking = null;
 
@@ -276,13 +276,17 @@
     form.hidden = false;
   }
 
-  function targetForm(action) {
-    var form = panel.querySelector("form.target");
-    form.removeAttribute("data-redo");
-    var squadOptions = Object.keys(squadsById).map(function (id) {
+  function optionsOfSquads() {
+    return Object.keys(squadsById).map(function (id) {
       var s = squadsById[id];
       return "<option value='" + esc(id) + "'>" + esc(s.name) + "</option>";
     }).join("");
+  }
+
+  function targetForm(action) {
+    var form = panel.querySelector("form.target");
+    form.removeAttribute("data-redo");
+    var squadOptions = optionsOfSquads();
     form.innerHTML =
       "<label>" + T("panel.target_kind") + " <select name='kind'>" +
       ["squad", "department", "grid_head"].map(function (k) {
@@ -297,6 +301,13 @@
       "<button type='button' data-act='cancel'>" + T("panel.cancel") + "</button>";
     form.setAttribute("data-action", action);
     form.hidden = false;
+    if (!Object.keys(squadsById).length && squadsLoading) {
+      // opened before the squads arrived (a slow answer): fill the list when they do
+      squadsLoading.then(function () {
+        var select = form.elements.squad;
+        if (select && !select.options.length) select.innerHTML = optionsOfSquads();
+      });
+    }
     form.elements.kind.addEventListener("change", function () {
       var squad = form.elements.kind.value === "squad";
       form.querySelector("label.squad").hidden = !squad;
@@ -403,10 +414,10 @@
     panel.hidden = false;
     layout(true);
     panel.innerHTML = "<p>" + T("panel.loading") + "</p>";
-    if (!Object.keys(squadsById).length) {
-      api("/live/squads").then(function (b) {
+    if (!Object.keys(squadsById).length && !squadsLoading) {
+      squadsLoading = api("/live/squads").then(function (b) {
         b.squads.forEach(function (s) { squadsById[s.id] = s; });
-      }).catch(function () {});
+      }).catch(function () { squadsLoading = null; });
     }
     return refresh();
   }
