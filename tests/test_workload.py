@@ -190,3 +190,75 @@ async def test_status_rules(client, make_token, restore_status):
     shown = next(s for s in live if s["id"] == other["id"])
     assert shown["status"] == "offline" and shown["status_reason"] == "对讲机无信号"
     assert isinstance(shown["open_cases"], int)
+
+
+# -- 属地兜底 (issue 8 item 8) ---------------------------------------------------------------
+
+
+async def ownerless_matter(db: asyncpg.Connection, grid: str) -> tuple[str, str]:
+    """(enforcement grid code, matter code) of a township-level event matter with no owning
+    department that the township of community ``grid`` does not have on its list in force."""
+    from datetime import UTC, datetime
+
+    from gridsvc.delegations.service import delegation_at
+
+    enforcement = await db.fetchval(
+        "SELECT enforcement_code FROM current_grids WHERE layer = 'community' AND code = $1", grid
+    )
+    codes = await db.fetch(
+        "SELECT code FROM matters WHERE owner_department IS NULL AND kind = 'event' "
+        "AND handling_level = 'township' ORDER BY code"
+    )
+    for row in codes:
+        listed = await delegation_at(
+            db, enforcement_code=enforcement, matter_code=row["code"], at=datetime.now(UTC)
+        )
+        if listed is None or not listed["delegated"]:
+            return str(enforcement), str(row["code"])
+    raise AssertionError(f"every ownerless matter is delegated to {enforcement}")
+
+
+async def test_ownerless_matter_falls_back_to_the_township_squad(client, db):
+    grid = await quiet_grid(db)
+    enforcement, matter = await ownerless_matter(db, grid)
+    created = client.post(
+        "/events",
+        json={"title": "无主管部门事项", "matter_code": matter, "location": await spot_in(db, grid)},
+    )
+    assert created.status_code == 201, created.text
+    body = created.json()
+    assert body["state"] == "routed"
+    assert body["responsible"]["kind"] == "squad"
+    assert body["responsible"]["code"] == enforcement
+    assert body["routing"]["rule"] == "territorial_fallback"
+    assert "属地兜底" in body["routing"]["reason_zh"] and "无主管部门" in body["routing"]["reason_zh"]
+    assert "no owning department" in body["routing"]["reason"]
+    # the township's own squad is recommended, like for any case of its township
+    answer = ranked(client, body["id"])
+    assert answer["recommended"] is not None and answer["recommended"]["serves_grid"]
+
+
+async def test_ownerless_matter_goes_to_triage_when_configured(settings: Settings, database_url, db):
+    grid = await quiet_grid(db)
+    _, matter = await ownerless_matter(db, grid)
+    triage = settings.model_copy(update={"routing_no_owner_fallback": "triage"})
+    with TestClient(create_app(triage)) as app:
+        app.headers.update(bearer(database_url, "operator"))
+        created = app.post(
+            "/events",
+            json={"title": "无主管部门事项", "matter_code": matter, "location": await spot_in(db, grid)},
+        )
+    assert created.status_code == 201, created.text
+    body = created.json()
+    assert body["state"] == "received"
+    assert body["responsible"]["kind"] == "triage"
+    assert body["routing"]["rule"] == "no_owner"
+    assert "转指挥中心分拨" in body["routing"]["reason_zh"]
+
+
+def test_fallback_setting_is_checked(monkeypatch):
+    monkeypatch.setenv("GRIDSVC_ROUTING_NO_OWNER_FALLBACK", "county")
+    with pytest.raises(ValueError, match="routing_no_owner_fallback"):
+        Settings()
+    monkeypatch.setenv("GRIDSVC_ROUTING_NO_OWNER_FALLBACK", "triage")
+    assert Settings().routing_no_owner_fallback == "triage"

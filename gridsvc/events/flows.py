@@ -136,7 +136,13 @@ async def intake(
     now = context.clock.now()
     located = await _locate_by_address(connection, new=new, min_confidence=settings.geocode_min_confidence)
     decision = await route(
-        connection, overlay=context.overlay, lng=new.lng, lat=new.lat, matter=matter, at=now
+        connection,
+        overlay=context.overlay,
+        lng=new.lng,
+        lat=new.lat,
+        matter=matter,
+        at=now,
+        no_owner_fallback=settings.routing_no_owner_fallback,
     )
     grids = grids_of(decision)
     trail = [

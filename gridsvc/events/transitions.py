@@ -288,7 +288,13 @@ async def reroute(
     matter = await get_matter(connection, code=event["matter_code"]) if event["matter_code"] else None
     now = context.clock.now()
     decision = await route(
-        connection, overlay=context.overlay, lng=event["lng"], lat=event["lat"], matter=matter, at=now
+        connection,
+        overlay=context.overlay,
+        lng=event["lng"],
+        lat=event["lat"],
+        matter=matter,
+        at=now,
+        no_owner_fallback=context.settings.routing_no_owner_fallback,
     )
     if decision.is_triage:
         if triage_ok:

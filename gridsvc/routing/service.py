@@ -12,7 +12,9 @@ Rules, in order:
 6. otherwise ("no enforcement outside the list") → the county department that owns the
    matter, at its specialist-grid station when there is one (the decision names the station's
    grid, and the department accounts limited to that station receive the case);
-7. a non-delegated matter with no owning department → triage.
+7. a non-delegated matter with no owning department → 属地兜底: the township squad of the
+   enforcement grid (``no_owner_fallback="township_squad"``, the default) or triage
+   (``"triage"``; GRIDSVC_ROUTING_NO_OWNER_FALLBACK).
 
 Every decision carries its explanation: the grids of every layer at the point (ids of the
 versions in force), the delegation list version consulted, and the rule that decided.
@@ -105,8 +107,10 @@ async def route(
     lat: float | None,
     matter: dict[str, Any] | None,
     at: datetime,
+    no_owner_fallback: str = "township_squad",
 ) -> RoutingDecision:
-    """Decide the responsible unit for ``matter`` at the WGS84 point (lng, lat) at time ``at``."""
+    """Decide the responsible unit for ``matter`` at the WGS84 point (lng, lat) at time ``at``;
+    ``no_owner_fallback`` decides rule 7 (``township_squad`` or ``triage``)."""
     if lng is None or lat is None:
         return RoutingDecision(
             TRIAGE,
@@ -189,6 +193,26 @@ async def route(
             reason_zh=f"在{enforcement['code']}赋权事项清单第{delegation['version']}版内："
             "由属地综合执法中队处置",
         )
+    if owner is None and no_owner_fallback == "township_squad":
+        why = (
+            "not on the township's delegation list"
+            if delegation is not None
+            else "the township has no delegation list in force"
+        )
+        why_zh = "不在乡镇赋权事项清单内" if delegation is not None else "乡镇无生效的赋权清单"
+        squad = enforcement["responsible"].get("name")
+        return RoutingDecision(
+            "squad",
+            enforcement["code"],
+            squad,
+            "territorial_fallback",
+            f"{why} and no owning department known: 属地兜底, the township squad of "
+            f"{enforcement['code']} handles it",
+            grids=grids,
+            delegation=delegation,
+            reason_zh=f"{why_zh}，且无主管部门：属地兜底，由{enforcement['name']}属地综合执法中队"
+            f"{'（' + squad + '）' if squad else ''}处置",
+        )
     if owner is None:
         return RoutingDecision(
             TRIAGE,
@@ -198,7 +222,7 @@ async def route(
             "not delegated to the township and no owning department known",
             grids=grids,
             delegation=delegation,
-            reason_zh="未赋权乡镇，且无主管部门：转指挥中心分拨",
+            reason_zh="未赋权乡镇，且无主管部门：按配置不作属地兜底，转指挥中心分拨",
         )
     department = await _department(connection, owner)
     name = department["name_zh"] if department else owner
