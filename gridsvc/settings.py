@@ -105,6 +105,14 @@ class Settings(BaseSettings):
         default=150.0, description="Open events of a related matter this close (metres) are 并单 candidates."
     )
     duplicate_window_h: float = Field(default=72.0, description="... and received within this many hours.")
+    duplicate_auto_similarity: float = Field(
+        default=0.6,
+        ge=0,
+        le=1,
+        description="并单 at intake without an operator: only for matters set auto_merge, only a same-matter "
+        "candidate whose text similarity (pg_trgm, 0..1) reaches this.",
+    )
+    duplicate_candidates_max: int = Field(default=10, ge=1, le=100, description="Most 并单 candidates shown.")
     sla_route_minutes: float = Field(default=10, description="Clock minutes to route (分拨).")
     sla_dispatch_minutes: float = Field(default=10, description="Clock minutes to dispatch (派遣).")
     sla_sign_for_minutes: float = Field(default=30, description="Clock minutes to sign for (签收).")

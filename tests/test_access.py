@@ -127,12 +127,19 @@ def place(w: World, _r: str) -> dict[str, Any]:
     return {"path": f"/events/{created['id']}/location", "json": {"location": w.point(w.grid_mine)}}
 
 
-def unlink(w: World, _r: str) -> dict[str, Any]:
+def link(w: World, _r: str) -> dict[str, Any]:
     spot = w.point(w.grid_other)
-    w.event_other(location=spot, dispatched=False)
+    original = w.event_other(location=spot, dispatched=False)
     duplicate = w.event_other(location=spot, dispatched=False)
-    assert w.admin("GET", f"/events/{duplicate}")["duplicate_of"] is not None
-    return {"path": f"/events/{duplicate}/duplicate_of"}
+    offered = w.admin("GET", f"/events/{duplicate}")["duplicate_candidates"]
+    assert original in [c["event_id"] for c in offered]
+    return {"path": f"/events/{duplicate}/duplicate_of", "json": {"event_id": original}}
+
+
+def unlink(w: World, r: str) -> dict[str, Any]:
+    request = link(w, r)
+    w.admin("POST", request["path"], json=request["json"])
+    return {"path": request["path"]}
 
 
 def retry(*, own: bool) -> Callable[..., Any]:
@@ -449,6 +456,7 @@ CASES: list[Case] = [
         "outside scope",
     ),
     Case("POST", "/events/{event_id}/extensions/{extension_id}/decision", decision, expect(200, DESK)),
+    Case("POST", "/events/{event_id}/duplicate_of", link, expect(200, DESK)),
     Case("DELETE", "/events/{event_id}/duplicate_of", unlink, expect(200, DESK)),
     Case("GET", "/events-counters", at("/events-counters"), expect(200, DESK)),
     Case(

@@ -512,7 +512,7 @@ async def test_extension_moves_the_deadline_only_when_approved(client, db, secre
 # -- duplicates (并单) -----------------------------------------------------------------
 
 
-async def test_nearby_same_matter_is_linked_and_follows_its_master(client, db, secret):
+async def test_nearby_same_matter_is_offered_confirmed_and_follows_its_master(client, db, secret):
     matter = await matter_owned_by(db, "urban_management", auto=False)
     spot = await free_spot(db, "LI-BALZERS")
     first = post_order(client, secret, work_order(matter, spot)).json()
@@ -520,8 +520,14 @@ async def test_nearby_same_matter_is_linked_and_follows_its_master(client, db, s
     second = post_order(client, secret, work_order(matter, near)).json()
     far = await free_spot(db, "LI-BALZERS")
     third = post_order(client, secret, work_order(matter, far)).json()
-    assert second["duplicate_of"] == first["id"]
-    assert third["duplicate_of"] is None
+    # Offered, not linked: the operator confirms.
+    assert second["duplicate_of"] is None
+    offered = client.get(f"/events/{second['id']}").json()["duplicate_candidates"]
+    assert [c["event_id"] for c in offered] == [first["id"]]
+    assert client.get(f"/events/{third['id']}").json()["duplicate_candidates"] == []
+    linked = client.post(f"/events/{second['id']}/duplicate_of", json={"event_id": first["id"]})
+    assert linked.status_code == 200, linked.text
+    assert linked.json()["duplicate_of"] == first["id"]
     drive(client, first["id"], ("dispatch", {}))
     follower = client.get(f"/events/{second['id']}").json()
     assert follower["state"] == "routed"  # dispatch alone moves nobody else

@@ -116,6 +116,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("POST", "/events/{event_id}/location"): Rule(DESK),
     ("POST", "/events/{event_id}/extensions"): Rule(STAFF, "visible events"),
     ("POST", "/events/{event_id}/extensions/{extension_id}/decision"): Rule(DESK),
+    ("POST", "/events/{event_id}/duplicate_of"): Rule(DESK),
     ("DELETE", "/events/{event_id}/duplicate_of"): Rule(DESK),
     ("GET", "/events-counters"): Rule(DESK),
     ("GET", "/events-export"): Rule(STAFF, "visible events only; no caller details"),

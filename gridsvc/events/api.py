@@ -15,7 +15,7 @@ from gridsvc.auth.policy import FIELD_ACTIONS
 from gridsvc.clock import SYSTEM, Clock
 from gridsvc.dispatch import service as dispatch
 from gridsvc.errors import APIError
-from gridsvc.events import contact, export, flows, models, search, service, supervision, transitions
+from gridsvc.events import contact, export, flows, merging, models, search, service, supervision, transitions
 from gridsvc.events.lifecycle import ACTIONS, STATES
 from gridsvc.events.models import Viewer
 from gridsvc.events.read import created_body
@@ -225,7 +225,12 @@ async def export_events(
 async def get_event(request: Request, event_id: int) -> Response:
     """Outside the caller's scope (another grid's, another squad's event): 404."""
     who = current(request)
-    view = await service.get_event(request.app.state.pool, event_id=event_id, viewer=flows.viewer_of(who))
+    view = await service.get_event(
+        request.app.state.pool,
+        event_id=event_id,
+        viewer=flows.viewer_of(who),
+        settings=request.app.state.settings,
+    )
     if not scope.event_visible(who, view):
         raise scope.not_found("event", event_id)
     return json_response(view)
@@ -332,13 +337,35 @@ async def decide_extension(
     return json_response(view)
 
 
+@router.post("/events/{event_id}/duplicate_of", summary="并单: confirm this event duplicates another")
+async def link(request: Request, event_id: int, body: models.DuplicateIn) -> Response:
+    """The operator confirms a 并单 (usually one of ``duplicate_candidates``): the event then
+    follows its original, with its own hotline callbacks (签收; 办结 with the original's
+    reply). 409 when either is closed, already linked, or the event has duplicates itself."""
+    async with request.app.state.pool.acquire() as connection:
+        await merging.link_duplicate(
+            connection,
+            _context(request),
+            event_id=event_id,
+            master_id=body.event_id,
+            actor=actor_of(request),
+            note=body.note,
+        )
+        view = await service.get_event(
+            connection, event_id=event_id, viewer=_viewer(request), settings=request.app.state.settings
+        )
+    return json_response(view)
+
+
 @router.delete("/events/{event_id}/duplicate_of", summary="Unlink a 并单 duplicate")
 async def unlink(
     request: Request, event_id: int, note: Annotated[str | None, Query(max_length=1000)] = None
 ) -> Response:
     async with request.app.state.pool.acquire() as connection:
-        await service.unlink_duplicate(connection, event_id=event_id, actor=actor_of(request), note=note)
-        view = await service.get_event(connection, event_id=event_id, viewer=_viewer(request))
+        await merging.unlink_duplicate(connection, event_id=event_id, actor=actor_of(request), note=note)
+        view = await service.get_event(
+            connection, event_id=event_id, viewer=_viewer(request), settings=request.app.state.settings
+        )
     return json_response(view)
 
 

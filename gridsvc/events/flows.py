@@ -21,12 +21,14 @@ import asyncpg
 from gridsvc.auth.models import Principal
 from gridsvc.clock import SYSTEM
 from gridsvc.dispatch.service import squad_chooser
-from gridsvc.events import queries
+from gridsvc.events import merging, queries
 from gridsvc.events.dispatching import auto_dispatches, plan_dispatch
-from gridsvc.events.models import CENTRE, EventRecord, EventView, TransitionRecord, Viewer
+from gridsvc.events.models import CENTRE, DuplicateCandidate, EventRecord, EventView, TransitionRecord, Viewer
 from gridsvc.events.read import view_of
-from gridsvc.events.service import EventContext, cached_matter, grids_of
+from gridsvc.events.service import EventContext, duplicate_candidates, grids_of, text_of
+from gridsvc.events.transitions import bring_duplicates_along
 from gridsvc.geocode import service as geocode
+from gridsvc.matters.service import cached_matter
 from gridsvc.routing.service import route
 
 
@@ -129,7 +131,8 @@ async def intake(
 
     Everything is decided first (routing, 并单 link, squad, deadlines), then the event and its
     audit trail are written by one statement (``queries.INSERT_EVENT``), which answers the
-    stored row: intake costs a handful of round trips.
+    stored row: intake costs a handful of round trips. A 并单 link is made here only for a
+    matter configured for it (:func:`gridsvc.events.merging.automatic_link`).
     """
     settings = context.settings
     matter = await cached_matter(connection, code=new.matter_code) if new.matter_code else None
@@ -163,28 +166,41 @@ async def intake(
                 actor="system", action="route", from_state="received", to_state="routed", note=decision.reason
             )
         )
-        if matter is not None and new.lng is not None and new.lat is not None:
-            duplicate_of = await connection.fetchval(
-                queries.DUPLICATE_CANDIDATE,
-                0,
-                matter["code"],
-                new.lng,
-                new.lat,
-                settings.duplicate_window_h * 3600,
-                settings.duplicate_radius_m,
-                settings.duplicate_radius_m / 110_000.0,
+        # Candidates are sought here only for a matter that may merge on its own; the rest
+        # are offered to the operator on the event's detail.
+        found: list[DuplicateCandidate] = []
+        if matter is not None and matter.get("auto_merge"):
+            found = await duplicate_candidates(
+                connection,
+                settings,
+                event_id=0,
+                matter_code=matter["code"],
+                lng=new.lng,
+                lat=new.lat,
+                text=text_of(new.title, new.description),
+                at=now,
             )
-            if duplicate_of is not None:
-                trail.append(
-                    TransitionRecord(
-                        actor="system",
-                        action="link_duplicate",
-                        from_state="routed",
-                        to_state="routed",
-                        note=f"并单: linked to open event {duplicate_of}",
-                        data={"duplicate_of": duplicate_of},
-                    )
+        linked = merging.automatic_link(matter, found, threshold=settings.duplicate_auto_similarity)
+        if linked is not None:
+            duplicate_of = linked.event_id
+            trail.append(
+                TransitionRecord(
+                    actor="system",
+                    action="link_duplicate",
+                    from_state="routed",
+                    to_state="routed",
+                    note=f"并单: linked to open event {duplicate_of} (matter set to merge on its own)",
+                    data={
+                        "duplicate_of": duplicate_of,
+                        "confirmed": False,
+                        "candidate": {
+                            "distance_m": linked.distance_m,
+                            "minutes_apart": linked.minutes_apart,
+                            "similarity": linked.similarity,
+                        },
+                    },
                 )
+            )
     if auto_dispatches(matter, routed=not decision.is_triage):
         planned = {
             "responsible_kind": decision.responsible_kind,
@@ -246,4 +262,10 @@ async def intake(
         existing = await connection.fetchval(queries.EVENT_BY_WORK_ORDER, new.integration_id, new.external_id)
         row = await connection.fetchrow(queries.EVENT_BY_ID, existing)
         return Intake(view=view_of(row, now=now, viewer=context.viewer), created=False)
+    if duplicate_of is not None:
+        # Linked on its own: it catches up with its original at once, each step with its own
+        # callback (its own 签收; 办结 with the original's reply).
+        async with connection.transaction():
+            await bring_duplicates_along(connection, context, duplicate_of, actor="system", only=row["id"])
+        row = await connection.fetchrow(queries.EVENT_BY_ID, row["id"])
     return Intake(view=view_of(row, now=now, viewer=context.viewer), created=True)

@@ -83,6 +83,13 @@ class ActionIn(BaseModel):
     )
 
 
+class DuplicateIn(BaseModel):
+    """并单: the original this event is a duplicate of (an operator's confirmation)."""
+
+    event_id: int = Field(gt=0, description="the original (master) event")
+    note: str | None = Field(default=None, max_length=1000)
+
+
 class ExtensionIn(BaseModel):
     minutes: int = Field(gt=0, le=60 * 24 * 90)
     reason: str = Field(min_length=1, max_length=2000)
@@ -207,6 +214,18 @@ class SlaView:
 
 
 @dataclass(slots=True, kw_only=True)
+class DuplicateCandidate:
+    """An open event that may be the same case (并单 candidate), for the operator to confirm."""
+
+    event_id: int
+    matter_code: str | None
+    title: str
+    distance_m: float
+    minutes_apart: float
+    similarity: float
+
+
+@dataclass(slots=True, kw_only=True)
 class EventView:
     """An event as everyone is shown it (API, pages, notices, hotline callbacks): its stored
     columns (``queries.EVENT_COLUMNS``, in that order), then the SLA clock and the actions
@@ -244,6 +263,8 @@ class EventView:
     routing: dict[str, Any]
     squad_id: int | None
     duplicate_of: int | None
+    # 并单 candidates: only on an event's detail (None elsewhere: lists do not seek them)
+    duplicate_candidates: list[DuplicateCandidate] | None = None
     stage: str | None
     stage_started_at: datetime | None
     due_at: datetime | None

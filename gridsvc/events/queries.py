@@ -101,24 +101,44 @@ SELECT id, at, actor, action, from_state, to_state, note, data
 FROM event_transitions WHERE event_id = $1 ORDER BY id
 """
 
-# 并单: open events of the same matter, or of the same major class, near the point.
-DUPLICATE_CANDIDATE = """
-SELECT e.id FROM events e
+# 并单 candidates of an event (or of the one intake is about to store: $1 = 0): open events
+# that are no one's duplicate, of the same matter or of a related one (either matter lists the
+# other in matters.related_matters; never merely the same major class), within $8 metres and
+# $7 seconds of $6, with their distance, minutes apart and pg_trgm similarity of the texts.
+# The same matter first, then the most similar, the nearest.
+DUPLICATE_CANDIDATES = """
+WITH here AS (SELECT ST_SetSRID(ST_MakePoint($3, $4), 4326) AS p)
+SELECT e.id AS event_id, e.matter_code, e.title,
+       round(ST_Distance(e.geom::geography, here.p::geography)::numeric, 1)::float8 AS distance_m,
+       round((abs(extract(epoch FROM e.received_at - $6::timestamptz)) / 60)::numeric, 1)::float8
+           AS minutes_apart,
+       round(similarity(e.title || ' ' || coalesce(e.description, ''), $5)::numeric, 3)::float8
+           AS similarity
+FROM events e, here
 WHERE e.id <> $1 AND e.state <> 'closed' AND e.duplicate_of IS NULL AND e.geom IS NOT NULL
-  AND e.received_at > now() - make_interval(secs => $5)
-  AND (e.matter_code = $2 OR split_part(e.matter_code, '-', 2) = split_part($2, '-', 2)
-       AND split_part(e.matter_code, '-', 1) = split_part($2, '-', 1))
-  -- the box test uses the GiST index; $7 is the radius in degrees of latitude, widened for
+  AND (e.matter_code = $2
+       OR e.matter_code = ANY(coalesce((SELECT related_matters FROM matters WHERE code = $2), '{}'))
+       OR EXISTS (SELECT 1 FROM matters r WHERE r.code = e.matter_code AND $2 = ANY(r.related_matters)))
+  AND e.received_at BETWEEN $6::timestamptz - make_interval(secs => $7)
+                        AND $6::timestamptz + make_interval(secs => $7)
+  -- the box test uses the GiST index; $9 is the radius in degrees of latitude, widened for
   -- longitude by 1/cos(latitude), so it never cuts the exact geodesic test short
-  AND e.geom && ST_Expand(ST_SetSRID(ST_MakePoint($3, $4), 4326), $7 / cos(radians($4)))
-  AND ST_DWithin(e.geom::geography, ST_SetSRID(ST_MakePoint($3, $4), 4326)::geography, $6)
-ORDER BY (e.matter_code = $2) DESC, e.id
-LIMIT 1
+  AND e.geom && ST_Expand(here.p, $9 / cos(radians($4)))
+  AND ST_DWithin(e.geom::geography, here.p::geography, $8)
+ORDER BY (e.matter_code = $2) DESC, similarity DESC, distance_m, e.id
+LIMIT $10
 """
 
 SET_DUPLICATE_OF = "UPDATE events SET duplicate_of = $2, updated_at = now() WHERE id = $1"
 
 LINKED_DUPLICATES = "SELECT id FROM events WHERE duplicate_of = $1 AND state <> 'closed' ORDER BY id"
+
+HAS_DUPLICATES = "SELECT EXISTS (SELECT 1 FROM events WHERE duplicate_of = $1)"
+
+# The reply (处置 note) the master gave last: what its duplicates' 办结 carry.
+LAST_REPLY = """
+SELECT note FROM event_transitions WHERE event_id = $1 AND action = 'handle' ORDER BY id DESC LIMIT 1
+"""
 
 DUPLICATES_OF = "SELECT id, external_id, state FROM events WHERE duplicate_of = $1 ORDER BY id"
 

@@ -9,7 +9,7 @@ its audit-trail row and, for hotline work orders, the feedback message in the ou
 
 from __future__ import annotations
 
-import time
+import dataclasses
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -20,12 +20,14 @@ import asyncpg
 from gridsvc.clock import SYSTEM, Clock
 from gridsvc.errors import Conflict, NotFound
 from gridsvc.events import queries, search, sla
-from gridsvc.events.models import CENTRE, EventView, Viewer
+from gridsvc.events.models import CENTRE, DuplicateCandidate, EventView, Viewer
 from gridsvc.events.read import present, view_of
 from gridsvc.grids.lookup import Overlay
-from gridsvc.matters.service import get_matter
 from gridsvc.routing.service import RoutingDecision
 from gridsvc.settings import Settings
+
+# Viewers who see 并单 candidates (other events, outside any one unit's scope).
+DESK_ROLES = frozenset({"admin", "operator"})
 
 # (connection, event or planned event) -> the recommended squad, or None
 SquadChooser = Callable[[asyncpg.Connection, Mapping[str, Any]], Awaitable[dict[str, Any] | None]]
@@ -49,21 +51,6 @@ class EventNotFound(NotFound, LookupError):
 
 class EventConflict(Conflict, ValueError):
     """A request that contradicts the event's data (not its state): answered with 409."""
-
-
-_matters: dict[str, tuple[float, dict[str, Any] | None]] = {}
-_MATTER_CACHE_SECONDS = 10.0
-
-
-async def cached_matter(connection: asyncpg.Connection, *, code: str) -> dict[str, Any] | None:
-    """The matter with its conditions, kept 10 s: intake reads it for every work order, and
-    an operator's change to a matter may take that long to apply to new events."""
-    hit = _matters.get(code)
-    if hit is not None and time.monotonic() - hit[0] < _MATTER_CACHE_SECONDS:
-        return hit[1]
-    matter = await get_matter(connection, code=code)
-    _matters[code] = (time.monotonic(), matter)
-    return matter
 
 
 def handling_limit_of(
@@ -138,27 +125,61 @@ def jurisdiction_of(event: Mapping[str, Any], context: EventContext) -> str | No
     return None
 
 
-async def unlink_duplicate(
-    connection: asyncpg.Connection, *, event_id: int, actor: str, note: str | None
-) -> None:
-    async with connection.transaction():
-        event = await lock_event(connection, event_id)
-        if event["duplicate_of"] is None:
-            raise EventConflict(f"event {event_id} is not linked to another event")
-        await connection.execute(queries.SET_DUPLICATE_OF, event_id, None)
-        await record_transition(
-            connection,
-            event_id,
-            actor=actor,
-            action="unlink_duplicate",
-            from_state=event["state"],
-            to_state=event["state"],
-            note=note,
-            data={"was_duplicate_of": event["duplicate_of"]},
-        )
-
-
 # -- reads: the read model (gridsvc.events.read) of stored events --------------------------
+
+
+def text_of(title: str | None, description: str | None) -> str:
+    """The text compared for 并单 similarity (as ``queries.DUPLICATE_CANDIDATES`` builds it)."""
+    return f"{title or ''} {description or ''}"
+
+
+async def duplicate_candidates(
+    connection: asyncpg.Connection | asyncpg.Pool,
+    settings: Settings,
+    *,
+    event_id: int,
+    matter_code: str | None,
+    lng: float | None,
+    lat: float | None,
+    text: str,
+    at: datetime,
+) -> list[DuplicateCandidate]:
+    """The 并单 candidates of an event (``event_id`` 0: one not stored yet), best first
+    (:mod:`gridsvc.events.merging` says which they are)."""
+    if matter_code is None or lng is None or lat is None:
+        return []
+    rows = await connection.fetch(
+        queries.DUPLICATE_CANDIDATES,
+        event_id,
+        matter_code,
+        lng,
+        lat,
+        text,
+        at,
+        settings.duplicate_window_h * 3600,
+        settings.duplicate_radius_m,
+        settings.duplicate_radius_m / 110_000.0,
+        settings.duplicate_candidates_max,
+    )
+    return [DuplicateCandidate(**dict(r)) for r in rows]
+
+
+async def candidates_of(
+    connection: asyncpg.Connection | asyncpg.Pool, settings: Settings, event: Mapping[str, Any]
+) -> list[DuplicateCandidate]:
+    """The 并单 candidates of a stored event; none when it is closed or already linked."""
+    if event["state"] == "closed" or event["duplicate_of"] is not None:
+        return []
+    return await duplicate_candidates(
+        connection,
+        settings,
+        event_id=event["id"],
+        matter_code=event["matter_code"],
+        lng=event["lng"],
+        lat=event["lat"],
+        text=text_of(event["title"], event["description"]),
+        at=event["received_at"],
+    )
 
 
 async def event_view(
@@ -180,15 +201,32 @@ async def get_event(
     event_id: int,
     with_history: bool = True,
     viewer: Viewer = CENTRE,
+    settings: Settings | None = None,
 ) -> dict[str, Any]:
     """The API answer of one event: its read model, with the audit trail, linked
-    duplicates and 延期 requests unless ``with_history`` is False."""
-    view = present(await event_view(connection, event_id=event_id, viewer=viewer))
+    duplicates and 延期 requests unless ``with_history`` is False. With ``settings``, and for
+    a viewer of the dispatch centre, the 并单 candidates too (``duplicate_candidates``)."""
+    view = await event_view(connection, event_id=event_id, viewer=viewer)
+    if settings is not None and viewer.role in DESK_ROLES:
+        keys = (
+            "id",
+            "state",
+            "duplicate_of",
+            "matter_code",
+            "lng",
+            "lat",
+            "title",
+            "description",
+            "received_at",
+        )
+        found = await candidates_of(connection, settings, {k: view[k] for k in keys})
+        view = dataclasses.replace(view, duplicate_candidates=found)
+    answer = present(view)
     if with_history:
-        view["history"] = [dict(r) for r in await connection.fetch(queries.TRANSITIONS, event_id)]
-        view["duplicates"] = [dict(r) for r in await connection.fetch(queries.DUPLICATES_OF, event_id)]
-        view["extensions"] = [dict(r) for r in await connection.fetch(queries.EXTENSIONS, event_id)]
-    return view
+        answer["history"] = [dict(r) for r in await connection.fetch(queries.TRANSITIONS, event_id)]
+        answer["duplicates"] = [dict(r) for r in await connection.fetch(queries.DUPLICATES_OF, event_id)]
+        answer["extensions"] = [dict(r) for r in await connection.fetch(queries.EXTENSIONS, event_id)]
+    return answer
 
 
 async def search_events(

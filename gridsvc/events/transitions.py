@@ -13,7 +13,7 @@ from typing import Any
 
 import asyncpg
 
-from gridsvc.events import queries, sla
+from gridsvc.events import queries, sla, targets
 from gridsvc.events.dispatching import plan_dispatch
 from gridsvc.events.lifecycle import ACTIONS, STAGE_OF_STATE, next_state
 from gridsvc.events.models import CENTRE
@@ -26,6 +26,7 @@ from gridsvc.events.service import (
     record_transition,
     store_routing,
 )
+from gridsvc.events.targets import Unit
 from gridsvc.matters.service import get_matter
 from gridsvc.outbox import service as outbox
 from gridsvc.routing.service import RoutingDecision, route
@@ -142,19 +143,19 @@ async def dispatch(
     actor: str,
     squad_id: int | None,
     note: str | None,
-    target: dict[str, Any] | None = None,
+    unit: Unit | None = None,
     action: str = "dispatch",
     event: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """派遣 (or 改派 with ``target``) a stored event, as :func:`plan_dispatch` decides."""
+    """派遣 (or 改派 to ``unit``, checked already) a stored event, as :func:`plan_dispatch`
+    decides. The responsible code and name follow ``unit``; the audit row says from/to."""
     if event is None:
         event = await lock_event(connection, event_id)
-    if target is not None:
-        event.update(
-            responsible_kind=target["kind"],
-            responsible_code=target["code"],
-            responsible_name=target.get("name") or target["code"],
-        )
+    before = {k: event[f"responsible_{k}"] for k in ("kind", "code", "name")}
+    if unit is not None:
+        event.update(responsible_kind=unit.kind, responsible_code=unit.code, responsible_name=unit.name)
+        if squad_id is None:
+            squad_id = unit.squad_id
     now = context.clock.now()
     matter = await get_matter(connection, code=event["matter_code"]) if event["matter_code"] else None
     plan = await plan_dispatch(connection, context, event=event, matter=matter, squad_id=squad_id, now=now)
@@ -164,17 +165,40 @@ async def dispatch(
         plan.squad_id,
         now,
         plan.handle_due_at,
-        target["kind"] if target else None,
-        target["code"] if target else None,
-        (target.get("name") or target["code"]) if target else None,
+        unit.kind if unit else None,
+        unit.code if unit else None,
+        unit.name if unit else None,
     )
     data = plan.audit_data()
-    if target:
-        data["target"] = target
+    if unit is not None:
+        data["target"] = unit.as_dict()
+        data["from"], data["to"] = before, unit.as_dict()
     event.update(squad_id=plan.squad_id, dispatched_at=now, handle_due_at=plan.handle_due_at)
     return await transition(
         connection, context, event_id, action=action, actor=actor, note=note, data=data, event=event
     )
+
+
+async def _unit_of_request(
+    connection: asyncpg.Connection,
+    event: dict[str, Any],
+    *,
+    action: str,
+    squad_id: int | None,
+    target: dict[str, Any] | None,
+) -> Unit | None:
+    """The unit a 派遣/改派/分拨 names, checked against the event's jurisdiction (422 when it
+    is not a real unit there). 改派 to a squad alone makes that squad responsible."""
+    unit = await targets.resolve_target(connection, event=event, target=target) if target else None
+    if squad_id is not None and action in {"dispatch", "transfer"}:
+        sent = await targets.resolve_squad(connection, event=event, squad_id=squad_id)
+        if unit is not None and unit.squad_id is not None and unit.squad_id != squad_id:
+            raise targets.UnknownTarget(
+                field="body.squad_id", kind="squad", code=str(squad_id), valid=[f"{unit.squad_id}"]
+            )
+        if unit is None and action == "transfer":
+            unit = sent
+    return unit
 
 
 async def apply_action(
@@ -192,7 +216,14 @@ async def apply_action(
     """Apply a lifecycle action (and follow it on linked duplicates), in one transaction."""
     if action not in ACTIONS:
         raise ValueError(f"unknown action {action!r}; actions: {', '.join(ACTIONS)}")
+    unit: Unit | None = None
+    event: dict[str, Any] | None = None
     async with connection.transaction():
+        if action in {"dispatch", "transfer"} or (action == "route" and target is not None):
+            event = await lock_event(connection, event_id)
+            # The state is checked before the target: an illegal action is 409 whatever it names.
+            next_state(state=event["state"], action=action, note=note, suspended_from=event["suspended_from"])
+            unit = await _unit_of_request(connection, event, action=action, squad_id=squad_id, target=target)
         if action in {"dispatch", "transfer"}:
             await dispatch(
                 connection,
@@ -201,18 +232,21 @@ async def apply_action(
                 actor=actor,
                 squad_id=squad_id,
                 note=note,
-                target=target,
+                unit=unit,
                 action=action,
+                event=event,
             )
         elif action == "route" and target is not None:
-            event = await lock_event(connection, event_id)
+            assert unit is not None and event is not None
+            before = {k: event[f"responsible_{k}"] for k in ("kind", "code", "name")}
             decision = RoutingDecision(
-                target["kind"],
-                target["code"],
-                target.get("name") or target["code"],
+                unit.kind,
+                unit.code,
+                unit.name,
                 "operator",
                 note or "routed by an operator",
                 grids=(event["routing"] or {}).get("grids") or {},
+                reason_zh=f"值班员分拨：{unit.name}",
             )
             await store_routing(
                 connection, event_id, decision, matter_code=event["matter_code"], at=context.clock.now()
@@ -224,25 +258,34 @@ async def apply_action(
                 action=action,
                 actor=actor,
                 note=note,
-                data={"target": target, **(data or {})},
+                data={"target": unit.as_dict(), "from": before, "to": unit.as_dict(), **(data or {})},
             )
         elif action == "route":
             await reroute(connection, context, event_id, actor=actor, note=note)
         else:
             await transition(connection, context, event_id, action=action, actor=actor, note=note, data=data)
         if action in PROPAGATED_ACTIONS:
-            await _bring_duplicates_along(connection, context, event_id, actor=actor, note=note)
+            await bring_duplicates_along(connection, context, event_id, actor=actor)
 
 
-async def _bring_duplicates_along(
-    connection: asyncpg.Connection, context: EventContext, master_id: int, *, actor: str, note: str | None
+async def bring_duplicates_along(
+    connection: asyncpg.Connection,
+    context: EventContext,
+    master_id: int,
+    *,
+    actor: str,
+    only: int | None = None,
 ) -> None:
-    """Move every linked duplicate forward on the main path to its master's state."""
+    """Move linked duplicates (or just ``only``) forward on the main path to their master's
+    state, each step with its own hotline callback; a 处置 carries the master's reply."""
     master = await lock_event(connection, master_id)
     if master["state"] not in MAIN_PATH:
         return
     target = MAIN_PATH.index(master["state"])
+    reply: str | None = None
     for row in await connection.fetch(queries.LINKED_DUPLICATES, master_id):
+        if only is not None and row["id"] != only:
+            continue
         linked = await lock_event(connection, row["id"])
         if linked["state"] not in MAIN_PATH:
             continue
@@ -258,16 +301,21 @@ async def _bring_duplicates_along(
                     squad_id=master["squad_id"],
                     note=f"并单: with event {master_id}",
                 )
-            else:
-                await transition(
-                    connection,
-                    context,
-                    row["id"],
-                    action=action,
-                    actor=actor,
-                    note=note if action == "handle" else None,
-                    data=follow,
+                continue
+            if action == "handle" and reply is None:
+                reply = (
+                    await connection.fetchval(queries.LAST_REPLY, master_id)
+                    or f"并单: 同事件{master_id}已处置"
                 )
+            await transition(
+                connection,
+                context,
+                row["id"],
+                action=action,
+                actor=actor,
+                note=reply if action == "handle" else None,
+                data=follow,
+            )
 
 
 async def reroute(

@@ -36,12 +36,12 @@ async def get_matter(request: Request, code: str) -> dict[str, Any]:
 @router.patch(
     "/matters/{code}",
     response_model=models.Matter,
-    summary="Set auto_dispatch, handling_level or owner_department of a matter",
+    summary="Set auto_dispatch, handling_level, owner_department, auto_merge or related_matters of a matter",
 )
 async def patch_matter(request: Request, code: str, body: models.MatterPatch) -> dict[str, Any]:
     given = body.model_fields_set
     changes: dict[str, Any] = {}
-    for name in ("auto_dispatch", "handling_level"):
+    for name in ("auto_dispatch", "handling_level", "auto_merge", "related_matters"):
         if name in given:
             value = getattr(body, name)
             if value is None:
@@ -59,7 +59,10 @@ async def patch_matter(request: Request, code: str, body: models.MatterPatch) ->
     except service.MatterNotFound as error:
         raise APIError(404, "not_found", str(error)) from None
     except service.MatterError as error:
-        raise APIError(422, "invalid_value", str(error)) from None
+        field = "body.related_matters" if str(error).startswith("related_matters") else "body"
+        raise APIError(
+            422, "invalid_value", str(error), fields=[{"field": field, "reason": str(error)}]
+        ) from None
 
 
 @router.get("/departments", response_model=list[models.Department], summary="County departments (主管部门)")

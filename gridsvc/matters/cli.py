@@ -120,13 +120,29 @@ def matters_set(
     ] = None,
     handling_level: Annotated[str | None, typer.Option(help="grid | township")] = None,
     owner_department: Annotated[str | None, typer.Option(help="department code")] = None,
+    auto_merge: Annotated[
+        bool | None,
+        typer.Option(
+            "--auto-merge/--no-auto-merge", help="并单: link a same-matter duplicate without an operator"
+        ),
+    ] = None,
+    related: Annotated[
+        str | None,
+        typer.Option(help="并单: comma-separated matter codes offered as candidates too ('' clears)"),
+    ] = None,
 ) -> None:
-    """Set a matter's dispatch options."""
+    """Set a matter's dispatch and 并单 options."""
     from gridsvc.matters.service import update_matter
 
-    changes: dict[str, Any] = {"auto_dispatch": auto_dispatch, "handling_level": handling_level}
+    changes: dict[str, Any] = {
+        "auto_dispatch": auto_dispatch,
+        "handling_level": handling_level,
+        "auto_merge": auto_merge,
+    }
     if owner_department is not None:
         changes["owner_department"] = owner_department
+    if related is not None:
+        changes["related_matters"] = [c.strip() for c in related.split(",") if c.strip()]
 
     async def task(_: Settings, url: str) -> dict[str, Any]:
         connection = await connect(url)
@@ -139,7 +155,8 @@ def matters_set(
     typer.echo(
         f"{matter['code']} {matter['name']}: auto_dispatch={matter['auto_dispatch']} "
         f"handling_level={matter['handling_level']} "
-        f"owner_department={matter['owner_department']}"
+        f"owner_department={matter['owner_department']} auto_merge={matter['auto_merge']} "
+        f"related_matters={','.join(matter['related_matters']) or '-'}"
     )
 
 

@@ -34,6 +34,12 @@ class Matter(BaseModel):
     owner_department_manual: bool = Field(description="owner set by a person, kept on re-import")
     handling_level: Literal["township", "grid"]
     auto_dispatch: bool
+    auto_merge: bool = Field(
+        description="并单: intake links a same-matter duplicate on its own (above the threshold)"
+    )
+    related_matters: list[str] = Field(
+        description="并单: matters whose open events are offered as candidates too"
+    )
     source: FileName | None
     imported_at: datetime
     updated_at: datetime
@@ -46,6 +52,12 @@ class MatterPatch(BaseModel):
     auto_dispatch: bool | None = None
     handling_level: Literal["township", "grid"] | None = None
     owner_department: str | None = Field(default=None, description="a department code; null clears the owner")
+    auto_merge: bool | None = None
+    related_matters: list[str] | None = Field(
+        default=None,
+        max_length=50,
+        description="matter codes offered as 并单 candidates too (replaces the set)",
+    )
 
 
 class Department(BaseModel):

@@ -60,6 +60,8 @@ UPDATE matters SET
     handling_level = coalesce($3, handling_level),
     owner_department = CASE WHEN $4 THEN $5 ELSE owner_department END,
     owner_department_manual = owner_department_manual OR $4,
+    auto_merge = coalesce($6, auto_merge),
+    related_matters = coalesce($7, related_matters),
     updated_at = now()
 WHERE code = $1
 RETURNING code
@@ -70,3 +72,7 @@ SELECT m.kind, count(DISTINCT m.code) AS matters, count(c.position) AS condition
 FROM matters m LEFT JOIN matter_conditions c ON c.matter_code = m.code
 GROUP BY m.kind ORDER BY m.kind
 """
+
+MISSING_MATTERS = (
+    "SELECT c FROM unnest($1::text[]) AS c WHERE NOT EXISTS (SELECT 1 FROM matters WHERE code = c)"
+)

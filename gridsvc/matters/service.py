@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import time
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeAlias
@@ -92,6 +93,22 @@ async def get_matter(connection: Connection, *, code: str) -> dict[str, Any] | N
     if record is None:
         return None
     return (await _with_conditions(connection, [dict(record)]))[0]
+
+
+_cache: dict[str, tuple[float, dict[str, Any] | None]] = {}
+_CACHE_SECONDS = 10.0
+
+
+async def cached_matter(connection: Connection, *, code: str) -> dict[str, Any] | None:
+    """The matter with its conditions, kept 10 s: intake reads it for every work order. A
+    change made through this process (:func:`update_matter`) applies at once; one made by
+    another process (the CLI, another worker) may take that long."""
+    hit = _cache.get(code)
+    if hit is not None and time.monotonic() - hit[0] < _CACHE_SECONDS:
+        return hit[1]
+    matter = await get_matter(connection, code=code)
+    _cache[code] = (time.monotonic(), matter)
+    return matter
 
 
 async def list_matters(
@@ -217,9 +234,12 @@ async def update_matter(
     auto_dispatch: bool | None = None,
     handling_level: str | None = None,
     owner_department: str | None = _UNSET,
+    auto_merge: bool | None = None,
+    related_matters: list[str] | None = None,
 ) -> dict[str, Any]:
-    """Set a matter's dispatch options. ``owner_department=None`` clears the owner; leaving
-    it out keeps it. A department set here survives later re-imports of the standard."""
+    """Set a matter's dispatch and 并单 options. ``owner_department=None`` clears the owner;
+    leaving it out keeps it. A department set here survives later re-imports of the standard.
+    ``related_matters`` replaces the set (the matter itself is left out: it always counts)."""
     if handling_level is not None and handling_level not in HANDLING_LEVELS:
         raise MatterError(f"handling_level {handling_level!r} is not one of {', '.join(HANDLING_LEVELS)}")
     set_owner = owner_department is not _UNSET
@@ -229,6 +249,11 @@ async def update_matter(
         and not await connection.fetchval(queries.DEPARTMENT_EXISTS, owner_department)
     ):
         raise MatterError(f"unknown department {owner_department!r} (see GET /departments)")
+    if related_matters is not None:
+        related_matters = sorted({c for c in related_matters if c != code})
+        missing = [r["c"] for r in await connection.fetch(queries.MISSING_MATTERS, related_matters)]
+        if missing:
+            raise MatterError(f"related_matters: unknown matter(s) {', '.join(missing)} (see GET /matters)")
     changed = await connection.fetchval(
         queries.UPDATE_MATTER,
         code,
@@ -236,9 +261,12 @@ async def update_matter(
         handling_level,
         set_owner,
         owner_department if set_owner else None,
+        auto_merge,
+        related_matters,
     )
     if changed is None:
         raise MatterNotFound(f"matter {code!r} does not exist")
+    _cache.pop(code, None)
     matter = await get_matter(connection, code=code)
     assert matter is not None
     return matter
