@@ -720,6 +720,16 @@ def test_cli_import_prints_the_report(
         assert result.exit_code == 2 and "handling_level 'city'" in result.output
         result = runner.invoke(app, ["matters", "set", "EV-99-99", "--auto-dispatch"])
         assert result.exit_code == 2 and "matter 'EV-99-99' does not exist" in result.output
+        # 并单 options: merge on its own, related matters (checked, the matter itself left out)
+        result = runner.invoke(
+            app, ["matters", "set", "EV-06-96", "--auto-merge", "--related", "EV-06-96, EV-01-03"]
+        )
+        assert result.exit_code == 0, result.output
+        assert "auto_merge=True related_matters=EV-01-03" in result.output
+        result = runner.invoke(app, ["matters", "set", "EV-06-96", "--related", "EV-99-99"])
+        assert result.exit_code == 2 and "unknown matter(s) EV-99-99" in result.output
+        result = runner.invoke(app, ["matters", "set", "EV-06-96", "--no-auto-merge", "--related", ""])
+        assert "auto_merge=False related_matters=-" in result.output
     finally:
         get_settings.cache_clear()
         if original is not None:

@@ -1,6 +1,7 @@
 /* The side panel of one event: routing explanation, candidate squads with ETA, one-click
- * dispatch / route / transfer (route and transfer with an inline target + reason form), the
- * photos and the audit trail. Refreshed whenever the stream reports a change to the event. */
+ * dispatch / route / transfer (route and transfer with an inline target + reason form), 并单
+ * (candidate duplicates the operator confirms, or the link to undo), the photos and the audit
+ * trail. Refreshed whenever the stream reports a change to the event. */
 (function () {
   "use strict";
   var I = window.I18N, T = I.t, esc = I.escape;
@@ -122,6 +123,38 @@
     var key = w.code === "none" && p.local ? "why.none_local" : "why." + w.code;
     return "<p class='why' data-testid='recommend-why' data-code='" + esc(w.code) + "'>" +
       esc(T(key, p)) + "</p>";
+  }
+
+  // 并单: a link is the operator's decision, so candidates are offered with what they are
+  // judged by (distance, minutes apart, text similarity), each with its own confirm button.
+  function merging(e) {
+    var out = "";
+    if (e.duplicate_of != null) {
+      out = "<p class='dup-of' data-testid='duplicate-of'>" + esc(T("panel.duplicate_of")) + " #" +
+        esc(e.duplicate_of) + " <button class='small' data-act='unlink-duplicate' " +
+        "data-testid='unlink-duplicate'>" + esc(T("action.unlink_duplicate")) + "</button></p>";
+    } else if (e.duplicate_candidates && e.duplicate_candidates.length) {
+      out = "<table class='cands dups' data-testid='duplicate-candidates'><thead><tr><th>" +
+        T("panel.event") + "</th><th>" + T("panel.distance") + "</th><th>" + T("panel.apart") +
+        "</th><th>" + T("panel.similarity") + "</th><th></th></tr></thead><tbody>" +
+        e.duplicate_candidates.map(function (c) {
+          return "<tr data-candidate='" + esc(c.event_id) + "'><td>#" + esc(c.event_id) + " " +
+            esc(c.title) + (c.matter_code !== e.matter_code ?
+              " <span class='tag'>" + esc(T("panel.related_matter")) + "</span>" : "") +
+            "</td><td>" + esc(Math.round(c.distance_m)) + " " + T("panel.metres") + "</td><td>" +
+            esc(Math.round(c.minutes_apart)) + " " + T("panel.minutes") + "</td><td>" +
+            esc(Math.round(c.similarity * 100)) + "%</td><td><button class='small' " +
+            "data-act='link-duplicate' data-original='" + esc(c.event_id) + "' data-testid=" +
+            "'merge-confirm-" + esc(c.event_id) + "'>" + esc(T("panel.merge_confirm")) +
+            "</button></td></tr>";
+        }).join("") + "</tbody></table>";
+    }
+    var merged = (e.duplicates || []).map(function (d) {
+      return "<li>#" + esc(d.id) + (d.external_id ? " " + esc(d.external_id) : "") + " · " +
+        esc(T("state." + d.state)) + "</li>";
+    }).join("");
+    if (merged) out += "<p>" + esc(T("panel.merged")) + "</p><ul class='dups'>" + merged + "</ul>";
+    return out ? "<h3>" + T("panel.merge") + "</h3>" + out : "";
   }
 
   function history(e) {
@@ -370,7 +403,8 @@
       row(T("panel.redo_count"), e.redo_count ?
         "<span data-testid='redo-count'>" + esc(e.redo_count) + "</span>" : "") +
       "</table>" + (e.description ? "<p class='desc'>" + esc(e.description) + "</p>" : "") +
-      actions(e, ranked) + locate(e, found) + "<div class='duban-slot'></div>" + routing(e) +
+      actions(e, ranked) + locate(e, found) + "<div class='duban-slot'></div>" + merging(e) +
+      routing(e) +
       candidates(e, ranked) + photos(attachments) + history(e);
     if (window.OpsBoards) window.OpsBoards.section(e.id, panel);  // 督办 and their replies
     panel.hidden = false;
@@ -440,6 +474,19 @@
     if (what === "transfer-form") { targetForm("transfer"); return; }
     if (what === "redo-form") { reasonForm("redo"); return; }
     if (what === "decline-redo-form") { reasonForm("decline"); return; }
+    if (what === "link-duplicate") {
+      send("/events/" + currentId + "/duplicate_of", {event_id: +button.getAttribute("data-original")});
+      return;
+    }
+    if (what === "unlink-duplicate") {
+      api("/events/" + currentId + "/duplicate_of", {method: "DELETE"})
+        .then(function () { return refresh(); })
+        .catch(function (err) {
+          var error = panel.querySelector(".error");
+          if (error) { error.textContent = T("msg.error") + ": " + err.message; error.hidden = false; }
+        });
+      return;
+    }
     if (what === "dispatch-squad") {
       act("dispatch", {squad_id: +button.getAttribute("data-squad")});
       return;
