@@ -221,6 +221,8 @@ async def test_link_refusals_and_unlink(client, db, secret):
     assert other.status_code == 409 and "unlink" in other.json()["message"]
     chained = client.post(f"/events/{c}/duplicate_of", json={"event_id": b})
     assert chained.status_code == 409 and f"link to event {a}" in chained.json()["message"]
+    around = client.post(f"/events/{a}/duplicate_of", json={"event_id": b})
+    assert around.status_code == 409 and "turn the link around" in around.json()["message"]
     master = client.post(f"/events/{a}/duplicate_of", json={"event_id": c})
     assert master.status_code == 409 and "duplicates of its own" in master.json()["message"]
 

@@ -119,6 +119,11 @@ def _check_link(event: Mapping[str, Any], master: Mapping[str, Any]) -> None:
         )
     if master["state"] == "closed":
         raise MergeRefused(f"event {master['id']} is closed: link to an open original")
+    if master["duplicate_of"] == event["id"]:
+        raise MergeRefused(
+            f"event {master['id']} is a duplicate of event {event['id']}; "
+            "unlink it first to turn the link around"
+        )
     if master["duplicate_of"] is not None:
         raise MergeRefused(
             f"event {master['id']} is itself a duplicate of event {master['duplicate_of']}; "
