@@ -12,7 +12,9 @@ grid head cannot even learn that another grid's event exists:
   departments the cases they are responsible for (in their stations' or townships' areas when
   the account is limited to some), the hotline its own work orders
   (:func:`gridsvc.auth.scope.event_visible`); grid heads, squads and departments may only take
-  the field actions :data:`FIELD_ACTIONS` (others: 403);
+  the field actions :data:`FIELD_ACTIONS` (others: 403), and only on events assigned to them;
+  grid heads and squads report patrol findings (``POST /events``, source ``patrol``) and keep
+  seeing what they reported;
 - whistles: a department account sees the whistles that summon its department and makes its
   own 报到 / 到场 (another department's: 404);
 - ``POST /squads/{squad_id}/positions``: a squad account only for its own squad;
@@ -95,8 +97,8 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/eta"): Rule(DESK),
     ("GET", "/coverage"): Rule(DESK),
     # matter catalogue, delegation lists, calendar: the desk reads, admins write
-    ("GET", "/matters"): Rule(DESK),
-    ("GET", "/matters/{code}"): Rule(DESK),
+    ("GET", "/matters"): Rule(STAFF, "field accounts pick the matter of a 巡查上报"),
+    ("GET", "/matters/{code}"): Rule(STAFF),
     ("PATCH", "/matters/{code}"): Rule(ADMINS),
     ("GET", "/departments"): Rule(DESK),
     ("GET", "/delegations"): Rule(DESK),
@@ -106,7 +108,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("PUT", "/calendar/{jurisdiction_code}/{day}"): Rule(ADMINS),
     ("DELETE", "/calendar/{jurisdiction_code}/{day}"): Rule(ADMINS),
     # events
-    ("POST", "/events"): Rule(DESK),
+    ("POST", "/events"): Rule(STAFF, "grid heads, squads: 巡查上报 (source patrol, with a position)"),
     ("GET", "/events"): Rule(EVENT_READERS, "listed: visible events only"),
     ("GET", "/events/{event_id}"): Rule(EVENT_READERS, "outside scope: 404"),
     ("POST", "/events/{event_id}/actions/{action}"): Rule(

@@ -93,7 +93,7 @@ SELECT * FROM found
 
 # What the scope rules need of one event (scoped roles only; operators skip this).
 EVENT_SCOPE = """
-SELECT id, squad_id, integration_id, grids, responsible_kind, responsible_code
+SELECT id, squad_id, integration_id, grids, responsible_kind, responsible_code, reported_by
 FROM events WHERE id = $1
 """
 

@@ -30,7 +30,21 @@ class EventLike(Protocol):
 
 def event_visible(principal: Principal, event: EventLike) -> bool:
     """May ``principal`` see ``event`` (a row or view with ``grids``, ``squad_id``,
-    ``integration_id``, ``responsible_kind``, ``responsible_code``)?
+    ``integration_id``, ``responsible_kind``, ``responsible_code``, ``reported_by``)?
+
+    Those it is assigned (:func:`event_assigned`), and a grid head's or squad's own 巡查上报
+    wherever it was routed: it may read it and add photos, not act on it.
+    """
+    return event_assigned(principal, event) or reported_it(principal, event)
+
+
+def reported_it(principal: Principal, event: EventLike) -> bool:
+    """Did this grid head or squad account report ``event`` from the field?"""
+    return principal.role in {GRID_HEAD, SQUAD} and event.get("reported_by") == principal.user_id
+
+
+def event_assigned(principal: Principal, event: EventLike) -> bool:
+    """Is ``event`` within ``principal``'s own scope (it may act on it)?
 
     - admin, operator: every event;
     - grid_head: events in one of its community grids, or routed to it as grid head;
@@ -90,6 +104,7 @@ class EventFilter:
     department_code: str | None = None
     station_codes: list[str] | None = None
     township_codes: list[str] | None = None
+    reported_by: int | None = None  # ... or reported by this account (grid heads, squads)
     nothing: bool = False
 
 
@@ -98,10 +113,10 @@ def events_filter(principal: Principal) -> EventFilter:
     if role in {ADMIN, OPERATOR}:
         return EventFilter()
     if role == GRID_HEAD:
-        return EventFilter(grid_codes=list(principal.grid_codes))
+        return EventFilter(grid_codes=list(principal.grid_codes), reported_by=principal.user_id)
     # A squad or integration account without its id must not fall through to "no filter".
     if role == SQUAD and principal.squad_id is not None:
-        return EventFilter(squad_id=principal.squad_id)
+        return EventFilter(squad_id=principal.squad_id, reported_by=principal.user_id)
     if role == INTEGRATION and principal.integration_id is not None:
         return EventFilter(integration_id=principal.integration_id)
     if role == DEPARTMENT and principal.department_code is not None:
@@ -118,13 +133,20 @@ def not_found(kind: str, object_id: int) -> APIError:
 
 
 async def check_event(
-    connection: asyncpg.Connection | asyncpg.Pool, principal: Principal, event_id: int
+    connection: asyncpg.Connection | asyncpg.Pool,
+    principal: Principal,
+    event_id: int,
+    *,
+    acting: bool = False,
 ) -> None:
-    """404 unless the event exists and ``principal`` may see it (no query for the desk)."""
+    """404 unless the event exists and ``principal`` may see it (no query for the desk);
+    ``acting``: may act on it (a field report sent to someone else is not the reporter's
+    to sign for, extend or call back)."""
     if sees_all(principal):
         return
     row = await connection.fetchrow(queries.EVENT_SCOPE, event_id)
-    if row is None or not event_visible(principal, dict(row)):
+    allowed = event_assigned if acting else event_visible
+    if row is None or not allowed(principal, dict(row)):
         raise not_found("event", event_id)
 
 

@@ -41,9 +41,17 @@ def _context(request: Request) -> EventContext:
 
 @router.post("/events", status_code=201, summary="An operator-entered or patrol-found event")
 async def create_event(request: Request, body: models.EventIn) -> Response:
+    """The desk enters any event. Grid heads and squads report what they find on patrol
+    (巡查上报, from the inbox): ``source`` is ``patrol`` (another: 422), the phone's
+    ``location`` is required, the caller fields stay empty; the event is routed like any
+    other and stays visible to its reporter (read, add photos) wherever it goes."""
+    who = current(request)
+    field = not scope.sees_all(who)
+    if field:
+        _check_patrol_report(body)
     lng, lat, crs = to_wgs84_point(body.location, "body.location")
     new = flows.NewEvent(
-        source=body.source,
+        source="patrol" if field else body.source,
         title=body.title,
         description=body.description,
         matter_code=body.matter_code,
@@ -56,10 +64,28 @@ async def create_event(request: Request, body: models.EventIn) -> Response:
         source_lat=body.location.lat if body.location else None,
         reporter=body.reporter.model_dump() if body.reporter else None,
         reported_at=body.reported_at,
+        reported_by=who.user_id if field else None,
     )
     async with request.app.state.pool.acquire() as connection:
         done = await flows.intake(connection, context=_context(request), new=new, actor=actor_of(request))
     return json_response(created_body(done.view, done.created), status_code=201)
+
+
+def _check_patrol_report(body: models.EventIn) -> None:
+    """What a field account's report must be: a patrol finding at a position, no caller."""
+    wrong = []
+    if "source" in body.model_fields_set and body.source != "patrol":
+        wrong.append({"field": "body.source", "reason": "grid heads and squads report source 'patrol' only"})
+    if body.location is None:
+        wrong.append({"field": "body.location", "reason": "a patrol report needs the phone's position"})
+    if body.reporter is not None:
+        wrong.append(
+            {"field": "body.reporter", "reason": "the reporter of a patrol report is the account itself"}
+        )
+    if wrong:
+        raise APIError(
+            422, "invalid_request", "; ".join(f"{w['field']}: {w['reason']}" for w in wrong), fields=wrong
+        )
 
 
 def _unknown(field: str, values: list[str] | None, allowed: tuple[str, ...]) -> None:
@@ -150,6 +176,7 @@ def _scope(request: Request) -> search.Scope | None:
         squad_id=visible.squad_id,
         integration_id=visible.integration_id,
         department_code=visible.department_code,
+        reported_by=visible.reported_by,
         station_codes=tuple(visible.station_codes or ()),
         township_codes=tuple(visible.township_codes or ()),
     )
@@ -245,7 +272,7 @@ async def act(request: Request, event_id: int, action: str, body: models.ActionI
     if action not in ACTIONS:
         raise APIError(404, "not_found", f"no action {action!r}; actions: {', '.join(ACTIONS)}")
     who = current(request)
-    await scope.check_event(request.app.state.pool, who, event_id)
+    await scope.check_event(request.app.state.pool, who, event_id, acting=True)
     if not scope.sees_all(who) and action not in FIELD_ACTIONS:
         raise APIError(
             403, "forbidden", f"role {who.role} may not {action}; it may: {', '.join(sorted(FIELD_ACTIONS))}"
@@ -310,7 +337,7 @@ async def place_event(request: Request, event_id: int, body: models.LocationIn) 
 
 @router.post("/events/{event_id}/extensions", status_code=201, summary="Ask for more time (延期)")
 async def request_extension(request: Request, event_id: int, body: models.ExtensionIn) -> Response:
-    await scope.check_event(request.app.state.pool, current(request), event_id)
+    await scope.check_event(request.app.state.pool, current(request), event_id, acting=True)
     async with request.app.state.pool.acquire() as connection:
         extension_id = await supervision.request_extension(
             connection, event_id=event_id, actor=actor_of(request), minutes=body.minutes, reason=body.reason
@@ -382,7 +409,7 @@ async def reveal_reporter(request: Request, event_id: int, body: models.RevealIn
     """Grid heads and squads, on their own events: 404 outside scope, 409 ``reveal_refused``
     when the caller did not consent or asked for confidentiality. Each reveal adds a
     ``reveal_contact`` row (actor, time) to the event's audit trail."""
-    await scope.check_event(request.app.state.pool, current(request), event_id)
+    await scope.check_event(request.app.state.pool, current(request), event_id, acting=True)
     async with request.app.state.pool.acquire() as connection:
         revealed = await contact.reveal_contact(
             connection, event_id=event_id, actor=actor_of(request), reason=body.reason if body else None

@@ -52,6 +52,7 @@ class NewEvent:
     reported_at: datetime | None = None
     integration_id: int | None = None
     external_id: str | None = None
+    reported_by: int | None = None  # the field account of a 巡查上报
 
 
 @dataclass(frozen=True)
@@ -255,6 +256,7 @@ async def intake(
         duplicate_of=duplicate_of,
         dispatched_at=dispatched_at,
         handle_due_at=handle_due,
+        reported_by=new.reported_by,
         trail=trail,
     )
     row = await connection.fetchrow(queries.INSERT_EVENT, record.model_dump(mode="json"))

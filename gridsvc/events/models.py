@@ -167,6 +167,7 @@ class EventRecord(BaseModel):
     duplicate_of: int | None = None
     dispatched_at: datetime | None = None
     handle_due_at: datetime | None = None
+    reported_by: int | None = None
     trail: list[TransitionRecord]
 
 
@@ -279,6 +280,7 @@ class EventView:
     satisfaction_comment: str | None
     revisited_at: datetime | None
     redo_count: int
+    reported_by: int | None  # the field account of a 巡查上报 (it keeps seeing the event)
     matter_name: str | None
     auto_dispatch: bool | None
     state_zh: str

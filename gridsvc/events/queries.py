@@ -10,7 +10,7 @@ e.source_crs, e.source_lng, e.source_lat, e.reporter, e.reported_at, e.received_
 e.suspended_from, e.responsible_kind, e.responsible_code, e.responsible_name, e.co_handlers,
 e.grids, e.routing, e.squad_id, e.duplicate_of, e.stage, e.stage_started_at, e.due_at,
 e.dispatched_at, e.handle_due_at, e.overdue_since, e.closed_at, e.updated_at,
-e.satisfaction, e.satisfaction_comment, e.revisited_at, e.redo_count,
+e.satisfaction, e.satisfaction_comment, e.revisited_at, e.redo_count, e.reported_by,
 m.name AS matter_name, m.auto_dispatch
 """
 
@@ -27,21 +27,23 @@ WITH r AS (
         reporter jsonb, reported_at timestamptz, received_at timestamptz, state text,
         stage text, due_at timestamptz, responsible_kind text, responsible_code text,
         responsible_name text, co_handlers jsonb, grids jsonb, routing jsonb, squad_id bigint,
-        duplicate_of bigint, dispatched_at timestamptz, handle_due_at timestamptz)
+        duplicate_of bigint, dispatched_at timestamptz, handle_due_at timestamptz,
+        reported_by bigint)
 ), new_event AS (
     INSERT INTO events (source, integration_id, external_id, title, description, matter_code,
                         matter_text, condition_position, address, geom, source_crs,
                         source_lng, source_lat, reporter, reported_at, received_at, state,
                         stage, stage_started_at, due_at, responsible_kind, responsible_code,
                         responsible_name, co_handlers, grids, routing, squad_id, duplicate_of,
-                        dispatched_at, handle_due_at)
+                        dispatched_at, handle_due_at, reported_by)
     SELECT source, integration_id, external_id, title, description, matter_code, matter_text,
            condition_position, address,
            CASE WHEN lng IS NULL OR lat IS NULL THEN NULL
                 ELSE ST_SetSRID(ST_MakePoint(lng, lat), 4326) END,
            source_crs, source_lng, source_lat, reporter, reported_at, received_at, state,
            stage, received_at, due_at, responsible_kind, responsible_code, responsible_name,
-           co_handlers, grids, routing, squad_id, duplicate_of, dispatched_at, handle_due_at
+           co_handlers, grids, routing, squad_id, duplicate_of, dispatched_at, handle_due_at,
+           reported_by
     FROM r
     ON CONFLICT (integration_id, external_id) DO NOTHING
     RETURNING *

@@ -84,6 +84,8 @@ class Scope:
     # a department account limited to its stations' or townships' areas (both empty: anywhere)
     station_codes: tuple[str, ...] = ()
     township_codes: tuple[str, ...] = ()
+    # ... or reported by this account from the field (a grid head's or squad's 巡查上报)
+    reported_by: int | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -164,8 +166,9 @@ def _facet_clause(sql: _Sql, facet: str, values: tuple[str, ...], now: str) -> s
     return clause
 
 
-def _base_clauses(sql: _Sql, search: EventSearch, scope: Scope, viewer: Any, now: str) -> list[str]:
-    """Every clause that is not a facet: scope, open, the older filters, free text."""
+def _scope_clauses(sql: _Sql, scope: Scope) -> list[str]:
+    """The caller's scope (:func:`gridsvc.auth.scope.event_visible`): what it is assigned, or
+    what it reported from the field wherever that was routed."""
     where: list[str] = []
     if scope.grid_codes is not None:
         codes = sql.param(list(scope.grid_codes))
@@ -188,6 +191,14 @@ def _base_clauses(sql: _Sql, search: EventSearch, scope: Scope, viewer: Any, now
                 f"(e.grids -> ('specialist:' || {code}::text) ->> 'code' = ANY({stations}::text[])"
                 f" OR {TOWNSHIP} = ANY({towns}::text[]))"
             )
+    if scope.reported_by is None or not where:
+        return where
+    return [f"(e.reported_by = {sql.param(scope.reported_by)} OR ({' AND '.join(where)}))"]
+
+
+def _base_clauses(sql: _Sql, search: EventSearch, scope: Scope, viewer: Any, now: str) -> list[str]:
+    """Every clause that is not a facet: scope, open, the older filters, free text."""
+    where: list[str] = _scope_clauses(sql, scope)
     if search.open_only:
         where.append("e.state <> 'closed'")
     if search.responsible_kind is not None:

@@ -15,7 +15,7 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from gridsvc.auth.deps import principal, require
 from gridsvc.auth.models import Principal
-from gridsvc.auth.scope import event_visible
+from gridsvc.auth.scope import event_assigned, event_visible
 from gridsvc.errors import APIError
 from gridsvc.events.flows import viewer_of
 from gridsvc.jsonresp import json_response
@@ -104,7 +104,10 @@ async def live_events(
     found = await views.open_event_views(
         request.app.state.pool, states=states, limit=limit, viewer=viewer_of(who)
     )
-    return json_response({"events": [views.event_summary(v) for v in found if event_visible(who, v)]})
+    # The inbox's assignments are what the account may act on; its own field reports sent to
+    # another unit stay out of them (GET /events lists those).
+    shown = event_assigned if assignments else event_visible
+    return json_response({"events": [views.event_summary(v) for v in found if shown(who, v)]})
 
 
 @router.get("/live/squads", summary="Squads with status and live (or station) position")

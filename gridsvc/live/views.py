@@ -93,6 +93,7 @@ def event_summary(view: EventView) -> dict[str, Any]:
         "updated_at": view.updated_at,
         "description": view.description,
         "reporter": view.reporter,
+        "reported_by": view.reported_by,
     }
 
 

@@ -58,6 +58,53 @@ QUEUE = f"""<section id="queue" aria-labelledby="q-title">
 </section>"""
 
 
+# The inbox's own tools (gridsvc/static/inbox/field.js): a squad's status, 巡查上报.
+FIELD_TOOLS = """<section id="status" hidden>
+  <p><span data-i18n="status.title">中队状态</span>：<b data-testid="squad-status"></b></p>
+  <div class="buttons">
+    <button type="button" data-status="available" data-testid="status-available"
+      data-i18n="squad.available">在岗</button>
+    <button type="button" data-status="busy" data-testid="status-busy"
+      data-i18n="squad.busy">忙碌</button>
+    <button type="button" data-status="off_duty" data-testid="status-off_duty"
+      data-i18n="squad.off_duty">休息</button>
+    <button type="button" data-status="offline" data-testid="status-offline"
+      data-i18n="squad.offline">离线</button>
+  </div>
+  <input name="reason" maxlength="500" data-testid="status-reason"
+    data-i18n-placeholder="status.reason" placeholder="原因">
+</section>
+<div class="tools"><button type="button" id="patrol-open" class="primary"
+  data-testid="patrol-open" data-i18n="patrol.open">巡查上报</button></div>
+<form id="patrol" hidden data-testid="patrol-form">
+  <h2 data-i18n="patrol.title">巡查上报</h2>
+  <label><span data-i18n="patrol.matter">事项</span>
+    <input name="q" type="search" autocomplete="off" data-testid="patrol-matter-q"
+      data-i18n-placeholder="patrol.search" placeholder="搜索事项名称或编码"></label>
+  <p class="chosen" data-testid="patrol-matter" hidden></p>
+  <ul class="matches"></ul>
+  <label><span data-i18n="patrol.note">情况说明</span>
+    <textarea name="note" rows="3" maxlength="5000" data-testid="patrol-note"></textarea></label>
+  <label class="file"><span data-i18n="patrol.photo">现场照片</span>
+    <span class="pick" data-i18n="patrol.take_photo">拍照或选择照片</span>
+    <input type="file" name="photo" accept="image/jpeg,image/png,image/webp"
+      capture="environment" data-testid="patrol-photo">
+    <span class="file-name" data-testid="patrol-photo-name"></span></label>
+  <p class="pos" data-testid="patrol-position"></p>
+  <div class="buttons">
+    <button type="submit" class="primary" data-testid="patrol-submit"
+      data-i18n="patrol.submit">提交上报</button>
+    <button type="button" class="ghost" data-act="relocate" data-i18n="patrol.relocate">重新定位</button>
+    <button type="button" class="ghost" data-act="cancel" data-i18n="panel.cancel">取消</button>
+  </div>
+</form>"""
+FIELD_REPORTS = """<section id="reports" data-testid="my-reports">
+  <h2 data-i18n="patrol.mine">我的上报</h2>
+  <p class="none" data-i18n="patrol.none">暂无上报</p>
+  <ul></ul>
+</section>"""
+
+
 def _login(request: Request) -> RedirectResponse:
     target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     return RedirectResponse(f"/login?next={quote(target)}", status_code=303)
@@ -67,6 +114,7 @@ def _config(request: Request, who: Principal, info: dict[str, Any] | None) -> st
     settings = request.app.state.settings
     data = {
         "user": {
+            "user_id": who.user_id,
             "name": who.name,
             "display_name": who.display_name,
             "role": who.role,
@@ -198,8 +246,10 @@ async def inbox_page(request: Request) -> Response:
 <p id="toast" role="status" hidden></p>
 <section id="inboxmap" data-testid="inbox-map"></section>
 <section id="duban" data-testid="inbox-duban" hidden></section>
+{FIELD_TOOLS}
 <main id="list" aria-live="polite"></main>
 <p id="empty" hidden data-i18n="inbox.empty">暂无待办任务</p>
+{FIELD_REPORTS}
 <script id="gridsvc-config" type="application/json">{_config(request, who, info)}</script>
 <script src="/static/i18n/i18n.js"></script>
 <script src="/static/vendor/leaflet/leaflet.js"></script>
@@ -210,6 +260,7 @@ async def inbox_page(request: Request) -> Response:
 <script src="/static/inbox/inbox.js"></script>
 <script src="/static/inbox/whistles.js"></script>
 <script src="/static/inbox/duban.js"></script>
+<script src="/static/inbox/field.js"></script>
 </body></html>"""
     return HTMLResponse(page, headers={"Cache-Control": "no-store"})
 

@@ -108,7 +108,18 @@
     if (window.InboxMap) window.InboxMap.update(items);
   }
 
+  // A report of this account sent to another unit reaches it too (its history): not a task.
+  function notMine(e) {
+    var me = I.config.user || {};
+    if (e.reported_by == null || e.reported_by !== me.user_id) return false;
+    if (me.role === "squad") return e.squad_id !== me.squad_id;
+    var grids = me.grid_codes || [];
+    return grids.indexOf(e.community) < 0 && !(e.responsible && e.responsible.kind ===
+      "grid_head" && grids.indexOf(e.responsible.code) >= 0);
+  }
+
   function upsert(e, announce) {
+    if (notMine(e)) return;
     var known = items[e.id];
     var seen = known ? known.updated_at : gone[e.id];
     if (seen && e.updated_at && e.updated_at <= seen && !(known && e.updated_at === seen)) return;
@@ -242,6 +253,7 @@
       event: function (m) {
         upsert(m.event, true);
         if (window.InboxDuban) window.InboxDuban.reload();  // a 督办 may have come with it
+        if (window.FieldReports) window.FieldReports.update(m.event);
       },
       removed: function (m) {
         if (items[m.id]) { delete items[m.id]; render(); toast(T("inbox.removed")); }
