@@ -36,3 +36,17 @@ def bearer(database_url: str, role: str = "admin", **scope: Any) -> dict[str, st
     """An Authorization header for a new account of ``role`` (for apps a test starts itself:
     ``client.headers.update(bearer(settings.database_url))``)."""
     return {"Authorization": f"Bearer {issue_token(database_url, role, **scope)}"}
+
+
+def disable_account(database_url: str, name: str) -> None:
+    """Disable an account (its tokens stop working), through the real auth service."""
+
+    async def task() -> None:
+        connection = await connect(database_url)
+        try:
+            await auth.set_disabled(connection, name=name)
+        finally:
+            await connection.close()
+
+    with ThreadPoolExecutor(1) as thread:
+        thread.submit(asyncio.run, task()).result()

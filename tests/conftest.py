@@ -8,6 +8,7 @@ end, so tests never touch the demo data.
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from gridsvc.app import create_app
 from gridsvc.database.embedded import resolve_database_url
 from gridsvc.database.pool import connect
 from gridsvc.settings import PROJECT_ROOT, Settings
-from tests.auth_support import bearer, issue_token
+from tests.auth_support import bearer, disable_account, issue_token
 from tests.roads_support import scratch_database
 
 SHARED_GEODATA = Path(os.environ.get("GRIDSVC_SHARED_GEODATA", PROJECT_ROOT.parent / "shared" / "geodata"))
@@ -81,6 +82,22 @@ def make_token(database_url: str) -> Callable[..., str]:
     """``make_token(role, **scope) -> token``: a new account of that role in the session
     database, e.g. ``make_token("grid_head", grid_codes=["LI-VADUZ-01"])``."""
     return lambda role, **scope: issue_token(database_url, role, **scope)
+
+
+@pytest.fixture
+def field_token(database_url: str) -> Iterator[Callable[..., str]]:
+    """``field_token(role, **scope) -> token`` like ``make_token``, for accounts of a shared demo
+    squad or grid: they are disabled when the test ends, so that no later test finds an extra
+    recipient (a notice, a 督办) of its own squad or grid."""
+    names: list[str] = []
+
+    def make(role: str, **scope: object) -> str:
+        names.append(f"test-{role}-{uuid.uuid4().hex[:8]}")
+        return issue_token(database_url, role, name=names[-1], **scope)
+
+    yield make
+    for name in names:
+        disable_account(database_url, name)
 
 
 @pytest.fixture

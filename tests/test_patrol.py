@@ -33,9 +33,9 @@ async def quiet_grids(db: Any) -> list[dict[str, str]]:
     return [dict(r) for r in rows]
 
 
-async def test_grid_head_report_is_routed_and_in_its_history(client: TestClient, db, make_token):
+async def test_grid_head_report_is_routed_and_in_its_history(client: TestClient, db, field_token):
     grid = (await quiet_grids(db))[0]
-    head = auth(make_token("grid_head", grid_codes=[grid["code"]], display_name="网格长 巡查"))
+    head = auth(field_token("grid_head", grid_codes=[grid["code"]], display_name="网格长 巡查"))
     me = client.get("/me", headers=head).json()
     matter = await delegated_matter(db)
     where = await spot_in(db, grid["code"])
@@ -80,13 +80,13 @@ async def test_grid_head_report_is_routed_and_in_its_history(client: TestClient,
     assert photo.status_code == 201, photo.text
 
 
-async def test_squad_report_routed_elsewhere_stays_in_its_history(client: TestClient, db, make_token):
+async def test_squad_report_routed_elsewhere_stays_in_its_history(client: TestClient, db, field_token):
     grids = await quiet_grids(db)
     squads = client.get("/squads").json()
     # a squad that does not serve the grid where it reports
     grid = grids[0]
     reporter = next(s for s in squads if grid["enforcement_code"] not in s["grid_codes"])
-    squad = auth(make_token("squad", squad_code=reporter["code"]))
+    squad = auth(field_token("squad", squad_code=reporter["code"]))
     me = client.get("/me", headers=squad).json()
     created = client.post(
         "/events",
@@ -132,9 +132,9 @@ async def test_squad_report_routed_elsewhere_stays_in_its_history(client: TestCl
     assert event_id in [e["id"] for e in everything]
 
 
-async def test_field_report_needs_a_position_and_is_a_patrol(client: TestClient, db, make_token):
+async def test_field_report_needs_a_position_and_is_a_patrol(client: TestClient, db, field_token):
     grid = (await quiet_grids(db))[0]
-    head = auth(make_token("grid_head", grid_codes=[grid["code"]]))
+    head = auth(field_token("grid_head", grid_codes=[grid["code"]]))
     where = await spot_in(db, grid["code"])
     no_position = client.post("/events", json={"title": "无定位"}, headers=head)
     assert no_position.status_code == 422

@@ -66,7 +66,7 @@ def restore_status(client: TestClient) -> Iterator[list[int]]:
         assert response.status_code == 200, response.text
 
 
-async def test_squad_sets_busy_and_the_recommendation_moves_on(client, db, make_token, restore_status):
+async def test_squad_sets_busy_and_the_recommendation_moves_on(client, db, field_token, restore_status):
     matter = await delegated_matter(db)
     event_id = new_event(client, matter, await spot_in(db, await quiet_grid(db)))
     before = ranked(client, event_id)
@@ -76,7 +76,7 @@ async def test_squad_sets_busy_and_the_recommendation_moves_on(client, db, make_
     assert "在岗" in before["recommended"]["reason_zh"]
 
     # the squad, from its own token, says it is busy and why
-    squad = {"Authorization": f"Bearer {make_token('squad', squad_code=local['code'])}"}
+    squad = {"Authorization": f"Bearer {field_token('squad', squad_code=local['code'])}"}
     restore_status.append(local["id"])
     changed = client.post(
         f"/squads/{local['id']}/status",
@@ -145,10 +145,10 @@ async def test_squad_over_the_load_limit_is_passed_over(client, db, settings: Se
         ]
 
 
-async def test_status_rules(client, make_token, restore_status):
+async def test_status_rules(client, make_token, field_token, restore_status):
     squads = client.get("/squads").json()
     mine, other = squads[0], squads[1]
-    squad = {"Authorization": f"Bearer {make_token('squad', squad_code=mine['code'])}"}
+    squad = {"Authorization": f"Bearer {field_token('squad', squad_code=mine['code'])}"}
     operator = {"Authorization": f"Bearer {make_token('operator')}"}
     restore_status.extend([mine["id"], other["id"]])
 

@@ -214,6 +214,7 @@ async def ops_page(request: Request) -> Response:
 <script src="/static/basemap/basemap.js"></script>
 <script src="/static/ops/live.js"></script>
 <script src="/static/ops/panel.js"></script>
+<script src="/static/ops/squads.js"></script>
 <script src="/static/ops/ops.js"></script>
 <script src="/static/ops/queue.js"></script>
 <script src="/static/ops/boards.js"></script>

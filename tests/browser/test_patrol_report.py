@@ -9,6 +9,8 @@ with a reason from its inbox. Screenshots land in test-artifacts/.
 
 from __future__ import annotations
 
+import re
+
 import httpx
 import pytest
 from playwright.async_api import FilePayload, expect
@@ -28,7 +30,9 @@ def server(settings, demo):  # noqa: ARG001
         app.__exit__()
 
 
-async def test_grid_head_reports_a_finding_with_a_photo(server, browser, artifacts, make_token, db):
+async def test_grid_head_reports_a_finding_with_a_photo(
+    server, browser, artifacts, make_token, field_token, db
+):
     grid = await db.fetchval(QUIET_GRIDS + " ORDER BY code DESC LIMIT 1", list(BUSY_TOWNS))
     enforcement = await db.fetchval(
         "SELECT enforcement_code FROM current_grids WHERE layer = 'community' AND code = $1", grid
@@ -38,7 +42,7 @@ async def test_grid_head_reports_a_finding_with_a_photo(server, browser, artifac
         "AND kind = 'event' AND handling_level = 'township' AND NOT auto_dispatch ORDER BY code LIMIT 1"
     )
     where = await spot_in(db, grid)
-    head = make_token("grid_head", grid_codes=[grid], display_name="网格长 巡查")
+    head = field_token("grid_head", grid_codes=[grid], display_name="网格长 巡查")
     operator = make_token("operator")
     outside = Outside(server.url)
 
@@ -94,11 +98,11 @@ async def test_grid_head_reports_a_finding_with_a_photo(server, browser, artifac
     await phone.close()
 
 
-async def test_squad_sets_itself_busy_from_the_inbox(server, browser, artifacts, make_token):
+async def test_squad_sets_itself_busy_from_the_inbox(server, browser, artifacts, make_token, field_token):
     operator = make_token("operator")
     squads = get(f"{server.url}/squads", operator).json()
     squad = squads[-1]
-    token = make_token("squad", squad_code=squad["code"])
+    token = field_token("squad", squad_code=squad["code"])
     phone = await browser.new_context(**PHONE, locale="zh-CN")
     try:
         inbox = await log_in(phone, server.url, token, "/inbox")
@@ -116,6 +120,41 @@ async def test_squad_sets_itself_busy_from_the_inbox(server, browser, artifacts,
         await expect(shown).to_contain_text("在岗")
     finally:
         await phone.close()
+        async with httpx.AsyncClient(base_url=server.url, timeout=10) as client:
+            back = await client.post(
+                f"/squads/{squad['id']}/status",
+                json={"status": "available"},
+                headers={"Authorization": f"Bearer {operator}"},
+            )
+        assert back.status_code == 200, back.text
+
+
+async def test_operator_sets_a_squad_offline_from_the_map(server, browser, artifacts, make_token):
+    operator = make_token("operator")
+    squad = get(f"{server.url}/squads", operator).json()[0]
+    desk = await browser.new_context(viewport={"width": 1440, "height": 900}, locale="zh-CN")
+    try:
+        ops = await log_in(desk, server.url, operator, "/ops")
+        marker = ops.locator(f".sq[data-squad='{squad['id']}']")
+        await expect(marker).to_be_attached()
+        await marker.dispatch_event("click")
+        popup = ops.get_by_test_id("squad-popup")
+        await expect(popup).to_be_visible()
+        await expect(popup.get_by_test_id("squad-popup-status")).to_contain_text("在岗")
+        await popup.get_by_test_id("squad-popup-select").select_option("offline")
+        await popup.get_by_test_id("squad-popup-save").click()
+        await expect(popup.locator(".error")).to_contain_text("请填写原因")
+        await popup.get_by_test_id("squad-popup-reason").fill("对讲机无信号")
+        await popup.get_by_test_id("squad-popup-save").click()
+        await expect(popup.get_by_test_id("squad-popup-status")).to_contain_text("离线（对讲机无信号）")
+        # the map's marker follows the change (live squads message)
+        await expect(marker).to_have_class(re.compile(r"\bsq-offline\b"), timeout=5000)
+        await ops.screenshot(path=artifacts / "ops-squad-offline.png")
+        stored = get(f"{server.url}/squads/{squad['id']}", operator).json()
+        assert (stored["status"], stored["status_reason"]) == ("offline", "对讲机无信号")
+        assert stored["status_by"].startswith("operator:")
+    finally:
+        await desk.close()
         async with httpx.AsyncClient(base_url=server.url, timeout=10) as client:
             back = await client.post(
                 f"/squads/{squad['id']}/status",

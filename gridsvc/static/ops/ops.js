@@ -141,6 +141,10 @@
       var marker = L.marker([s.position.lat, s.position.lng], {icon: squadIcon(s),
                                                                zIndexOffset: -100});
       marker.bindTooltip(squadTip(s));
+      // the desk sets a squad's status from its popup (squads.js), with the latest data
+      marker.bindPopup(function () {
+        return window.SquadStatus ? window.SquadStatus.popup(squads[s.id].data) : "";
+      });
       marker.addTo(squadLayer);
       squads[s.id] = {data: s, marker: marker};
     } else {
