@@ -1,6 +1,6 @@
 """The pages' dictionaries: the same keys in both languages, no English in the Chinese one
-(apart from format names such as JPEG/PNG), and every key the field inbox and the dispatch
-panel ask for present."""
+(apart from names such as JPEG/PNG, CSV/Excel, OpenStreetMap and the Esc key), and every key
+the field inbox and the dispatch panel ask for present."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import re
 from gridsvc.settings import PROJECT_ROOT
 
 I18N = PROJECT_ROOT / "gridsvc" / "static" / "i18n"
-FORMAT_NAMES = re.compile(r"\b(JPEG|PNG|WebP)\b")
+FORMAT_NAMES = re.compile(r"\b(JPEG|PNG|WebP|CSV|Excel|OpenStreetMap|Esc)\b")
 
 
 def load(lang: str) -> dict[str, str]:
