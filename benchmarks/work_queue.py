@@ -1,7 +1,7 @@
 """Work-queue benchmark: ``GET /events``'s SQL (search, filters, sort, paging, counts) on a
 seeded events table, with and without migration 014's indexes.
 
-Run: ``python benchmarks/queue.py`` (``--events 5000000`` for the city-scale issue's size;
+Run: ``python benchmarks/work_queue.py`` (``--events 5000000`` for the city-scale issue's size;
 default 1,000,000; ``--repeat``). Uses GRIDSVC_DATABASE_URL's server or the private cluster, in
 a scratch database of its own (dropped at the end) with every migration applied.
 
