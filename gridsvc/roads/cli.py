@@ -58,6 +58,15 @@ def print_report(result: Any) -> None:
         f"directed edges ({graph['oneway_edges']} one-way), {graph['length_km']} km"
     )
     typer.echo(f"  drivable ways: {report['ways']['drivable']}; left out: {report['ways']['left_out']}")
+    trimmed = report["ways"].get("trimmed_at_edge") or {}
+    if trimmed.get("ways"):
+        typer.secho(
+            f"warning: {trimmed['ways']} ways referenced {trimmed['missing_node_refs']} nodes "
+            f"missing from the extract (clipped by a bounding box): cut at its edge into "
+            f"{trimmed['parts_kept']} pieces, {trimmed['ways_dropped']} with no piece left",
+            fg=typer.colors.YELLOW,
+            err=True,
+        )
     if components["dropped_components"]:
         typer.secho(
             f"  kept the largest strongly connected component; dropped "

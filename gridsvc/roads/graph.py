@@ -128,9 +128,16 @@ def build_network(
         extract = write_drivable_xml(source, xml, table)
         mark("osmnx graph_from_xml")
         graph = ox.graph_from_xml(xml, simplify=False, retain_all=True)
+    if extract.split_ids:  # the runs of a way cut at the extract's edge carry its real id
+        for _u, _v, data in graph.edges(data=True):
+            data["osmid"] = extract.split_ids.get(data["osmid"], data["osmid"])
     mark("urban areas")
     urban = read_landuse(source, table.urban_landuse) if table.urban_factor < 1.0 else None
-    ways = {"drivable": extract.ways, "left_out": dict(extract.left_out.most_common())}
+    ways = {
+        "drivable": extract.ways,
+        "left_out": dict(extract.left_out.most_common()),
+        "trimmed_at_edge": extract.trimmed_report(),
+    }
     return finish_network(
         graph, table, urban=urban, clip=clip, mark=mark, report={"source": str(source), "ways": ways}
     )

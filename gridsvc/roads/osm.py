@@ -44,11 +44,36 @@ class DrivableExtract:
     left_out : collections.Counter
         Count of left-out ``highway=*`` ways per reason (``class:footway``,
         ``access:private``, ...).
+    trimmed_ways : int
+        Drivable ways that referenced nodes missing from the extract (cut by its bounding
+        box): each was cut at the extract's edge into its runs of present nodes.
+    missing_node_refs : int
+        References of those ways to nodes missing from the extract.
+    trimmed_parts : int
+        Ways written for the trimmed ways (their runs of two or more present nodes).
+    trimmed_dropped : int
+        Trimmed ways with no run of two present nodes (nothing of them was kept).
+    split_ids : dict of int to int
+        The stand-in way id of every run after a trimmed way's first (negative, as OSM
+        editors number new objects; osmnx keys ways by id) to the way's real id.
     """
 
     ways: int = 0
     nodes: int = 0
     left_out: Counter[str] = field(default_factory=Counter)
+    trimmed_ways: int = 0
+    missing_node_refs: int = 0
+    trimmed_parts: int = 0
+    trimmed_dropped: int = 0
+    split_ids: dict[int, int] = field(default_factory=dict)
+
+    def trimmed_report(self) -> dict[str, int]:
+        return {
+            "ways": self.trimmed_ways,
+            "missing_node_refs": self.missing_node_refs,
+            "parts_kept": self.trimmed_parts,
+            "ways_dropped": self.trimmed_dropped,
+        }
 
 
 def _split(value: str | None) -> set[str]:
@@ -89,8 +114,33 @@ def _explicit_tags(tags: osmium.osm.TagList) -> dict[str, str] | None:
     return None
 
 
+def present_runs(refs: list[int], present: set[int]) -> list[list[int]]:
+    """The maximal runs of consecutive ``refs`` found in ``present``, two nodes or more.
+
+    A way cut by an extract's bounding box keeps the pieces inside it; joining the pieces
+    across the gap would invent a road that does not exist.
+    """
+    runs: list[list[int]] = []
+    run: list[int] = []
+    for ref in refs:
+        if ref in present:
+            run.append(ref)
+            continue
+        if len(run) >= 2:
+            runs.append(run)
+        run = []
+    if len(run) >= 2:
+        runs.append(run)
+    return runs
+
+
 def write_drivable_xml(source: Path, target: Path, table: SpeedTable) -> DrivableExtract:
     """Write the drivable ways of ``source`` and their nodes to ``target`` (OSM XML).
+
+    Ways that reference nodes missing from the extract (every bounding-box cut has them)
+    are cut at the extract's edge into their runs of present nodes and counted; osmnx
+    would otherwise refuse the whole file. OSM files list nodes before ways (osmium and
+    Overpass both write them sorted), so every node is known when its ways are read.
 
     Raises
     ------
@@ -126,19 +176,54 @@ def write_drivable_xml(source: Path, target: Path, table: SpeedTable) -> Drivabl
     if target.exists():
         target.unlink()
     writer = osmium.SimpleWriter(str(target))
+    present: set[int] = set()
     try:
         for obj in osmium.FileProcessor(str(source), osmium.osm.NODE | osmium.osm.WAY):
             if isinstance(obj, osmium.osm.Node):
                 if obj.id in node_ids:
                     writer.add_node(obj)
+                    present.add(obj.id)
                     stats.nodes += 1
             elif isinstance(obj, osmium.osm.Way) and obj.id in keep:
-                tags = keep[obj.id]
-                writer.add_way(obj if tags is None else obj.replace(tags=tags))
-                stats.ways += 1
+                _write_way(writer, obj, keep[obj.id], present, stats)
     finally:
         writer.close()
+    if stats.ways == 0:
+        raise NoDrivableRoadsError(
+            f"{source.name}: no drivable road left after cutting {stats.trimmed_ways} ways "
+            f"at the extract's edge (their nodes are missing); the current roads are kept"
+        )
     return stats
+
+
+def _write_way(
+    writer: osmium.SimpleWriter,
+    way: osmium.osm.Way,
+    tags: dict[str, str] | None,
+    present: set[int],
+    stats: DrivableExtract,
+) -> None:
+    refs = [n.ref for n in way.nodes]
+    missing = sum(1 for ref in refs if ref not in present)
+    if not missing:
+        writer.add_way(way if tags is None else way.replace(tags=tags))
+        stats.ways += 1
+        return
+    stats.trimmed_ways += 1
+    stats.missing_node_refs += missing
+    runs = present_runs(refs, present)
+    if not runs:
+        stats.trimmed_dropped += 1
+        return
+    all_tags = tags if tags is not None else {t.k: t.v for t in way.tags}
+    stats.ways += 1
+    for i, run in enumerate(runs):
+        part_id = way.id
+        if i:
+            part_id = -(len(stats.split_ids) + 1)
+            stats.split_ids[part_id] = way.id
+        writer.add_way(way.replace(id=part_id, nodes=run, tags=all_tags))
+        stats.trimmed_parts += 1
 
 
 def read_landuse(source: Path, values: tuple[str, ...]) -> BaseGeometry | None:
