@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 
 from gridsvc.auth import scope
 from gridsvc.auth.actor import actor_of
@@ -16,7 +16,7 @@ from gridsvc.events import service as events
 from gridsvc.jsonresp import json_response
 from gridsvc.revisits import flows, service
 from gridsvc.revisits.models import DeclineIn, RedoIn, RevisitIn, Satisfaction
-from gridsvc.webhooks.inbound import parse_body, signed_body
+from gridsvc.webhooks.inbound import SignedCall, parse_body, signed_call
 
 router = APIRouter(tags=["revisits"])
 
@@ -30,23 +30,15 @@ router = APIRouter(tags=["revisits"])
         404: {"description": "no such work order of this hotline"},
     },
 )
-async def hotline_revisit(
-    request: Request,
-    x_integration: str = Header(description="the integration's name"),
-    x_timestamp: str = Header(description="unix seconds"),
-    x_signature: str = Header(description="sha256=<hex HMAC of '<timestamp>.' + body>"),
-) -> Response:
-    integration, raw = await signed_body(
-        request, integration=x_integration, timestamp=x_timestamp, signature=x_signature
-    )
-    body = parse_body(request, raw, RevisitIn)
+async def hotline_revisit(request: Request, call: Annotated[SignedCall, Depends(signed_call)]) -> Response:
+    body = parse_body(request, call.raw, RevisitIn)
     async with request.app.state.pool.acquire() as connection:
         result = await flows.record_revisit(
             connection,
             event_flows.context_of(request.app.state),
-            integration=integration,
+            integration=call.integration,
             body=body,
-            actor=f"integration:{x_integration}",
+            actor=f"integration:{call.name}",
         )
     return json_response(result.body(), status_code=201 if result.created else 200)
 

@@ -8,14 +8,16 @@ index on (integration, work-order number) decides).
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Header, Request, Response
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request, Response
 
 from gridsvc.events import flows
 from gridsvc.events.models import Viewer, WorkOrderIn
 from gridsvc.events.read import created_body
 from gridsvc.geo.points import to_wgs84_point
 from gridsvc.jsonresp import json_response
-from gridsvc.webhooks.inbound import parse_body, signed_body
+from gridsvc.webhooks.inbound import SignedCall, parse_body, signed_call
 
 router = APIRouter(tags=["webhooks"])
 
@@ -28,16 +30,9 @@ router = APIRouter(tags=["webhooks"])
         201: {"description": "stored, routed (and dispatched if configured)"},
     },
 )
-async def hotline_work_order(
-    request: Request,
-    x_integration: str = Header(description="the integration's name"),
-    x_timestamp: str = Header(description="unix seconds"),
-    x_signature: str = Header(description="sha256=<hex HMAC of '<timestamp>.' + body>"),
-) -> Response:
-    integration, raw = await signed_body(
-        request, integration=x_integration, timestamp=x_timestamp, signature=x_signature
-    )
-    order = parse_body(request, raw, WorkOrderIn)
+async def hotline_work_order(request: Request, call: Annotated[SignedCall, Depends(signed_call)]) -> Response:
+    integration, x_integration = call.integration, call.name
+    order = parse_body(request, call.raw, WorkOrderIn)
     lng, lat, crs = to_wgs84_point(order.location, "body.location")
     new = flows.NewEvent(
         source="hotline",

@@ -9,9 +9,10 @@ Used by the work-order webhook (``POST /webhooks/12345``) and the 回访 callbac
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from fastapi import Request
+from fastapi import Header, Request
 from pydantic import BaseModel, ValidationError
 
 from gridsvc import jsonsafe
@@ -60,6 +61,28 @@ async def signed_body(
     if not verify(found["secret"], timestamp, raw, signature):
         raise unauthorised("signature does not match the body")
     return found, raw
+
+
+@dataclass(frozen=True)
+class SignedCall:
+    """A request whose signature checked out: the integration (its row), its name, the body."""
+
+    integration: dict[str, Any]
+    name: str
+    raw: bytes
+
+
+async def signed_call(
+    request: Request,
+    x_integration: str = Header(description="the integration's name"),
+    x_timestamp: str = Header(description="unix seconds"),
+    x_signature: str = Header(description="sha256=<hex HMAC of '<timestamp>.' + body>"),
+) -> SignedCall:
+    """FastAPI dependency of every signed hotline route: the headers are documented once."""
+    integration, raw = await signed_body(
+        request, integration=x_integration, timestamp=x_timestamp, signature=x_signature
+    )
+    return SignedCall(integration=integration, name=x_integration, raw=raw)
 
 
 def parse_body(request: Request, raw: bytes, model: type[Model]) -> Model:
