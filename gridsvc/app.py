@@ -30,6 +30,7 @@ from gridsvc.geocode.api import router as geocode_router
 from gridsvc.grids.api import router as grids_router
 from gridsvc.grids.live_overlay import OverlayHolder
 from gridsvc.health.api import router as health_router
+from gridsvc.hotspots.api import router as hotspots_router
 from gridsvc.jsonsafe import JSONBodyGuard
 from gridsvc.jurisdictions.api import router as jurisdictions_router
 from gridsvc.listener import Listener
@@ -141,6 +142,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app.include_router(revisits_router)
     app.include_router(outbox_router)
     app.include_router(whistles_router)
+    app.include_router(hotspots_router)
     app.include_router(live_router)
     app.include_router(attachments_router)
     app.include_router(tiles_router)

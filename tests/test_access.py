@@ -577,6 +577,13 @@ CASES: list[Case] = [
         expect(200, DESK, department=404),
         "another department's",
     ),
+    # reports for leaders: scoped figures
+    Case(
+        "GET",
+        "/reports/hotspots",
+        at("/reports/hotspots", params={"from": "2026-11-02", "to": "2026-11-08", "res": 8}),
+        expect(200, STAFF | LEADER),
+    ),
     # the live pages: shells redirect to /login without a valid token, data are scoped
     Case(
         "GET",

@@ -149,6 +149,8 @@ RULES: dict[tuple[str, str], Rule] = {
     ("POST", "/whistles/{whistle_id}/departments/{department}/arrive"): Rule(
         DESK | {DEPARTMENT}, "department: its own, else 404"
     ),
+    # reports for leaders (issue 11): every figure counts only the events the caller may see
+    ("GET", "/reports/hotspots"): Rule(STAFF | {LEADER}, "visible events only; a leader: its reach"),
     # live pages: the shells are public (no data; they redirect to /login without a valid
     # cookie), their data come from the scoped routes below
     ("GET", "/ops"): public("page shell: desk only, else redirect to /login or /inbox"),

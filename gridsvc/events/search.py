@@ -289,3 +289,12 @@ def counts_of(rows: list[Any]) -> tuple[int, dict[str, list[dict[str, Any]]]]:
     for values in counts.values():
         values.sort(key=lambda c: (-c["count"], c["value"] is None, c["value"] or ""))
     return total, counts
+
+
+def scope_where(scope: Scope, params: list[Any]) -> list[str]:
+    """The caller's scope as SQL clauses for other read models over ``events e`` (hotspots,
+    reports): the same rule as the queue's, its values appended to ``params`` (numbered after
+    those already there)."""
+    sql = _Sql()
+    sql.params = params
+    return _scope_clauses(sql, scope)
