@@ -600,6 +600,7 @@ CASES: list[Case] = [
         "field page",
     ),
     Case("GET", "/static/{path}", at("/static/ops/ops.css"), public(200)),
+    Case("GET", "/map/layers", at("/map/layers", params={"jurisdiction": "LI"}), expect(200, DESK)),
     Case("GET", "/live/stream", at("/live/stream", stream=True), expect(200, STAFF | LEADER)),
     Case("GET", "/live/events", at("/live/events"), expect(200, STAFF | LEADER)),
     Case("GET", "/live/squads", at("/live/squads"), expect(200, DESK)),

@@ -156,6 +156,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/ops"): public("page shell: desk only, else redirect to /login or /inbox"),
     ("GET", "/inbox"): public("page shell: redirects to /login without a valid cookie"),
     ("GET", "/static/{path}"): public("the pages' scripts, styles and dictionaries"),
+    ("GET", "/map/layers"): Rule(DESK, "the /ops map's grid layers (with the grid heads' phones)"),
     ("GET", "/live/stream"): Rule(STAFF | {LEADER}, "SSE: events by scope; squads, counters: desk"),
     ("GET", "/live/events"): Rule(STAFF | {LEADER}, "visible events only (a leader: none)"),
     ("GET", "/live/squads"): Rule(DESK),

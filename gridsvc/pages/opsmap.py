@@ -1,24 +1,25 @@
-"""The operator map's base: folium with the jurisdiction's boundary and grid layers.
+"""The operator map's grid layers as data: the jurisdiction's boundary and every current layer.
 
-No base tiles by default (county networks are often closed and nothing may come from the
-internet): a neutral background with the boundary and the grids is a usable map on its own.
-A county's own tile server can be set with ``GRIDSVC_OPS_TILE_URL``. Leaflet is inlined
-(``gridsvc.maps.offline``); the page's own script finds the map and its layers through
-``window.GRIDSVC_MAP``.
+``/ops`` no longer carries them (nor Leaflet): ``gridsvc/static/ops/map.js`` builds a plain
+Leaflet map and fetches ``GET /map/layers?jurisdiction=`` once, which answers this module's
+JSON with an ``ETag`` of its bytes, so a browser that has it gets ``304``. No base tiles from
+the internet (county networks are often closed): the street base map is our own
+(``basemap.js``); ``GRIDSVC_OPS_TILE_URL`` can add a county's own raster tile server.
+Styles are the offline maps' (``gridsvc.maps.grids.LAYER_STYLE``), so both look the same.
 """
 
 from __future__ import annotations
 
-import json
+import gzip
+import hashlib
+from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
-import folium
+import orjson
 import shapely
 
 from gridsvc.maps.grids import LAYER_STYLE
-from gridsvc.maps.offline import leaflet_css, leaflet_js, new_map
-from gridsvc.maps.safe import SafeGeoJsonTooltip
 
 GRIDS = """
 SELECT g.code, g.name, coalesce(g.name_zh, '') AS name_zh, l.name AS layer,
@@ -45,6 +46,22 @@ VERSION = "SELECT coalesce(max(id), 0) FROM layer_versions"
 
 # Layer keys the page's script knows (labels come from the i18n dictionaries).
 ORDER = ["zone", "enforcement", "community"]
+# shown when the page opens; the others are switched on in the layer control
+SHOWN = {"enforcement", "community"}
+BOUNDARY_STYLE = {"color": "#37474f", "weight": 2, "fill": False}
+# ~0.1 m: enough for grids simplified to ~5 m, and a third fewer bytes than full doubles
+PRECISION = 1e-6
+
+
+@dataclass(frozen=True)
+class MapLayers:
+    """The layers of one jurisdiction at one layers version, encoded once."""
+
+    names: list[str]  # "boundary" first when there is one, then the layers in drawing order
+    shown: list[str]  # those on the map when it opens
+    body: bytes
+    gzipped: bytes
+    etag: str
 
 
 async def default_jurisdiction(connection: asyncpg.Connection | asyncpg.Pool) -> str | None:
@@ -63,13 +80,17 @@ async def layers_version(connection: asyncpg.Connection | asyncpg.Pool) -> int:
     return int(await connection.fetchval(VERSION))
 
 
+def _geometry(geom: Any) -> Any:
+    return shapely.geometry.mapping(shapely.set_precision(geom, PRECISION, mode="pointwise"))
+
+
 def _features(rows: list[dict[str, Any]]) -> dict[str, Any]:
     return {
         "type": "FeatureCollection",
         "features": [
             {
                 "type": "Feature",
-                "geometry": shapely.geometry.mapping(r["geom"]),
+                "geometry": _geometry(r["geom"]),
                 "properties": {k: r[k] for k in ("code", "name", "name_zh", "responsible", "phone")},
             }
             for r in rows
@@ -77,63 +98,41 @@ def _features(rows: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-async def build_map(
-    connection: asyncpg.Connection | asyncpg.Pool, *, jurisdiction: dict[str, Any], tile_url: str | None
-) -> tuple[str, str, str]:
-    """The folium map for ``jurisdiction``: ``(head, body, script)`` HTML fragments."""
+async def build_layers(
+    connection: asyncpg.Connection | asyncpg.Pool, *, jurisdiction: dict[str, Any], version: int
+) -> MapLayers:
+    """Every current layer of ``jurisdiction`` and its boundary, with the style of each."""
     rows = [dict(r) for r in await connection.fetch(GRIDS, jurisdiction["code"])]
-    fmap = new_map(
-        location=[30.0, 115.0],
-        zoom_start=5,
-        tiles=None,
-        control_scale=True,
-        zoom_control=True,
-        prefer_canvas=False,
-    )
-    if tile_url:
-        folium.TileLayer(tiles=tile_url, attr="county tile server", name="base").add_to(fmap)
+    layers: list[dict[str, Any]] = []
     boundary = jurisdiction.get("boundary")
-    shapes = [r["geom"] for r in rows] + ([boundary] if boundary is not None else [])
-    if shapes:
-        minx, miny, maxx, maxy = shapely.union_all([s.envelope for s in shapes]).bounds
-        fmap.fit_bounds([[miny, minx], [maxy, maxx]])
-    layers: dict[str, str] = {}
     if boundary is not None:
-        outline = folium.GeoJson(
-            shapely.geometry.mapping(boundary),
-            name="boundary",
-            style_function=lambda _f: {"color": "#37474f", "weight": 2, "fill": False},
-            interactive=False,
+        layers.append(
+            {
+                "name": "boundary",
+                "shown": True,
+                "interactive": False,
+                "style": BOUNDARY_STYLE,
+                "features": {"type": "Feature", "geometry": _geometry(boundary), "properties": {}},
+            }
         )
-        outline.add_to(fmap)
-        layers["boundary"] = outline.get_name()
     names = sorted({r["layer"] for r in rows}, key=lambda n: ORDER.index(n) if n in ORDER else len(ORDER))
-    for layer in names:
-        kind = layer.split(":", 1)[0]
+    for name in names:
+        kind = name.split(":", 1)[0]
         style = LAYER_STYLE.get(kind, LAYER_STYLE["specialist"])
-        group = folium.FeatureGroup(name=layer, show=kind in ("enforcement", "community"))
-        folium.GeoJson(
-            _features([r for r in rows if r["layer"] == layer]),
-            style_function=lambda _f, s=style: {**s, "fillColor": s["color"]},
-            highlight_function=lambda _f: {"weight": 4, "fillOpacity": 0.3},
-            # names come from imported files: shown as text, never as HTML (D3)
-            tooltip=SafeGeoJsonTooltip(
-                fields=["name_zh", "code", "responsible"], aliases=["", "", ""], labels=False
-            ),
-        ).add_to(group)
-        group.add_to(fmap)
-        layers[layer] = group.get_name()
-    expose = (
-        "window.GRIDSVC_MAP = {map: "
-        + fmap.get_name()
-        + ", layers: {"
-        + ", ".join(f"{json.dumps(k)}: {v}" for k, v in layers.items())
-        + "}};"
+        layers.append(
+            {
+                "name": name,
+                "shown": kind in SHOWN,
+                "interactive": True,
+                "style": {**style, "fillColor": style["color"]},
+                "features": _features([r for r in rows if r["layer"] == name]),
+            }
+        )
+    body = orjson.dumps({"jurisdiction": jurisdiction["code"], "version": version, "layers": layers})
+    return MapLayers(
+        names=[layer["name"] for layer in layers],
+        shown=[layer["name"] for layer in layers if layer["shown"]],
+        body=body,
+        gzipped=gzip.compress(body, compresslevel=6, mtime=0),
+        etag='"' + hashlib.sha256(body).hexdigest()[:20] + '"',
     )
-    html = fmap.get_root().render()
-    head = html[html.index("<head>") + 6 : html.index("</head>")]
-    body = html[html.index("<body>") + 6 : html.index("</body>")]
-    script = html[html.index("</body>") + 7 : html.rindex("</html>")]
-    script += f"<script>{expose}</script>\n"  # after folium's: the map exists by then
-    head += f"<style>{leaflet_css()}</style>\n<script>{leaflet_js()}</script>\n"
-    return head, body, script

@@ -218,7 +218,8 @@
         Object.keys(events).forEach(function (id) { if (!seen[id]) removeEvent(+id); });
       }),
       api("/live/squads").then(function (body) { body.squads.forEach(upsertSquad); }),
-      api("/live/counters").then(counters)
+      api("/live/counters").then(counters),
+      M.ready  // the grid layers (map.js) are drawn too
     ]).then(function () { document.body.setAttribute("data-ready", "1"); });
   }
 
@@ -244,7 +245,7 @@
 
   I.ready.then(function () {
     map.invalidateSize();
-    fit();
+    Promise.resolve(M.ready).then(fit);  // once the grids are there (map.js loads them)
     buildControl();
     I.onChange(function () {
       buildControl();
