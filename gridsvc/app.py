@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
+from starlette.middleware.gzip import GZipMiddleware
 
 from gridsvc import errors
 from gridsvc.attachments.api import router as attachments_router
@@ -121,6 +122,10 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app.add_middleware(
         JSONBodyGuard, max_body_bytes=settings.json_max_body_bytes, max_depth=settings.json_max_depth
     )
+    # JSON, CSV and tiles gzipped for clients that take it: the operator's page loads ~340 KB
+    # of events and queue JSON. Starlette skips text/event-stream (the live stream must not
+    # be buffered) and answers that already carry a Content-Encoding (pre-gzipped statics).
+    app.add_middleware(GZipMiddleware, minimum_size=settings.gzip_minimum_bytes)
     # request id, access log line and request metrics for every request
     app.add_middleware(RequestContextMiddleware)
     app.include_router(health_router)

@@ -208,6 +208,13 @@ class Settings(BaseSettings):
         description="Cache-Control max-age of a tile; after it the browser revalidates (ETag, 304).",
     )
 
+    gzip_minimum_bytes: int = Field(
+        default=1024,
+        ge=0,
+        description="Answers at least this large are gzipped for clients that accept it "
+        "(smaller ones are not worth the CPU).",
+    )
+
     # web hardening (issue 13: D6 JSON limits, D8 cross-site requests)
     json_max_depth: int = Field(
         default=64,
