@@ -44,6 +44,7 @@ from gridsvc.observability.logs import configure_logging
 from gridsvc.observability.middleware import RequestContextMiddleware
 from gridsvc.outbox.api import router as outbox_router
 from gridsvc.pages.api import router as pages_router
+from gridsvc.reports.api import router as reports_router
 from gridsvc.revisits.api import router as revisits_router
 from gridsvc.roads.api import router as roads_router
 from gridsvc.settings import Settings, get_settings
@@ -148,6 +149,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app.include_router(outbox_router)
     app.include_router(whistles_router)
     app.include_router(hotspots_router)
+    app.include_router(reports_router)
     app.include_router(live_router)
     app.include_router(attachments_router)
     app.include_router(tiles_router)

@@ -6,6 +6,8 @@
 ``notices.fanout``     a dispatch/transfer -> one notice per recipient who sees it
 ``sla.escalate``       schedule: raise 督办 levels for stages past their deadline
 ``deliveries.sweep``   schedule: start the next due message of idle destinations
+``reports.rollup``     schedule: daily rollups of the leaders' figures (finished days,
+                       days touched by changes since the last run)
 =====================  ===============================================================
 
 The app runs a worker in-process when ``GRIDSVC_BACKGROUND_WORKERS`` is true; ``gridsvc jobs
@@ -41,12 +43,14 @@ from pgqueuer.models import Job, Schedule
 
 from gridsvc.auth.scope import event_visible, summoned
 from gridsvc.cli_support import fail, run
+from gridsvc.clock import SYSTEM
 from gridsvc.database.pool import connect, create_pool
 from gridsvc.duban.flows import escalate as escalate_duban
 from gridsvc.jobs import delivery, queue
 from gridsvc.live import notices
 from gridsvc.live.api import principal_of_user
 from gridsvc.outbox import service as outbox
+from gridsvc.reports import service as reports
 from gridsvc.settings import Settings, get_settings
 from gridsvc.webhooks.signing import post_signed
 
@@ -210,6 +214,15 @@ class JobWorker:
             async with pool.acquire() as connection:
                 for box in (outbox.OUTBOX, notices.NOTICES):
                     await delivery.sweep(connection, box)
+
+        @pgq.schedule("reports.rollup", every(settings.report_rollup_interval_s))
+        async def rollup(_: Schedule) -> None:
+            async with pool.acquire() as connection:
+                days = await reports.refresh(
+                    connection, now=SYSTEM.now(), sign_for_minutes=settings.sla_sign_for_minutes
+                )
+            if days:
+                log.info("reports: rolled up %d days (%s .. %s)", len(days), days[0], days[-1])
 
         return pgq
 

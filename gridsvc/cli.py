@@ -34,6 +34,7 @@ from gridsvc.matters.cli import app as matters_app
 from gridsvc.observability.console import resolve_log_format
 from gridsvc.observability.logs import LOG_FILE, configure_logging
 from gridsvc.replay.cli import replay_command, workorders_app
+from gridsvc.reports.cli import report_app
 from gridsvc.roads.cli import roads_app
 from gridsvc.serving import raise_file_limit, uvicorn_options
 from gridsvc.settings import Settings, get_settings
@@ -69,6 +70,7 @@ app.add_typer(workorders_app, name="workorders")
 app.add_typer(users_app, name="users")
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(duban_app, name="duban")
+app.add_typer(report_app, name="report")
 app.command("replay")(replay_command)
 
 T = TypeVar("T")

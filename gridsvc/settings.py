@@ -123,6 +123,11 @@ class Settings(BaseSettings):
     sla_verify_working_hours: float = Field(default=8, description="Working hours to verify (核查).")
     sla_close_working_hours: float = Field(default=8, description="Working hours to close (结案).")
     sla_check_interval_s: float = Field(default=30, description="How often overdue events are sought.")
+    report_rollup_interval_s: float = Field(
+        default=300,
+        description="How often the reports.rollup job rolls up finished days and rebuilds the "
+        "days that changes touched (GET /reports/summary computes the rest from the events).",
+    )
     duban_levels: str = Field(
         default="1:unit,2:township,3:county",
         pattern=r"^\s*\d+(\.\d+)?\s*:\s*(unit|township|county)\s*(,\s*\d+(\.\d+)?\s*:\s*(unit|township|county)\s*)*$",

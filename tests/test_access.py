@@ -535,6 +535,19 @@ CASES: list[Case] = [
     Case("GET", "/whistles-counters", at("/whistles-counters"), expect(200, DESK)),
     Case("GET", "/whistles/scores", at("/whistles/scores"), expect(200, DESK)),
     Case("GET", "/whistles/board", at("/whistles/board"), expect(200, DESK)),
+    # leaders' figures: scoped (a township leader its townships, a department its own)
+    Case(
+        "GET",
+        "/reports/summary",
+        at("/reports/summary", params={"from": "2026-11-01", "to": "2026-11-02"}),
+        expect(200, DESK | LEADER | {"department"}),
+    ),
+    Case(
+        "GET",
+        "/reports/export.xlsx",
+        at("/reports/export.xlsx", params={"from": "2026-11-01", "to": "2026-11-02"}),
+        expect(200, DESK | LEADER | {"department"}),
+    ),
     Case(
         "GET",
         "/whistles/{whistle_id}",

@@ -164,6 +164,10 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/live/coverage"): Rule(DESK),
     ("GET", "/notices"): Rule(FIELD | ADMINS | {LEADER}, "a recipient: its own notices"),
     ("GET", "/notices/secret"): Rule(FIELD | ADMINS | {LEADER}, "a recipient: its own signing secret"),
+    # leaders' figures: the desk and county supervisors all, a township leader its townships,
+    # a department account its department (gridsvc/reports/api.py)
+    ("GET", "/reports/summary"): Rule(DESK | {LEADER, DEPARTMENT}, "scoped: own township / department"),
+    ("GET", "/reports/export.xlsx"): Rule(DESK | {LEADER, DEPARTMENT}, "scoped like the summary"),
     # 督办 (supervision of overdue stages): recipients see and answer their own
     ("GET", "/duban"): Rule(DUBAN_RECIPIENTS, "desk: all; others: those addressed to them"),
     ("GET", "/duban/levels"): Rule(DESK, "the levels in force"),

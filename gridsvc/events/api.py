@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from datetime import datetime
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
@@ -123,6 +124,10 @@ def queue_query(
         str | None, Query(pattern="^(asc|desc)$", description="default: due_at asc, others desc")
     ] = None,
     before_id: Annotated[int | None, Query(description="page: events older than this id")] = None,
+    received_from: Annotated[
+        datetime | None, Query(description="received at or after (ISO time with zone)")
+    ] = None,
+    received_to: Annotated[datetime | None, Query(description="received before (ISO time with zone)")] = None,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> search.EventSearch:
@@ -139,6 +144,14 @@ def queue_query(
                 "invalid_request",
                 f"query.{field}: a value longer than 100 characters",
                 fields=[{"field": f"query.{field}", "reason": "at most 100 characters"}],
+            )
+    for field, moment in (("received_from", received_from), ("received_to", received_to)):
+        if moment is not None and moment.tzinfo is None:
+            raise APIError(
+                422,
+                "invalid_request",
+                f"query.{field}: needs a time zone (e.g. 2026-11-01T00:00:00+08:00)",
+                fields=[{"field": f"query.{field}", "reason": "needs a time zone, e.g. +08:00"}],
             )
     text = (q or "").strip()
     facets = {
@@ -159,6 +172,8 @@ def queue_query(
         responsible_codes=tuple(responsible_code or ()),
         overdue=overdue,
         before_id=before_id,
+        received_from=received_from,
+        received_to=received_to,
         q=text or None,
         sort=sort,
         descending=(order or ("asc" if sort == "due_at" else "desc")) == "desc",

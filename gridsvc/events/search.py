@@ -99,6 +99,10 @@ class EventSearch:
     responsible_codes: tuple[str, ...] = ()
     overdue: bool | None = None
     before_id: int | None = None
+    # received in [received_from, received_to) (aware instants; the leaders' summary counts
+    # the same events: GET /reports/summary's total received)
+    received_from: datetime | None = None
+    received_to: datetime | None = None
     q: str | None = None
     sort: str = "id"
     descending: bool = True
@@ -210,6 +214,10 @@ def _base_clauses(sql: _Sql, search: EventSearch, scope: Scope, viewer: Any, now
         where.append(late if search.overdue else f"NOT coalesce({late}, false)")
     if search.before_id is not None:
         where.append(f"e.id < {sql.param(search.before_id)}")
+    if search.received_from is not None:
+        where.append(f"e.received_at >= {sql.param(search.received_from)}")
+    if search.received_to is not None:
+        where.append(f"e.received_at < {sql.param(search.received_to)}")
     if search.q:
         where.append(_text_clause(sql, search.q, viewer))
     return where
