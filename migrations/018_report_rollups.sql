@@ -54,10 +54,11 @@ CREATE TABLE report_rollup_state (
     seen_until timestamptz NOT NULL
 );
 
--- What the rollup reads by time, and how it finds the days a change touched.
-CREATE INDEX events_updated ON events (updated_at);
-CREATE INDEX events_closed_at ON events (closed_at) WHERE closed_at IS NOT NULL;
-CREATE INDEX event_transitions_returns ON event_transitions (at) WHERE action = 'return';
-CREATE INDEX event_extensions_decided ON event_extensions (decided_at) WHERE approved;
-CREATE INDEX event_extensions_event ON event_extensions (event_id);
-CREATE INDEX escalations_raised ON escalations (raised_at);
+-- What the rollup reads by time, and how it finds the days a change touched (IF NOT EXISTS:
+-- later migrations of other work may index the same columns).
+CREATE INDEX IF NOT EXISTS events_updated ON events (updated_at);
+CREATE INDEX IF NOT EXISTS events_closed_at_report ON events (closed_at) WHERE closed_at IS NOT NULL;
+CREATE INDEX IF NOT EXISTS event_transitions_returns ON event_transitions (at) WHERE action = 'return';
+CREATE INDEX IF NOT EXISTS event_extensions_decided ON event_extensions (decided_at) WHERE approved;
+CREATE INDEX IF NOT EXISTS event_extensions_event ON event_extensions (event_id);
+CREATE INDEX IF NOT EXISTS escalations_raised ON escalations (raised_at);
