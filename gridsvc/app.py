@@ -44,6 +44,7 @@ from gridsvc.observability.logs import configure_logging
 from gridsvc.observability.middleware import RequestContextMiddleware
 from gridsvc.outbox.api import router as outbox_router
 from gridsvc.pages.api import router as pages_router
+from gridsvc.pages.dashboard import router as dashboard_router
 from gridsvc.reports.api import router as reports_router
 from gridsvc.revisits.api import router as revisits_router
 from gridsvc.roads.api import router as roads_router
@@ -154,4 +155,5 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app.include_router(attachments_router)
     app.include_router(tiles_router)
     app.include_router(pages_router)
+    app.include_router(dashboard_router)
     return app

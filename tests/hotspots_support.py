@@ -110,3 +110,14 @@ async def seed(
 
 async def clear(db: asyncpg.Connection, world: World) -> None:
     await db.execute("DELETE FROM events WHERE id = ANY($1::bigint[])", world.ids)
+
+
+async def grids_at(db: asyncpg.Connection, where: tuple[float, float]) -> dict[str, Any]:
+    """The point's community and enforcement grids as an event stores them (id, code, name)."""
+    rows = await db.fetch(
+        "SELECT layer, id, code, coalesce(name_zh, name) AS name FROM current_grids "
+        "WHERE layer IN ('community', 'enforcement') "
+        "AND ST_Contains(geom, ST_SetSRID(ST_MakePoint($1, $2), 4326))",
+        *where,
+    )
+    return {r["layer"]: {"id": r["id"], "code": r["code"], "name": r["name"]} for r in rows}

@@ -607,6 +607,13 @@ CASES: list[Case] = [
     ),
     Case(
         "GET",
+        "/dashboard",
+        at("/dashboard"),
+        {**public(303), "admin": 200, "operator": 200, "leader": 200, "integration": 403},
+        "desk and leaders; field accounts to /inbox, others to /login",
+    ),
+    Case(
+        "GET",
         "/inbox",
         at("/inbox"),
         {**public(303), **dict.fromkeys(STAFF | LEADER, 200), "integration": 403},

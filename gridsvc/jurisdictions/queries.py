@@ -26,3 +26,11 @@ FROM jurisdictions j LEFT JOIN jurisdictions p ON p.id = j.parent_id
 WHERE ($1::text IS NULL OR j.level = $1)
 ORDER BY j.code
 """
+
+# A jurisdiction and those directly below it (a county and its townships), for pickers.
+WITH_CHILDREN = """
+SELECT j.code, coalesce(j.name_zh, j.name) AS name, j.level
+FROM jurisdictions j LEFT JOIN jurisdictions p ON p.id = j.parent_id
+WHERE j.code = $1 OR p.code = $1
+ORDER BY (j.code = $1) DESC, j.code
+"""

@@ -42,3 +42,8 @@ async def list_all(
     connection: asyncpg.Connection | asyncpg.Pool, *, level: str | None = None
 ) -> list[dict[str, Any]]:
     return [dict(r) for r in await connection.fetch(queries.LIST, level)]
+
+
+async def with_children(connection: asyncpg.Connection | asyncpg.Pool, *, code: str) -> list[dict[str, Any]]:
+    """``code`` first, then the jurisdictions directly below it: code, name (Chinese first), level."""
+    return [dict(r) for r in await connection.fetch(queries.WITH_CHILDREN, code)]
