@@ -211,7 +211,9 @@
   function cellLabel(cell, i) {
     var top = cell.classes && cell.classes[0];
     var name = top ? (top.name || top.matter_class || T("dash.no_class")) : cell.cell;
-    return (i + 1) + ". " + name + " · " + cell.cell.slice(-5);  // two cells of one class apart
+    // two cells of one class told apart by the cell's last significant digits (unused
+    // resolution digits are all f)
+    return (i + 1) + ". " + name + " · " + cell.cell.replace(/f+$/, "").slice(-4);
   }
 
   function drawHotspots() {
