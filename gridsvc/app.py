@@ -72,6 +72,19 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         url = await asyncio.to_thread(resolve_database_url, settings)
         pool = await create_pool(url, min_size=settings.pool_min_size, max_size=settings.pool_max_size)
+        # reads that may be a second stale go to the replica (gridsvc/database/replica.py)
+        read_pool = pool
+        if settings.database_replica_url:
+            try:
+                read_pool = await create_pool(
+                    settings.database_replica_url,
+                    min_size=settings.pool_min_size,
+                    max_size=settings.pool_max_size,
+                )
+            except BaseException:
+                await pool.close()
+                raise
+        app.state.read_pool = read_pool
         # the process's one LISTEN connection (not a pool one); the holders and the hub
         # register their channels and resyncs on it before it connects
         listener = Listener(
@@ -103,6 +116,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             await app.state.eta.stop()
             await overlay.stop()
             await listener.stop()
+            if read_pool is not pool:
+                await read_pool.close()
             await pool.close()
 
     app = FastAPI(

@@ -24,6 +24,13 @@ class Settings(BaseSettings):
         default=None,
         description="PostgreSQL URL. When unset, gridsvc runs its own private PostGIS cluster.",
     )
+    database_replica_url: str | None = Field(
+        default=None,
+        description="A streaming replica (hot standby) of the database. Reads that may be a "
+        "second stale (grid layers, the work queue list and export, tiles, coverage, geocode, "
+        "reports) go to it; writes and read-your-write views stay on the primary. Unset: "
+        "everything reads the primary.",
+    )
     embedded_dir: Path = Field(
         default=PROJECT_ROOT / ".gridsvc",
         description="Where the private cluster keeps its data, password and log.",

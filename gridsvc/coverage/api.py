@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query, Request
 
 from gridsvc.coverage import models
 from gridsvc.coverage.service import summary
+from gridsvc.database.replica import read_pool
 from gridsvc.errors import APIError
 
 router = APIRouter(tags=["coverage"])
@@ -25,7 +26,7 @@ async def coverage(
 ) -> dict[str, Any]:
     """Arrival times are from each squad's home station (not live positions), the fastest
     squad per cell, recomputed when roads or squad stations change."""
-    found = await summary(request.app.state.pool, jurisdiction_code=jurisdiction, layer=layer)
+    found = await summary(read_pool(request), jurisdiction_code=jurisdiction, layer=layer)
     if found is None:
         raise APIError(
             404,

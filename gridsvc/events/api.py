@@ -14,6 +14,7 @@ from gridsvc.auth.actor import actor_of
 from gridsvc.auth.deps import current
 from gridsvc.auth.policy import FIELD_ACTIONS, GRID_HEAD, SQUAD
 from gridsvc.clock import SYSTEM, Clock
+from gridsvc.database.replica import read_pool
 from gridsvc.dispatch import service as dispatch
 from gridsvc.errors import APIError
 from gridsvc.events import contact, export, flows, merging, models, search, service, supervision, transitions
@@ -216,7 +217,7 @@ async def list_events(
         answer.update(total=0, counts={facet: [] for facet in search.FACETS})
     if visible is None:
         return json_response(answer)
-    pool, now = request.app.state.pool, _clock(request).now()
+    pool, now = read_pool(request), _clock(request).now()
     answer["events"] = await service.search_events(pool, query=query, scope=visible, viewer=viewer, now=now)
     if counts:
         total, per_facet = await service.count_events(
@@ -238,7 +239,7 @@ async def export_events(
     visible, viewer = _scope(request), _viewer(request)
     cap = request.app.state.settings.export_max_rows
     whole = dataclasses.replace(query, offset=0, limit=cap + 1)
-    pool = request.app.state.pool
+    pool = read_pool(request)
     rows = []
     if visible is not None:
         now = _clock(request).now()

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 
+from gridsvc.database.replica import read_pool
 from gridsvc.errors import APIError
 from gridsvc.geocode import service
 from gridsvc.geocode.models import GeocodeAnswer
@@ -32,5 +33,5 @@ async def geocode(
         )
     settings = request.app.state.settings
     return await service.geocode(
-        request.app.state.pool, query=q, min_confidence=settings.geocode_min_confidence, limit=limit
+        read_pool(request), query=q, min_confidence=settings.geocode_min_confidence, limit=limit
     )

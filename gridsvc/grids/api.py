@@ -9,6 +9,7 @@ import numpy as np
 import shapely
 from fastapi import APIRouter, Query, Request, Response
 
+from gridsvc.database.replica import read_pool
 from gridsvc.errors import APIError
 from gridsvc.geo.crs import CoordinateSystem, UnknownCRSError, parse_crs, to_wgs84
 from gridsvc.grids import models, queries
@@ -131,7 +132,7 @@ async def lookup_many(request: Request, body: models.BatchLookupIn) -> Response:
     summary="Current version of every layer of every jurisdiction",
 )
 async def list_layers(request: Request) -> list[dict[str, Any]]:
-    rows = await request.app.state.pool.fetch(queries.LIST_LAYERS)
+    rows = await read_pool(request).fetch(queries.LIST_LAYERS)
     return [{**dict(r), "jurisdiction": r["jurisdiction_code"]} for r in rows]
 
 
@@ -141,7 +142,7 @@ async def list_layers(request: Request) -> list[dict[str, Any]]:
     summary="Every version of a layer with its validity period and import report",
 )
 async def layer_versions(request: Request, layer: str) -> list[dict[str, Any]]:
-    rows = await request.app.state.pool.fetch(queries.LAYER_VERSIONS, layer)
+    rows = await read_pool(request).fetch(queries.LAYER_VERSIONS, layer)
     if not rows:
         raise APIError(404, "not_found", f"layer {layer!r} does not exist")
     return [{**dict(r), "jurisdiction": r["jurisdiction_code"]} for r in rows]
@@ -166,9 +167,9 @@ async def layer_grids(
             "query.at: give a time zone (e.g. +08:00 or Z)",
             fields=[{"field": "query.at", "reason": "time zone missing"}],
         )
-    rows = await request.app.state.pool.fetch(queries.LAYER_GRIDS_AT, layer, when, jurisdiction)
+    rows = await read_pool(request).fetch(queries.LAYER_GRIDS_AT, layer, when, jurisdiction)
     if not rows:
-        exists = await request.app.state.pool.fetchval(
+        exists = await read_pool(request).fetchval(
             "SELECT EXISTS (SELECT 1 FROM layers WHERE name = $1)", layer
         )
         if not exists:
@@ -206,7 +207,7 @@ async def layer_grids(
 
 @router.get("/grids/{grid_id}", response_model=models.GridDetail, summary="One grid")
 async def grid_detail(request: Request, grid_id: int) -> dict[str, Any]:
-    row = await request.app.state.pool.fetchrow(queries.GRID_BY_ID, grid_id)
+    row = await read_pool(request).fetchrow(queries.GRID_BY_ID, grid_id)
     if row is None:
         raise APIError(404, "not_found", f"grid {grid_id} does not exist")
     data = dict(row)

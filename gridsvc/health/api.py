@@ -12,6 +12,7 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
+from gridsvc.database.replica import read_pool, replica_state
 from gridsvc.jsonresp import json_response
 
 router = APIRouter(tags=["health"])
@@ -26,6 +27,13 @@ async def health(request: Request) -> JSONResponse:
     except Exception as error:  # any failure means not ready; say which
         checks["database"] = f"unavailable: {type(error).__name__}"
         healthy = False
+    if getattr(request.app.state, "read_pool", None) not in (None, request.app.state.pool):
+        # the replica's state and lag; a replica down is reported, the node stays up (writes
+        # and most reads still work, and every node would be down alike)
+        try:
+            checks["replica"] = await asyncio.wait_for(replica_state(read_pool(request)), timeout=2.0)
+        except Exception as error:
+            checks["replica"] = {"state": f"unavailable: {type(error).__name__}"}
     overlay = request.app.state.overlay.current
     checks["overlay"] = {
         "generation": overlay.generation,

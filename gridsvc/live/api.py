@@ -16,6 +16,7 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 from gridsvc.auth.deps import principal, require
 from gridsvc.auth.models import Principal
 from gridsvc.auth.scope import event_assigned, event_visible
+from gridsvc.database.replica import read_pool
 from gridsvc.errors import APIError
 from gridsvc.events.flows import viewer_of
 from gridsvc.jsonresp import json_response
@@ -130,7 +131,7 @@ async def live_coverage(
     request: Request, _: Operator, jurisdiction: str = "LI", resolution: Annotated[int, Query(ge=5, le=9)] = 8
 ) -> Response:
     cache = request.app.state.__dict__.setdefault("live_coverage_cache", {})
-    run = await request.app.state.pool.fetchval(
+    run = await read_pool(request).fetchval(
         "SELECT r.id FROM coverage_runs r JOIN jurisdictions j ON j.id = r.jurisdiction_id "
         "WHERE r.is_current AND j.code = $1",
         jurisdiction,
@@ -141,7 +142,7 @@ async def live_coverage(
     if key not in cache:
         cache.clear()
         cache[key] = await views.coverage_geojson(
-            request.app.state.pool, jurisdiction=jurisdiction, resolution=resolution
+            read_pool(request), jurisdiction=jurisdiction, resolution=resolution
         )
     return json_response(cache[key])
 

@@ -11,6 +11,7 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Request, Response
 from fastapi import Path as PathParam
 
+from gridsvc.database.replica import read_pool
 from gridsvc.errors import Invalid
 from gridsvc.tiles.models import MEDIA_TYPE
 from gridsvc.tiles.service import TileRequestError, tile_service
@@ -34,7 +35,7 @@ async def tile(
     settings = request.app.state.settings
     service = tile_service(request.app.state, cache_bytes=settings.tile_cache_mb * 1024 * 1024)
     try:
-        answer = await service.tile(request.app.state.pool, z=z, x=x, y=y, if_none_match=if_none_match)
+        answer = await service.tile(read_pool(request), z=z, x=x, y=y, if_none_match=if_none_match)
     except TileRequestError as error:
         raise Invalid(str(error), fields=[{"field": f"path.{error.field}", "reason": error.reason}]) from None
     # private: tiles need a login, so shared caches must not keep them
