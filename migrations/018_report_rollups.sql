@@ -2,16 +2,21 @@
 -- GET /reports/summary over a million events reads thousands of rows instead of the events.
 -- Built by gridsvc/reports (the `reports.rollup` job and `gridsvc report rollup`); a day is
 -- a local day of the event's jurisdiction (its time zone), and every fact sits on the day of
--- its own moment (README "Reports"). The dimensions are '' where an event has none, so that
--- they can be part of the primary key.
+-- its own moment (README "Reports").
+--
+-- One row per day, summary dimension (`by`) and unit (`key`), kept apart by the scope
+-- columns the summary filters on (jurisdiction, township, department; '' where an event has
+-- none): a summary reads only its own dimension's rows. Each unit also has a row with
+-- township = department = '*' (all of them), which the unscoped summary (the desk, county
+-- supervisors) reads. Arrival minutes are counted in 26 buckets (a0..a25, README), so that
+-- p50/p90 of any set of days come from sums.
 CREATE TABLE report_daily (
     day             date NOT NULL,
+    dimension       text NOT NULL CHECK (dimension IN ('township', 'department', 'squad', 'grid', 'matter')),
     jurisdiction    text NOT NULL,           -- the enforcement layer's jurisdiction code
     township        text NOT NULL,           -- enforcement grid code (乡镇)
     department      text NOT NULL,           -- responsible department, if a department's case
-    squad           text NOT NULL,           -- squad code
-    grid            text NOT NULL,           -- community grid code
-    matter          text NOT NULL,           -- matter code
+    key             text NOT NULL,           -- the unit of `dimension`
     received        integer NOT NULL,
     signed_for      integer NOT NULL,
     signed_in_time  integer NOT NULL,
@@ -24,24 +29,18 @@ CREATE TABLE report_daily (
     returns         integer NOT NULL,
     extensions      integer NOT NULL,
     duban           integer NOT NULL,
-    PRIMARY KEY (day, jurisdiction, township, department, squad, grid, matter)
+    a0 integer NOT NULL, a1 integer NOT NULL, a2 integer NOT NULL, a3 integer NOT NULL,
+    a4 integer NOT NULL, a5 integer NOT NULL, a6 integer NOT NULL, a7 integer NOT NULL,
+    a8 integer NOT NULL, a9 integer NOT NULL, a10 integer NOT NULL, a11 integer NOT NULL,
+    a12 integer NOT NULL, a13 integer NOT NULL, a14 integer NOT NULL, a15 integer NOT NULL,
+    a16 integer NOT NULL, a17 integer NOT NULL, a18 integer NOT NULL, a19 integer NOT NULL,
+    a20 integer NOT NULL, a21 integer NOT NULL, a22 integer NOT NULL, a23 integer NOT NULL,
+    a24 integer NOT NULL, a25 integer NOT NULL,
+    PRIMARY KEY (dimension, day, jurisdiction, township, department, key)
 );
-
--- Minutes from receipt to arrival (到场), counted per bucket (the bucket's upper bound in
--- minutes: 1-minute steps to an hour, 5 to four hours, 15 to a day, then hours), so that
--- p50/p90 of any set of days and units come from sums of counts.
-CREATE TABLE report_daily_arrivals (
-    day             date NOT NULL,
-    jurisdiction    text NOT NULL,
-    township        text NOT NULL,
-    department      text NOT NULL,
-    squad           text NOT NULL,
-    grid            text NOT NULL,
-    matter          text NOT NULL,
-    bucket          integer NOT NULL,
-    n               integer NOT NULL,
-    PRIMARY KEY (day, jurisdiction, township, department, squad, grid, matter, bucket)
-);
+-- A township leader's or a department's summary.
+CREATE INDEX report_daily_township ON report_daily (dimension, township, day);
+CREATE INDEX report_daily_department ON report_daily (dimension, department, day);
 
 -- The days whose rollups are built (only whole days before today); others are computed
 -- from the events directly. One row of state: changes seen up to this moment.

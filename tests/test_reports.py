@@ -253,6 +253,12 @@ async def test_rollups_give_the_direct_answer(
             rolled = await service.summary(db, by=by, sign_for_minutes=30, **args)
             assert rolled.model_dump() == direct.model_dump(), by
             assert rolled.total.received == 6
+            # a township leader's rows (split by township) agree too
+            town = {**args, "scope": service.ReportScope(townships=(scenario["town_a"],))}
+            direct = await service.summary(db, by=by, sign_for_minutes=30, use_rollups=False, **town)
+            rolled = await service.summary(db, by=by, sign_for_minutes=30, **town)
+            assert rolled.model_dump() == direct.model_dump(), by
+            assert rolled.total.received == 5
         rolled_days = await db.fetchval(
             "SELECT count(*) FROM report_rollup_days WHERE day BETWEEN $1 AND $2", previous_first, LAST
         )

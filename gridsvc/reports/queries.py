@@ -51,12 +51,17 @@ _JOINS = """LEFT JOIN zones z ON z.grid_id = (e.grids -> 'enforcement' ->> 'id')
 _ZONE = "coalesce(z.timezone, $4)"
 _ZERO = {m: "0" for m in MEASURES}
 
-# Minutes -> the bucket's upper bound (README "Reports"); $m is an interval expression.
-ARRIVE_BUCKET = """(CASE
-    WHEN {m} <= 60 THEN ceil({m})
-    WHEN {m} <= 240 THEN ceil({m} / 5) * 5
-    WHEN {m} <= 1440 THEN ceil({m} / 15) * 15
-    ELSE least(ceil({m} / 60) * 60, 43200) END)::int"""
+# Arrival minutes (rounded up to whole minutes) -> bucket 0..25, whose upper bound is
+# ARRIVE_BOUNDS[i] (README "Reports"); beyond the last bound: the last bucket. {m}: minutes.
+ARRIVE_BOUNDS: tuple[int, ...] = (5, 10, 15, 20, 25, 30, 40, 50, 60, 75, 90, 120, 150, 180, 240)
+ARRIVE_BOUNDS += (300, 360, 480, 600, 720, 960, 1440, 2880, 4320, 10080, 43200)
+ARRIVALS = tuple(f"a{i}" for i in range(len(ARRIVE_BOUNDS)))
+
+
+def arrive_bucket(minutes: str) -> str:
+    bounds = "{" + ",".join(str(b) for b in ARRIVE_BOUNDS) + "}"
+    last = len(ARRIVE_BOUNDS) - 1
+    return f"least(width_bucket((ceil({minutes}) - 1)::float8, '{bounds}'::float8[]), {last})"
 
 
 def _branch(day_at: str, source: str, measures: dict[str, str], bucket: str = "NULL::int") -> str:
@@ -97,7 +102,7 @@ FACTS = (
                     "signed_in_time": "f.signed_at IS NOT NULL AND f.signed_at - "
                     "coalesce(d.sent_at, e.received_at) <= $5::float8 * interval '1 minute'",
                 },
-                f"CASE WHEN f.arrived_at IS NULL THEN NULL ELSE {ARRIVE_BUCKET.format(m=_MINUTES)} END",
+                f"CASE WHEN f.arrived_at IS NULL THEN NULL ELSE {arrive_bucket(_MINUTES)} END",
             ),
             _branch(
                 "e.closed_at",
@@ -141,25 +146,33 @@ FACTS = (
     + "\n)"
 )
 
-_SUMS = ", ".join(f"sum({m})::bigint AS {m}" for m in MEASURES)
-_DIM_LIST = ", ".join(DIMENSIONS)
+_SUMS = ", ".join(
+    [f"sum({m})::bigint AS {m}" for m in MEASURES]
+    + [f"count(*) FILTER (WHERE arrive_bucket = {i}) AS {a}" for i, a in enumerate(ARRIVALS)]
+)
+_ROLLED_SUMS = ", ".join(f"sum({c})::bigint AS {c}" for c in MEASURES + ARRIVALS)
+_SCOPE = "jurisdiction, township, department"
 
-# Rebuild the rollups of the days $3 (the caller deletes them first, in the same transaction).
+# Rebuild the rollups of the days $3 (the caller deletes them first, in the same transaction):
+# one row per day, dimension, scope (jurisdiction, township, department) and unit, and the
+# same without the township and department split (UNSCOPED in both: what the desk and county
+# supervisors read, a few rows a day per unit instead of one per township and department).
+UNSCOPED = "*"
 ROLLUP = f"""{FACTS},
-wanted AS MATERIALIZED (SELECT * FROM facts WHERE day = ANY($3::date[])),
-daily AS (
-    INSERT INTO report_daily (day, {_DIM_LIST}, {", ".join(MEASURES)})
-    SELECT day, {_DIM_LIST}, {_SUMS} FROM wanted GROUP BY day, {_DIM_LIST}
-    RETURNING 1)
-INSERT INTO report_daily_arrivals (day, {_DIM_LIST}, bucket, n)
-SELECT day, {_DIM_LIST}, arrive_bucket, count(*) FROM wanted
-WHERE arrive_bucket IS NOT NULL GROUP BY day, {_DIM_LIST}, arrive_bucket
-"""
-DELETE_DAYS = """
-WITH a AS (DELETE FROM report_daily WHERE day = ANY($1::date[]) RETURNING 1),
-     b AS (DELETE FROM report_daily_arrivals WHERE day = ANY($1::date[]) RETURNING 1)
-SELECT (SELECT count(*) FROM a) + (SELECT count(*) FROM b)
-"""
+wanted AS MATERIALIZED (SELECT * FROM facts WHERE day = ANY($3::date[]))
+INSERT INTO report_daily (day, dimension, {_SCOPE}, key, {", ".join(MEASURES + ARRIVALS)})
+""" + "\nUNION ALL\n".join(
+    [
+        f"SELECT day, '{d}', {_SCOPE}, {d}, {_SUMS} FROM wanted GROUP BY day, {_SCOPE}, {d}"
+        for d in ("township", "department", "squad", "grid", "matter")
+    ]
+    + [
+        f"SELECT day, '{d}', jurisdiction, '{UNSCOPED}', '{UNSCOPED}', {d}, {_SUMS} FROM wanted "
+        f"GROUP BY day, jurisdiction, {d}"
+        for d in ("township", "department", "squad", "grid", "matter")
+    ]
+)
+DELETE_DAYS = "DELETE FROM report_daily WHERE day = ANY($1::date[])"
 MARK_ROLLED = """
 INSERT INTO report_rollup_days (day, rolled_at) SELECT unnest($1::date[]), now()
 ON CONFLICT (day) DO UPDATE SET rolled_at = excluded.rolled_at
@@ -215,18 +228,20 @@ def _filters(first: int) -> str:
     )
 
 
-def summary_from_rollups(dimension: str) -> str:
+def summary_from_rollups(dimension: str, *, scoped: bool) -> str:
     """Sums per unit of ``dimension`` and period (0: [$1, $2], 1: [$3, $1)) from the rollups
-    of the days $4 (date[]); $5..$7 the scope filters."""
+    of the days $4 (date[]); $5..$7 the scope filters. ``scoped``: a township or department
+    filter applies (the rows split by township and department), else the unsplit rows."""
     assert dimension in DIMENSIONS
-    period = "CASE WHEN day >= $1 THEN 0 ELSE 1 END"
-    where = f"day = ANY($4::date[]) AND day BETWEEN $3 AND $2 AND {_filters(5)}"
+    split = f"township <> '{UNSCOPED}'" if scoped else f"township = '{UNSCOPED}'"
+    filters = _filters(5) if scoped else "($5::text[] IS NULL OR jurisdiction = ANY($5::text[]))"
+    unused = "" if scoped else " AND $6::text[] IS NULL AND $7::text IS NULL"
     return f"""
-SELECT {period} AS period, {dimension} AS key, {_SUMS}, NULL::int AS bucket, NULL::bigint AS n
-FROM report_daily WHERE {where} GROUP BY 1, 2
-UNION ALL
-SELECT {period}, {dimension}, {", ".join("NULL::bigint" for _ in MEASURES)}, bucket, sum(n)::bigint
-FROM report_daily_arrivals WHERE {where} GROUP BY 1, 2, bucket
+SELECT CASE WHEN day >= $1 THEN 0 ELSE 1 END AS period, key, {_ROLLED_SUMS}
+FROM report_daily
+WHERE dimension = '{dimension}' AND day = ANY($4::date[]) AND day BETWEEN $3 AND $2 AND {split}
+  AND {filters}{unused}
+GROUP BY 1, 2
 """
 
 
@@ -235,15 +250,10 @@ def summary_direct(dimension: str) -> str:
     days $3 (date[]) found in [$1, $2); $4 home time zone, $5 签收 limit; $6..$8 scope;
     $9 first day of the current period."""
     assert dimension in DIMENSIONS
-    period = "CASE WHEN day >= $9 THEN 0 ELSE 1 END"
-    where = f"day = ANY($3::date[]) AND {_filters(6)}"
-    return f"""{FACTS},
-wanted AS MATERIALIZED (SELECT * FROM facts WHERE {where})
-SELECT {period} AS period, {dimension} AS key, {_SUMS}, NULL::int AS bucket, NULL::bigint AS n
-FROM wanted GROUP BY 1, 2
-UNION ALL
-SELECT {period}, {dimension}, {", ".join("NULL::bigint" for _ in MEASURES)}, arrive_bucket, count(*)
-FROM wanted WHERE arrive_bucket IS NOT NULL GROUP BY 1, 2, arrive_bucket
+    return f"""{FACTS}
+SELECT CASE WHEN day >= $9 THEN 0 ELSE 1 END AS period, {dimension} AS key, {_SUMS}
+FROM facts WHERE day = ANY($3::date[]) AND {_filters(6)}
+GROUP BY 1, 2
 """
 
 

@@ -195,10 +195,10 @@ async def area_of(connection: asyncpg.Connection, jurisdiction: str | None) -> A
 def _merge_rows(rows: Iterable[asyncpg.Record], into: dict[tuple[int, str], _Sums]) -> None:
     for row in rows:
         entry = into.setdefault((row["period"], row["key"]), _Sums())
-        if row["bucket"] is not None:
-            entry.arrivals[int(row["bucket"])] += int(row["n"])
-        else:
-            entry.sums.update({m: int(row[m]) for m in queries.MEASURES})
+        entry.sums.update({m: int(row[m]) for m in queries.MEASURES})
+        for bound, column in zip(queries.ARRIVE_BOUNDS, queries.ARRIVALS, strict=True):
+            if row[column]:
+                entry.arrivals[bound] += int(row[column])
 
 
 async def collect(
@@ -227,7 +227,8 @@ async def collect(
     ]
     result: dict[tuple[int, str], _Sums] = {}
     if rolled:
-        sql = queries.summary_from_rollups(dimension)
+        scoped = scope.townships is not None or scope.department is not None
+        sql = queries.summary_from_rollups(dimension, scoped=scoped)
         params: list[Any] = [first, last, previous_first, sorted(rolled), *filters]
         _merge_rows(await connection.fetch(sql, *params), result)
     home = area.timezone
