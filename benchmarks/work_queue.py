@@ -1,5 +1,6 @@
 """Work-queue benchmark: ``GET /events``'s SQL (search, filters, sort, paging, counts) on a
-seeded events table, with and without migration 014's indexes.
+seeded events table, with migrations 014 and 017's indexes, with 014's alone (as before 017)
+and without either.
 
 Run: ``python benchmarks/work_queue.py`` (``--events 5000000`` for the city-scale issue's size;
 default 1,000,000; ``--repeat``). Uses GRIDSVC_DATABASE_URL's server or the private cluster, in
@@ -11,7 +12,9 @@ drawn from word lists (so trigram selectivity is realistic, not unique strings),
 work-order number and a caller's phone on 80 % of events, 20 townships × 20 community grids,
 10 % address-only, 4 % open (a county closes most of what it receives; at 5M events that is
 200k open), received over two years. For each query: median wall time of ``--repeat`` runs
-and the plan's access path (from ``EXPLAIN``), then the same after dropping 014's indexes.
+and the plan's access path (from ``EXPLAIN``), then the same with 014's indexes only (017
+undone: its covering and township indexes dropped, 014's ``events_open_id`` and ascending
+``events_open_received`` back), then without either.
 """
 
 from __future__ import annotations
@@ -48,6 +51,12 @@ INDEXES_014 = (
     "events_township",
     "events_grid",
     "events_responsible",
+)
+INDEXES_017 = ("events_open_received_desc", "events_open_township_due", "events_open_facets")
+# what 017 dropped, as 014 made them (to measure "before 017")
+BEFORE_017 = (
+    "CREATE INDEX events_open_received ON events (received_at, id) WHERE state <> 'closed'",
+    "CREATE INDEX events_open_id ON events (id) WHERE state <> 'closed'",
 )
 
 SEED = """
@@ -241,8 +250,8 @@ async def main() -> None:
             # triggers off while seeding: no NOTIFY per row (the live stream is not measured);
             # 014's indexes built once afterwards from the migration itself, as on a live table
             await db.execute("ALTER TABLE events DISABLE TRIGGER USER")
-            for index in INDEXES_014:
-                await db.execute(f"DROP INDEX {index}")
+            for index in INDEXES_014 + INDEXES_017:
+                await db.execute(f"DROP INDEX IF EXISTS {index}")
             step = 200_000
             for first in range(1, args.events + 1, step):
                 await db.execute(FILL, first, min(first + step - 1, args.events), now)
@@ -251,6 +260,7 @@ async def main() -> None:
             seeded = time.perf_counter() - started
             started = time.perf_counter()
             await db.execute((ROOT / "migrations" / "014_queue.sql").read_text(encoding="utf-8"))
+            await db.execute((ROOT / "migrations" / "017_queue_indexes.sql").read_text(encoding="utf-8"))
             indexed = time.perf_counter() - started
             await db.execute("VACUUM ANALYZE events")
             stats = await db.fetchrow(
@@ -263,9 +273,16 @@ async def main() -> None:
             version = await db.fetchval("SHOW server_version")
             print(f"# Work-queue benchmark, {stats['n']:,} events ({stats['open']:,} open)")
             print(f"table with indexes: {stats['size']}; PostgreSQL {version}")
-            print(f"seeded in {seeded:.0f} s, 014's indexes built in {indexed:.0f} s")
+            print(f"seeded in {seeded:.0f} s, 014's and 017's indexes built in {indexed:.0f} s")
             print()
-            print(table("with migration 014's indexes", await measure(db, now, args.repeat, day or "")))
+            print(table("with migrations 014 and 017", await measure(db, now, args.repeat, day or "")))
+            for index in INDEXES_017:
+                await db.execute(f"DROP INDEX {index}")
+            for statement in BEFORE_017:
+                await db.execute(statement)
+            await db.execute("VACUUM ANALYZE events")
+            print()
+            print(table("with 014 only (before 017)", await measure(db, now, args.repeat, day or "")))
             for index in INDEXES_014:
                 await db.execute(f"DROP INDEX {index}")
             await db.execute("ANALYZE events")
