@@ -166,8 +166,10 @@ async def test_a_confident_address_places_the_work_order_at_intake_and_routes_it
     assert off_by_m(address, event["lng"], event["lat"]) <= 100
     located = [h for h in event["history"] if h["action"] == "locate"]
     assert len(located) == 1 and located[0]["actor"] == "system"
-    assert located[0]["note"].startswith(f"located by address: {address['street']} {address['number']}")
-    confidence = float(located[0]["note"].rsplit(", ", 1)[1])
+    # the audit line in Chinese (the desk's language); what matched and how sure also as data
+    assert located[0]["note"].startswith(f"按地址定位：{address['street']} {address['number']}")
+    confidence = float(located[0]["note"].rsplit("，", 1)[1])
+    assert located[0]["data"]["candidate"]["confidence"] == pytest.approx(confidence, abs=0.01)
     assert confidence >= settings.geocode_min_confidence
     assert event["state"] == "routed"
     assert event["grids"]["enforcement"]["code"] == "LI-MAUREN"
@@ -182,7 +184,7 @@ async def test_a_vague_address_stays_unlocated_with_candidates_until_placed(clie
     event = client.get(f"/events/{created.json()['id']}").json()
     assert event["lng"] is None and event["state"] == "received"
     geocoded = [h for h in event["history"] if h["action"] == "geocode"]
-    assert geocoded and geocoded[0]["note"].startswith("not located by address: ")
+    assert geocoded and geocoded[0]["note"].startswith("地址未能自动定位：")
     candidates = geocoded[0]["data"]["candidates"]
     assert len(candidates) >= 2  # Landstrasse runs through several municipalities
     # The operator picks one (what the panel does): the event is placed and routed.

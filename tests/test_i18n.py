@@ -51,3 +51,25 @@ def test_keys_asked_for_by_the_workload_and_patrol_scripts_exist():
         "休息",
         "离线",
     }
+
+
+def test_no_chinese_in_the_english_dictionary():
+    chinese = {key: text for key, text in load("en").items() if re.search(r"[\u4e00-\u9fff]", text)}
+    assert chinese == {}
+
+
+def test_every_routing_rule_and_system_note_has_its_sentence():
+    """The panel writes routing reasons and the system's audit lines (stored in Chinese) in
+    the page's language from why.code/params and data.say (gridsvc/static/ops/panel.js)."""
+    source = (PROJECT_ROOT / "gridsvc" / "routing" / "service.py").read_text(encoding="utf-8")
+    rules = {"no_location", "outside_grids", "unknown_matter", "no_community_grid", "grid_level"}
+    rules |= {"delegated", "territorial_fallback", "no_owner", "not_delegated"}
+    assert all(f'"{rule}",' in source for rule in rules)  # still the rules the router writes
+    says = set()
+    for path in (PROJECT_ROOT / "gridsvc").rglob("*.py"):
+        says |= set(re.findall(r'"say": \{"code": "([a-z_]+)"', path.read_text(encoding="utf-8")))
+    assert says >= {"auto_merged", "auto_dispatch", "whistle"}
+    for lang in ("zh-CN", "en"):
+        words = load(lang)
+        assert sorted(f"route.{r}" for r in rules if f"route.{r}" not in words) == []
+        assert sorted(f"trail.{s}" for s in says if f"trail.{s}" not in words) == []

@@ -156,10 +156,24 @@ async def test_summons_creates_a_routed_whistle_event_and_attendance_with_due_ti
         assert row["arrive_due_at"] == whistle["summoned_at"] + timedelta(minutes=45)
         assert row["acknowledged_at"] is None and row["arrived_at"] is None
     trail = await db.fetch(
-        "SELECT actor, action, data FROM event_transitions WHERE event_id = $1 ORDER BY id", body["event_id"]
+        "SELECT actor, action, note, data FROM event_transitions WHERE event_id = $1 ORDER BY id",
+        body["event_id"],
     )
     assert [t["action"] for t in trail] == ["receive", "route", "whistle"]
     assert trail[-1]["actor"] == ACTOR_NAME
+    # the audit lines in Chinese with names (the routing reason too), the codes kept in data
+    names = await db.fetch(
+        "SELECT coalesce(name_zh, name) AS name FROM departments WHERE code = ANY($1::text[]) ORDER BY code",
+        ["housing", "natural_resources", "urban_management"],
+    )
+    town = body["township_name"]
+    assert (
+        town != "LI-VADUZ"
+        and trail[-1]["note"] == f"吹哨：{town}召集{'、'.join(r['name'] for r in names)}报到"
+    )
+    assert trail[-1]["data"]["say"]["code"] == "whistle"
+    assert trail[1]["note"] == body["event"]["routing"]["reason_zh"] and "清单之外无执法" in trail[1]["note"]
+    assert trail[1]["data"]["say"] == body["event"]["routing"]["why"]
     assert trail[-1]["data"]["departments"] == ["housing", "natural_resources", "urban_management"]
     assert trail[-1]["data"]["whistle_id"] == body["id"]
     # The answer shows every department waiting for 报到, with the time left.

@@ -45,6 +45,8 @@ async def candidates(
     home_grid = grid or enforcement
     eta_by_squad: dict[int, dict[str, Any]] = {}
     note = None
+    # the note for the pages' dictionaries (eta_note.<code> with params): the panel is Chinese
+    note_why: dict[str, Any] | None = None
     if event.get("lng") is not None and holder is not None:
         try:
             result = await squads_eta(
@@ -52,10 +54,18 @@ async def candidates(
             )
             eta_by_squad = {a["squad"]["id"]: a for a in result["squads"]}
             note = result.get("note")
+            road = result.get("scene_road") or {}
+            if note and road.get("far_from_road"):
+                note_why = {
+                    "code": "far_from_road",
+                    "params": {"m": round(road["offroad_m"]), "kmh": result["offroad_speed_kmh"]},
+                }
         except (EtaUnavailable, SceneOffNetwork) as error:
             note = f"no ETA: {error}"
+            note_why = {"code": "no_eta", "params": {}}
     elif event.get("lng") is None:
         note = "no ETA: the event has no coordinates"
+        note_why = {"code": "no_eta_unlocated", "params": {}}
     ranked = []
     for squad in squads:
         eta = eta_by_squad.get(squad["id"])
@@ -94,6 +104,7 @@ async def candidates(
     return {
         "grid": home_grid,
         "note": note,
+        "note_why": note_why,
         "max_open_cases": max_open_cases,
         "candidates": ranked,
         "recommended": recommended,

@@ -110,8 +110,8 @@ async def _locate_by_address(
             action="geocode",
             from_state="received",
             to_state="received",
-            note="not located by address: "
-            + ("; ".join(f"{c.text}, {c.confidence:.2f}" for c in answer.candidates[:3]) or "no candidate"),
+            note="地址未能自动定位："
+            + ("；".join(f"{c.text}，{c.confidence:.2f}" for c in answer.candidates[:3]) or "无候选"),
             data={"address": new.address, "candidates": candidates},
         )
     new.lng, new.lat, new.source_crs = best.lng, best.lat, "geocoder"
@@ -120,7 +120,7 @@ async def _locate_by_address(
         action="locate",
         from_state="received",
         to_state="received",
-        note=f"located by address: {best.text}, {best.confidence:.2f}",
+        note=f"按地址定位：{best.text}，{best.confidence:.2f}",
         data={"address": new.address, "lng": best.lng, "lat": best.lat, "candidate": candidates[0]},
     )
 
@@ -164,7 +164,12 @@ async def intake(
         due = now + timedelta(minutes=settings.sla_dispatch_minutes)
         trail.append(
             TransitionRecord(
-                actor="system", action="route", from_state="received", to_state="routed", note=decision.reason
+                actor="system",
+                action="route",
+                from_state="received",
+                to_state="routed",
+                note=decision.reason_zh or decision.reason,
+                data={"say": decision.why},
             )
         )
         # Candidates are sought here only for a matter that may merge on its own; the rest
@@ -190,8 +195,9 @@ async def intake(
                     action="link_duplicate",
                     from_state="routed",
                     to_state="routed",
-                    note=f"并单: linked to open event {duplicate_of} (matter set to merge on its own)",
+                    note=f"并单：事项设为自动并单，已关联在办事件 {duplicate_of}",
                     data={
+                        "say": {"code": "auto_merged", "params": {"id": duplicate_of}},
                         "duplicate_of": duplicate_of,
                         "confirmed": False,
                         "candidate": {
@@ -221,8 +227,8 @@ async def intake(
                 action="dispatch",
                 from_state="routed",
                 to_state="dispatched",
-                note="auto-dispatch (matter configured for it)",
-                data=plan.audit_data(),
+                note="自动派遣（该事项设为自动派遣）",
+                data={**plan.audit_data(), "say": {"code": "auto_dispatch", "params": {}}},
             )
         )
     record = EventRecord(

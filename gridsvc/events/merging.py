@@ -93,7 +93,7 @@ async def link_duplicate(
             action="link_duplicate",
             from_state=event["state"],
             to_state=event["state"],
-            note=note or f"并单: confirmed as a duplicate of event {master_id}",
+            note=note or f"并单：确认为事件 {master_id} 的重复工单",
             data={
                 "duplicate_of": master_id,
                 "confirmed": True,

@@ -299,7 +299,7 @@ async def bring_duplicates_along(
                     row["id"],
                     actor=actor,
                     squad_id=master["squad_id"],
-                    note=f"并单: with event {master_id}",
+                    note=f"并单：随事件 {master_id}",
                 )
                 continue
             if action == "handle" and reply is None:
@@ -352,7 +352,15 @@ async def reroute(
             f"the rules find no responsible unit ({decision.reason}); route it with an explicit target"
         )
     await store_routing(connection, event_id, decision, matter_code=event["matter_code"], at=now)
-    await transition(connection, context, event_id, action="route", actor=actor, note=note or decision.reason)
+    await transition(
+        connection,
+        context,
+        event_id,
+        action="route",
+        actor=actor,
+        note=note or decision.reason_zh or decision.reason,
+        data=None if note else {"say": decision.why},
+    )
 
 
 async def set_location(

@@ -48,6 +48,13 @@ class RoutingDecision:
     co_handlers: list[dict[str, Any]] = field(default_factory=list)
     # a department's station receiving the case: {layer, grid, name}
     station: dict[str, Any] | None = None
+    # the names the reason is made of, for the pages' dictionaries (route.<rule> with these
+    # params), so the English page need not show the Chinese reason nor the Chinese one codes
+    params: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def why(self) -> dict[str, Any]:
+        return {"code": self.rule, "params": self.params}
 
     @property
     def is_triage(self) -> bool:
@@ -63,6 +70,7 @@ class RoutingDecision:
             "rule": self.rule,
             "reason": self.reason,
             "reason_zh": self.reason_zh or None,
+            "why": self.why,
             "matter_code": matter_code,
             "at": at.isoformat(),
             "grids": self.grids,
@@ -163,6 +171,7 @@ async def route(
             f"grid-level matter: handled by the head of {community['name']}",
             grids=grids,
             reason_zh=f"网格级事项：由{community['name']}网格长处置",
+            params={"grid": community["name"]},
         )
     delegation = await delegation_at(
         connection, enforcement_code=enforcement["code"], matter_code=matter["code"], at=at
@@ -185,13 +194,14 @@ async def route(
             enforcement["code"],
             enforcement["responsible"].get("name"),
             "delegated",
-            f"on the delegation list v{delegation['version']} of {enforcement['code']}: "
+            f"on the delegation list v{delegation['version']} of {enforcement['name']}: "
             "the township squad handles it",
             grids=grids,
             delegation=delegation,
             co_handlers=co_handlers,
-            reason_zh=f"在{enforcement['code']}赋权事项清单第{delegation['version']}版内："
+            reason_zh=f"在{enforcement['name']}赋权事项清单第{delegation['version']}版内："
             "由属地综合执法中队处置",
+            params={"township": enforcement["name"], "version": delegation["version"]},
         )
     if owner is None and no_owner_fallback == "township_squad":
         why = (
@@ -206,12 +216,13 @@ async def route(
             enforcement["code"],
             squad,
             "territorial_fallback",
-            f"{why} and no owning department known: 属地兜底, the township squad of "
-            f"{enforcement['code']} handles it",
+            f"{why} and no owning department known: territorial fallback, the township squad of "
+            f"{enforcement['name']} handles it",
             grids=grids,
             delegation=delegation,
             reason_zh=f"{why_zh}，且无主管部门：属地兜底，由{enforcement['name']}属地综合执法中队"
             f"{'（' + squad + '）' if squad else ''}处置",
+            params={"township": enforcement["name"], "squad": squad or "", "listed": delegation is not None},
         )
     if owner is None:
         return RoutingDecision(
@@ -223,6 +234,7 @@ async def route(
             grids=grids,
             delegation=delegation,
             reason_zh="未赋权乡镇，且无主管部门：按配置不作属地兜底，转指挥中心分拨",
+            params={"township": enforcement["name"]},
         )
     department = await _department(connection, owner)
     name = department["name_zh"] if department else owner
@@ -245,10 +257,15 @@ async def route(
         owner,
         name + where,
         "not_delegated",
-        f"{why} (清单之外无执法): the owning department {name} handles it",
+        f"{why} (no enforcement outside the list): the owning department {name} handles it",
         grids=grids,
         delegation=delegation,
         reason_zh=f"{why_zh}（清单之外无执法）：由主管部门{name}处置"
         + (f"，{received_by['name']}承办" if received_by else ""),
         station=received_by,
+        params={
+            "department": name,
+            "station": received_by["name"] if received_by else "",
+            "listed": delegation is not None,
+        },
     )

@@ -96,6 +96,11 @@ async def create_whistle(connection: asyncpg.Connection, *, context: EventContex
             new.arrive_minutes,
         )
         rows = await connection.fetch(queries.INSERT_ATTENDANCE, whistle["id"], new.departments)
+        # said with names, in Chinese (the audit trail is read on the zh-CN desk); the codes
+        # stay in data, and data.say lets a page in another language write its own sentence
+        township = await connection.fetchrow(queries.TOWNSHIP, new.township_code)
+        town = township["name"] if township else new.township_code
+        names = [r["name"] for r in await connection.fetch(queries.DEPARTMENT_NAMES, new.departments)]
         await record_transition(
             connection,
             event_id,
@@ -103,8 +108,9 @@ async def create_whistle(connection: asyncpg.Connection, *, context: EventContex
             action="whistle",
             from_state=state,
             to_state=state,
-            note=f"吹哨: {new.township_code} summons {', '.join(new.departments)}",
+            note=f"吹哨：{town}召集{'、'.join(names)}报到",
             data={
+                "say": {"code": "whistle", "params": {"township": town, "departments": "、".join(names)}},
                 "whistle_id": whistle["id"],
                 "township_code": new.township_code,
                 "departments": new.departments,

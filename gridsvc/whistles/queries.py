@@ -10,6 +10,13 @@ MATTER_EXISTS = "SELECT EXISTS (SELECT 1 FROM matters WHERE code = $1)"
 
 KNOWN_DEPARTMENTS = "SELECT code FROM departments WHERE code = ANY($1::text[])"
 
+# the names the audit line says (in the order summoned)
+DEPARTMENT_NAMES = """
+SELECT coalesce(d.name_zh, d.name, c.code) AS name
+FROM unnest($1::text[]) WITH ORDINALITY AS c(code, n) LEFT JOIN departments d ON d.code = c.code
+ORDER BY c.n
+"""
+
 DEPARTMENT_EXISTS = "SELECT EXISTS (SELECT 1 FROM departments WHERE code = $1)"
 
 INSERT_WHISTLE = """
@@ -61,7 +68,10 @@ RETURNING arrived_at
 """
 
 WHISTLE_COLUMNS = """
-w.id, w.event_id, w.township_code, w.summoned_by, w.summoned_at, w.ack_minutes,
+w.id, w.event_id, w.township_code,
+(SELECT coalesce(g.name_zh, g.name) FROM current_grids g WHERE g.layer = 'enforcement'
+   AND g.code = w.township_code ORDER BY g.valid_from DESC LIMIT 1) AS township_name,
+w.summoned_by, w.summoned_at, w.ack_minutes,
 w.arrive_minutes, e.state, e.title, e.description, e.matter_code, m.name AS matter_name,
 e.address, ST_X(e.geom) AS lng, ST_Y(e.geom) AS lat, e.responsible_kind, e.responsible_code,
 e.responsible_name, e.closed_at

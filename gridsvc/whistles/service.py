@@ -295,6 +295,7 @@ def present(
         "id": whistle["id"],
         "event_id": whistle["event_id"],
         "township_code": whistle["township_code"],
+        "township_name": whistle.get("township_name") or whistle["township_code"],
         "summoned_by": whistle["summoned_by"],
         "summoned_at": whistle["summoned_at"],
         "ack_minutes": whistle["ack_minutes"],

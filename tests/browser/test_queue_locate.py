@@ -130,5 +130,21 @@ async def test_unlocated_filter_then_a_click_on_the_map_places_and_routes(
     await expect(row).to_contain_text(placed["grids"]["enforcement"]["name"])
     await expect(ops.locator(f".ev[data-id='{event_id}']")).to_be_visible(timeout=3000)
     await ops.screenshot(path=artifacts / "queue-locate-2-routed.png")
+
+    # 5. why, said in Chinese with names (codes only in titles), the system's audit lines
+    #    too; the English page writes the reason from the rule and its names
+    town = placed["grids"]["enforcement"]
+    routing = panel.locator("table.routing")
+    await expect(routing).to_contain_text(f"在{town['name']}赋权事项清单第")
+    await expect(routing).not_to_contain_text(town["code"])
+    trail = panel.locator("ol.trail")
+    await expect(trail).to_contain_text("系统地址未能自动定位")
+    for english in ("delegation list", "located by", "system"):
+        await expect(panel).not_to_contain_text(english)
+    await ops.select_option("#lang", "en")
+    await expect(routing).to_contain_text(f"On the delegation list v1 of {town['name']}")
+    await expect(trail).to_contain_text("system")
+    await ops.select_option("#lang", "zh-CN")
+    await expect(routing).to_contain_text(f"在{town['name']}赋权事项清单第")
     assert outside.requests == [], f"requests left the app: {outside.requests[:5]}"
     await desk.close()

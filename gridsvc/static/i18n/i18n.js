@@ -101,8 +101,10 @@
     });
   }
 
+  function has(key) { return Object.prototype.hasOwnProperty.call(dict, key); }
+
   window.I18N = {
-    config: config, t: t, tOr: tOr, apply: apply, time: time, slaStatus: slaStatus,
+    config: config, t: t, tOr: tOr, has: has, apply: apply, time: time, slaStatus: slaStatus,
     timeLeft: timeLeft, escape: escape,
     lang: function () { return lang; },
     onChange: function (fn) { listeners.push(fn); },

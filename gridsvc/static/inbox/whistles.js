@@ -30,7 +30,8 @@
       "</span><span class='left " + late + "'>" + esc(left) + "</span></header>" +
       "<h2><span class='tag'>" + esc(T("whistle.title")) + "</span> " + esc(w.event.title) + "</h2>" +
       (w.event.address ? "<p class='addr'>" + esc(w.event.address) + "</p>" : "") +
-      "<p class='meta'>" + esc(w.township_code) + " · " + esc(T("whistle.summoned")) + " " +
+      "<p class='meta'><span title='" + esc(w.township_code) + "'>" + esc(w.township_name || w.township_code) +
+        "</span> · " + esc(T("whistle.summoned")) + " " +
       esc(I.time(w.summoned_at)) + "</p>" +
       (act ? "<div class='buttons'><button class='primary' data-testid='whistle-" + act +
         "' data-wact='" + act + "'>" + esc(T("whistle." + act)) + "</button></div>" : "") +

@@ -54,7 +54,8 @@
         esc(Number(d.score).toFixed(1))) + "</td></tr>";
     }).join("");
     return "<li data-testid='whistle-card' data-id='" + esc(w.id) + "'><a href='#' data-open='" +
-      esc(w.event_id) + "'>" + esc(w.event.title) + "</a><div class='meta'>" + esc(w.township_code) +
+      esc(w.event_id) + "'>" + esc(w.event.title) + "</a><div class='meta'><span title='" + esc(w.township_code) + "'>" +
+      esc(w.township_name || w.township_code) + "</span>" +
       " · " + esc(T("whistles.summoned")) + " " + esc(I.time(w.summoned_at)) + "</div>" +
       "<table><thead><tr><th>" + esc(T("whistles.department")) + "</th><th>" + esc(T("whistles.state")) +
       "</th><th>" + esc(T("whistles.late")) + "</th><th>" + esc(T("whistles.score")) +

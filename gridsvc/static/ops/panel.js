@@ -49,18 +49,41 @@
       ["dispatched", "signed_for", "on_scene", "returned", "suspended"].indexOf(e.state) >= 0;
   }
 
+  // A routing reason in the page's language: the rule's sentence from the dictionary with
+  // the names the server gave (why.params), else the stored Chinese / English text.
+  function said(prefix, why) {
+    if (!why || !why.code || !I.has(prefix + why.code)) return null;
+    var p = Object.assign({}, why.params);
+    if (p.listed !== undefined) p.why = T(p.listed ? "route.not_on_list" : "route.no_list");
+    return T(prefix + why.code, p);
+  }
+
+  // The Chinese page shows the stored Chinese reason (it may name more, e.g. the station);
+  // another language writes the rule's sentence from its dictionary with the server's names.
+  function reasonOf(r) {
+    if (I.lang() === "zh-CN" && r.reason_zh) return r.reason_zh;
+    return said("route.", r.why) || r.reason;
+  }
+
   function routing(e) {
     var r = e.routing || {};
+    // names; the code only in the title (hover), the layer said in words
     var grids = Object.keys(r.grids || {}).map(function (layer) {
       var g = r.grids[layer];
-      return esc(g.code) + (g.name ? " " + esc(g.name) : "");
+      var kind = I.tOr("layer." + layer.split(":")[0], "");
+      return "<span title='" + esc(g.code) + "'>" + esc(g.name || g.code) + "</span>" +
+        (kind ? " <small>" + esc(kind) + "</small>" : "");
     }).join("<br>");
+    // the list by its township's name and version (its own name, which may carry the code,
+    // in the title)
     var d = r.delegation;
-    var list = d ? esc((d.name || "") + " v" + d.version) + " · " +
-      T(d.delegated ? "panel.delegated_yes" : "panel.delegated_no") : "";
+    var town = (r.grids || {}).enforcement;
+    var list = d ? "<span title='" + esc(d.name || "") + "'>" +
+      esc(T("panel.delegation_list", {township: town ? town.name || town.code : "", version: d.version})) +
+      "</span> · " + T(d.delegated ? "panel.delegated_yes" : "panel.delegated_no") : "";
     return "<h3>" + T("panel.routing") + "</h3><table class='kv routing'>" +
       row(T("panel.rule"), esc(I.tOr("rule." + r.rule, r.rule || ""))) +
-      row(T("panel.reason"), esc(I.lang() === "zh-CN" && r.reason_zh ? r.reason_zh : r.reason)) +
+      row(T("panel.reason"), esc(reasonOf(r))) +
       row(T("panel.grids"), grids) +
       row(T("panel.delegation"), list) + "</table>";
   }
@@ -90,15 +113,21 @@
         esc(minutes(c.eta_s)) + "</td><td>" + button + "</td></tr>";
     }).join("");
     return "<h3>" + T("panel.candidates") + "</h3>" + why(ranked) +
-      (ranked.note ? "<p class='note'>" + esc(ranked.note) + "</p>" : "") +
+      (ranked.note ? "<p class='note'>" + esc(ranked.note_why ?
+        T("eta_note." + ranked.note_why.code, ranked.note_why.params) : ranked.note) + "</p>" : "") +
       "<table class='cands'><thead><tr><th></th><th></th><th></th><th>" + T("panel.eta") +
       "</th><th></th></tr></thead><tbody>" + rows + "</tbody></table>";
   }
 
-  // The geocoder's audit notes are stored in English (the audit contract); the panel says
-  // them in the operator's language from the row's data.
+  // The system's audit notes are stored in Chinese; the panel says them in the operator's
+  // language from the row's data (data.say: a dictionary key and its params; the geocoder's
+  // candidates).
   function trailNote(h) {
     var d = h.data || {};
+    if (d.say && I.lang() !== "zh-CN") {
+      var text = said(h.action === "route" ? "route." : "trail.", d.say);
+      if (text) return text;
+    }
     var say = function (c) { return c.text + " " + Math.round(c.confidence * 100) + "%"; };
     if (h.action === "locate" && d.candidate) return T("panel.located_by_address") + ": " + say(d.candidate);
     if (h.action === "geocode" && d.candidates) {
@@ -165,7 +194,7 @@
         (h.from_state && h.from_state !== h.to_state ?
           esc(T("state." + h.from_state)) + " → " : "") +
         (h.from_state !== h.to_state ? esc(T("state." + h.to_state)) : "") +
-        " <span class='actor'>" + esc(h.actor) + "</span>" +
+        " <span class='actor'>" + esc(h.actor === "system" ? T("panel.system") : h.actor) + "</span>" +
         (note ? "<div class='note'>" + esc(note) + "</div>" : "") + "</li>";
     }).join("");
     return "<h3>" + T("panel.history") + "</h3><ol class='trail'>" + items + "</ol>";
