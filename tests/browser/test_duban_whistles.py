@@ -36,6 +36,18 @@ def server(settings, demo):  # noqa: ARG001
         app.__exit__()
 
 
+def apart(a: dict | None, b: dict | None) -> bool:
+    """Two boxes on the screen share no pixel (either one missing counts as apart)."""
+    if a is None or b is None:
+        return True
+    return (
+        a["x"] + a["width"] <= b["x"] + 0.5
+        or b["x"] + b["width"] <= a["x"] + 0.5
+        or a["y"] + a["height"] <= b["y"] + 0.5
+        or b["y"] + b["height"] <= a["y"] + 0.5
+    )
+
+
 async def test_operator_and_leader_answer_duban_and_see_whistles(
     server, browser, artifacts, make_token, db, database_url, settings
 ):
@@ -59,7 +71,7 @@ async def test_operator_and_leader_answer_duban_and_see_whistles(
     late = FrozenClock(row["stage_started_at"] + 2 * (row["due_at"] - row["stage_started_at"]))
     assert await flows.escalate(db, default_levels=settings.duban_levels, clock=late, event_id=event_id) == 2
 
-    desk = await browser.new_context(viewport={"width": 1440, "height": 900}, locale="zh-CN")
+    desk = await browser.new_context(viewport={"width": 1600, "height": 1000}, locale="zh-CN")
     outside.watch(desk)
     ops = await log_in(desk, server.url, operator, "/ops")
     unreplied = get(f"{server.url}/live/counters", operator).json()["duban_unreplied"]
@@ -75,6 +87,9 @@ async def test_operator_and_leader_answer_duban_and_see_whistles(
     await expect(rows.filter(has_text="二级督办")).to_contain_text(order["title"])
     await expect(rows.filter(has_text="一级督办")).to_contain_text("签收")
     await ops.screenshot(path=artifacts / "duban-1-board.png")
+    # the drawer lies beside the work queue, not over it
+    await expect(ops.get_by_test_id("event-queue")).to_be_visible()
+    assert apart(await board.bounding_box(), await ops.locator("#queue").bounding_box())
 
     # open the event from the board; answer level 1 in writing in its panel
     await rows.filter(has_text="一级督办").locator("a").click()
@@ -86,6 +101,8 @@ async def test_operator_and_leader_answer_duban_and_see_whistles(
     await first.get_by_test_id("duban-reply-submit").click()
     await expect(first.get_by_test_id("duban-reply")).to_have_text("已电话督促中队，30分钟内签收。")
     await expect(panel.locator("ol.trail")).to_contain_text("督办回复")
+    if await board.is_visible():  # nor under the event panel
+        assert apart(await board.bounding_box(), await panel.bounding_box())
     await expect(counter.locator("b")).to_have_text(str(unreplied - 1))
     await ops.screenshot(path=artifacts / "duban-2-panel-reply.png")
 
