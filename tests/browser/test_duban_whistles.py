@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 
 import httpx
 import pytest
-from playwright.async_api import expect
+from playwright.async_api import FloatRect, expect
 
 from gridsvc.app import create_app
 from gridsvc.clock import FrozenClock
@@ -36,7 +36,7 @@ def server(settings, demo):  # noqa: ARG001
         app.__exit__()
 
 
-def apart(a: dict | None, b: dict | None) -> bool:
+def apart(a: FloatRect | None, b: FloatRect | None) -> bool:
     """Two boxes on the screen share no pixel (either one missing counts as apart)."""
     if a is None or b is None:
         return True
