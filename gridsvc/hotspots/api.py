@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 
 from gridsvc.auth.deps import current
+from gridsvc.database.replica import read_pool
 from gridsvc.hotspots import service
 from gridsvc.jsonresp import json_response
 
@@ -32,7 +33,7 @@ async def hotspots(
 ) -> Response:
     """The period is widened to whole ISO weeks (Monday-Sunday, the jurisdiction's time zone);
     the caller counts only the events it may see (as ``GET /events``; a leader its reach)."""
-    pool = request.app.state.pool
+    pool = read_pool(request)  # a second stale is fine: the replica's, when configured
     visible = await service.visibility(pool, current(request))
     answer = await service.hotspots(
         pool,
