@@ -46,6 +46,8 @@ from gridsvc.outbox.api import router as outbox_router
 from gridsvc.pages.api import router as pages_router
 from gridsvc.pages.dashboard import router as dashboard_router
 from gridsvc.reports.api import router as reports_router
+from gridsvc.patrols.api import router as patrols_router
+from gridsvc.patrols.flows import position_hook as patrol_position_hook
 from gridsvc.revisits.api import router as revisits_router
 from gridsvc.roads.api import router as roads_router
 from gridsvc.settings import Settings, get_settings
@@ -131,6 +133,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     )
     app.state.settings = settings
     app.state.clock = app_clock
+    # called after every stored AVL ping (squads know no patrols): patrol visits by dwell
+    app.state.position_hooks = (patrol_position_hook,)
     # /metrics lists every lifecycle state and stage (observability, core, knows no events)
     app.state.event_states = tuple(STATES)
     app.state.event_stages = tuple(sorted(set(STAGE_OF_STATE.values())))
@@ -166,6 +170,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app.include_router(whistles_router)
     app.include_router(hotspots_router)
     app.include_router(reports_router)
+    app.include_router(patrols_router)
     app.include_router(live_router)
     app.include_router(attachments_router)
     app.include_router(tiles_router)

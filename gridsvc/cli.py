@@ -33,6 +33,7 @@ from gridsvc.maps.cli import map_app, map_grids
 from gridsvc.matters.cli import app as matters_app
 from gridsvc.observability.console import resolve_log_format
 from gridsvc.observability.logs import LOG_FILE, configure_logging
+from gridsvc.patrols.cli import patrols_app
 from gridsvc.replay.cli import replay_command, workorders_app
 from gridsvc.reports.cli import report_app
 from gridsvc.roads.cli import roads_app
@@ -71,6 +72,7 @@ app.add_typer(users_app, name="users")
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(duban_app, name="duban")
 app.add_typer(report_app, name="report")
+app.add_typer(patrols_app, name="patrols")
 app.command("replay")(replay_command)
 
 T = TypeVar("T")

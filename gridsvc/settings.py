@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import time
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -92,6 +93,22 @@ class Settings(BaseSettings):
     )
     squad_position_future_tolerance_s: float = Field(
         default=120.0, ge=0, description="Clock skew (seconds) allowed for positions stamped in the future."
+    )
+    patrol_shift_start: time = Field(
+        default=time(8, 30), description="Patrol shift start (local time of the jurisdiction), e.g. 08:30."
+    )
+    patrol_shift_end: time = Field(
+        default=time(17, 30),
+        description="Patrol shift end: no planned day runs past it (back at the station).",
+    )
+    patrol_dwell_min: float = Field(
+        default=10.0,
+        ge=0,
+        description="Minutes a squad stays in a community grid per visit: planned per visit, and "
+        "the time inside the grid (consecutive AVL pings) that marks a visit done.",
+    )
+    patrol_solver_timeout_s: float = Field(
+        default=5.0, gt=0, description="Time limit (seconds) of the routing solver per squad and week."
     )
     eta_offroad_speed_kmh: float = Field(
         default=5.0, gt=0, description="Speed (km/h) of the leg between a point and its road."

@@ -378,6 +378,56 @@ CASES: list[Case] = [
         lambda w, r: {"path": f"/squads/{w.squad_mine}/positions"},
         expect(200, DESK),
     ),
+    # weekly patrol plans: the desk plans and adjusts; a squad sees and checks in its own
+    Case(
+        "GET",
+        "/patrols",
+        at("/patrols", params={"jurisdiction": "LI", "week": "2031-W01"}),
+        expect(200, DESK | {"squad"}),
+    ),
+    Case(
+        "POST",
+        "/patrols/plan",
+        at("/patrols/plan", params={"jurisdiction": "LI", "week": "2031-W01"}),
+        expect(201, DESK),
+    ),
+    Case(
+        "GET",
+        "/patrols/today",
+        lambda w, r: {"path": "/patrols/today", "params": {"squad_id": w.squad_mine}},
+        expect(200, DESK | {"squad"}),
+    ),
+    Case(
+        "GET",
+        "/patrols/coverage",
+        at("/patrols/coverage", params={"jurisdiction": "LI", "week": "2031-W01"}),
+        expect(200, DESK | {"squad"}),
+    ),
+    # no such plan or visit: the allowed roles learn that, the others are refused first
+    Case(
+        "POST",
+        "/patrols/{plan_id}/visits",
+        at("/patrols/999999999/visits", json={"grid_code": "LI-VADUZ-01", "day": "2031-01-01"}),
+        expect(404, DESK),
+    ),
+    Case(
+        "PATCH",
+        "/patrols/visits/{visit_id}",
+        at("/patrols/visits/999999999", json={"day": "2031-01-01"}),
+        expect(404, DESK),
+    ),
+    Case(
+        "POST",
+        "/patrols/visits/{visit_id}/check_in",
+        at("/patrols/visits/999999999/check_in", json={"lng": VADUZ[0], "lat": VADUZ[1]}),
+        expect(404, ADMINS | {"squad"}),
+    ),
+    Case(
+        "PUT",
+        "/patrols/frequencies/{grid_code}",
+        at("/patrols/frequencies/LI-VADUZ-01", json={"visits_per_week": 1}),
+        expect(200, DESK),
+    ),
     Case("GET", "/eta", at("/eta", params={"lng": VADUZ[0], "lat": VADUZ[1]}), expect(200, DESK)),
     Case("GET", "/coverage", at("/coverage", params={"jurisdiction": "LI"}), expect(200, DESK)),
     # matters, delegation lists, calendar

@@ -138,6 +138,15 @@ RULES: dict[tuple[str, str], Rule] = {
     # whistles (吹哨报到): the desk summons; a department makes its own 报到 / 到场 (the desk
     # may record them on its behalf)
     ("POST", "/whistles"): Rule(DESK),
+    # weekly patrol plans (巡查计划): the desk plans and adjusts, a squad sees and checks in its own
+    ("GET", "/patrols"): Rule(DESK | {SQUAD}, "squad: its own plan only"),
+    ("POST", "/patrols/plan"): Rule(DESK),
+    ("GET", "/patrols/today"): Rule(DESK | {SQUAD}, "squad: its own route only"),
+    ("GET", "/patrols/coverage"): Rule(DESK | {SQUAD}, "squad: its own figures only"),
+    ("POST", "/patrols/{plan_id}/visits"): Rule(DESK),
+    ("PATCH", "/patrols/visits/{visit_id}"): Rule(DESK),
+    ("POST", "/patrols/visits/{visit_id}/check_in"): Rule(ADMINS | {SQUAD}, "squad: its own visits only"),
+    ("PUT", "/patrols/frequencies/{grid_code}"): Rule(DESK),
     ("GET", "/whistles"): Rule(DESK | {DEPARTMENT}, "department: those summoning it"),
     ("GET", "/whistles-counters"): Rule(DESK),
     ("GET", "/whistles/scores"): Rule(DESK),

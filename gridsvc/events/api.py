@@ -24,6 +24,7 @@ from gridsvc.events.read import created_body
 from gridsvc.events.service import EventContext
 from gridsvc.geo.points import to_wgs84_point
 from gridsvc.jsonresp import json_response
+from gridsvc.patrols import flows as patrols
 
 router = APIRouter(tags=["events"])
 
@@ -53,6 +54,14 @@ async def create_event(request: Request, body: models.EventIn) -> Response:
     if field:
         _check_patrol_report(body)
     lng, lat, crs = to_wgs84_point(body.location, "body.location")
+    squad_report = who.role == SQUAD and who.squad_id is not None
+    if body.visit_id is not None and not squad_report:
+        raise APIError(
+            422,
+            "invalid_request",
+            "body.visit_id: only a squad's patrol report is made on a patrol visit",
+            fields=[{"field": "body.visit_id", "reason": "only a squad's patrol report is made on a visit"}],
+        )
     new = flows.NewEvent(
         source="patrol" if field else body.source,
         title=body.title,
@@ -70,7 +79,19 @@ async def create_event(request: Request, body: models.EventIn) -> Response:
         reported_by=who.user_id if field else None,
     )
     async with request.app.state.pool.acquire() as connection:
+        if squad_report and body.visit_id is not None:
+            await patrols.check_finding_visit(connection, visit_id=body.visit_id, squad_id=who.squad_id)
         done = await flows.intake(connection, context=_context(request), new=new, actor=actor_of(request))
+        if squad_report and who.squad_id is not None:  # a finding on patrol: linked to its visit
+            await patrols.link_finding(
+                connection,
+                event_id=done.view.id,
+                squad_id=who.squad_id,
+                visit_id=body.visit_id,
+                lng=lng,
+                lat=lat,
+                now=_clock(request).now(),
+            )
     return json_response(created_body(done.view, done.created), status_code=201)
 
 

@@ -47,6 +47,11 @@ class EventIn(BaseModel):
     address: str | None = Field(default=None, max_length=500)
     reporter: Reporter | None = None
     reported_at: datetime | None = None
+    visit_id: int | None = Field(
+        default=None,
+        description="a squad's patrol report: the patrol visit it was made on (default: the "
+        "squad's visit of the day whose community grid holds the position)",
+    )
 
 
 class WorkOrderIn(BaseModel):

@@ -179,6 +179,9 @@ async def add_position(request: Request, squad_id: int, body: models.PositionIn)
         ) from None
     if result is None:
         raise _not_found(squad_id)
+    # what other domains do with a ping (patrol visits by dwell), wired by the app
+    for hook in getattr(request.app.state, "position_hooks", ()):
+        await hook(request.app.state, squad_id=squad_id, observed_at=result["observed_at"])
     if result["applied"]:
         request.app.state.eta.set_position(
             squad_id,
