@@ -45,9 +45,9 @@ from gridsvc.observability.middleware import RequestContextMiddleware
 from gridsvc.outbox.api import router as outbox_router
 from gridsvc.pages.api import router as pages_router
 from gridsvc.pages.dashboard import router as dashboard_router
-from gridsvc.reports.api import router as reports_router
 from gridsvc.patrols.api import router as patrols_router
 from gridsvc.patrols.flows import position_hook as patrol_position_hook
+from gridsvc.reports.api import router as reports_router
 from gridsvc.revisits.api import router as revisits_router
 from gridsvc.roads.api import router as roads_router
 from gridsvc.settings import Settings, get_settings
