@@ -319,3 +319,19 @@ def test_bad_parameters_name_the_field(app_client: TestClient) -> None:
         assert field in [f["field"] for f in answer.json()["fields"]], (params, answer.text)
     export = app_client.get("/reports/export.xlsx", params={"from": "2031-13-01", "to": "2031-03-02"})
     assert export.status_code == 422 and export.json()["fields"][0]["field"] == "query.from"
+
+
+def test_a_department_sees_its_own_cases_only(
+    app_client: TestClient, scenario: dict, database_url: str
+) -> None:
+    """The scenario's cases are all the squads' (delegated matters): a department sees none
+    of them, while the desk sees all six."""
+    token = issue_token(database_url, "department", department_code="emergency")
+    mine = app_client.get(
+        "/reports/summary",
+        params={"from": str(FIRST), "to": str(LAST), "by": "matter"},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert mine.status_code == 200, mine.text
+    assert mine.json()["total"]["received"] == 0 and mine.json()["rows"] == []
+    assert summary(app_client, by="matter")["total"]["received"] == 6

@@ -229,17 +229,19 @@ def _filters(first: int) -> str:
 
 
 def summary_from_rollups(dimension: str, *, scoped: bool) -> str:
-    """Sums per unit of ``dimension`` and period (0: [$1, $2], 1: [$3, $1)) from the rollups
-    of the days $4 (date[]); $5..$7 the scope filters. ``scoped``: a township or department
-    filter applies (the rows split by township and department), else the unsplit rows."""
+    """Sums per unit of ``dimension`` and period (0: from $1, 1: before it) from the rollups
+    of the days [$2, $3] (only rolled-up days have rows: a day's rows and its
+    report_rollup_days row are written together); $4..$6 the scope filters. ``scoped``: a
+    township or department filter applies (the rows split by township and department), else
+    the unsplit rows. A range, not a list of days: a list is searched for every row."""
     assert dimension in DIMENSIONS
     split = f"township <> '{UNSCOPED}'" if scoped else f"township = '{UNSCOPED}'"
-    filters = _filters(5) if scoped else "($5::text[] IS NULL OR jurisdiction = ANY($5::text[]))"
-    unused = "" if scoped else " AND $6::text[] IS NULL AND $7::text IS NULL"
+    filters = _filters(4) if scoped else "($4::text[] IS NULL OR jurisdiction = ANY($4::text[]))"
+    unused = "" if scoped else " AND $5::text[] IS NULL AND $6::text IS NULL"
     return f"""
 SELECT CASE WHEN day >= $1 THEN 0 ELSE 1 END AS period, key, {_ROLLED_SUMS}
 FROM report_daily
-WHERE dimension = '{dimension}' AND day = ANY($4::date[]) AND day BETWEEN $3 AND $2 AND {split}
+WHERE dimension = '{dimension}' AND day BETWEEN $2 AND $3 AND {split}
   AND {filters}{unused}
 GROUP BY 1, 2
 """

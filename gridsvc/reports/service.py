@@ -119,9 +119,10 @@ def runs(days: Iterable[date]) -> list[tuple[date, date]]:
 
 
 def window(first: date, last: date) -> tuple[datetime, datetime]:
-    """UTC instants surely holding every moment of the local days [first, last] in any zone."""
-    start = datetime.combine(first - timedelta(days=1), time(), UTC)
-    return start, datetime.combine(last + timedelta(days=2), time(), UTC)
+    """UTC instants surely holding every moment of the local days [first, last] in any zone
+    (UTC-12 to UTC+14)."""
+    start = datetime.combine(first, time(), UTC) - timedelta(hours=14)
+    return start, datetime.combine(last + timedelta(days=1), time(), UTC) + timedelta(hours=12)
 
 
 def percentile(arrivals: Counter[int], p: float) -> float | None:
@@ -218,8 +219,13 @@ async def collect(
     wanted = days_between(previous_first, last)
     rolled: set[date] = set()
     if use_rollups:
+        # the longest run of rolled-up days before today (the rollups are read by range);
+        # every other day asked for is computed directly
         rows = await connection.fetch(queries.ROLLED_DAYS, previous_first, last)
-        rolled = {r["day"] for r in rows if r["day"] < today}
+        have = runs(r["day"] for r in rows if r["day"] < today)
+        if have:
+            longest = max(have, key=lambda run: (run[1] - run[0]).days)
+            rolled = set(days_between(*longest))
     filters = [
         None if area.codes is None else list(area.codes),
         None if scope.townships is None else list(scope.townships),
@@ -229,7 +235,7 @@ async def collect(
     if rolled:
         scoped = scope.townships is not None or scope.department is not None
         sql = queries.summary_from_rollups(dimension, scoped=scoped)
-        params: list[Any] = [first, last, previous_first, sorted(rolled), *filters]
+        params: list[Any] = [first, min(rolled), max(rolled), *filters]
         _merge_rows(await connection.fetch(sql, *params), result)
     home = area.timezone
     for run_first, run_last in runs(d for d in wanted if d not in rolled):
