@@ -306,6 +306,7 @@ CASES: list[Case] = [
     Case("GET", "/jurisdictions/{code}", at("/jurisdictions/LI"), expect(200, STAFF)),
     # roads, squads, ETA, coverage
     Case("GET", "/roads", at("/roads"), expect(200, DESK)),
+    Case("GET", "/roads/networks", at("/roads/networks"), expect(200, DESK)),
     Case(
         "GET", "/roads/edges", at("/roads/edges", params={"bbox": "9.50,47.12,9.54,47.15"}), expect(200, DESK)
     ),
@@ -429,7 +430,7 @@ CASES: list[Case] = [
         expect(200, DESK),
     ),
     Case("GET", "/eta", at("/eta", params={"lng": VADUZ[0], "lat": VADUZ[1]}), expect(200, DESK)),
-    Case("GET", "/coverage", at("/coverage", params={"jurisdiction": "LI"}), expect(200, DESK)),
+    Case("GET", "/coverage", at("/coverage", params={"jurisdiction": "LI"}), expect(200, STAFF)),
     # matters, delegation lists, calendar
     Case("GET", "/matters", at("/matters", params={"q": "垃圾"}), expect(200, STAFF)),
     Case("GET", "/matters/{code}", lambda w, r: {"path": f"/matters/{w.matter}"}, expect(200, STAFF)),

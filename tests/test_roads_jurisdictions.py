@@ -10,18 +10,30 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
+from unittest.mock import ANY
 
 import asyncpg
+import networkx as nx
+import numpy as np
 import osmium
 import pytest
 import shapely
+from fastapi.testclient import TestClient
+from shapely.geometry import Point
 from typer.testing import CliRunner
 
+from gridsvc.app import create_app
 from gridsvc.database.pool import connect
+from gridsvc.jurisdictions import service as jurisdictions
 from gridsvc.roads.osm import drivable_reason
 from gridsvc.roads.speeds import load_speed_table
 from gridsvc.settings import Settings
+from gridsvc.squads.service import SquadRecord, upsert_squads
+from tests.auth_support import bearer
 from tests.roads_support import scratch_database
+from tests.test_eta_engine import reference_graph, with_points
+from tests.waiting import await_until
 
 # Around Vaduz: cuts through many roads of the Liechtenstein extract.
 VADUZ_BOX = (9.49, 47.12, 9.54, 47.16)
@@ -165,3 +177,163 @@ async def test_clipped_extract_keeps_real_way_ids_and_no_gap_edges(
     for row in rows:
         xy = [(round(x, 7), round(y, 7)) for x, y in shapely.from_wkb(bytes(row["wkb"])).coords]
         assert all(step in steps for step in zip(xy, xy[1:], strict=False)), xy
+
+
+# -- one network per jurisdiction ---------------------------------------------------------
+
+VADUZ_SCENE = {"lat": 47.1410, "lng": 9.5209}
+NINGHUA_SCENE = {"lat": 26.2625, "lng": 116.6405}
+
+
+@pytest.fixture(scope="module")
+async def counties_database(server_url: str) -> AsyncIterator[str]:
+    # Of its own: jurisdictions here make an import that names none ambiguous.
+    async with scratch_database(server_url, "counties") as url:
+        yield url
+
+
+def box(west: float, south: float, east: float, north: float) -> shapely.MultiPolygon:
+    return shapely.MultiPolygon([shapely.box(west, south, east, north)])
+
+
+def extent(extract: Path) -> tuple[float, float, float, float]:
+    lng = [n.location.lon for n in nodes_of(extract)]
+    lat = [n.location.lat for n in nodes_of(extract)]
+    return min(lng), min(lat), max(lng), max(lat)
+
+
+def eta_body(client: TestClient, scene: dict[str, float]) -> dict[str, Any]:
+    response = client.get("/eta", params=scene)
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def assert_matches_networkx(client: TestClient, body: dict[str, Any], scene: dict[str, float]) -> None:
+    """Drive times of an /eta answer equal networkx on the network the answer names."""
+    holder = client.app.state.eta  # type: ignore[attr-defined]
+    engine = holder.states[body["road_network_id"]].engine
+    point = engine.snapper.snap(np.array([scene["lng"]]), np.array([scene["lat"]]))
+    reference = reference_graph(engine.graph)
+    assert body["squads"]
+    for answer in body["squads"]:
+        origin = engine.snapper.snap(np.array([answer["origin"]["lng"]]), np.array([answer["origin"]["lat"]]))
+        split = with_points(
+            engine.graph,
+            reference,
+            {
+                "squad": (int(origin.edge[0]), float(origin.frac[0])),
+                "scene": (int(point.edge[0]), float(point.frac[0])),
+            },
+        )
+        expected = nx.shortest_path_length(split, "squad", "scene", weight="time")
+        assert answer["drive_s"] == pytest.approx(expected, abs=0.06), answer["squad"]["code"]
+
+
+async def network_rows(connection: asyncpg.Connection) -> dict[str, tuple[int, int, int]]:
+    """Per owning jurisdiction: (network id, nodes in PostGIS, edges in PostGIS)."""
+    rows = await connection.fetch(
+        "SELECT j.code, n.id, (SELECT count(*) FROM road_nodes WHERE network_id = n.id) AS nodes, "
+        "(SELECT count(*) FROM road_edges WHERE network_id = n.id) AS edges "
+        "FROM road_networks n JOIN jurisdictions j ON j.id = n.jurisdiction_id WHERE n.is_current"
+    )
+    return {r["code"]: (r["id"], r["nodes"], r["edges"]) for r in rows}
+
+
+async def test_each_jurisdiction_keeps_its_own_network(
+    counties_database: str,
+    shared_geodata: Path,
+    clipped_extract: Path,
+    tmp_path: Path,
+) -> None:
+    from gridsvc.roads.service import RoadImportError, current_network, import_roads
+
+    settings = Settings(
+        database_url=counties_database, shared_geodata=shared_geodata, road_cache_dir=tmp_path / "cache"
+    )
+    ninghua = shared_geodata / "osm" / "cn_sanming_ninghua.osm"
+    connection = await connect(counties_database)
+    try:
+        # TA: a county of its own; TC: a city drawn only as its county TB (Ninghua).
+        await jurisdictions.upsert(
+            connection, code="TA", name="Vaduz box", level="county", boundary=box(*VADUZ_BOX)
+        )
+        await jurisdictions.upsert(connection, code="TC", name="City", level="city", boundary=None)
+        await jurisdictions.upsert(
+            connection,
+            code="TB",
+            name="Ninghua",
+            level="county",
+            boundary=box(*extent(ninghua)),
+            parent_code="TC",
+        )
+        await upsert_squads(
+            connection,
+            records=[
+                SquadRecord(code="SQ-TA", name="A", station=Point(9.5230, 47.1300), jurisdiction="TA"),
+                SquadRecord(code="SQ-TB", name="B", station=Point(116.6380, 26.2600), jurisdiction="TB"),
+            ],
+        )
+        with pytest.raises(RoadImportError, match="--jurisdiction"):  # two top-level ones
+            await import_roads(connection, settings=settings, source=ninghua)
+        first = await import_roads(connection, settings=settings, source=clipped_extract, jurisdiction="TA")
+        before = await network_rows(connection)
+        assert before == {
+            "TA": (first.network_id, first.report["graph"]["nodes"], first.report["graph"]["edges"])
+        }
+
+        with TestClient(create_app(settings)) as client:
+            client.headers.update(bearer(counties_database))
+            vaduz = await await_until(lambda: eta_body(client, VADUZ_SCENE), 30)
+            assert vaduz["road_network_id"] == first.network_id
+            assert [a["squad"]["code"] for a in vaduz["squads"]] == ["SQ-TA"]
+            assert_matches_networkx(client, vaduz, VADUZ_SCENE)
+            # Ninghua has no network yet: the city's neither.
+            assert client.get("/eta", params=NINGHUA_SCENE).status_code == 503
+
+            # The city's network (clipped to its county's boundary) serves TB, which has none.
+            city = await import_roads(connection, settings=settings, source=ninghua, jurisdiction="TC")
+            fallback = await current_network(connection, jurisdiction="TB")
+            assert fallback is not None and fallback["id"] == city.network_id
+
+            def answered_on(network_id: int) -> dict[str, Any] | None:
+                response = client.get("/eta", params=NINGHUA_SCENE)
+                body = response.json() if response.status_code == 200 else None
+                return body if body and body["road_network_id"] == network_id else None
+
+            on_city = await await_until(lambda: answered_on(city.network_id), 30)
+            assert [a["squad"]["code"] for a in on_city["squads"]] == ["SQ-TB"]
+            assert_matches_networkx(client, on_city, NINGHUA_SCENE)
+
+            # TB's own network: the city's and TA's stay as they were.
+            own = await import_roads(connection, settings=settings, source=ninghua, jurisdiction="TB")
+            on_own = await await_until(lambda: answered_on(own.network_id), 30)
+            assert [a["squad"]["code"] for a in on_own["squads"]] == ["SQ-TB"]
+            assert_matches_networkx(client, on_own, NINGHUA_SCENE)
+            after = await network_rows(connection)
+            assert after["TA"] == before["TA"]
+            assert after["TC"][0] == city.network_id and after["TB"][0] == own.network_id
+            assert eta_body(client, VADUZ_SCENE) == {**vaduz, "computed_at": ANY}
+            # Re-importing TA replaces TA's only.
+            again = await import_roads(
+                connection, settings=settings, source=clipped_extract, jurisdiction="TA"
+            )
+            replaced = await network_rows(connection)
+            assert replaced["TA"][0] == again.network_id and replaced["TA"][1:] == before["TA"][1:]
+            assert replaced["TB"] == after["TB"] and replaced["TC"] == after["TC"]
+            assert (
+                await connection.fetchval(
+                    "SELECT count(*) FROM road_edges WHERE network_id = $1", first.network_id
+                )
+                == 0
+            )
+
+            # GET /roads per jurisdiction (TB's own, and a child's fallback is the city's).
+            assert client.get("/roads", params={"jurisdiction": "TB"}).json()["id"] == own.network_id
+            assert client.get("/roads", params={"jurisdiction": "TC"}).json()["jurisdiction"] == "TC"
+            assert client.get("/roads").status_code == 422  # several: name one
+            assert client.get("/roads", params={"jurisdiction": "NOPE"}).status_code == 404
+            listed = {n["jurisdiction"] for n in client.get("/roads/networks").json()}
+            assert listed == {"TA", "TB", "TC"}
+    finally:
+        await connection.close()

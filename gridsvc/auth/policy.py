@@ -86,6 +86,7 @@ RULES: dict[tuple[str, str], Rule] = {
     # roads, squads, ETA, coverage: the desk reads, admins write
     ("GET", "/roads"): Rule(DESK),
     ("GET", "/roads/edges"): Rule(DESK),
+    ("GET", "/roads/networks"): Rule(DESK),
     ("GET", "/squads"): Rule(DESK),
     ("GET", "/squads/{squad_id}"): Rule(DESK | {SQUAD}, "squad: its own only"),
     ("POST", "/squads"): Rule(ADMINS),
@@ -95,7 +96,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("POST", "/squads/{squad_id}/positions"): Rule(ADMINS | {SQUAD}, "squad: its own only"),
     ("GET", "/squads/{squad_id}/positions"): Rule(DESK),
     ("GET", "/eta"): Rule(DESK),
-    ("GET", "/coverage"): Rule(DESK),
+    ("GET", "/coverage"): Rule(STAFF),  # a field account: its own jurisdictions (scope.py)
     # matter catalogue, delegation lists, calendar: the desk reads, admins write
     ("GET", "/matters"): Rule(STAFF, "field accounts pick the matter of a 巡查上报"),
     ("GET", "/matters/{code}"): Rule(STAFF),

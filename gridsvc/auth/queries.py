@@ -101,3 +101,20 @@ FROM events WHERE id = $1
 EVENT_GRIDS = "SELECT id, grids FROM events WHERE id = ANY($1::bigint[])"
 
 OUTBOX_INTEGRATION = "SELECT integration_id FROM outbox WHERE id = $1"
+
+# The jurisdictions a field account works in: those of its grids ($1) or its squad ($2), and
+# their ancestors (coverage is kept for the county its squads belong to).
+SCOPE_JURISDICTIONS = """
+WITH RECURSIVE own AS (
+    SELECT g.jurisdiction_id AS id FROM current_grids g WHERE g.code = ANY ($1::text[])
+    UNION
+    SELECT s.jurisdiction_id FROM squads s WHERE s.id = $2
+), up AS (
+    SELECT j.id, j.parent_id, j.code, 0 AS depth FROM jurisdictions j JOIN own ON own.id = j.id
+    UNION
+    SELECT p.id, p.parent_id, p.code, up.depth + 1
+    FROM jurisdictions p JOIN up ON p.id = up.parent_id
+    WHERE up.depth < 10
+)
+SELECT DISTINCT code FROM up ORDER BY code
+"""

@@ -196,3 +196,20 @@ async def check_outbox_message(
     owner = await connection.fetchval(queries.OUTBOX_INTEGRATION, message_id)
     if owner is None or owner != principal.integration_id:
         raise APIError(404, "not_found", f"no dead message {message_id}")
+
+
+async def jurisdiction_codes(
+    connection: asyncpg.Connection | asyncpg.Pool, principal: Principal
+) -> list[str] | None:
+    """The jurisdictions a principal's views default to and are limited to (None: every
+    one): the desk and unlimited department accounts see every jurisdiction; a grid head
+    those of its grids, a squad its own, a limited department account those of its
+    stations and townships (each with its ancestors)."""
+    if sees_all(principal):
+        return None
+    if principal.role == DEPARTMENT and not (principal.station_codes or principal.township_codes):
+        return None
+    grids = [*principal.grid_codes, *principal.station_codes, *principal.township_codes]
+    squad = principal.squad_id if principal.role == SQUAD else None
+    rows = await connection.fetch(queries.SCOPE_JURISDICTIONS, grids, squad)
+    return [r["code"] for r in rows]

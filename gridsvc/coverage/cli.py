@@ -36,39 +36,54 @@ def map_coverage(
 
 
 async def _import_roads(
-    settings: Settings, url: str, *, source: Path | None, place: str | None, clip: str | None
+    settings: Settings, url: str, *, source: Path | None, place: str | None, jurisdiction: str | None
 ) -> Any:
     from gridsvc.coverage.service import refresh_all
-    from gridsvc.roads.service import import_roads
+    from gridsvc.roads.service import current_networks, import_roads
 
     connection = await connect(url)
     bar = StepBar("roads")
     try:
         result = await import_roads(
-            connection, settings=settings, source=source, place=place, clip_jurisdiction=clip, progress=bar
+            connection, settings=settings, source=source, place=place, jurisdiction=jurisdiction, progress=bar
         )
         bar.close()
         await refresh_all(connection, settings=settings)
-        if source is not None:
+        networks = await current_networks(connection)
+        if source is not None and len(networks) <= 1:
             # The geocoder indexes the same extract, so addresses and roads agree.
             report = await build_with_bar(settings, url, source)
             typer.echo(f"geocoder build {report.build_id}: {report.entries} entries {report.by_kind}")
+        elif source is not None:
+            # The geocoder indexes one extract: rebuilding it from this county's would lose
+            # the other counties' addresses.
+            typer.echo(
+                f"geocoder kept: {len(networks)} jurisdictions have roads and the geocoder "
+                "indexes one extract (gridsvc geocode build --osm FILE to choose)"
+            )
         return result
     finally:
         bar.bar.close()
         await connection.close()
 
 
+_JURISDICTION_HELP = (
+    "jurisdiction code: the network becomes that jurisdiction's (others are kept), clipped to "
+    "its boundary (+ GRIDSVC_ROAD_CLIP_BUFFER_M); a city's network serves its counties that "
+    "have none"
+)
+
+
 def roads_import(
     file: Annotated[Path, typer.Argument(help=".osm.pbf or .osm (XML) extract, WGS84")],
-    clip: Annotated[
-        str | None,
-        typer.Option(help="jurisdiction code: keep roads inside its boundary (+ GRIDSVC_ROAD_CLIP_BUFFER_M)"),
+    jurisdiction: Annotated[
+        str | None, typer.Option("--jurisdiction", "--clip", "-j", help=_JURISDICTION_HELP)
     ] = None,
     report_json: Annotated[Path | None, typer.Option(help="also write the report here")] = None,
 ) -> None:
-    """Import the drivable roads of an extract, replacing the current network atomically."""
-    result = run(lambda s, url: _import_roads(s, url, source=file, place=None, clip=clip))
+    """Import the drivable roads of an extract as one jurisdiction's network, replacing
+    that jurisdiction's current network atomically."""
+    result = run(lambda s, url: _import_roads(s, url, source=file, place=None, jurisdiction=jurisdiction))
     print_report(result)
     if report_json:
         report_json.write_text(json.dumps(result.report, ensure_ascii=False, indent=2))
@@ -76,10 +91,12 @@ def roads_import(
 
 def roads_fetch(
     place: Annotated[str, typer.Option(help='place name for osmnx, e.g. "宁化县, 三明市"')],
-    clip: Annotated[str | None, typer.Option(help="jurisdiction code to clip to")] = None,
+    jurisdiction: Annotated[
+        str | None, typer.Option("--jurisdiction", "--clip", "-j", help=_JURISDICTION_HELP)
+    ] = None,
 ) -> None:
     """Download a place's roads through osmnx (needs internet) and import them."""
-    result = run(lambda s, url: _import_roads(s, url, source=None, place=place, clip=clip))
+    result = run(lambda s, url: _import_roads(s, url, source=None, place=place, jurisdiction=jurisdiction))
     print_report(result)
 
 

@@ -94,3 +94,8 @@ FROM squads s LEFT JOIN jurisdictions j ON j.id = s.jurisdiction_id
 WHERE $1::text IS NULL OR j.code = $1
 ORDER BY s.code
 """
+
+COVERED_JURISDICTIONS = """
+SELECT j.code FROM coverage_runs r JOIN jurisdictions j ON j.id = r.jurisdiction_id
+WHERE r.is_current ORDER BY j.code
+"""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 import asyncpg
@@ -40,16 +41,19 @@ async def refresh(
     settings: Settings,
     jurisdiction_code: str,
     engine: EtaEngine | None = None,
+    engines: Mapping[str, EtaEngine] | None = None,
     force: bool = False,
 ) -> dict[str, Any] | None:
-    """Recompute the coverage of one jurisdiction when its roads or squads changed.
+    """Recompute the coverage of one jurisdiction when its roads or squads changed, on the
+    jurisdiction's network (its own, else its nearest ancestor's, else the installation's).
+    ``engine`` / ``engines`` (by cache key): graphs already loaded, used when they match.
 
     Returns the run's report, or None when there is nothing to compute (no roads, no
     squads or no boundary). Skipped (returning the current report) when the current run
     was computed from the same roads, squad stations and settings.
     """
     jurisdiction = await jurisdictions.get(connection, code=jurisdiction_code)
-    network = await current_network(connection)
+    network = await current_network(connection, jurisdiction=jurisdiction_code)
     if jurisdiction is None or jurisdiction["boundary"] is None or network is None:
         return None
     squads = [dict(r) for r in await connection.fetch(queries.JURISDICTION_SQUADS, jurisdiction["id"])]
@@ -61,7 +65,9 @@ async def refresh(
     if current is not None and current["signature"] == signature and not force:
         return dict(current["report"])
     if engine is None or engine.graph.cache_key != network["cache_key"]:
-        graph = await load_graph(connection, cache_dir=settings.road_cache_dir)
+        engine = (engines or {}).get(network["cache_key"])
+    if engine is None:
+        graph = await load_graph(connection, cache_dir=settings.road_cache_dir, network=network)
         assert graph is not None
         engine = await asyncio.to_thread(EtaEngine, graph, offroad_speed_kmh=settings.eta_offroad_speed_kmh)
     cells = await asyncio.to_thread(jurisdiction_cells, jurisdiction["boundary"], resolution)
@@ -118,15 +124,27 @@ async def refresh(
 
 
 async def refresh_all(
-    connection: asyncpg.Connection, *, settings: Settings, engine: EtaEngine | None = None
+    connection: asyncpg.Connection,
+    *,
+    settings: Settings,
+    engine: EtaEngine | None = None,
+    engines: Mapping[str, EtaEngine] | None = None,
 ) -> dict[str, Any]:
     """Refresh every jurisdiction that has squads; returns reports by jurisdiction code."""
     reports = {}
     for row in await connection.fetch(queries.JURISDICTIONS_WITH_SQUADS):
         reports[row["code"]] = await refresh(
-            connection, settings=settings, jurisdiction_code=row["code"], engine=engine
+            connection, settings=settings, jurisdiction_code=row["code"], engine=engine, engines=engines
         )
     return reports
+
+
+async def covered_jurisdictions(
+    connection: asyncpg.Connection | asyncpg.Pool, *, within: list[str] | None = None
+) -> list[str]:
+    """Codes of the jurisdictions with computed coverage (limited to ``within`` if given)."""
+    codes = [r["code"] for r in await connection.fetch(queries.COVERED_JURISDICTIONS)]
+    return codes if within is None else [c for c in codes if c in within]
 
 
 def _shares(row: dict[str, Any]) -> dict[str, Any]:

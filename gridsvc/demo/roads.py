@@ -38,7 +38,7 @@ async def build_demo_roads(
             bar.update(1)
 
         result = await import_roads(
-            connection, settings=settings, source=pbf, clip_jurisdiction=DEMO_COUNTY, progress=progress
+            connection, settings=settings, source=pbf, jurisdiction=DEMO_COUNTY, progress=progress
         )
     graph = result.report["graph"]
     echo(

@@ -1,30 +1,38 @@
-"""The app's live ETA state: the road graph, every squad's origin, trees kept warm.
+"""The app's live ETA state: the road graphs, every squad's origin, trees kept warm.
 
-Each app process holds one :class:`EtaHolder`. It loads the current road graph at startup
-(off the event loop; with no roads the app still starts and ``/eta`` answers 503), the
+Each app process holds one :class:`EtaHolder`. It loads every current road network (one per
+jurisdiction that has its own, see migration 021) at startup (off the event loop; with no
+roads the app still starts and ``/eta`` answers 503), the
 squads and their latest positions, and listens for NOTIFY on ``gridsvc_roads`` (a road
 import: reload the graph) and ``gridsvc_squads`` (a squad changed or a position came in,
 possibly through another process), both through the process's one
 :class:`~gridsvc.listener.Listener`, which asks for a resync (graph and squads re-read)
 after a lost connection. Shortest-path trees for the squads' current road
 edges are computed in a worker thread as soon as a squad moves, so an event finds them.
+
+A squad is computed on its jurisdiction's network (its own, else its nearest ancestor's,
+else the installation's); a scene on the network of the jurisdiction it lies in (the deepest
+boundary containing it), so a scene is answered by the squads on its network only.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
 import asyncpg
 import numpy as np
+import shapely
+from shapely.geometry.base import BaseGeometry
 
 from gridsvc.eta.engine import EtaEngine, Origins, Snap, reachable
+from gridsvc.jurisdictions import service as jurisdictions
 from gridsvc.listener import Gap, Listener
-from gridsvc.roads.service import current_network, load_graph
+from gridsvc.roads.service import current_networks, load_graph, networks_by_jurisdiction
 from gridsvc.settings import Settings
 from gridsvc.squads import service as squads_service
 
@@ -60,12 +68,45 @@ class SquadOrigin:
     station_lat: float
     station_snap: Snap
     live: LivePosition | None = None
+    jurisdiction: str | None = None
+    network_id: int | None = None
+
+
+@dataclass
+class NetworkState:
+    """One loaded road network: its engine, the squads computed on it, their origins."""
+
+    network: dict[str, Any]
+    engine: EtaEngine
+    squads: dict[int, SquadOrigin]
+    origins: tuple[tuple[Any, ...], Origins] | None = None
 
 
 class CoverageRefresh(Protocol):
     def __call__(
-        self, connection: asyncpg.Connection, *, settings: Settings, engine: EtaEngine
+        self, connection: asyncpg.Connection, *, settings: Settings, engines: Mapping[str, EtaEngine]
     ) -> Awaitable[Any]: ...
+
+
+_LEVEL_DEPTH = {"province": 0, "city": 1, "county": 2, "township": 3}
+
+
+def _default(states: dict[int, NetworkState]) -> NetworkState | None:
+    """The installation's network (jurisdiction NULL), else the only one."""
+    unowned = [st for st in states.values() if st.network["jurisdiction_id"] is None]
+    if unowned:
+        return unowned[0]
+    return next(iter(states.values())) if len(states) == 1 else None
+
+
+def _state_for(
+    states: dict[int, NetworkState], network_of: dict[str, int | None], jurisdiction: str | None
+) -> NetworkState | None:
+    """The network a jurisdiction uses (unknown or no jurisdiction: the default)."""
+    if jurisdiction is None or jurisdiction not in network_of:
+        return _default(states)
+    network_id = network_of[jurisdiction]
+    return states.get(network_id) if network_id is not None else None
 
 
 class EtaHolder:
@@ -84,13 +125,13 @@ class EtaHolder:
         # import coverage (no import cycle)
         self._refresh_coverage_with = refresh_coverage
         self.settings = settings
-        self.engine: EtaEngine | None = None
-        self.network: dict[str, Any] | None = None
+        self.states: dict[int, NetworkState] = {}  # by network id
+        self.network_of: dict[str, int | None] = {}  # jurisdiction code -> network id
+        self._areas: list[tuple[int, str, BaseGeometry]] = []  # (depth, code, boundary)
         self.squads: dict[int, SquadOrigin] = {}
         self.unavailable = "the road graph is still loading"
         self._lock = asyncio.Lock()
         self._tasks: set[asyncio.Task[None]] = set()
-        self._origins: tuple[tuple[Any, ...], Origins] | None = None
         self._warming = False
         self._warm_again = False
         self._coverage: asyncio.Task[None] | None = None
@@ -140,48 +181,133 @@ class EtaHolder:
 
     # -- loading --------------------------------------------------------------------
 
+    @property
+    def default(self) -> NetworkState | None:
+        """The installation's network (jurisdiction NULL), else the only one loaded."""
+        return _default(self.states)
+
+    @property
+    def engine(self) -> EtaEngine | None:
+        """The default network's engine (see :attr:`default`)."""
+        state = self.default
+        return state.engine if state else None
+
+    @property
+    def network(self) -> dict[str, Any] | None:
+        state = self.default
+        return state.network if state else None
+
+    def state_for(self, jurisdiction: str | None) -> NetworkState | None:
+        """The network a jurisdiction's squads and scenes use (None: the default)."""
+        return _state_for(self.states, self.network_of, jurisdiction)
+
+    def jurisdiction_at(self, lng: float, lat: float) -> str | None:
+        """The deepest jurisdiction whose boundary contains the point, else None."""
+        found = [(depth, code) for depth, code, area in self._areas if shapely.contains_xy(area, lng, lat)]
+        return max(found)[1] if found else None
+
+    def state_at(self, lng: float, lat: float, *, jurisdiction: str | None = None) -> NetworkState | None:
+        """The network of a scene: that of ``jurisdiction`` when given, else of the
+        jurisdiction it lies in; outside every boundary the default network, else the one
+        with the nearest road."""
+        code = jurisdiction or self.jurisdiction_at(lng, lat)
+        if code is not None:
+            return self.state_for(code)
+        if (state := self.default) is not None or not self.states:
+            return state
+        x, y = np.array([lng]), np.array([lat])
+        return min(self.states.values(), key=lambda st: float(st.engine.snapper.snap(x, y).offroad_m[0]))
+
     async def reload_graph(self) -> None:
-        """Load the current road network's compact graph (no-op when unchanged)."""
+        """Load every current network's compact graph (those unchanged are kept)."""
         async with self._lock:
-            network = await current_network(self._pool)
-            if network is None:
-                self.engine, self.network = None, None
+            networks = await current_networks(self._pool)
+            before = (dict(self.network_of), {k: st.network["cache_key"] for k, st in self.states.items()})
+            self.network_of = dict(await networks_by_jurisdiction(self._pool))
+            areas = []
+            for row in await jurisdictions.boundaries(self._pool):
+                shapely.prepare(row["boundary"])
+                areas.append((_LEVEL_DEPTH.get(row["level"], 0), row["code"], row["boundary"]))
+            self._areas = areas
+            if not networks:
+                self.states, self.squads = {}, {}
                 self.unavailable = (
                     "no road network is loaded: import one with "
                     "`gridsvc roads import FILE` (or `gridsvc demo build`)"
                 )
                 return
-            if self.network and self.network["cache_key"] == network["cache_key"]:
+            loaded = {st.network["cache_key"]: st for st in self.states.values()}
+            states: dict[int, NetworkState] = {}
+            for network in networks:
+                known = loaded.get(network["cache_key"])
+                if known is not None:
+                    known.network = network
+                    states[network["id"]] = known
+                    continue
+                graph = await load_graph(self._pool, cache_dir=self.settings.road_cache_dir, network=network)
+                if graph is None:
+                    continue
+                engine = await asyncio.to_thread(
+                    EtaEngine,
+                    graph,
+                    offroad_speed_kmh=self.settings.eta_offroad_speed_kmh,
+                    tree_capacity=self.settings.eta_tree_cache_size,
+                )
+                states[network["id"]] = NetworkState(network=network, engine=engine, squads={})
+                log.info(
+                    "road graph %s (%s) loaded: %d nodes, %d edges",
+                    network["id"],
+                    network["jurisdiction"] or "installation",
+                    graph.node_count,
+                    graph.edge_count,
+                )
+            after = (dict(self.network_of), {k: st.network["cache_key"] for k, st in states.items()})
+            if after == before:
                 return
-            graph = await load_graph(self._pool, cache_dir=self.settings.road_cache_dir)
-            if graph is None:
-                return
-            engine = await asyncio.to_thread(
-                EtaEngine,
-                graph,
-                offroad_speed_kmh=self.settings.eta_offroad_speed_kmh,
-                tree_capacity=self.settings.eta_tree_cache_size,
-            )
-            self.engine, self.network, self._origins = engine, network, None
-            log.info(
-                "road graph %s loaded: %d nodes, %d edges", network["id"], graph.node_count, graph.edge_count
-            )
-        await self.reload_squads()
+            # squads are placed on the new networks before those are published: a scene is
+            # never answered by a new network without its squads
+            squads = await self._build_squads(states, self.network_of)
+            self.states = states
+            self._publish(squads)
+        self._warm()
+        self._schedule_coverage()
 
     async def reload_squads(self) -> None:
-        """Re-read every squad and its latest position; re-snap them to the roads."""
+        """Re-read every squad and its latest position; snap each to its network's roads."""
+        states = dict(self.states)
+        squads = await self._build_squads(states, self.network_of)
+        async with self._lock:
+            if states.keys() == self.states.keys() and all(states[k] is self.states[k] for k in states):
+                self._publish(squads)
+        self._warm()
+        self._schedule_coverage()
+
+    def _publish(self, squads: dict[int, SquadOrigin]) -> None:
+        self.squads = squads
+        for network_id, state in self.states.items():
+            state.squads = {i: s for i, s in squads.items() if s.network_id == network_id}
+            state.origins = None
+
+    async def _build_squads(
+        self, states: dict[int, NetworkState], network_of: dict[str, int | None]
+    ) -> dict[int, SquadOrigin]:
         rows = await squads_service.list_squads(self._pool)
         positions = await squads_service.latest_positions(self._pool)
-        engine = self.engine
         squads: dict[int, SquadOrigin] = {}
-        if engine is not None and rows:
+        groups: dict[int, list[dict[str, Any]]] = {}
+        for row in rows:
+            state = _state_for(states, network_of, row["jurisdiction"])
+            if state is not None:
+                groups.setdefault(state.network["id"], []).append(row)
+        for network_id, members in groups.items():
+            engine = states[network_id].engine
             station_snaps = await asyncio.to_thread(
                 engine.snapper.snap,
-                np.array([r["station"].x for r in rows]),
-                np.array([r["station"].y for r in rows]),
+                np.array([r["station"].x for r in members]),
+                np.array([r["station"].y for r in members]),
             )
-            for i, row in enumerate(rows):
-                squads[row["id"]] = SquadOrigin(
+            for i, row in enumerate(members):
+                squad = SquadOrigin(
                     id=row["id"],
                     code=row["code"],
                     name=row["name"],
@@ -190,16 +316,14 @@ class EtaHolder:
                     station_lng=row["station"].x,
                     station_lat=row["station"].y,
                     station_snap=station_snaps.take([i]),
+                    jurisdiction=row["jurisdiction"],
+                    network_id=network_id,
                 )
-            for squad_id, position in positions.items():
-                if squad_id in squads:
-                    squads[squad_id].live = self._live(engine, position)
-            self._flag_unreachable(squads.values())
-        async with self._lock:
-            if engine is self.engine:
-                self.squads, self._origins = squads, None
-        self._warm()
-        self._schedule_coverage()
+                if row["id"] in positions:
+                    squad.live = self._live(engine, positions[row["id"]])
+                squads[row["id"]] = squad
+        self._flag_unreachable(squads.values())
+        return squads
 
     def _schedule_coverage(self) -> None:
         """Recompute coverage soon (roads or squads changed); coalesces bursts of changes."""
@@ -210,20 +334,24 @@ class EtaHolder:
 
     async def _refresh_coverage(self) -> None:
         await asyncio.sleep(COVERAGE_DEBOUNCE_S)
-        if self.engine is None or self._refresh_coverage_with is None:
+        if not self.states or self._refresh_coverage_with is None:
             return
+        engines = {st.network["cache_key"]: st.engine for st in self.states.values()}
         try:
             async with self._pool.acquire() as connection:
                 # Skipped inside when the stored run already matches roads and stations.
-                await self._refresh_coverage_with(connection, settings=self.settings, engine=self.engine)
+                await self._refresh_coverage_with(connection, settings=self.settings, engines=engines)
         except Exception:  # coverage is a planning view; never take the app down for it
             log.exception("coverage refresh failed")
 
+    def _engine_of(self, squad: SquadOrigin | None) -> EtaEngine | None:
+        state = self.states.get(squad.network_id) if squad and squad.network_id is not None else None
+        return state.engine if state else None
+
     async def reload_position(self, squad_id: int) -> None:
         """Take one squad's latest applied position from the database."""
-        engine = self.engine
         squad = self.squads.get(squad_id)
-        if engine is None or squad is None:
+        if self._engine_of(squad) is None:
             return
         found = await squads_service.latest_positions(self._pool, squad_id=squad_id)
         if squad_id in found:
@@ -231,7 +359,8 @@ class EtaHolder:
 
     def set_position(self, squad_id: int, position: dict[str, Any]) -> None:
         """Move a squad to a newer applied position (older ones are ignored)."""
-        engine, squad = self.engine, self.squads.get(squad_id)
+        squad = self.squads.get(squad_id)
+        engine = self._engine_of(squad)
         if engine is None or squad is None:
             return
         if squad.live is not None and squad.live.observed_at >= position["observed_at"]:
@@ -273,7 +402,8 @@ class EtaHolder:
         """Metres from a WGS84 point to the nearest road (inf: none within reach), or None
         when nothing can be checked: no road graph loaded, or the point lies beyond the
         graph's extent (a jurisdiction whose roads were not imported)."""
-        engine = self.engine
+        state = self.state_at(lng, lat)
+        engine = state.engine if state else None
         bounds = engine.snapper.bounds if engine is not None else None
         if engine is None or bounds is None:
             return None
@@ -307,13 +437,13 @@ class EtaHolder:
         try:
             while True:
                 self._warm_again = False
-                engine = self.engine
-                if engine is None or not self.squads:
-                    return
-                snaps = [s.station_snap for s in self.squads.values()]
-                snaps += [s.live.snap for s in self.squads.values() if s.live is not None]
-                snaps = [snap for snap in snaps if self.reachable(snap)]
-                await asyncio.to_thread(engine.origins, Snap.concat(snaps))
+                for state in list(self.states.values()):
+                    squads = list(state.squads.values())
+                    snaps = [s.station_snap for s in squads]
+                    snaps += [s.live.snap for s in squads if s.live is not None]
+                    snaps = [snap for snap in snaps if self.reachable(snap)]
+                    if snaps:
+                        await asyncio.to_thread(state.engine.origins, Snap.concat(snaps))
                 if not self._warm_again:
                     return
         finally:
@@ -321,11 +451,15 @@ class EtaHolder:
 
     # -- origins at a moment ---------------------------------------------------------
 
-    def choose_origins(self, now: datetime) -> list[tuple[SquadOrigin, str, str | None]]:
-        """Per squad: (squad, 'live' or 'station', why the station when it is)."""
+    def choose_origins(
+        self, now: datetime, state: NetworkState | None = None
+    ) -> list[tuple[SquadOrigin, str, str | None]]:
+        """Per squad of ``state``'s network (default: every squad): (squad, 'live' or
+        'station', why the station when it is)."""
         stale = self.settings.squad_position_stale_s
         chosen: list[tuple[SquadOrigin, str, str | None]] = []
-        for squad in sorted(self.squads.values(), key=lambda s: s.id):
+        squads = self.squads if state is None else state.squads
+        for squad in sorted(squads.values(), key=lambda s: s.id):
             if squad.live is None:
                 chosen.append((squad, "station", "no position received"))
                 continue
@@ -342,11 +476,15 @@ class EtaHolder:
                 chosen.append((squad, "live", None))
         return chosen
 
-    async def origins(self, chosen: list[tuple[SquadOrigin, str, str | None]]) -> Origins:
-        """The engine's prepared origins for these choices (cached until one changes)."""
-        engine = self.engine
-        if engine is None:
+    async def origins(
+        self, chosen: list[tuple[SquadOrigin, str, str | None]], state: NetworkState | None = None
+    ) -> Origins:
+        """``state``'s engine's prepared origins for these choices (cached until one
+        changes); ``state`` defaults to the default network."""
+        state = state or self.default
+        if state is None:
             raise EtaUnavailable(self.unavailable)
+        engine = state.engine
         key = (
             id(engine),
             *(
@@ -354,7 +492,7 @@ class EtaHolder:
                 for s, kind, _why in chosen
             ),
         )
-        cached = self._origins
+        cached = state.origins
         if cached is not None and cached[0] == key:
             return cached[1]
         snap = Snap.concat(
@@ -364,5 +502,5 @@ class EtaHolder:
             prepared = engine.origins(snap)
         else:  # trees to compute: CPU-heavy, keep the loop free
             prepared = await asyncio.to_thread(engine.origins, snap)
-        self._origins = (key, prepared)
+        state.origins = (key, prepared)
         return prepared

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from gridsvc.errors import Invalid
-from gridsvc.eta.engine import Snap, reachable
+from gridsvc.eta.engine import EtaEngine, Snap, reachable
 from gridsvc.eta.live import EtaHolder, EtaUnavailable
 from gridsvc.observability.metrics import timed_eta
 
@@ -43,16 +43,26 @@ async def squads_eta(
     now: datetime,
     route_squad_id: int | None = None,
     statuses: set[str] | None = None,
+    jurisdiction: str | None = None,
 ) -> dict[str, Any]:
-    """Every squad's ETA to a WGS84 scene point, fastest first.
+    """Every squad's ETA to a WGS84 scene point, fastest first, on the road network of the
+    scene's jurisdiction (``jurisdiction``, else the one the point lies in): the squads
+    computed on that network answer.
 
     Returns the parts of :class:`gridsvc.eta.models.EtaResult` that depend on the graph
     (scene road point, squads, route). Raises :class:`EtaUnavailable` without roads and
     :class:`UnknownSquadError` for an unknown ``route_squad_id``.
     """
-    engine = holder.engine
-    if engine is None or holder.network is None:
-        raise EtaUnavailable(holder.unavailable)
+    state = holder.state_at(lng, lat, jurisdiction=jurisdiction)
+    if state is None:
+        where = f" for {jurisdiction or holder.jurisdiction_at(lng, lat) or 'this place'}"
+        raise EtaUnavailable(
+            holder.unavailable
+            if not holder.states
+            else f"no road network is loaded{where}: import one with "
+            "`gridsvc roads import FILE --jurisdiction CODE`"
+        )
+    engine = state.engine
     if route_squad_id is not None and route_squad_id not in holder.squads:
         raise UnknownSquadError(f"squad {route_squad_id} does not exist")
     scene = engine.snapper.snap(np.array([lng]), np.array([lat]))
@@ -62,12 +72,12 @@ async def squads_eta(
             f"the scene ({lat}, {lng}) is off the road network: no road within "
             f"{scene_limit / 1000:g} km (GRIDSVC_ETA_SCENE_MAX_ROAD_DISTANCE_M)"
         )
-    everyone = [c for c in holder.choose_origins(now) if statuses is None or c[0].status in statuses]
+    everyone = [c for c in holder.choose_origins(now, state) if statuses is None or c[0].status in statuses]
     # An origin with no road within reach (a bad stored ping or station) is answered as
     # unreachable; the engine sees only the others, so one bad point cannot fail them.
     reach = [holder.reachable(_snap_of(c)) for c in everyone]
     chosen = [c for c, ok in zip(everyone, reach, strict=True) if ok]
-    origins = await holder.origins(chosen)
+    origins = await holder.origins(chosen, state)
     result = engine.eta(origins, scene) if len(chosen) else None
     far_m = holder.settings.eta_far_from_road_m
     answers: list[dict[str, Any]] = []
@@ -119,14 +129,14 @@ async def squads_eta(
         )
     route = None
     if route_squad_id is not None:
-        route = await _route(holder, chosen, origins.snap, scene, route_squad_id, answers, end=(lng, lat))
+        route = await _route(engine, chosen, origins.snap, scene, route_squad_id, answers, end=(lng, lat))
     return {
         "scene_road": road,
         "note": note,
         "squads": answers,
         "route": route,
         "unreachable": [a["squad"] for a in unreachable],
-        "road_network_id": holder.network["id"],
+        "road_network_id": state.network["id"],
         "offroad_speed_kmh": holder.settings.eta_offroad_speed_kmh,
     }
 
@@ -180,7 +190,7 @@ def _unreachable(choice: tuple[Any, str, str | None], now: datetime, limit_m: fl
 
 
 async def _route(
-    holder: EtaHolder,
+    engine: EtaEngine,
     chosen: list[Any],
     snap: Snap,
     scene: Snap,
@@ -188,8 +198,6 @@ async def _route(
     answers: list[dict[str, Any]],
     end: tuple[float, float],
 ) -> dict[str, Any] | None:
-    engine = holder.engine
-    assert engine is not None
     index = next((i for i, c in enumerate(chosen) if c[0].id == squad_id), None)
     if index is None:
         return None  # filtered out by status, or no road within reach

@@ -62,7 +62,7 @@ async def ready(request: Request) -> Response:
         checks["database"] = f"unavailable: {type(error).__name__}"
         missing.append("database")
     holder = getattr(request.app.state, "eta", None)
-    if holder is None or holder.engine is None or holder.network is None:
+    if holder is None or not holder.states:
         checks["road_graph"] = (
             "missing: " + holder.unavailable
             if holder is not None
@@ -70,12 +70,18 @@ async def ready(request: Request) -> Response:
         )
         missing.append("road_graph")
     else:
-        checks["road_graph"] = {
-            "network_id": holder.network["id"],
-            "nodes": holder.network["node_count"],
-            "edges": holder.network["edge_count"],
-            "squads": len(holder.squads),
-        }
+        # one entry per loaded network; the first keeps the single-network shape
+        graphs = [
+            {
+                "network_id": state.network["id"],
+                "jurisdiction": state.network["jurisdiction"],
+                "nodes": state.network["node_count"],
+                "edges": state.network["edge_count"],
+                "squads": len(state.squads),
+            }
+            for state in holder.states.values()
+        ]
+        checks["road_graph"] = {**graphs[0], "networks": graphs}
     return json_response(
         {"status": "unavailable" if missing else "ready", "missing": missing, **checks},
         status_code=503 if missing else 200,

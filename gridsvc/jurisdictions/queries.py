@@ -34,3 +34,8 @@ FROM jurisdictions j LEFT JOIN jurisdictions p ON p.id = j.parent_id
 WHERE j.code = $1 OR p.code = $1
 ORDER BY (j.code = $1) DESC, j.code
 """
+
+# For finding the jurisdiction of a point in memory (the ETA state, per process).
+BOUNDARIES = """
+SELECT id, code, level, boundary FROM jurisdictions WHERE boundary IS NOT NULL ORDER BY id
+"""

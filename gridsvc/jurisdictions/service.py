@@ -47,3 +47,8 @@ async def list_all(
 async def with_children(connection: asyncpg.Connection | asyncpg.Pool, *, code: str) -> list[dict[str, Any]]:
     """``code`` first, then the jurisdictions directly below it: code, name (Chinese first), level."""
     return [dict(r) for r in await connection.fetch(queries.WITH_CHILDREN, code)]
+
+
+async def boundaries(connection: asyncpg.Connection | asyncpg.Pool) -> list[dict[str, Any]]:
+    """Every jurisdiction with a boundary: id, code, level, boundary (EPSG:4326)."""
+    return [dict(r) for r in await connection.fetch(queries.BOUNDARIES)]

@@ -15,7 +15,7 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from gridsvc.auth.deps import principal, require
 from gridsvc.auth.models import Principal
-from gridsvc.auth.scope import event_assigned, event_visible
+from gridsvc.auth.scope import event_assigned, event_visible, jurisdiction_codes
 from gridsvc.database.replica import read_pool
 from gridsvc.errors import APIError
 from gridsvc.events.flows import viewer_of
@@ -128,22 +128,34 @@ async def live_counters(request: Request, _: Operator) -> Response:
 
 @router.get("/live/coverage", summary="Arrival-time coverage as GeoJSON hexagons")
 async def live_coverage(
-    request: Request, _: Operator, jurisdiction: str = "LI", resolution: Annotated[int, Query(ge=5, le=9)] = 8
+    request: Request,
+    who: Operator,
+    jurisdiction: Annotated[
+        str | None, Query(description="jurisdiction code (default: every one with coverage in your scope)")
+    ] = None,
+    resolution: Annotated[int, Query(ge=5, le=9)] = 8,
 ) -> Response:
-    cache = request.app.state.__dict__.setdefault("live_coverage_cache", {})
-    run = await read_pool(request).fetchval(
-        "SELECT r.id FROM coverage_runs r JOIN jurisdictions j ON j.id = r.jurisdiction_id "
-        "WHERE r.is_current AND j.code = $1",
-        jurisdiction,
-    )
-    if run is None:
+    pool = read_pool(request)
+    allowed = await jurisdiction_codes(pool, who)
+    if jurisdiction and allowed is not None and jurisdiction not in allowed:
         raise APIError(404, "not_found", f"no coverage computed for {jurisdiction!r}")
-    key = (jurisdiction, resolution, run)
+    codes = [jurisdiction] if jurisdiction else (allowed if allowed is not None else None)
+    runs = await pool.fetch(
+        "SELECT j.code, r.id FROM coverage_runs r JOIN jurisdictions j ON j.id = r.jurisdiction_id "
+        "WHERE r.is_current AND ($1::text[] IS NULL OR j.code = ANY ($1::text[])) ORDER BY j.code",
+        codes,
+    )
+    if not runs:
+        raise APIError(404, "not_found", f"no coverage computed for {jurisdiction or 'your jurisdictions'!r}")
+    cache = request.app.state.__dict__.setdefault("live_coverage_cache", {})
+    key = (tuple((r["code"], r["id"]) for r in runs), resolution)
     if key not in cache:
+        features: list[Any] = []
+        for run in runs:  # several counties: one map of all of them
+            found = await views.coverage_geojson(pool, jurisdiction=run["code"], resolution=resolution)
+            features += found["features"]
         cache.clear()
-        cache[key] = await views.coverage_geojson(
-            read_pool(request), jurisdiction=jurisdiction, resolution=resolution
-        )
+        cache[key] = {"type": "FeatureCollection", "features": features}
     return json_response(cache[key])
 
 

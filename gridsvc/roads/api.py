@@ -1,4 +1,5 @@
-"""Routes of the roads domain: the current network and its edges for maps and audits."""
+"""Routes of the roads domain: the current networks (one per jurisdiction that has its
+own) and their edges, for maps and audits."""
 
 from __future__ import annotations
 
@@ -8,22 +9,66 @@ import shapely
 from fastapi import APIRouter, Query, Request
 
 from gridsvc.errors import APIError
+from gridsvc.jurisdictions import service as jurisdictions
 from gridsvc.roads import models, queries
-from gridsvc.roads.service import current_network
+from gridsvc.roads.service import current_network, current_networks
 
 router = APIRouter(tags=["roads"])
 
+JurisdictionQuery = Annotated[
+    str | None,
+    Query(
+        description="jurisdiction code: the network its scenes and squads use (its own, else "
+        "its nearest ancestor's, else the installation's)"
+    ),
+]
+
+
+async def _network_of(request: Request, jurisdiction: str | None) -> dict[str, Any]:
+    pool = request.app.state.pool
+    if jurisdiction is not None and await jurisdictions.get(pool, code=jurisdiction) is None:
+        raise APIError(
+            404,
+            "not_found",
+            f"jurisdiction {jurisdiction!r} does not exist",
+            fields=[{"field": "query.jurisdiction", "reason": "unknown jurisdiction"}],
+        )
+    network = await current_network(pool, jurisdiction=jurisdiction)
+    if network is not None:
+        return network
+    if jurisdiction is None and len(networks := await current_networks(pool)) > 1:
+        raise APIError(
+            422,
+            "invalid_request",
+            "query.jurisdiction: each jurisdiction has its own road network ("
+            + ", ".join(str(n["jurisdiction"]) for n in networks)
+            + "); name one",
+            fields=[{"field": "query.jurisdiction", "reason": "several networks"}],
+        )
+    where = f" for {jurisdiction!r}" if jurisdiction else ""
+    hint = f" --jurisdiction {jurisdiction}" if jurisdiction else ""
+    raise APIError(
+        404,
+        "no_roads",
+        f"no road network imported{where}: run gridsvc roads import FILE{hint} (or gridsvc demo build)",
+    )
+
 
 @router.get(
-    "/roads", response_model=models.RoadNetworkInfo, summary="The current road network and its import report"
+    "/roads", response_model=models.RoadNetworkInfo, summary="A current road network and its import report"
 )
-async def road_network(request: Request) -> dict[str, Any]:
-    network = await current_network(request.app.state.pool)
-    if network is None:
-        raise APIError(
-            404, "no_roads", "no road network imported: run gridsvc roads import FILE (or gridsvc demo build)"
-        )
-    return network
+async def road_network(request: Request, jurisdiction: JurisdictionQuery = None) -> dict[str, Any]:
+    """Without ``jurisdiction``: the installation's network, or the only one."""
+    return await _network_of(request, jurisdiction)
+
+
+@router.get(
+    "/roads/networks",
+    response_model=list[models.RoadNetworkInfo],
+    summary="Every current road network (one per jurisdiction that has its own)",
+)
+async def road_networks(request: Request) -> list[dict[str, Any]]:
+    return await current_networks(request.app.state.pool)
 
 
 @router.get(
@@ -37,7 +82,9 @@ async def road_edges(
         str, Query(description="min_lng,min_lat,max_lng,max_lat (WGS84)", examples=["9.50,47.12,9.54,47.15"])
     ],
     limit: Annotated[int, Query(ge=1, le=50_000)] = 5_000,
+    jurisdiction: JurisdictionQuery = None,
 ) -> dict[str, Any]:
+    """Without ``jurisdiction``: the edges of every current network in the box."""
     try:
         west, south, east, north = (float(v) for v in bbox.split(","))
     except ValueError:
@@ -54,7 +101,10 @@ async def road_edges(
             "bbox: finite WGS84 degrees, min before max",
             fields=[{"field": "query.bbox", "reason": "bad box"}],
         )
-    rows = await request.app.state.pool.fetch(queries.EDGES_IN_BBOX, west, south, east, north, limit + 1)
+    only = None if jurisdiction is None else [(await _network_of(request, jurisdiction))["id"]]
+    rows = await request.app.state.pool.fetch(
+        queries.EDGES_IN_BBOX, west, south, east, north, limit + 1, only
+    )
     features = [
         {
             "type": "Feature",

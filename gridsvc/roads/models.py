@@ -15,6 +15,9 @@ class RoadNetworkInfo(BaseModel):
 
     id: int
     source_file: FileName
+    jurisdiction: str | None = Field(
+        default=None, description="the jurisdiction the network belongs to (null: the installation's)"
+    )
     clip_jurisdiction: str | None = None
     node_count: int
     edge_count: int

@@ -52,8 +52,12 @@ async def clip_area(
     if found is None:
         raise RoadImportError(f"unknown jurisdiction {jurisdiction_code!r} to clip to")
     boundary = found["boundary"]
+    if boundary is None:  # a city drawn as its counties: their union
+        boundary = await connection.fetchval(queries.DESCENDANTS_BOUNDARY, jurisdiction_code)
     if boundary is None:
-        raise RoadImportError(f"jurisdiction {jurisdiction_code!r} has no boundary to clip to")
+        raise RoadImportError(
+            f"jurisdiction {jurisdiction_code!r} has no boundary (nor have its sub-jurisdictions) to clip to"
+        )
     if buffer_m <= 0:
         return boundary
     centre = boundary.centroid
@@ -73,15 +77,19 @@ async def import_roads(
     settings: Settings,
     source: Path | None = None,
     place: str | None = None,
-    clip_jurisdiction: str | None = None,
+    jurisdiction: str | None = None,
     progress: Progress | None = None,
 ) -> RoadImportResult:
-    """Build the drivable graph of an extract (or a place, downloaded) and make it current.
+    """Build the drivable graph of an extract (or a place, downloaded) and make it the
+    current network of ``jurisdiction`` (clipped to its boundary plus
+    ``GRIDSVC_ROAD_CLIP_BUFFER_M``); other jurisdictions' networks are left alone.
 
+    Without ``jurisdiction`` the network is unclipped and belongs to the only top-level
+    jurisdiction, or to the installation when there is none (several: refused, name one).
     The graph is built before anything is written; a failure (no drivable road, unreadable
     file) leaves the current roads in place. Nodes and edges go to PostGIS in one
-    transaction that also retires the previous network, and the compact CSR cache is
-    written for the ETA engine (every app process reloads on the NOTIFY).
+    transaction that also retires the jurisdiction's previous network, and the compact CSR
+    cache is written for the ETA engine (every app process reloads on the NOTIFY).
 
     Raises
     ------
@@ -90,12 +98,21 @@ async def import_roads(
     if (source is None) == (place is None):
         raise RoadImportError("give either an extract file or a place name")
     table = load_speed_table(settings.road_speeds_file)
-    clip = clip_id = None
-    if clip_jurisdiction:
+    clip = clip_id = owner_id = None
+    if jurisdiction:
         clip = await clip_area(
-            connection, jurisdiction_code=clip_jurisdiction, buffer_m=settings.road_clip_buffer_m
+            connection, jurisdiction_code=jurisdiction, buffer_m=settings.road_clip_buffer_m
         )
-        clip_id = (await jurisdictions.get(connection, code=clip_jurisdiction) or {}).get("id")
+        clip_id = owner_id = (await jurisdictions.get(connection, code=jurisdiction) or {}).get("id")
+    else:
+        roots = await connection.fetch(queries.ROOT_JURISDICTIONS)
+        if len(roots) > 1:
+            raise RoadImportError(
+                "several jurisdictions ("
+                + ", ".join(r["code"] for r in roots)
+                + "): name the one these roads are for with --jurisdiction CODE"
+            )
+        owner_id = roots[0]["id"] if roots else None
     if source is not None:
         network = await asyncio.to_thread(build_network, source, table, clip=clip, progress=progress)
     else:
@@ -113,7 +130,7 @@ async def import_roads(
     if progress:
         progress("write PostGIS")
     async with connection.transaction():
-        await connection.fetch(queries.LOCK_CURRENT)
+        await connection.execute(queries.LOCK_JURISDICTION, owner_id)
         network_id: int = await connection.fetchval(
             queries.INSERT_NETWORK,
             cache_key,
@@ -122,9 +139,10 @@ async def import_roads(
             network.node_count,
             network.edge_count,
             report,
+            owner_id,
         )
         await _copy_network(connection, network_id, network)
-        retired = [r["id"] for r in await connection.fetch(queries.RETIRE_CURRENT)]
+        retired = [r["id"] for r in await connection.fetch(queries.RETIRE_CURRENT, owner_id)]
         if retired:
             await connection.execute(queries.DELETE_EDGES, retired)
             await connection.execute(queries.DELETE_NODES, retired)
@@ -171,15 +189,42 @@ async def _copy_network(connection: asyncpg.Connection, network_id: int, network
         )
 
 
-async def current_network(connection: asyncpg.Connection | asyncpg.Pool) -> dict[str, Any] | None:
-    row = await connection.fetchrow(queries.CURRENT_NETWORK)
-    return dict(row) if row else None
+async def current_network(
+    connection: asyncpg.Connection | asyncpg.Pool, *, jurisdiction: str | None = None
+) -> dict[str, Any] | None:
+    """The network ``jurisdiction``'s scenes and squads use: its own, else its nearest
+    ancestor's, else the installation's. Without ``jurisdiction``: the installation's, else
+    the only current network (None when there are several)."""
+    if jurisdiction is not None:
+        row = await connection.fetchrow(queries.NETWORK_FOR, jurisdiction)
+        return dict(row) if row else None
+    rows = await connection.fetch(queries.CURRENT_NETWORKS)
+    unowned = [r for r in rows if r["jurisdiction_id"] is None]
+    if unowned:
+        return dict(unowned[0])
+    return dict(rows[0]) if len(rows) == 1 else None
 
 
-async def load_graph(connection: asyncpg.Connection | asyncpg.Pool, *, cache_dir: Path) -> RoadGraph | None:
-    """The current network's compact graph: from its cache file, else rebuilt from PostGIS
-    (and the file written). None when no roads were imported."""
-    network = await current_network(connection)
+async def current_networks(connection: asyncpg.Connection | asyncpg.Pool) -> list[dict[str, Any]]:
+    """Every current network (one per jurisdiction that has its own, and the installation's)."""
+    return [dict(r) for r in await connection.fetch(queries.CURRENT_NETWORKS)]
+
+
+async def networks_by_jurisdiction(connection: asyncpg.Connection | asyncpg.Pool) -> dict[str, int | None]:
+    """Jurisdiction code -> the id of the network it uses (see :func:`current_network`)."""
+    return {r["code"]: r["network_id"] for r in await connection.fetch(queries.NETWORK_BY_JURISDICTION)}
+
+
+async def load_graph(
+    connection: asyncpg.Connection | asyncpg.Pool,
+    *,
+    cache_dir: Path,
+    network: dict[str, Any] | None = None,
+) -> RoadGraph | None:
+    """A network's compact graph (default: :func:`current_network`): from its cache file,
+    else rebuilt from PostGIS (and the file written). None when no roads were imported."""
+    if network is None:
+        network = await current_network(connection)
     if network is None:
         return None
     graph = await asyncio.to_thread(RoadGraph.load, cache_dir, network["cache_key"])
