@@ -7,6 +7,7 @@ extract into tmp_path (no geodata copy lives in the repository).
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -24,6 +25,7 @@ from shapely.geometry import Point
 from typer.testing import CliRunner
 
 from gridsvc.app import create_app
+from gridsvc.coverage.service import refresh_all
 from gridsvc.database.pool import connect
 from gridsvc.jurisdictions import service as jurisdictions
 from gridsvc.roads.osm import drivable_reason
@@ -246,7 +248,7 @@ async def test_each_jurisdiction_keeps_its_own_network(
     clipped_extract: Path,
     tmp_path: Path,
 ) -> None:
-    from gridsvc.roads.service import RoadImportError, current_network, import_roads
+    from gridsvc.roads.service import current_network, import_roads
 
     settings = Settings(
         database_url=counties_database, shared_geodata=shared_geodata, road_cache_dir=tmp_path / "cache"
@@ -274,8 +276,6 @@ async def test_each_jurisdiction_keeps_its_own_network(
                 SquadRecord(code="SQ-TB", name="B", station=Point(116.6380, 26.2600), jurisdiction="TB"),
             ],
         )
-        with pytest.raises(RoadImportError, match="--jurisdiction"):  # two top-level ones
-            await import_roads(connection, settings=settings, source=ninghua)
         first = await import_roads(connection, settings=settings, source=clipped_extract, jurisdiction="TA")
         before = await network_rows(connection)
         assert before == {
@@ -335,5 +335,61 @@ async def test_each_jurisdiction_keeps_its_own_network(
             assert client.get("/roads", params={"jurisdiction": "NOPE"}).status_code == 404
             listed = {n["jurisdiction"] for n in client.get("/roads/networks").json()}
             assert listed == {"TA", "TB", "TC"}
+
+            # Coverage: each county on its own network; /coverage follows the caller's scope.
+            reports = await refresh_all(connection, settings=settings)
+            assert reports["TA"]["network_id"] == again.network_id
+            assert reports["TB"]["network_id"] == own.network_id
+            assert client.get("/coverage").status_code == 422  # the desk sees both: name one
+            desk = client.get("/coverage", params={"jurisdiction": "TA"}).json()
+            assert desk["road_network_id"] == again.network_id
+            squad_b = await asyncio.to_thread(bearer, counties_database, "squad", squad_code="SQ-TB")
+            mine = client.get("/coverage", headers=squad_b)
+            assert mine.status_code == 200 and mine.json()["jurisdiction"] == "TB"
+            assert mine.json()["road_network_id"] == own.network_id
+            assert client.get("/coverage", params={"jurisdiction": "TA"}, headers=squad_b).status_code == 404
+            hexagons = {
+                code: len(client.get("/live/coverage", params={"jurisdiction": code}).json()["features"])
+                for code in ("TA", "TB")
+            }
+            everything = client.get("/live/coverage").json()["features"]
+            assert min(hexagons.values()) > 0 and len(everything) == sum(hexagons.values())
     finally:
         await connection.close()
+
+
+async def test_base_map_per_jurisdiction(
+    server_url: str, shared_geodata: Path, clipped_extract: Path
+) -> None:
+    from gridsvc.tiles.service import BasemapImportError, import_basemap
+
+    ninghua = shared_geodata / "osm" / "cn_sanming_ninghua.osm"
+
+    async def roads_by_import(connection: asyncpg.Connection) -> dict[int, int]:
+        rows = await connection.fetch("SELECT import_id, count(*) AS n FROM basemap_roads GROUP BY import_id")
+        return {r["import_id"]: r["n"] for r in rows}
+
+    async with scratch_database(server_url, "basemaps") as url:
+        connection = await connect(url)
+        try:
+            await jurisdictions.upsert(
+                connection, code="TA", name="A", level="county", boundary=box(*VADUZ_BOX)
+            )
+            await jurisdictions.upsert(connection, code="TB", name="B", level="county", boundary=None)
+            with pytest.raises(BasemapImportError, match="unknown jurisdiction"):
+                await import_basemap(connection, source=ninghua, jurisdiction="NOPE")
+            first = await import_basemap(connection, source=clipped_extract, jurisdiction="TA")
+            before = await roads_by_import(connection)
+            assert list(before) == [first.import_id] and before[first.import_id] == first.counts["roads"]
+            second = await import_basemap(connection, source=ninghua, jurisdiction="TB")
+            both = await roads_by_import(connection)
+            assert both == {**before, second.import_id: second.counts["roads"]}
+            again = await import_basemap(connection, source=clipped_extract, jurisdiction="TA")
+            assert await roads_by_import(connection) == {
+                again.import_id: before[first.import_id],
+                second.import_id: second.counts["roads"],
+            }
+            current = await connection.fetchval("SELECT count(*) FROM basemap_imports WHERE is_current")
+            assert current == 2
+        finally:
+            await connection.close()

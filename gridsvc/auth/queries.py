@@ -102,13 +102,17 @@ EVENT_GRIDS = "SELECT id, grids FROM events WHERE id = ANY($1::bigint[])"
 
 OUTBOX_INTEGRATION = "SELECT integration_id FROM outbox WHERE id = $1"
 
-# The jurisdictions a field account works in: those of its grids ($1) or its squad ($2), and
-# their ancestors (coverage is kept for the county its squads belong to).
+# The jurisdictions a field account works in: those of its grids ($1) or its squad ($2; a
+# squad of no jurisdiction: where its station lies), and their ancestors (coverage is kept for
+# the county its squads belong to).
 SCOPE_JURISDICTIONS = """
 WITH RECURSIVE own AS (
     SELECT g.jurisdiction_id AS id FROM current_grids g WHERE g.code = ANY ($1::text[])
     UNION
-    SELECT s.jurisdiction_id FROM squads s WHERE s.id = $2
+    SELECT s.jurisdiction_id FROM squads s WHERE s.id = $2 AND s.jurisdiction_id IS NOT NULL
+    UNION
+    SELECT j.id FROM squads s JOIN jurisdictions j ON ST_Covers(j.boundary, s.station)
+    WHERE s.id = $2 AND s.jurisdiction_id IS NULL
 ), up AS (
     SELECT j.id, j.parent_id, j.code, 0 AS depth FROM jurisdictions j JOIN own ON own.id = j.id
     UNION

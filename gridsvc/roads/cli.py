@@ -83,22 +83,23 @@ def print_report(result: Any) -> None:
 
 @roads_app.command("info")
 def roads_info() -> None:
-    """Show the current road network."""
-    from gridsvc.roads.service import current_network
+    """Show the current road networks (one per jurisdiction that has its own)."""
+    from gridsvc.roads.service import current_networks
 
     async def task(_: Settings, url: str) -> Any:
         connection = await connect(url)
         try:
-            return await current_network(connection)
+            return await current_networks(connection)
         finally:
             await connection.close()
 
-    network = _run(task)
-    if network is None:
-        typer.echo("no road network imported (gridsvc roads import FILE)")
+    networks = _run(task)
+    if not networks:
+        typer.echo("no road network imported (gridsvc roads import FILE [--jurisdiction CODE])")
         return
-    typer.echo(
-        f"network {network['id']} from {network['source_file']}, imported "
-        f"{network['imported_at']:%Y-%m-%d %H:%M}: {network['node_count']} nodes, "
-        f"{network['edge_count']} edges"
-    )
+    for network in networks:
+        typer.echo(
+            f"network {network['id']} of {network['jurisdiction'] or 'the installation'} from "
+            f"{network['source_file']}, imported {network['imported_at']:%Y-%m-%d %H:%M}: "
+            f"{network['node_count']} nodes, {network['edge_count']} edges"
+        )

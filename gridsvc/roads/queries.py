@@ -55,9 +55,6 @@ SELECT j.id AS jurisdiction_id, j.code,
 FROM jurisdictions j
 """
 
-# The top-level jurisdictions: an import naming none goes to the only one (if one).
-ROOT_JURISDICTIONS = "SELECT id, code FROM jurisdictions WHERE parent_id IS NULL ORDER BY code"
-
 # A jurisdiction's boundary, else the union of its descendants' (a city drawn as its counties).
 DESCENDANTS_BOUNDARY = """
 WITH RECURSIVE below AS (

@@ -84,8 +84,8 @@ async def import_roads(
     current network of ``jurisdiction`` (clipped to its boundary plus
     ``GRIDSVC_ROAD_CLIP_BUFFER_M``); other jurisdictions' networks are left alone.
 
-    Without ``jurisdiction`` the network is unclipped and belongs to the only top-level
-    jurisdiction, or to the installation when there is none (several: refused, name one).
+    Without ``jurisdiction`` the network is unclipped and is the installation's: it serves
+    every jurisdiction that has no network of its own (nor an ancestor with one).
     The graph is built before anything is written; a failure (no drivable road, unreadable
     file) leaves the current roads in place. Nodes and edges go to PostGIS in one
     transaction that also retires the jurisdiction's previous network, and the compact CSR
@@ -104,15 +104,7 @@ async def import_roads(
             connection, jurisdiction_code=jurisdiction, buffer_m=settings.road_clip_buffer_m
         )
         clip_id = owner_id = (await jurisdictions.get(connection, code=jurisdiction) or {}).get("id")
-    else:
-        roots = await connection.fetch(queries.ROOT_JURISDICTIONS)
-        if len(roots) > 1:
-            raise RoadImportError(
-                "several jurisdictions ("
-                + ", ".join(r["code"] for r in roots)
-                + "): name the one these roads are for with --jurisdiction CODE"
-            )
-        owner_id = roots[0]["id"] if roots else None
+
     if source is not None:
         network = await asyncio.to_thread(build_network, source, table, clip=clip, progress=progress)
     else:

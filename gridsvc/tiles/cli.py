@@ -16,7 +16,7 @@ from gridsvc.settings import Settings
 tiles_app = typer.Typer(help="The offline street base map (/tiles/{z}/{x}/{y}.mvt).", no_args_is_help=True)
 
 
-async def import_with_bar(connection: Any, source: Path) -> Any:
+async def import_with_bar(connection: Any, source: Path, jurisdiction: str | None = None) -> Any:
     """Import the base map of ``source`` with a progress bar on stderr (one notch a step)."""
     from gridsvc.tiles.service import IMPORT_STEPS, import_basemap
 
@@ -26,20 +26,26 @@ async def import_with_bar(connection: Any, source: Path) -> Any:
             bar.set_postfix_str(step)
             bar.update(1)
 
-        return await import_basemap(connection, source=source, progress=progress)
+        return await import_basemap(connection, source=source, jurisdiction=jurisdiction, progress=progress)
 
 
 @tiles_app.command("import")
 def tiles_import(
     file: Annotated[Path, typer.Argument(help=".osm.pbf or .osm (XML) extract, WGS84")],
+    jurisdiction: Annotated[
+        str | None,
+        typer.Option(
+            "--jurisdiction", "-j", help="jurisdiction code: replaces that jurisdiction's base map only"
+        ),
+    ] = None,
 ) -> None:
     """Import roads, buildings, water, landuse and place labels of an extract, replacing the
-    current base map at once (tile caches follow: every ETag changes)."""
+    jurisdiction's current base map at once (tile caches follow: every ETag changes)."""
 
     async def task(_: Settings, url: str) -> Any:
         connection = await connect(url)
         try:
-            return await import_with_bar(connection, file)
+            return await import_with_bar(connection, file, jurisdiction)
         finally:
             await connection.close()
 

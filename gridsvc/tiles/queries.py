@@ -12,7 +12,8 @@ EXTENT = 4096
 BUFFER = 64  # in tile units (1/64 of a tile): wide enough for a road casing
 LABEL_BUFFER = 512  # 1/8 of a tile: a place label up to ~32 px from the edge
 
-CURRENT = "SELECT id FROM basemap_imports WHERE is_current"
+# The current imports (one per jurisdiction with its own base map), as one version string.
+CURRENT = "SELECT string_agg(id::text, '.' ORDER BY id) FROM basemap_imports WHERE is_current"
 
 _LAYER = """
 (SELECT coalesce(ST_AsMVT(t, '{name}', {extent}, 'geom'), ''::bytea) FROM (
@@ -51,17 +52,23 @@ SELECT {_layer("landuse", "basemap_landuse", "f.class", "f.id")}
     || {_layer("places", "basemap_places", _PLACE_COLUMNS, "f.rank, f.id", buffer=LABEL_BUFFER)}
 """
 
-LOCK_CURRENT = "SELECT id FROM basemap_imports WHERE is_current FOR UPDATE"
-INSERT_IMPORT = "INSERT INTO basemap_imports (source_file, counts) VALUES ($1, $2) RETURNING id"
-RETIRE_CURRENT = "UPDATE basemap_imports SET is_current = false WHERE is_current"
+# Serialise two imports of one jurisdiction's base map (its first has no row to lock).
+LOCK_JURISDICTION = "SELECT pg_advisory_xact_lock(hashtext('gridsvc_basemap'), coalesce($1::bigint, 0)::int)"
+INSERT_IMPORT = """
+INSERT INTO basemap_imports (source_file, counts, jurisdiction_id) VALUES ($1, $2, $3) RETURNING id
+"""
+RETIRE_CURRENT = """
+UPDATE basemap_imports SET is_current = false
+WHERE is_current AND jurisdiction_id IS NOT DISTINCT FROM $1::bigint
+RETURNING id
+"""
 MAKE_CURRENT = "UPDATE basemap_imports SET is_current = true WHERE id = $1"
-# DELETE, not TRUNCATE: tile requests keep reading the old rows until the import commits.
+JURISDICTION_ID = "SELECT id FROM jurisdictions WHERE code = $1"
+# DELETE, not TRUNCATE: tile requests keep reading the old rows until the import commits;
+# only the replaced import's rows go (other jurisdictions' stay).
 CLEAR = [
-    "DELETE FROM basemap_roads",
-    "DELETE FROM basemap_buildings",
-    "DELETE FROM basemap_water",
-    "DELETE FROM basemap_landuse",
-    "DELETE FROM basemap_places",
+    f"DELETE FROM {table} WHERE import_id = ANY ($1::bigint[])"  # noqa: S608 - constant names
+    for table in ("basemap_roads", "basemap_buildings", "basemap_water", "basemap_landuse", "basemap_places")
 ]
 
 COLUMNS = {
@@ -78,4 +85,6 @@ INFO = """
 SELECT i.id, i.source_file, i.counts, i.imported_at,
        ST_Transform(ST_SetSRID((SELECT ST_Extent(geom) FROM basemap_roads), 3857), 4326) AS extent
 FROM basemap_imports i WHERE i.is_current
+ORDER BY i.id DESC
+LIMIT 1
 """

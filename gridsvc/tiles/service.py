@@ -53,35 +53,55 @@ def check_tile(*, z: int, x: int, y: int) -> None:
             raise TileRequestError(name, f"must be between 0 and {size - 1} at zoom {z}, got {value}")
 
 
-async def import_basemap(
-    connection: asyncpg.Connection, *, source: Path, progress: Progress | None = None
-) -> BasemapImportResult:
-    """Read the base-map layers of ``source`` and make them current, all or nothing.
+class BasemapImportError(ValueError):
+    """A base-map import was refused; the current base map is unchanged."""
 
-    The file is read before anything is written; the old layers are replaced in one
-    transaction (tile requests keep reading the old ones until it commits).
+
+async def _owner(connection: asyncpg.Connection, jurisdiction: str | None) -> int | None:
+    """The jurisdiction an import belongs to: the one named, else none (the installation's)."""
+    if jurisdiction is None:
+        return None
+    found: int | None = await connection.fetchval(queries.JURISDICTION_ID, jurisdiction)
+    if found is None:
+        raise BasemapImportError(f"unknown jurisdiction {jurisdiction!r}")
+    return found
+
+
+async def import_basemap(
+    connection: asyncpg.Connection,
+    *,
+    source: Path,
+    jurisdiction: str | None = None,
+    progress: Progress | None = None,
+) -> BasemapImportResult:
+    """Read the base-map layers of ``source`` and make them ``jurisdiction``'s current base
+    map, all or nothing; other jurisdictions' base maps are kept.
+
+    The file is read before anything is written; the jurisdiction's old layers are replaced
+    in one transaction (tile requests keep reading the old ones until it commits).
 
     Raises
     ------
-    FileNotFoundError
+    FileNotFoundError, BasemapImportError
     """
 
     def step(stage: str, _count: int = 0) -> None:
         if progress and stage != "read":
             progress(stage)
 
+    owner = await _owner(connection, jurisdiction)
     layers = await asyncio.to_thread(read_basemap, source, progress=step)
     step("read extract")
     counts = layers.counts()
     async with connection.transaction():
-        await connection.fetch(queries.LOCK_CURRENT)
-        import_id: int = await connection.fetchval(queries.INSERT_IMPORT, str(source), counts)
+        await connection.execute(queries.LOCK_JURISDICTION, owner)
+        import_id: int = await connection.fetchval(queries.INSERT_IMPORT, str(source), counts, owner)
+        retired = [r["id"] for r in await connection.fetch(queries.RETIRE_CURRENT, owner)]
         for statement in queries.CLEAR:
-            await connection.execute(statement)
+            await connection.execute(statement, retired)
         for name in LAYERS:
-            await _copy(connection, layers, name)
+            await _copy(connection, layers, name, import_id)
             step(f"write {name}")
-        await connection.execute(queries.RETIRE_CURRENT)
         await connection.execute(queries.MAKE_CURRENT, import_id)
     await connection.execute(queries.ANALYZE)
     step("analyze")
@@ -91,12 +111,12 @@ async def import_basemap(
 IMPORT_STEPS = ("read extract", *(f"write {name}" for name in LAYERS), "analyze")
 
 
-async def _copy(connection: asyncpg.Connection, layers: BasemapLayers, name: str) -> None:
+async def _copy(connection: asyncpg.Connection, layers: BasemapLayers, name: str, import_id: int) -> None:
     table, columns = queries.COLUMNS[name]
-    rows = getattr(layers, name)
+    rows = [(*row, import_id) for row in getattr(layers, name)]
     for start in range(0, len(rows), _COPY_CHUNK):
         await connection.copy_records_to_table(
-            table, records=rows[start : start + _COPY_CHUNK], columns=columns
+            table, records=rows[start : start + _COPY_CHUNK], columns=[*columns, "import_id"]
         )
 
 
@@ -117,13 +137,13 @@ async def basemap_info(connection: asyncpg.Connection | asyncpg.Pool) -> Basemap
 class TileService:
     """Builds tiles with one PostGIS statement and keeps the latest in an LRU of bytes.
 
-    The cache is keyed by the current import id, so a re-import (in any process) is seen at
-    the next request: the id is read per request (a primary-key-sized query), the tile only
-    on a miss.
+    The cache is keyed by the current import ids (one per jurisdiction with its own base
+    map), so a re-import (in any process) is seen at the next request: they are read per
+    request (a tiny query), the tile only on a miss.
     """
 
     def __init__(self, *, cache_bytes: int) -> None:
-        self.cache: LRUCache[tuple[int, int, int, int], bytes] | None = (
+        self.cache: LRUCache[tuple[str, int, int, int], bytes] | None = (
             LRUCache(maxsize=cache_bytes, getsizeof=len) if cache_bytes > 0 else None
         )
 
@@ -137,7 +157,7 @@ class TileService:
         TileRequestError
         """
         check_tile(z=z, x=x, y=y)
-        version: int | None = await pool.fetchval(queries.CURRENT)
+        version: str | None = await pool.fetchval(queries.CURRENT)
         etag = f'"{version or 0}-{SCHEMA_TAG}"'
         if if_none_match and _matches(if_none_match, etag):
             return TileAnswer(etag=etag, data=b"", not_modified=True)
