@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ from typer.testing import CliRunner
 from gridsvc.app import create_app
 from gridsvc.coverage.service import refresh_all
 from gridsvc.database.pool import connect
+from gridsvc.dispatch.service import candidates
 from gridsvc.jurisdictions import service as jurisdictions
 from gridsvc.roads.osm import drivable_reason
 from gridsvc.roads.speeds import load_speed_table
@@ -336,6 +338,16 @@ async def test_each_jurisdiction_keeps_its_own_network(
             listed = {n["jurisdiction"] for n in client.get("/roads/networks").json()}
             assert listed == {"TA", "TB", "TC"}
 
+            # Dispatch candidates of a Ninghua scene: ETAs from TB's network, none for TA's squad.
+            ranked = await candidates(
+                connection, holder=client.app.state.eta, event=NINGHUA_SCENE, max_open_cases=5
+            )
+            times = {c["code"]: c["eta_s"] for c in ranked["candidates"]}
+            assert times["SQ-TA"] is None
+            assert times["SQ-TB"] == next(
+                a["eta_s"] for a in on_own["squads"] if a["squad"]["code"] == "SQ-TB"
+            )
+
             # Coverage: each county on its own network; /coverage follows the caller's scope.
             reports = await refresh_all(connection, settings=settings)
             assert reports["TA"]["network_id"] == again.network_id
@@ -393,3 +405,61 @@ async def test_base_map_per_jurisdiction(
             assert current == 2
         finally:
             await connection.close()
+
+
+async def test_migration_gives_existing_networks_and_base_maps_a_jurisdiction(
+    server_url: str, tmp_path: Path
+) -> None:
+    """Rows from before migration 021 keep working: a network belongs to the jurisdiction it
+    was clipped to, else to the only top-level jurisdiction; base-map rows to their import."""
+    from gridsvc.database.migrate import MIGRATIONS_DIR, upgrade
+    from gridsvc.roads.service import current_network
+
+    before = tmp_path / "migrations"
+    before.mkdir()
+    for path in sorted(MIGRATIONS_DIR.glob("*.sql")):
+        if not path.name.startswith("021_"):
+            (before / path.name).symlink_to(path)
+    name = f"gridsvc_mig021_{uuid.uuid4().hex[:10]}"
+    admin = await asyncpg.connect(server_url)
+    await admin.execute(f'CREATE DATABASE "{name}"')  # our own name, not input
+    try:
+        connection = await connect(f"{server_url.rpartition('/')[0]}/{name}")
+        try:
+            await connection.execute("CREATE EXTENSION IF NOT EXISTS postgis")
+            await upgrade(connection, before)
+            root = await jurisdictions.upsert(
+                connection, code="LI-X", name="LI", level="county", boundary=None
+            )
+            child = await jurisdictions.upsert(
+                connection, code="LI-X-1", name="V", level="township", boundary=None, parent_code="LI-X"
+            )
+            insert = (
+                "INSERT INTO road_networks (cache_key, source_file, clip_jurisdiction_id, node_count, "
+                "edge_count, is_current) VALUES ($1, 'x.osm', $2, 0, 0, $3) RETURNING id"
+            )
+            clipped = await connection.fetchval(insert, "old-clipped", child, False)
+            unclipped = await connection.fetchval(insert, "old-current", None, True)
+            basemap = await connection.fetchval(
+                "INSERT INTO basemap_imports (source_file, is_current) VALUES ('x.osm', true) RETURNING id"
+            )
+            await connection.execute(
+                "INSERT INTO basemap_roads (osm_id, class, min_zoom, geom) VALUES "
+                "(1, 'minor', 14, ST_SetSRID(ST_MakeLine(ST_MakePoint(0, 0), ST_MakePoint(1, 1)), 3857))"
+            )
+            assert await upgrade(connection) == ["021_roads_per_jurisdiction.sql"]
+            owners = {
+                r["id"]: r["jurisdiction_id"]
+                for r in await connection.fetch("SELECT id, jurisdiction_id FROM road_networks")
+            }
+            assert owners == {clipped: child, unclipped: root}
+            found = await current_network(connection, jurisdiction="LI-X-1")  # the parent's
+            assert found is not None and found["id"] == unclipped
+            assert (await current_network(connection) or {}).get("id") == unclipped
+            assert await connection.fetchval("SELECT jurisdiction_id FROM basemap_imports") == root
+            assert await connection.fetchval("SELECT import_id FROM basemap_roads") == basemap
+        finally:
+            await connection.close()
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
