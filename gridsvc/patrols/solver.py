@@ -15,10 +15,11 @@ our own road graph) and the dwell decide whether a day fits the shift.
   the shift, the greedy one is kept.
 
 Library: **pyvroom** (VROOM), kept over OR-Tools after ``benchmarks/patrol.py``: on the same
-matrices it plans as many grids with equal or shorter routes in a fraction of the time
-(OR-Tools' routing needs a guided local search with a time limit to match, per squad and
-week), and its model (vehicles with time windows, service times, skills, max_tasks) is
-exactly this problem with no callbacks to write. Numbers are in the README.
+matrices of a synthetic city (300 squads, 2,000 community grids) it planned every grid with
+0.1 % fewer km in 8.4 s, where OR-Tools' routing solver needed a guided local search with a
+time limit (0.5 s per squad: 153 s) to match; on the demo county both find the same routes.
+Its model (vehicles with time windows, service times, skills, max tasks) is exactly this
+problem, with no callbacks to write. Numbers in the README (Benchmarks).
 """
 
 from __future__ import annotations
