@@ -339,9 +339,8 @@ async def test_each_jurisdiction_keeps_its_own_network(
             assert listed == {"TA", "TB", "TC"}
 
             # Dispatch candidates of a Ninghua scene: ETAs from TB's network, none for TA's squad.
-            ranked = await candidates(
-                connection, holder=client.app.state.eta, event=NINGHUA_SCENE, max_open_cases=5
-            )
+            holder = client.app.state.eta  # type: ignore[attr-defined]
+            ranked = await candidates(connection, holder=holder, event=NINGHUA_SCENE, max_open_cases=5)
             times = {c["code"]: c["eta_s"] for c in ranked["candidates"]}
             assert times["SQ-TA"] is None
             assert times["SQ-TB"] == next(
