@@ -96,3 +96,14 @@ async def test_map_layers_are_data_with_an_etag(client: TestClient, db: asyncpg.
     unknown = client.get("/map/layers", params={"jurisdiction": "NOPE"})
     assert unknown.status_code == 422 and "query.jurisdiction" in unknown.text
     assert client.get("/map/layers").status_code == 422
+
+
+def test_ops_serves_the_vendored_marker_clusters_with_their_licence(client: TestClient) -> None:
+    page = client.get("/ops", params={"j": "LI"}).text
+    urls = re.findall(r'(?:src|href)="(/static/[^"]+)"', page)
+    for name in ("leaflet.markercluster.js", "MarkerCluster.css"):
+        assert any(f"vendor/leaflet.markercluster/{name}?v=" in u for u in urls), name
+    vendor = STATIC / "vendor" / "leaflet.markercluster"
+    assert "Permission is hereby granted" in (vendor / "MIT-LICENCE.txt").read_text(encoding="utf-8")
+    bundle = (vendor / "leaflet.markercluster.js").read_text(encoding="utf-8")
+    assert "MarkerClusterGroup" in bundle and "sourceMappingURL" not in bundle

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.async_api import Browser, BrowserContext, Page, async_playwright
+from playwright.async_api import Browser, BrowserContext, Locator, Page, async_playwright
 
 from gridsvc.settings import PROJECT_ROOT
 
@@ -114,3 +114,11 @@ def png(width: int = 64, height: int = 48, rgb: tuple[int, int, int] = (200, 80,
         + chunk(b"IDAT", zlib.compress(raw))
         + chunk(b"IEND", b"")
     )
+
+
+async def event_marker(page: Page, event_id: int, wait_ms: float = 5000) -> Locator:
+    """The /ops marker of an event, once the map has it, zoomed in past the clusters (below
+    z16 an event may be inside a cluster and its own marker not in the page)."""
+    await page.wait_for_function("id => !!OpsMap.events[id]", arg=event_id, timeout=wait_ms)
+    await page.evaluate("id => OpsMap.show(id)", event_id)
+    return page.locator(f".ev[data-id='{event_id}']")

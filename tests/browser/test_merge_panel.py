@@ -10,7 +10,7 @@ import httpx
 import pytest
 from playwright.async_api import expect
 
-from tests.browser.conftest import Outside, log_in
+from tests.browser.conftest import Outside, event_marker, log_in
 from tests.events_support import post_order
 from tests.live_support import get, hotline_secret, spot_in, start_server, work_order
 
@@ -45,7 +45,7 @@ async def test_operator_confirms_a_merge_candidate_from_the_panel(server, browse
     desk = await browser.new_context(viewport={"width": 1440, "height": 900}, locale="zh-CN")
     outside.watch(desk)
     ops = await log_in(desk, server.url, operator, "/ops")
-    marker = ops.locator(f".ev[data-id='{duplicate}']")
+    marker = await event_marker(ops, duplicate)
     await expect(marker).to_be_attached()
     await marker.dispatch_event("click")
     panel = ops.locator("#panel")

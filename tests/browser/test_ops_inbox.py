@@ -12,7 +12,7 @@ import httpx
 import pytest
 from playwright.async_api import FilePayload, expect
 
-from tests.browser.conftest import PHONE, Outside, log_in, png
+from tests.browser.conftest import PHONE, Outside, event_marker, log_in, png
 from tests.events_support import post_order
 from tests.live_support import delegated_matter, get, hotline_secret, spot_in, start_server, work_order
 
@@ -52,8 +52,8 @@ async def test_operator_map_and_grid_head_inbox_live(server, browser, artifacts,
         created = post_order(client, await hotline_secret(db), order)
     assert created.status_code == 201, created.text
     event_id = created.json()["id"]
-    marker = ops.locator(f".ev[data-id='{event_id}']")
-    await expect(marker).to_be_visible(timeout=2000)
+    marker = await event_marker(ops, event_id, wait_ms=2000)
+    await expect(marker).to_be_visible()
     await expect(marker).to_have_attribute("data-state", "routed")
     await expect(marker).to_have_attribute("data-sla", "on_time")
     await ops.screenshot(path=artifacts / "ops-2-new-work-order.png")
@@ -65,7 +65,8 @@ async def test_operator_map_and_grid_head_inbox_live(server, browser, artifacts,
     panel = ops.locator("#panel")
     await expect(panel.locator("h2")).to_have_text("瓦杜兹路口占道经营")
     await expect(panel.locator("table.routing")).to_contain_text("属地赋权")
-    await expect(panel.locator("table.routing")).to_contain_text("LI-VADUZ-01")
+    # grids by name, the code in the title
+    await expect(panel.locator("table.routing span[title='LI-VADUZ-01']")).to_have_text("瓦杜兹·Vaduz网格")
     await expect(panel.locator("table.cands tbody tr").first).to_be_visible()
     await expect(panel.locator("table.cands")).to_contain_text("分钟")
     await expect(panel.locator("ol.trail")).to_contain_text("分拨")

@@ -11,7 +11,7 @@ import httpx
 import pytest
 from playwright.async_api import expect
 
-from tests.browser.conftest import PHONE, log_in
+from tests.browser.conftest import PHONE, event_marker, log_in
 from tests.events_support import post_order
 from tests.live_support import act, delegated_matter, hotline_secret, spot_in, start_server, work_order
 
@@ -82,7 +82,7 @@ async def test_the_inbox_masks_callers_and_reveals_a_consented_number_on_tap(
     # the desk sees the caller in full, what the caller asked for, and the reveal in the trail
     desk = await browser.new_context(viewport={"width": 1440, "height": 900}, locale="zh-CN")
     ops = await log_in(desk, server.url, operator, "/ops")
-    await ops.locator(f".ev[data-id='{ids['consent']}']").dispatch_event("click")
+    await (await event_marker(ops, ids["consent"])).dispatch_event("click")
     panel = ops.locator("#panel")
     await expect(panel.locator("table.kv").first).to_contain_text(f"王小明 {phones['consent']}")
     await expect(panel.locator("table.kv").first).to_contain_text("同意回访")

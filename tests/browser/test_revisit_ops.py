@@ -12,7 +12,7 @@ import pytest
 from playwright.async_api import expect
 
 from gridsvc.webhooks.signing import signed_headers
-from tests.browser.conftest import Outside, log_in
+from tests.browser.conftest import Outside, event_marker, log_in
 from tests.events_support import post_order
 from tests.live_support import get, hotline_secret, order_in_a_quiet_grid, start_server
 
@@ -65,7 +65,7 @@ async def test_operator_sees_a_revisit_and_declines_the_redo(
     desk = await browser.new_context(viewport={"width": 1440, "height": 900}, locale="zh-CN")
     outside.watch(desk)
     ops = await log_in(desk, server.url, operator, "/ops")
-    marker = ops.locator(f".ev[data-id='{event_id}']")
+    marker = await event_marker(ops, event_id)
     await expect(marker).to_have_attribute("data-state", "dispatched")
     await marker.dispatch_event("click")
     panel = ops.locator("#panel")

@@ -12,7 +12,7 @@ import httpx
 import pytest
 from playwright.async_api import expect
 
-from tests.browser.conftest import log_in
+from tests.browser.conftest import event_marker, log_in
 from tests.events_support import post_order
 from tests.live_support import act, delegated_matter, hotline_secret, spot_in, start_server, work_order
 
@@ -34,8 +34,8 @@ async def test_an_update_through_one_process_reaches_a_page_on_the_other(
             created = post_order(client, await hotline_secret(db), order)
             assert created.status_code == 201, created.text
             event_id = created.json()["id"]
-        marker = page.locator(f".ev[data-id='{event_id}']")
-        await expect(marker).to_be_visible(timeout=2000)
+        marker = await event_marker(page, event_id, wait_ms=2000)
+        await expect(marker).to_be_visible()
         act(second.url, operator, event_id, "dispatch")
         await expect(marker).to_have_attribute("data-state", "dispatched", timeout=2000)
         await page.screenshot(path=artifacts / "ops-two-processes.png")

@@ -28,7 +28,7 @@ from gridsvc.grids.service import import_layer
 from gridsvc.jurisdictions import service as jurisdictions
 from gridsvc.maps.grids import write_grid_map
 from gridsvc.maps.offline import new_map, save
-from tests.browser.conftest import log_in
+from tests.browser.conftest import event_marker, log_in
 from tests.live_support import BUSY_TOWNS, QUIET_GRIDS, start_server
 
 pytestmark = pytest.mark.usefixtures("demo")
@@ -186,7 +186,7 @@ async def test_d3_hostile_names_and_event_texts_stay_text_in_ops_inbox_and_maps(
     assert (
         await ops.locator(".leaflet-tooltip img, .leaflet-tooltip svg, .leaflet-tooltip script").count() == 0
     )
-    marker = ops.locator(f".ev[data-id='{event_id}']")
+    marker = await event_marker(ops, event_id)
     await expect(marker).to_have_attribute("title", TITLE)
     await marker.click()
     await expect(ops.locator(".leaflet-popup-content b")).to_have_text(TITLE)

@@ -1,5 +1,7 @@
-/* The operator's live map: events coloured by SLA (fill) and state (ring), squads at their
- * live positions, coverage on demand, the counter strip; all kept current by the SSE stream. */
+/* The operator's live map: events coloured by SLA (fill) and state (ring), clustered at low
+ * zoom (Leaflet.markercluster; a cluster takes the colour of the most urgent event in it),
+ * squads at their live positions with their full names in a pane above the events, coverage
+ * on demand, a legend, the counter strip; all kept current by the SSE stream. */
 (function () {
   "use strict";
   var I = window.I18N, M = window.GRIDSVC_MAP;
@@ -7,7 +9,16 @@
   var map = M.map;
   var events = {};      // id -> {data, marker}
   var squads = {};      // id -> {data, marker}
-  var eventLayer = L.layerGroup().addTo(map);
+  // Clusters up to z15; from z16 (where the queue and the panel fly to) every event is its
+  // own marker, so what an operator opened is always there to see and click.
+  var CLUSTER_UNTIL = 16;
+  var WORST = ["overdue", "due_soon", "on_time", "none"];  // most urgent first
+  var eventLayer = L.markerClusterGroup({
+    maxClusterRadius: 48, disableClusteringAtZoom: CLUSTER_UNTIL, showCoverageOnHover: false,
+    spiderfyOnMaxZoom: false, chunkedLoading: true, iconCreateFunction: clusterIcon
+  }).addTo(map);
+  // squads above the events (markerPane is 600; tooltips 650 and popups 700 stay on top)
+  map.createPane("squads").style.zIndex = 640;
   var squadLayer = L.layerGroup().addTo(map);
   var coverageLayer = L.layerGroup();
   var control = null, coverageLoaded = false;
@@ -42,18 +53,45 @@
     legendControl = L.control({position: "bottomleft"});
     legendControl.onAdd = function () {
       var div = L.DomUtil.create("div", "legend");
+      div.setAttribute("data-testid", "map-legend");
       var rows = ["on_time", "due_soon", "overdue"].map(function (s) {
-        return "<div><i class='ev sla-" + s + "'></i>" + I.t("sla." + s) + "</div>";
+        return "<div data-sla='" + s + "'><i class='ev sla-" + s + "'></i>" + I.t("sla." + s) + "</div>";
       });
       var states = ["routed", "dispatched", "signed_for", "on_scene", "handled", "returned"]
         .map(function (s) {
           return "<div><i class='ev ring st-" + s + "'></i>" + I.t("state." + s) + "</div>";
         });
-      div.innerHTML = "<b>" + I.t("legend.title") + "</b>" + rows.join("") +
-        "<hr>" + states.join("");
+      var cluster = "<div class='lg-cluster'><i class='evc sla-overdue'><span>12</span></i>" +
+        I.t("legend.cluster") + "</div>";
+      // the arrival-time coverage: one swatch per class, its upper bound in minutes
+      var cover = BREAKS.map(function (b, i) {
+        var label = i === BREAKS.length - 1 ? ">" + BREAKS[i - 1][0] : "≤" + b[0];
+        return "<span class='sw' style='background:" + b[1] + "' title='" + I.escape(label) + "'>" +
+          I.escape(label) + "</span>";
+      }).join("");
+      div.innerHTML = "<b>" + I.t("legend.title") + "</b>" + rows.join("") + cluster +
+        "<hr>" + states.join("") + "<hr><b>" + I.t("legend.coverage") + "</b>" +
+        "<div class='lg-cover' data-testid='legend-coverage'>" + cover + "</div>" +
+        "<small>" + I.t("legend.coverage_unit") + "</small>";
       return div;
     };
     legendControl.addTo(map);
+  }
+
+  // A cluster's icon: how many events, coloured by the most urgent SLA status among them.
+  function clusterIcon(cluster) {
+    var found = {};
+    cluster.getAllChildMarkers().forEach(function (m) { found[m.options.sla || "none"] = true; });
+    var worst = WORST.filter(function (s) { return found[s]; })[0] || "none";
+    var n = cluster.getChildCount();
+    var size = n < 10 ? 30 : n < 100 ? 36 : 44;
+    return L.divIcon({
+      className: "",
+      html: "<div class='evc sla-" + worst + "' data-testid='event-cluster' data-sla='" + worst +
+            "' data-count='" + n + "' style='width:" + size + "px;height:" + size + "px'><span>" + n +
+            "</span></div>",
+      iconSize: [size, size], iconAnchor: [size / 2, size / 2]
+    });
   }
 
   // -- events -------------------------------------------------------------------------
@@ -89,17 +127,24 @@
       if (known || e.state === "closed") changed(e);
       return;
     }
+    var sla = I.slaStatus(e.sla, e.state);
     if (!known) {
-      var marker = L.marker([e.lat, e.lng], {icon: icon(e), riseOnHover: true});
+      var marker = L.marker([e.lat, e.lng], {icon: icon(e), riseOnHover: true, sla: sla});
       marker.bindPopup(popup(e));
       marker.on("click", function () { window.OpsPanel.open(e.id); });
-      marker.addTo(eventLayer);
-      events[e.id] = {data: e, marker: marker};
+      eventLayer.addLayer(marker);
+      events[e.id] = {data: e, marker: marker, sla: sla};
     } else {
+      var moved = !known.marker.getLatLng().equals([e.lat, e.lng]);
       known.data = e;
-      known.marker.setLatLng([e.lat, e.lng]);
       known.marker.setIcon(icon(e));
       known.marker.setPopupContent(popup(e));
+      if (moved) {  // re-added, so that the clusters are rebuilt around its new place
+        eventLayer.removeLayer(known.marker);
+        known.marker.setLatLng([e.lat, e.lng]);
+        eventLayer.addLayer(known.marker);
+      }
+      recolour(known, sla);
     }
     changed(e);
   }
@@ -113,16 +158,35 @@
     if (known) { eventLayer.removeLayer(known.marker); delete events[id]; }
   }
 
+  // a new SLA status: the marker's own colour and its cluster's
+  function recolour(known, sla) {
+    if (known.sla === sla) return;
+    known.sla = sla;
+    known.marker.options.sla = sla;
+    known.marker.setIcon(icon(known.data));
+    eventLayer.refreshClusters(known.marker);
+  }
+
+  /* Bring an event's own marker into view (zoomed in past the clusters); tests and the
+   * queue use it. */
+  function show(id) {
+    var known = events[id];
+    if (!known) return false;
+    map.setView(known.marker.getLatLng(), Math.max(map.getZoom(), CLUSTER_UNTIL), {animate: false});
+    return true;
+  }
+
   // -- squads -------------------------------------------------------------------------
 
   function squadIcon(s) {
-    var label = (s.name || s.code || "").replace(/(综合)?执法(中队|队)$/, "").slice(0, 8);
+    // the full name (CSS centres the label on the point, whatever its width)
+    var label = s.name || s.code || "";
     return L.divIcon({
-      className: "",
+      className: "sq-icon",
       html: "<div class='sq sq-" + I.escape(s.status) + " pos-" + I.escape(s.position.kind) +
             "' data-squad='" + I.escape(s.id) + "' data-open='" + I.escape(s.open_cases || 0) +
-            "'>" + I.escape(label) + "</div>",
-      iconSize: [64, 18], iconAnchor: [32, 9]
+            "' title='" + I.escape(s.code || "") + "'>" + I.escape(label) + "</div>",
+      iconSize: [0, 0], iconAnchor: [0, 0]
     });
   }
 
@@ -138,8 +202,7 @@
     if (!s.position || s.position.lat == null) return;
     var known = squads[s.id];
     if (!known) {
-      var marker = L.marker([s.position.lat, s.position.lng], {icon: squadIcon(s),
-                                                               zIndexOffset: -100});
+      var marker = L.marker([s.position.lat, s.position.lng], {icon: squadIcon(s), pane: "squads"});
       marker.bindTooltip(squadTip(s));
       // the desk sets a squad's status from its popup (squads.js), with the latest data
       marker.bindPopup(function () {
@@ -226,10 +289,7 @@
   function tick() {
     Object.keys(events).forEach(function (id) {
       var known = events[id];
-      var now = I.slaStatus(known.data.sla, known.data.state);
-      var el = known.marker.getElement && known.marker.getElement();
-      var shown = el && el.firstChild && el.firstChild.getAttribute("data-sla");
-      if (shown !== now) known.marker.setIcon(icon(known.data));
+      recolour(known, I.slaStatus(known.data.sla, known.data.state));
     });
     var clock = document.getElementById("clock");
     if (clock) clock.textContent = I.time(new Date().toISOString(), "sec");
@@ -268,5 +328,5 @@
     tick();
     setInterval(tick, 1000);
   });
-  window.OpsMap = {events: events, squads: squads, map: map};
+  window.OpsMap = {events: events, squads: squads, map: map, eventLayer: eventLayer, show: show};
 })();
