@@ -290,6 +290,11 @@ async def test_each_jurisdiction_keeps_its_own_network(
             assert vaduz["road_network_id"] == first.network_id
             assert [a["squad"]["code"] for a in vaduz["squads"]] == ["SQ-TA"]
             assert_matches_networkx(client, vaduz, VADUZ_SCENE)
+            # A scene answered on a named jurisdiction's network; an unknown one is refused.
+            named = client.get("/eta", params={**VADUZ_SCENE, "jurisdiction": "TA"}).json()
+            assert named["road_network_id"] == first.network_id
+            unknown = client.get("/eta", params={**VADUZ_SCENE, "jurisdiction": "NOPE"})
+            assert unknown.status_code == 422 and unknown.json()["fields"][0]["field"] == "query.jurisdiction"
             # Ninghua has no network yet: the city's neither.
             assert client.get("/eta", params=NINGHUA_SCENE).status_code == 503
 

@@ -34,6 +34,10 @@ async def eta(
     crs: Annotated[str, Query(description="wgs84, gcj02, bd09 or cgcs2000")] = "wgs84",
     route: Annotated[int | None, Query(description="also return this squad's route (GeoJSON, WGS84)")] = None,
     available_only: Annotated[bool, Query(description="only squads whose status is available")] = False,
+    jurisdiction: Annotated[
+        str | None,
+        Query(description="answer on this jurisdiction's road network (default: the one the scene lies in)"),
+    ] = None,
 ) -> dict[str, Any]:
     """Each squad starts from its live position when it is younger than the staleness
     limit (``GRIDSVC_SQUAD_POSITION_STALE_S``, 10 min by default), else from its home
@@ -53,16 +57,25 @@ async def eta(
             f"query.crs: {error}",
             fields=[{"field": "query.crs", "reason": str(error)}],
         ) from None
+    holder = holder_of(request)
+    if jurisdiction is not None and jurisdiction not in holder.network_of:
+        raise APIError(
+            422,
+            "invalid_request",
+            f"query.jurisdiction: unknown jurisdiction {jurisdiction!r}",
+            fields=[{"field": "query.jurisdiction", "reason": "unknown jurisdiction"}],
+        )
     x, y = to_wgs84(np.array([lng]), np.array([lat]), system)
     now = datetime.now(UTC)
     try:
         found = await squads_eta(
-            holder=holder_of(request),
+            holder=holder,
             lng=float(x[0]),
             lat=float(y[0]),
             now=now,
             route_squad_id=route,
             statuses={"available"} if available_only else None,
+            jurisdiction=jurisdiction,
         )
     except EtaUnavailable as error:
         raise APIError(503, "eta_unavailable", str(error)) from None
