@@ -21,6 +21,7 @@ from gridsvc.duban import service as duban_service
 from gridsvc.reports import service
 from gridsvc.settings import Settings
 from tests.auth_support import bearer, issue_token
+from tests.live_support import spot_in
 from tests.reports_support import act, quiet_grids, receive, revisit, stamp
 
 pytestmark = pytest.mark.usefixtures("demo")
@@ -335,3 +336,47 @@ def test_a_department_sees_its_own_cases_only(
     assert mine.status_code == 200, mine.text
     assert mine.json()["total"]["received"] == 0 and mine.json()["rows"] == []
     assert summary(app_client, by="matter")["total"]["received"] == 6
+
+
+async def test_departments_carry_their_whistle_score(
+    app_client: TestClient, scenario: dict, database_url: str
+) -> None:
+    """One whistle on D2 summoning 应急 (emergency): 报到 in 20 min (limit 30: on time), 到场
+    in 90 min (limit 60: late). Score = 100 × (0.4 × 1 + 0.6 × 0) = 40.0; no previous one."""
+    db = await connect(database_url)
+    try:
+        (grid, town), _ = await quiet_grids(db, 2)
+        where = await spot_in(db, grid)
+        made = app_client.post(
+            "/whistles",
+            json={
+                "township_code": town,
+                "title": "联合执法",
+                "departments": ["emergency"],
+                "location": {**where, "crs": "wgs84"},
+                "ack_minutes": 30,
+                "arrive_minutes": 60,
+            },
+        )
+        assert made.status_code == 201, made.text
+        whistle = made.json()["id"]
+        for step in ("ack", "arrive"):
+            done = app_client.post(f"/whistles/{whistle}/departments/emergency/{step}", json={})
+            assert done.status_code == 200, done.text
+        summoned = local(FIRST + timedelta(days=1), 10)
+        await db.execute("UPDATE whistles SET summoned_at = $2 WHERE id = $1", whistle, summoned)
+        await db.execute(
+            "UPDATE whistle_attendance SET ack_due_at = $2::timestamptz + interval '30 minutes', "
+            "arrive_due_at = $2::timestamptz + interval '60 minutes', "
+            "acknowledged_at = $2::timestamptz + interval '20 minutes', "
+            "arrived_at = $2::timestamptz + interval '90 minutes' WHERE whistle_id = $1",
+            whistle,
+            summoned,
+        )
+    finally:
+        await db.close()
+    rows = {r["key"]: r for r in summary(app_client, by="department")["rows"]}
+    assert rows["emergency"]["whistle_score"] == pytest.approx(40.0)
+    assert rows["emergency"]["previous"]["whistle_score"] is None
+    assert rows["emergency"]["name"] != "emergency"  # the department's Chinese name
+    assert summary(app_client, by="department")["total"]["whistle_score"] is None

@@ -114,3 +114,10 @@ def test_the_command_names_the_bad_option(cli: CliRunner, tmp_path: Path) -> Non
     assert wrong.exit_code == 2 and "--out" in wrong.output
     rollup = cli.invoke(app, ["report", "rollup", "--from", "yesterday"])
     assert rollup.exit_code == 2 and "--from" in rollup.output
+
+
+def test_the_rollup_command(cli: CliRunner) -> None:
+    # days long before any test's events: rolling them up changes no other test's answer
+    result = cli.invoke(app, ["report", "rollup", "--from", "2019-01-01", "--to", "2019-01-02"])
+    assert result.exit_code == 0, result.output
+    assert "rolled up 2 days, 2019-01-01 .. 2019-01-02" in result.output
