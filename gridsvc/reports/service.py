@@ -372,8 +372,9 @@ async def rebuild(
 
 
 async def refresh(connection: asyncpg.Connection, *, now: datetime, sign_for_minutes: float) -> list[date]:
-    """The job's run: roll up the whole days not rolled up yet and rebuild the days that
-    changes since the last run touched (a late 签收, a transfer, a 回访 ...). Returns the days."""
+    """The job's run: roll up the whole days since the last rolled-up one (from the first
+    event on the first run) and rebuild the rolled-up days that changes since the last run
+    touched (a late 签收, a transfer, a 回访 ...). Returns the days."""
     timezone = await home_timezone(connection)
     today = now.astimezone(ZoneInfo(timezone)).date()
     started = await connection.fetchval(queries.DB_NOW)
@@ -389,8 +390,12 @@ async def refresh(connection: asyncpg.Connection, *, now: datetime, sign_for_min
     else:
         days.update(days_between(latest + timedelta(days=1), today - timedelta(days=1)))
     if seen is not None:
+        # rebuilt only where rollups exist: a day not rolled up is computed directly anyway
         rows = await connection.fetch(queries.DIRTY_DAYS, seen - DIRTY_OVERLAP, timezone)
-        days.update(r["day"] for r in rows)
+        dirty = [r["day"] for r in rows]
+        if dirty:
+            rolled = await connection.fetch(queries.ROLLED_DAYS, min(dirty), max(dirty))
+            days.update(set(dirty) & {r["day"] for r in rolled})
     todo = sorted(d for d in days if d < today)
     for n in range(0, len(todo), ROLLUP_CHUNK_DAYS):
         chunk = todo[n : n + ROLLUP_CHUNK_DAYS]
