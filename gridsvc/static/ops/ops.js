@@ -42,6 +42,10 @@
     overlays["<span data-layer='events'>" + I.t("layer.events") + "</span>"] = eventLayer;
     overlays["<span data-layer='squads'>" + I.t("layer.squads") + "</span>"] = squadLayer;
     overlays["<span data-layer='coverage'>" + I.t("layer.coverage") + "</span>"] = coverageLayer;
+    // layers other scripts offer (heat.js: the hotspots), {key, label (dictionary key), layer}
+    (window.OpsOverlays || []).forEach(function (extra) {
+      overlays["<span data-layer='" + I.escape(extra.key) + "'>" + I.t(extra.label) + "</span>"] = extra.layer;
+    });
     control = L.control.layers(null, overlays, {collapsed: false, position: "topright"});
     control.addTo(map);
     legend();
