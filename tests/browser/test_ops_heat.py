@@ -36,7 +36,7 @@ def server(settings, demo):  # noqa: ARG001
 async def cells_expected(http: httpx.AsyncClient, res: int) -> list[dict]:
     """What the layer must draw: the API's cells of the last 28 days (county's day)."""
     today = datetime.now(UTC).astimezone(ZoneInfo("Europe/Vaduz")).date()
-    params = {"from": (today - timedelta(days=27)).isoformat(), "to": today.isoformat(), "res": res}
+    params = {"from": (today - timedelta(days=27)).isoformat(), "to": today.isoformat(), "res": str(res)}
     answer = await http.get("/reports/hotspots", params={**params, "jurisdiction": "LI"})
     assert answer.status_code == 200, answer.text
     return [c for c in answer.json()["cells"] if c["count"] > 0]
