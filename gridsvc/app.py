@@ -78,10 +78,10 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         read_pool = pool
         if settings.database_replica_url:
             try:
+                # min_size 0: a replica that is down does not keep the node from starting
+                # (/health reports it; the reads routed to it fail until it is back)
                 read_pool = await create_pool(
-                    settings.database_replica_url,
-                    min_size=settings.pool_min_size,
-                    max_size=settings.pool_max_size,
+                    settings.database_replica_url, min_size=0, max_size=settings.pool_max_size
                 )
             except BaseException:
                 await pool.close()

@@ -95,7 +95,7 @@ def proxy_config(port: int, nodes: list[str]) -> str:
     template = HAPROXY_CONFIG.read_text()
     assert NODES_MARK in template, f"{HAPROXY_CONFIG} lost its {NODES_MARK!r} line"
     servers = "".join(
-        f"    server node{n + 1} {url.removeprefix('http://')} check inter 1s fall 2 rise 1\n"
+        f"    server node{n + 1} {url.removeprefix('http://')} check inter 1s fall 3 rise 1\n"
         for n, url in enumerate(nodes)
     )
     text = template.replace("bind 127.0.0.1:8080", f"bind 127.0.0.1:{port}")

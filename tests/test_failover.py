@@ -222,12 +222,12 @@ async def drill(template: ThrowawayCluster, settings: Any, *, synchronous: bool)
             load = Load(server.url, secret, matter, where)
             posters = [asyncio.create_task(load.post(i)) for i in range(POSTERS)]
             try:
-                await await_until(lambda: load.acked_in("primary") >= ACKED_BEFORE_KILL, within=30)
+                await await_until(lambda: load.acked_in("primary") >= ACKED_BEFORE_KILL, within=60)
                 load.phase = "failover"
                 await asyncio.to_thread(primary.stop, "immediate")  # a crash, mid-load
                 await asyncio.to_thread(standby.promote)
                 load.phase = "promoted"
-                await await_until(lambda: load.acked_in("promoted") >= ACKED_AFTER_PROMOTE, within=30)
+                await await_until(lambda: load.acked_in("promoted") >= ACKED_AFTER_PROMOTE, within=60)
             finally:
                 load.stop.set()
                 await asyncio.gather(*posters)
