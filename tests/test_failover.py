@@ -27,11 +27,12 @@ from urllib.parse import quote
 import asyncpg
 import httpx
 import pytest
+from fastapi.testclient import TestClient
 
 from gridsvc.app import create_app
 from gridsvc.database.embedded import ROLE_NAME
 from gridsvc.webhooks.signing import signed_headers
-from tests.auth_support import issue_token
+from tests.auth_support import bearer, issue_token
 from tests.cluster_support import ThrowawayCluster, dump_database
 from tests.events_support import AppServer, free_port, post_order
 from tests.live_support import delegated_matter, hotline_secret, spot_in, work_order
@@ -275,3 +276,18 @@ async def test_failover_with_asynchronous_replication_counts_what_is_lost(
     for name, value in figures.items():
         record_property(f"async_{name}", value)
     assert figures["acknowledged_after_promotion"] >= ACKED_AFTER_PROMOTE
+
+
+def test_a_replica_that_is_down_leaves_the_node_up_and_its_reads_answer_503(settings):
+    nowhere = f"postgresql://gridsvc:x@127.0.0.1:{free_port()}/gridsvc"  # nothing listens there
+    with TestClient(create_app(settings.model_copy(update={"database_replica_url": nowhere}))) as client:
+        client.headers.update(bearer(str(settings.database_url), "admin"))
+        health = client.get("/health")
+        assert health.status_code == 200, health.text
+        assert health.json()["replica"]["state"].startswith("unavailable")
+        # a read routed to the replica: try again later (503), never a 500
+        listed = client.get("/events")
+        assert listed.status_code == 503, listed.text
+        assert "retry-after" in listed.headers
+        # writes and read-your-write views stay on the primary and work
+        assert client.get("/events/0").status_code == 404
