@@ -215,14 +215,16 @@ class JobWorker:
                 for box in (outbox.OUTBOX, notices.NOTICES):
                     await delivery.sweep(connection, box)
 
-        @pgq.schedule("reports.rollup", every(settings.report_rollup_interval_s))
-        async def rollup(_: Schedule) -> None:
-            async with pool.acquire() as connection:
-                days = await reports.refresh(
-                    connection, now=SYSTEM.now(), sign_for_minutes=settings.sla_sign_for_minutes
-                )
-            if days:
-                log.info("reports: rolled up %d days (%s .. %s)", len(days), days[0], days[-1])
+        if settings.report_rollups:
+
+            @pgq.schedule("reports.rollup", every(settings.report_rollup_interval_s))
+            async def rollup(_: Schedule) -> None:
+                async with pool.acquire() as connection:
+                    days = await reports.refresh(
+                        connection, now=SYSTEM.now(), sign_for_minutes=settings.sla_sign_for_minutes
+                    )
+                if days:
+                    log.info("reports: rolled up %d days (%s .. %s)", len(days), days[0], days[-1])
 
         return pgq
 

@@ -147,6 +147,11 @@ class Settings(BaseSettings):
     sla_verify_working_hours: float = Field(default=8, description="Working hours to verify (核查).")
     sla_close_working_hours: float = Field(default=8, description="Working hours to close (结案).")
     sla_check_interval_s: float = Field(default=30, description="How often overdue events are sought.")
+    report_rollups: bool = Field(
+        default=True,
+        description="Run the reports.rollup job in the job worker (false: only `gridsvc report "
+        "rollup` builds rollups; every other day of a summary is computed from the events).",
+    )
     report_rollup_interval_s: float = Field(
         default=300,
         description="How often the reports.rollup job rolls up finished days and rebuilds the "

@@ -51,12 +51,16 @@ def settings(database_url: str, shared_geodata: Path) -> Settings:
     # Background workers (outbox sender, SLA checker) run only in the tests that start an app
     # for them, so that those tests alone decide when deliveries and escalations happen.
     # The session's cases pile up on the demo squads: no squad is "full" unless a test about
-    # load (tests/test_workload.py) sets its own limit.
+    # load (tests/test_workload.py) sets its own limit. No reports.rollup job in the tests'
+    # workers: tests seed events on days long past (a week of 1990 ...), which a rollup run
+    # at the wrong moment would mark rolled up before they are seeded; the reports tests
+    # build rollups themselves.
     return Settings(
         database_url=database_url,
         shared_geodata=shared_geodata,
         background_workers=False,
         dispatch_max_open_cases=100_000,
+        report_rollups=False,
     )
 
 
