@@ -122,7 +122,7 @@ async def test_second_stale_reads_go_to_the_replica_and_writes_to_the_primary(te
                     return await replica_when(lambda r: r["lag_s"] == 0.0)
 
                 async def lagging_replica() -> dict[str, Any] | None:
-                    return await replica_when(lambda r: r["lag_s"] > 0)
+                    return await replica_when(lambda r: (r["lag_s"] or 0) > 0)
 
                 caught_up: dict[str, Any] = await await_until(caught_up_replica, within=20)
                 assert caught_up["in_recovery"] is True

@@ -16,7 +16,7 @@ from starlette.requests import Request
 
 # Lag as an operator means it: 0 when the replica has replayed everything it received (an idle
 # primary writes nothing, so the age of the last replayed commit alone would grow forever),
-# else the age of the last replayed commit.
+# else the age of the last replayed commit (null, unknown, before the first one is replayed).
 REPLICA_STATE = """
 SELECT pg_is_in_recovery() AS in_recovery,
        CASE WHEN NOT pg_is_in_recovery() THEN NULL
