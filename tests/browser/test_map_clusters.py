@@ -113,6 +113,10 @@ async def test_clusters_coloured_by_the_worst_sla_legend_and_squads_above(
         for text in ("时限", "按时", "即将超时", "已超时", "聚合", "到场时间覆盖", "分钟"):
             await expect(legend).to_contain_text(text)
         await expect(legend.locator(".lg-cover .sw")).to_have_count(8)
+        # Leaflet's own controls in Chinese too (no "Zoom in", no English link title)
+        await expect(ops.locator(".leaflet-control-zoom-in")).to_have_attribute("title", "放大")
+        await expect(ops.locator(".leaflet-control-zoom-out")).to_have_attribute("title", "缩小")
+        assert await ops.locator(".leaflet-control-attribution a[title]").count() == 0
 
         # 3. zoomed in (z16): single markers, coloured by SLA
         await ops.evaluate("id => OpsMap.show(id)", ids[0])

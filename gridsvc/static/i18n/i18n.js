@@ -32,6 +32,23 @@
     (root || document).querySelectorAll("[data-i18n-placeholder]").forEach(function (el) {
       el.setAttribute("placeholder", t(el.getAttribute("data-i18n-placeholder")));
     });
+    leaflet(root);
+  }
+
+  /* Leaflet's own controls carry English titles (zoom buttons, the layers toggle, its
+   * attribution link): said in the page's language (pages call it again after adding one). */
+  function leaflet(root) {
+    var scope = root || document;
+    [[".leaflet-control-zoom-in", "map.zoom_in"], [".leaflet-control-zoom-out", "map.zoom_out"],
+     [".leaflet-control-layers-toggle", "map.layers"]].forEach(function (pair) {
+      scope.querySelectorAll(pair[0]).forEach(function (el) {
+        el.setAttribute("title", t(pair[1]));
+        el.setAttribute("aria-label", t(pair[1]));
+      });
+    });
+    scope.querySelectorAll(".leaflet-control-attribution a[title]").forEach(function (el) {
+      el.removeAttribute("title");
+    });
   }
 
   function load(next) {
@@ -104,7 +121,8 @@
   function has(key) { return Object.prototype.hasOwnProperty.call(dict, key); }
 
   window.I18N = {
-    config: config, t: t, tOr: tOr, has: has, apply: apply, time: time, slaStatus: slaStatus,
+    config: config, t: t, tOr: tOr, has: has, apply: apply, leaflet: leaflet, time: time,
+    slaStatus: slaStatus,
     timeLeft: timeLeft, escape: escape,
     lang: function () { return lang; },
     onChange: function (fn) { listeners.push(fn); },

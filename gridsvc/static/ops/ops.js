@@ -15,7 +15,10 @@
   var WORST = ["overdue", "due_soon", "on_time", "none"];  // most urgent first
   var eventLayer = L.markerClusterGroup({
     maxClusterRadius: 48, disableClusteringAtZoom: CLUSTER_UNTIL, showCoverageOnHover: false,
-    spiderfyOnMaxZoom: false, chunkedLoading: true, iconCreateFunction: clusterIcon
+    spiderfyOnMaxZoom: false, chunkedLoading: true, iconCreateFunction: clusterIcon,
+    // no split/merge animation: while one runs (~0.2 s) the group ignores the map's moves, and
+    // a pan right after a zoom (a queue row, then another) left the area without markers
+    animate: false
   }).addTo(map);
   // squads above the events (markerPane is 600; tooltips 650 and popups 700 stay on top)
   map.createPane("squads").style.zIndex = 640;
@@ -49,6 +52,7 @@
     control = L.control.layers(null, overlays, {collapsed: false, position: "topright"});
     control.addTo(map);
     legend();
+    I.leaflet(map.getContainer());
   }
 
   var legendControl = null;
