@@ -263,3 +263,31 @@ def test_week_and_jurisdiction_are_checked(patrol: tuple[TestClient, Clock]) -> 
     bad = client.get("/patrols", params={"jurisdiction": "NOWHERE", "week": "2026-W49"})
     assert bad.status_code == 422 and bad.json()["fields"][0]["field"] == "query.jurisdiction"
     assert client.get("/patrols", params={"jurisdiction": "LI", "week": "2031-W02"}).json() == []
+
+
+def test_bounded_travel_matrix_equals_full_trees(patrol: tuple[TestClient, Clock]) -> None:
+    """The planner's bounded searches give the same matrix as the ETA engine's full trees."""
+    import numpy as np
+
+    from gridsvc.patrols import routes
+
+    client, _clock = patrol
+    engine = client.app.state.eta.engine  # type: ignore[attr-defined]
+    graph = engine.graph
+    rng = np.random.default_rng(3)
+    centre = int(rng.integers(graph.node_count))
+    near = np.flatnonzero(
+        np.hypot(graph.node_lng - graph.node_lng[centre], graph.node_lat - graph.node_lat[centre]) < 0.01
+    )
+    cases = [rng.choice(graph.node_count, n, replace=False) for n in (2, 6, 12)]
+    cases.append(rng.choice(near, min(8, len(near)), replace=False))  # one squad's few km: bound bites
+    for pick in cases:
+        size = len(pick)
+        lng, lat = graph.node_lng[pick] + 0.0003, graph.node_lat[pick] - 0.0002
+        seconds, metres = routes.travel_matrix(routes.planning_engine(engine), lng, lat)
+        snap = engine.snapper.snap(lng, lat)
+        full = routes.planning_engine(engine).matrix(snap, snap)
+        off = ~np.eye(size, dtype=bool)
+        assert np.allclose(seconds[off], full.total_s[off], rtol=1e-5, atol=0.01)
+        expected = full.drive_m + snap.offroad_m[:, None] + snap.offroad_m[None, :]
+        assert np.allclose(metres[off], expected[off], rtol=1e-4, atol=0.5)
