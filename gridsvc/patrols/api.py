@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import date
+from datetime import date, timedelta
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
@@ -133,13 +133,16 @@ async def today(
             }
         zone = (await service.jurisdiction(connection, rows[-1]["jurisdiction_code"]))["timezone"]
         local = day or now.astimezone(ZoneInfo(zone)).date()
-        plans = await flows.plans_for(
-            connection,
-            now=now,
-            engine=_engine(request, rows[-1]["jurisdiction_code"]),
-            squad_id=chosen,
-            week=service.week_of(local),
-        )
+        plans = []
+        # a visit carried over from last week's Friday stays in last week's plan
+        for week in (service.week_of(local - timedelta(days=7)), service.week_of(local)):
+            plans += await flows.plans_for(
+                connection,
+                now=now,
+                engine=_engine(request, rows[-1]["jurisdiction_code"]),
+                squad_id=chosen,
+                week=week,
+            )
     if not plans:
         return {"plan_id": None, "squad_code": None, "day": local, "station": None, "visits": [], "route": []}
     visits = [
@@ -150,7 +153,8 @@ async def today(
         for v in d["visits"]
         if v["status"] != "missed"
     ]
-    plan = next((p for p in plans if any(v["plan_id"] == p["id"] for v in visits)), plans[-1])
+    visits.sort(key=lambda v: (v["planned_at"], v["seq"]))
+    plan = next((p for p in reversed(plans) if any(v["plan_id"] == p["id"] for v in visits)), plans[-1])
     line: list[list[float]] = []
     engine = _engine(request, plan["jurisdiction"])
     if visits:
