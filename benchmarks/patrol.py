@@ -53,7 +53,7 @@ from gridsvc.database.migrate import upgrade  # noqa: E402
 from gridsvc.database.pool import connect  # noqa: E402
 from gridsvc.eta.engine import EtaEngine  # noqa: E402
 from gridsvc.patrols import queries, routes, service, solver  # noqa: E402
-from gridsvc.roads.service import load_graph  # noqa: E402
+from gridsvc.roads.service import current_network, load_graph  # noqa: E402
 from gridsvc.settings import Settings, get_settings  # noqa: E402
 
 DAYS = 5
@@ -208,7 +208,8 @@ async def demo_case(settings: Settings, ortools_s: float) -> tuple[dict[str, Any
         await build_demo(settings, url, echo=lambda _m: None)
         connection = await connect(url)
         try:
-            graph = await load_graph(connection, cache_dir=settings.road_cache_dir)
+            network = await current_network(connection, jurisdiction="LI")
+            graph = await load_graph(connection, cache_dir=settings.road_cache_dir, network=network)
             assert graph is not None
             engine = routes.planning_engine(EtaEngine(graph))
             problems = []

@@ -28,15 +28,10 @@ def _clock(request: Request) -> Clock:
 
 
 def _engine(request: Request, jurisdiction: str | None) -> EtaEngine | None:
-    """The road graph the jurisdiction's squads drive on (one per jurisdiction where the
-    holder keeps several, else the one loaded)."""
-    holder = request.app.state.eta
-    state_for = getattr(holder, "state_for", None)
-    if state_for is not None:
-        state = state_for(jurisdiction)
-        return state.engine if state is not None else None
-    engine: EtaEngine | None = holder.engine
-    return engine
+    """The road network the jurisdiction's squads drive on (its own, else its nearest
+    ancestor's, else the installation's: ``EtaHolder.state_for``)."""
+    state = request.app.state.eta.state_for(jurisdiction)
+    return state.engine if state is not None else None
 
 
 def _own_squad(request: Request) -> int | None:

@@ -29,12 +29,13 @@ def plan(
     from gridsvc.errors import APIError
     from gridsvc.eta.engine import EtaEngine
     from gridsvc.patrols import service
-    from gridsvc.roads.service import load_graph
+    from gridsvc.roads.service import current_network, load_graph
 
     async def task(settings: Settings, url: str) -> dict[str, Any]:
         connection = await connect(url)
         try:
-            graph = await load_graph(connection, cache_dir=settings.road_cache_dir)
+            network = await current_network(connection, jurisdiction=jurisdiction)
+            graph = await load_graph(connection, cache_dir=settings.road_cache_dir, network=network)
             if graph is None:
                 fail("no road network: run `gridsvc roads import FILE` first")
             engine = EtaEngine(graph, offroad_speed_kmh=settings.eta_offroad_speed_kmh)
