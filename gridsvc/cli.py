@@ -28,6 +28,7 @@ from gridsvc.demo.cli import demo_app, demo_build
 from gridsvc.duban.cli import duban_app
 from gridsvc.geocode.cli import geocode_app
 from gridsvc.grids.cli import grids_app
+from gridsvc.inspections.cli import inspections_app
 from gridsvc.jurisdictions.cli import jurisdictions_app
 from gridsvc.maps.cli import map_app, map_grids
 from gridsvc.matters.cli import app as matters_app
@@ -73,6 +74,7 @@ app.add_typer(jobs_app, name="jobs")
 app.add_typer(duban_app, name="duban")
 app.add_typer(report_app, name="report")
 app.add_typer(patrols_app, name="patrols")
+app.add_typer(inspections_app, name="inspections")
 app.command("replay")(replay_command)
 
 T = TypeVar("T")

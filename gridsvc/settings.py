@@ -110,6 +110,19 @@ class Settings(BaseSettings):
     patrol_solver_timeout_s: float = Field(
         default=5.0, gt=0, description="Time limit (seconds) of the routing solver per squad and week."
     )
+    inspection_merge_days: int = Field(
+        default=7,
+        ge=0,
+        le=90,
+        description="综合查一次: departments' inspections of one target within this many days of "
+        "the first are merged into one joint visit.",
+    )
+    negative_list_warning: int = Field(
+        default=3, ge=1, description="Counted violations that put a target on the negative list (warning)."
+    )
+    negative_list_penalty: int = Field(
+        default=5, ge=1, description="Counted violations that yield a penalty recommendation."
+    )
     eta_offroad_speed_kmh: float = Field(
         default=5.0, gt=0, description="Speed (km/h) of the leg between a point and its road."
     )

@@ -429,6 +429,89 @@ CASES: list[Case] = [
         at("/patrols/frequencies/LI-VADUZ-01", json={"visits_per_week": 1}),
         expect(200, DESK),
     ),
+    # 一店一档 / 综合查一次 / negative list / 首违不罚: the desk and departments; no such object:
+    # the allowed roles learn that, the others are refused first
+    Case("GET", "/inspection-targets", at("/inspection-targets"), expect(200, DESK | {"department"})),
+    Case(
+        "POST",
+        "/inspection-targets",
+        at(
+            "/inspection-targets",
+            json={
+                "name": "权限测试店",
+                "credit_code": "91350100MA2Y00000E",
+                "type": "shop",
+                "point": {"lng": VADUZ[0], "lat": VADUZ[1]},
+            },
+        ),
+        expect(201, DESK | {"department"}),
+    ),
+    Case(
+        "PATCH",
+        "/inspection-targets/{target_id}",
+        at("/inspection-targets/999999999", json={"name": "x"}),
+        expect(404, DESK | {"department"}),
+    ),
+    Case("GET", "/inspection-matters", at("/inspection-matters"), expect(200, DESK | {"department"})),
+    Case(
+        "PUT",
+        "/inspection-matters/{department}/{target_type}",
+        at("/inspection-matters/market/shop", json={"matter_codes": ["SC-食品"]}),
+        expect(200, ADMINS),
+    ),
+    Case(
+        "POST",
+        "/inspections",
+        at(
+            "/inspections",
+            json={
+                "target_id": 999999999,
+                "department": DEPARTMENT,
+                "matter_codes": ["X"],
+                "planned_on": "2040-01-02",
+            },
+        ),
+        expect(422, DESK | {"department"}),
+    ),
+    Case(
+        "GET",
+        "/inspections",
+        at("/inspections", params={"from": "2040-01-01", "to": "2040-01-31"}),
+        expect(200, DESK | {"department"}),
+    ),
+    Case(
+        "GET",
+        "/inspections/joint",
+        at("/inspections/joint", params={"from": "2040-01-01", "to": "2040-01-31"}),
+        expect(200, DESK | {"department"}),
+    ),
+    Case(
+        "GET",
+        "/inspections/savings",
+        at("/inspections/savings", params={"from": "2040-01-01", "to": "2040-01-31"}),
+        expect(200, DESK | LEADER),
+    ),
+    Case(
+        "POST",
+        "/inspections/{inspection_id}/result",
+        at("/inspections/999999999/result", json={"violation": False}),
+        expect(404, DESK | {"department"}),
+    ),
+    Case(
+        "PUT",
+        "/events/{event_id}/inspection-target",
+        at("/events/999999999/inspection-target", json={"target_id": 999999999}),
+        expect(404, DESK),
+    ),
+    Case("GET", "/negative-list", at("/negative-list"), expect(200, DESK | {"department"} | LEADER)),
+    Case("GET", "/lenient-cases", at("/lenient-cases"), expect(200, DESK | {"department"} | LEADER)),
+    Case("GET", "/lenient-matters", at("/lenient-matters"), expect(200, DESK | {"department"})),
+    Case(
+        "POST",
+        "/lenient-matters",
+        at("/lenient-matters", json={"matter_code": "SC-标价"}),
+        expect(201, ADMINS),
+    ),
     Case("GET", "/eta", at("/eta", params={"lng": VADUZ[0], "lat": VADUZ[1]}), expect(200, DESK)),
     Case("GET", "/coverage", at("/coverage", params={"jurisdiction": "LI"}), expect(200, STAFF)),
     # matters, delegation lists, calendar
