@@ -68,7 +68,8 @@ def test_every_routing_rule_and_system_note_has_its_sentence():
     says = set()
     for path in (PROJECT_ROOT / "gridsvc").rglob("*.py"):
         says |= set(re.findall(r'"say": \{"code": "([a-z_]+)"', path.read_text(encoding="utf-8")))
-    assert says >= {"auto_merged", "auto_dispatch", "whistle"}
+    assert says >= {"auto_merged", "whistle"}
+    says.add("auto_dispatch")  # panel.js: a dispatch by the system
     for lang in ("zh-CN", "en"):
         words = load(lang)
         assert sorted(f"route.{r}" for r in rules if f"route.{r}" not in words) == []

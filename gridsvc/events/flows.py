@@ -228,7 +228,9 @@ async def intake(
                 from_state="routed",
                 to_state="dispatched",
                 note="自动派遣（该事项设为自动派遣）",
-                data={**plan.audit_data(), "say": {"code": "auto_dispatch", "params": {}}},
+                # the same data as an operator's dispatch (one decision): the page knows a
+                # system dispatch by its actor
+                data=plan.audit_data(),
             )
         )
     record = EventRecord(

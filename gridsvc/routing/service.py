@@ -102,6 +102,16 @@ def grids_at(overlay: Overlay, lng: float, lat: float) -> dict[str, dict[str, An
     return found
 
 
+async def _squad_name(connection: asyncpg.Connection, enforcement: dict[str, Any]) -> str | None:
+    """The township squad's name as the squad register has it (its Chinese name first), else
+    the name the grid file gave (which may be a Latin place name with 综合执法中队)."""
+    registered = await connection.fetchval(
+        "SELECT coalesce(name_zh, name) FROM squads WHERE $1 = ANY(grid_codes) ORDER BY id LIMIT 1",
+        enforcement["code"],
+    )
+    return registered or enforcement["responsible"].get("name")
+
+
 async def _department(connection: asyncpg.Connection, code: str) -> dict[str, Any] | None:
     row = await connection.fetchrow("SELECT code, name, name_zh FROM departments WHERE code = $1", code)
     return dict(row) if row else None
@@ -192,7 +202,7 @@ async def route(
         return RoutingDecision(
             "squad",
             enforcement["code"],
-            enforcement["responsible"].get("name"),
+            await _squad_name(connection, enforcement),
             "delegated",
             f"on the delegation list v{delegation['version']} of {enforcement['name']}: "
             "the township squad handles it",
@@ -210,7 +220,7 @@ async def route(
             else "the township has no delegation list in force"
         )
         why_zh = "不在乡镇赋权事项清单内" if delegation is not None else "乡镇无生效的赋权清单"
-        squad = enforcement["responsible"].get("name")
+        squad = await _squad_name(connection, enforcement)
         return RoutingDecision(
             "squad",
             enforcement["code"],

@@ -41,7 +41,8 @@
     }
   }
 
-  I.ready.then(function () { box.setAttribute("aria-label", I.t("inbox.map")); });
-  I.onChange(function () { box.setAttribute("aria-label", I.t("inbox.map")); });
+  function said() { box.setAttribute("aria-label", I.t("inbox.map")); I.leaflet(box); }
+  I.ready.then(said);
+  I.onChange(said);
   window.InboxMap = {map: map, basemap: basemap, update: update};
 })();

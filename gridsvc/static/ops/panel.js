@@ -128,6 +128,9 @@
       var text = said(h.action === "route" ? "route." : "trail.", d.say);
       if (text) return text;
     }
+    if (h.action === "dispatch" && h.actor === "system" && I.lang() !== "zh-CN") {
+      return T("trail.auto_dispatch");
+    }
     var say = function (c) { return c.text + " " + Math.round(c.confidence * 100) + "%"; };
     if (h.action === "locate" && d.candidate) return T("panel.located_by_address") + ": " + say(d.candidate);
     if (h.action === "geocode" && d.candidates) {
