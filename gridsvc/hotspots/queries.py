@@ -11,16 +11,22 @@ MATTER_CLASS = "(split_part(e.matter_code, '-', 1) || '-' || split_part(e.matter
 
 
 def points(where: list[str]) -> str:
-    """``$1``/``$2``: window [start, end); ``$3``: time zone; ``where``: further clauses."""
+    """``$1``/``$2``: window [start, end); ``$3``: time zone; ``$4``: the window's first
+    Monday; ``where``: further clauses. One row of parallel arrays: week index, class, lng,
+    lat, events there."""
     extra = "".join(f" AND {clause}" for clause in where)
     return f"""
-SELECT date_trunc('week', e.received_at AT TIME ZONE $3)::date AS week,
-       {MATTER_CLASS} AS matter_class,
-       ST_X(e.geom) AS lng, ST_Y(e.geom) AS lat, count(*)::int AS n
-FROM events e
-WHERE e.received_at >= $1 AND e.received_at < $2 AND e.geom IS NOT NULL
-  AND e.duplicate_of IS NULL{extra}
-GROUP BY 1, 2, 3, 4
+SELECT coalesce(array_agg(w), '{{}}') AS week, coalesce(array_agg(k), '{{}}') AS klass,
+       coalesce(array_agg(x), '{{}}') AS lng, coalesce(array_agg(y), '{{}}') AS lat,
+       coalesce(array_agg(n), '{{}}') AS n
+FROM (
+  SELECT (date_trunc('week', e.received_at AT TIME ZONE $3)::date - $4::date) / 7 AS w,
+         {MATTER_CLASS} AS k, ST_X(e.geom) AS x, ST_Y(e.geom) AS y, count(*)::int AS n
+  FROM events e
+  WHERE e.received_at >= $1 AND e.received_at < $2 AND e.geom IS NOT NULL
+    AND e.duplicate_of IS NULL{extra}
+  GROUP BY 1, 2, 3, 4
+) g
 """
 
 

@@ -6,7 +6,6 @@ figure is a sum of weekly counts: the period's weeks and the ``weeks`` before it
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -15,6 +14,7 @@ from zoneinfo import ZoneInfo
 import asyncpg
 import h3
 import numpy as np
+from numpy.typing import NDArray
 
 from gridsvc.auth.models import Principal
 from gridsvc.auth.policy import LEADER
@@ -141,13 +141,31 @@ async def hotspots(
         "weeks": [iso_week(d) for d in period],
         "previous_weeks": [iso_week(d) for d in before],
     }
-    rows = (
-        []
+    points = (
+        Points.empty()
         if visible.nothing
         else await _points(connection, visible, mondays, zone, matter_class, jurisdiction)
     )
     names = {r["matter_class"]: r["major_name"] for r in await connection.fetch(queries.CLASS_NAMES)}
-    return _aggregate(answer, rows, mondays, weeks, res, names, limit)
+    return _aggregate(answer, points, len(mondays), weeks, res, names, limit)
+
+
+@dataclass(frozen=True)
+class Points:
+    """Located events grouped by (week, class, point), as parallel arrays (one row each):
+    ``week`` the index among the window's weeks, ``klass`` the index into ``classes``."""
+
+    week: NDArray[np.int64]
+    klass: NDArray[np.int64]
+    classes: list[str | None]
+    lng: NDArray[np.float64]
+    lat: NDArray[np.float64]
+    n: NDArray[np.int64]
+
+    @classmethod
+    def empty(cls) -> Points:
+        none = np.empty(0, dtype=np.int64)
+        return cls(none, none, [], np.empty(0), np.empty(0), none)
 
 
 async def _points(
@@ -157,10 +175,10 @@ async def _points(
     zone: ZoneInfo,
     matter_class: str | None,
     jurisdiction: str | None,
-) -> list[asyncpg.Record]:
+) -> Points:
     begin = datetime.combine(mondays[0], time(), zone)
     finish = datetime.combine(mondays[-1] + timedelta(weeks=1), time(), zone)
-    params: list[Any] = [begin, finish, str(zone)]
+    params: list[Any] = [begin, finish, str(zone), mondays[0]]
     where: list[str] = []
     if visible.scope is not None:
         where += search.scope_where(visible.scope, params)
@@ -173,33 +191,46 @@ async def _points(
     if jurisdiction is not None:
         params.append(jurisdiction)
         where.append(queries.IN_JURISDICTION.format(param=f"${len(params)}"))
-    return list(await connection.fetch(queries.points(where), *params))
+    # arrays in one row: ~5x less decoding than a record per point
+    row = await connection.fetchrow(queries.points(where), *params)
+    labels: dict[str | None, int] = {}
+    klass = np.fromiter(
+        (labels.setdefault(k, len(labels)) for k in row["klass"]), dtype=np.int64, count=len(row["klass"])
+    )
+    return Points(
+        week=np.asarray(row["week"], dtype=np.int64),
+        klass=klass,
+        classes=list(labels),
+        lng=np.asarray(row["lng"], dtype=np.float64),
+        lat=np.asarray(row["lat"], dtype=np.float64),
+        n=np.asarray(row["n"], dtype=np.int64),
+    )
+
+
+def _sums(index: NDArray[np.int64], rows: int, size: int, points: Points) -> NDArray[np.int64]:
+    """Counts per (row, week): ``index`` gives each point's row."""
+    flat = np.bincount(index * size + points.week, weights=points.n, minlength=rows * size)
+    return flat.astype(np.int64).reshape(rows, size)
 
 
 def _aggregate(
     answer: dict[str, Any],
-    rows: list[asyncpg.Record],
-    mondays: list[date],
+    points: Points,
+    size: int,
     n_previous: int,
     res: int,
     names: dict[str | None, str],
     limit: int,
 ) -> Hotspots:
-    slot = {d: i for i, d in enumerate(mondays)}
-    size = len(mondays)
-    lng = np.fromiter((r["lng"] for r in rows), dtype=np.float64, count=len(rows))
-    lat = np.fromiter((r["lat"] for r in rows), dtype=np.float64, count=len(rows))
-    cells = cells_of(lng, lat, res).tolist()
-    per_cell: dict[int, list[int]] = defaultdict(lambda: [0] * size)
-    per_cell_class: dict[int, dict[str | None, list[int]]] = defaultdict(
-        lambda: defaultdict(lambda: [0] * size)
-    )
-    per_class: dict[str | None, list[int]] = defaultdict(lambda: [0] * size)
-    for row, cell in zip(rows, cells, strict=True):
-        i, n, klass = slot[row["week"]], row["n"], row["matter_class"]
-        per_cell[cell][i] += n
-        per_cell_class[cell][klass][i] += n
-        per_class[klass][i] += n
+    """Weekly series per cell, per (cell, class) and per class, vectorised (numpy); the
+    ``limit`` busiest cells presented."""
+    n_classes = len(points.classes)
+    cell_ids, cell_of = np.unique(cells_of(points.lng, points.lat, res), return_inverse=True)
+    per_cell = _sums(cell_of, len(cell_ids), size, points)
+    per_class = _sums(points.klass, n_classes, size, points)
+    pair_ids, pair_of = np.unique(cell_of * n_classes + points.klass, return_inverse=True)
+    per_pair = _sums(pair_of, len(pair_ids), size, points)
+    pair_cell = pair_ids // max(n_classes, 1)  # ascending, as pair_ids are
 
     def counted(klass: str | None, series: list[int]) -> ClassCount:
         weekly, previous = _split(series, n_previous)
@@ -215,15 +246,21 @@ def _aggregate(
     def by_count(item: ClassCount) -> tuple[int, int, str]:
         return (-item.count, -sum(item.previous), item.matter_class or "")
 
-    ranked = sorted(
-        per_cell.items(), key=lambda kv: (-sum(kv[1][n_previous:]), -sum(kv[1][:n_previous]), kv[0])
-    )
+    now = per_cell[:, n_previous:].sum(axis=1)
+    before = per_cell[:, :n_previous].sum(axis=1)
+    order = np.lexsort((cell_ids, -before, -now))  # by count, then the weeks before, then cell
     out: list[Cell] = []
-    for cell, series in ranked[:limit]:
+    for i in order[:limit].tolist():
+        series = per_cell[i].tolist()
         weekly, previous = _split(series, n_previous)
-        text = h3.int_to_str(cell)
+        text = h3.int_to_str(int(cell_ids[i]))
         c_lat, c_lng = h3.cell_to_latlng(text)
         ring = [(round(x, 7), round(y, 7)) for y, x in h3.cell_to_boundary(text)]
+        first, last = np.searchsorted(pair_cell, [i, i + 1])
+        breakdown = [
+            counted(points.classes[int(pair_ids[j] % n_classes)], per_pair[j].tolist())
+            for j in range(first, last)
+        ]
         out.append(
             Cell(
                 cell=text,
@@ -233,14 +270,14 @@ def _aggregate(
                 weekly=weekly,
                 previous=previous,
                 trend=trend_of(weekly, previous),
-                classes=sorted((counted(k, s) for k, s in per_cell_class[cell].items()), key=by_count),
+                classes=sorted(breakdown, key=by_count),
             )
         )
-    classes = sorted((counted(k, s) for k, s in per_class.items()), key=by_count)
+    classes = sorted((counted(k, per_class[i].tolist()) for i, k in enumerate(points.classes)), key=by_count)
     return Hotspots(
         **answer,
         total=sum(c.count for c in classes),
         classes=classes,
         cells=out,
-        truncated=len(ranked) > limit,
+        truncated=len(cell_ids) > limit,
     )
