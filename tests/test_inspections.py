@@ -342,3 +342,17 @@ def test_a_department_sees_and_records_its_own_inspections(api: TestClient, sett
         headers=market,
     )
     assert foreign.status_code == 422 and foreign.json()["fields"][0]["field"] == "department"
+
+
+def test_a_days_joint_visits_are_ordered_by_nearest_neighbour_over_roads(api: TestClient) -> None:
+    day = date(2036, 9, 2)  # a Tuesday no other test uses
+    vaduz = new_target(api, point=VADUZ)
+    eschen = new_target(api, point={"lng": 9.5225, "lat": 47.2110})  # 8 km north
+    schaan = new_target(api, point=SCHAAN)  # between the two
+    for target in (vaduz, eschen, schaan):
+        plan(api, target["id"], "market", ["SC-食品"], day)
+    visits = api.get("/inspections/joint", params={"from": str(day), "to": str(day)}).json()
+    order = {v["target_id"]: v["seq"] for v in visits}
+    # from the day's first visit (Vaduz) the nearest by road is Schaan, then Eschen
+    assert (order[vaduz["id"]], order[schaan["id"]], order[eschen["id"]]) == (1, 2, 3)
+    assert [v["seq"] for v in visits] == [1, 2, 3]  # listed in route order

@@ -25,9 +25,16 @@ def _overlay(request: Request) -> Overlay:
     return overlay
 
 
-def _engine(request: Request) -> EtaEngine | None:
-    engine: EtaEngine | None = getattr(request.app.state.eta, "engine", None)
-    return engine
+def _engine_for(request: Request) -> flows.EngineFor:
+    """The road network of a jurisdiction (its own, else its nearest ancestor's, else the
+    installation's), as the patrol planner uses it."""
+    holder = request.app.state.eta
+
+    def engine_for(jurisdiction: str | None) -> EtaEngine | None:
+        state = holder.state_for(jurisdiction)
+        return state.engine if state is not None else None
+
+    return engine_for
 
 
 def _clock(request: Request) -> Clock:
@@ -119,7 +126,7 @@ async def plan_inspection(request: Request, body: models.InspectionIn) -> dict[s
             connection,
             body=body,
             window_days=request.app.state.settings.inspection_merge_days,
-            engine=_engine(request),
+            engine_for=_engine_for(request),
             actor=actor_of(request),
         )
 

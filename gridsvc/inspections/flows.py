@@ -10,9 +10,11 @@ visit (by id) over road metres.
 
 from __future__ import annotations
 
+import asyncio
 import json
+from collections.abc import Callable
 from datetime import date, datetime
-from typing import Any
+from typing import Any, TypeAlias
 
 import asyncpg
 import numpy as np
@@ -24,23 +26,30 @@ from gridsvc.patrols import routes, solver
 from gridsvc.patrols import service as patrols
 
 
-async def _is_working_day(connection: asyncpg.Connection, target_id: int) -> Any:
-    place = await connection.fetchrow(queries.TARGET_PLACE, target_id)
+async def _is_working_day(connection: asyncpg.Connection, place: asyncpg.Record | None) -> Any:
     if place is None:  # outside every community grid: no calendar, Monday to Friday
         return lambda day: day.weekday() < 5
     calendar = await patrols.calendar_of(connection, dict(place))
     return calendar.is_working_day
 
 
-async def route_day(connection: asyncpg.Connection, *, engine: EtaEngine | None, day: date) -> None:
-    """Order the day's joint visits (``seq``) by nearest neighbour over road metres."""
-    rows = await connection.fetch(queries.DAY_VISITS, day)
+EngineFor: TypeAlias = Callable[[str | None], EtaEngine | None]
+
+
+async def route_day(
+    connection: asyncpg.Connection, *, engine: EtaEngine | None, day: date, jurisdiction: str | None
+) -> None:
+    """Order the day's joint visits of a jurisdiction (``seq``) by nearest neighbour over
+    road metres."""
+    rows = await connection.fetch(queries.DAY_VISITS, day, jurisdiction)
     if engine is None or not rows:
         return
     order = [0]
     if len(rows) > 1:
-        _seconds, metres = routes.travel_matrix(
-            engine,
+        # a tree cache of its own (the live squads' trees stay), off the event loop
+        _seconds, metres = await asyncio.to_thread(
+            routes.travel_matrix,
+            routes.planning_engine(engine),
             np.array([r["lng"] for r in rows], dtype=float),
             np.array([r["lat"] for r in rows], dtype=float),
         )
@@ -54,7 +63,7 @@ async def plan_inspection(
     *,
     body: models.InspectionIn,
     window_days: int,
-    engine: EtaEngine | None,
+    engine_for: EngineFor,
     actor: str,
 ) -> dict[str, Any]:
     """Record a department's planned inspection and merge it into the target's joint visit
@@ -78,11 +87,14 @@ async def plan_inspection(
         )
         members = [dict(r) for r in await connection.fetch(queries.JOINT_MEMBERS, joint)]
         start = service.window_of(members)
-        day = service.first_working_day(start, await _is_working_day(connection, body.target_id))
+        place = await connection.fetchrow(queries.TARGET_PLACE, body.target_id)
+        day = service.first_working_day(start, await _is_working_day(connection, place))
+        jurisdiction = place["code"] if place is not None else None
+        engine = engine_for(jurisdiction)
         await connection.execute(queries.UPDATE_JOINT, joint, service.lead_of(members), start, day)
         for touched in {day, old_day} - {None}:
             assert touched is not None
-            await route_day(connection, engine=engine, day=touched)
+            await route_day(connection, engine=engine, day=touched, jurisdiction=jurisdiction)
     row = await connection.fetchrow(queries.INSPECTION, inspection)
     assert row is not None
     return service.inspection_view(row)

@@ -111,10 +111,20 @@ WHERE v.day BETWEEN $1 AND $2
 GROUP BY v.id, t.id
 ORDER BY v.day, v.seq NULLS LAST, v.id
 """
+# A day's joint visits of one jurisdiction (one road network; null: targets outside grids).
 DAY_VISITS = """
 SELECT v.id, ST_X(t.point) AS lng, ST_Y(t.point) AS lat
-FROM joint_visits v JOIN inspection_targets t ON t.id = v.target_id
-WHERE v.day = $1 ORDER BY v.id
+FROM joint_visits v
+JOIN inspection_targets t ON t.id = v.target_id
+LEFT JOIN LATERAL (
+    SELECT j.code FROM grids g
+    JOIN layer_versions lv ON lv.id = g.layer_version_id AND lv.valid_to IS NULL
+    JOIN layers l ON l.id = lv.layer_id AND l.name = 'community'
+    JOIN jurisdictions j ON j.id = l.jurisdiction_id
+    WHERE g.code = t.grid_code LIMIT 1
+) p ON true
+WHERE v.day = $1 AND p.code IS NOT DISTINCT FROM $2
+ORDER BY v.id
 """
 
 SAVINGS = """
