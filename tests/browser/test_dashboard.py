@@ -9,6 +9,7 @@ switch; nothing is requested outside the app.
 
 from __future__ import annotations
 
+import uuid
 from datetime import date, timedelta
 from typing import Any
 
@@ -16,6 +17,7 @@ import httpx
 import pytest
 from playwright.async_api import Page, expect
 
+from gridsvc.duban.service import set_leader
 from tests.browser.conftest import Outside, log_in
 from tests.hotspots_support import World, centre, clear, grids_at, new_world, seed
 from tests.live_support import start_server
@@ -172,6 +174,32 @@ async def test_the_dashboard_draws_the_apis_figures_offline(server, browser, art
         await page.select_option("#lang", "zh-CN")
         await context.close()
         await http.aclose()
+        assert outside.requests == []
+    finally:
+        await clear(db, world)
+
+
+async def test_a_township_leader_sees_its_township(server, browser, make_token, db):
+    """A township leader's dashboard: its township's figures and hotspot cells only."""
+    world = await seeded(db)
+    try:
+        p = world.places
+        vaduz = (await grids_at(db, centre(p.a)))["enforcement"]
+        name = f"test-leader-{uuid.uuid4().hex[:8]}"
+        token = make_token("leader", name=name)
+        await set_leader(db, name=name, reach="township", township_codes=[vaduz["code"]])
+        context = await browser.new_context(viewport={"width": 1600, "height": 1000}, locale="zh-CN")
+        outside = Outside(server.url)
+        outside.watch(context)
+        start, end = world.monday, world.monday + timedelta(days=13)
+        page = await log_in(context, server.url, token, f"/dashboard?from={start}&to={end}")
+        await settled(page)
+        units = await option(page, "chart-units")
+        assert units["x"] == [vaduz["name"]]
+        assert {s["name"]: s["data"] for s in units["series"]}["受理量"] == [6]  # A 4, B 2 (not C)
+        spots = await option(page, "chart-hotspots")
+        assert {s["name"]: s["data"] for s in spots["series"]}["本期事件数"] == [2, 4]
+        await context.close()
         assert outside.requests == []
     finally:
         await clear(db, world)
