@@ -222,6 +222,12 @@ def test_inspections_two_weeks_apart_stay_separate(api: TestClient) -> None:
     assert a["joint_visit_id"] != b["joint_visit_id"]
     visits = joint_of(api, shop["id"], monday, monday + timedelta(days=20))
     assert [v["departments"] for v in visits] == [["market"], ["housing"]]
+    # a chain a week apart each: the third is within 7 days of the second but not of the first
+    chain = new_target(api)
+    first = plan(api, chain["id"], "market", ["SC-食品"], date(2031, 6, 2))
+    second = plan(api, chain["id"], "housing", ["ZJ-燃气"], date(2031, 6, 8))
+    third = plan(api, chain["id"], "ecology", ["ST-排污"], date(2031, 6, 14))
+    assert first["joint_visit_id"] == second["joint_visit_id"] != third["joint_visit_id"]
     saved = api.get(
         "/inspections/savings", params={"from": str(monday), "to": str(monday + timedelta(days=20))}
     )

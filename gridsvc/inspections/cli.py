@@ -52,8 +52,8 @@ def import_targets(
         rows = service.parse_targets(str(file), service.read_table(file))
     except APIError as error:
         fail(error.message)
-    except (UnicodeDecodeError, ValueError, OSError) as error:
-        fail(f"{file}: cannot read it: {error}")
+    except Exception as error:  # noqa: BLE001 - any unreadable file (bad zip, bad encoding) is one message
+        fail(f"{file}: cannot read it as CSV (UTF-8) or Excel (.xlsx): {error}")
 
     async def task(_: Settings, url: str) -> dict[str, int]:
         connection = await connect(url)

@@ -62,13 +62,17 @@ MATTERS_OF = """
 SELECT matter_code FROM inspection_matters WHERE department = $1 AND target_type = $2
 """
 
-# The open joint visit of a target whose window holds the day (the window counts from its
-# first member's planned day, so a chain of weekly inspections does not merge forever).
+# The joint visit of a target that the day can join: within the window of every inspection
+# already in it (so a visit never spans more than the window, and weekly inspections do not
+# chain into one visit). Callers hold the target's row lock (LOCK_TARGET).
 JOINT_FOR = """
-SELECT id FROM joint_visits
-WHERE target_id = $1 AND $2::date BETWEEN window_start - $3::int AND window_start + $3::int
-ORDER BY abs($2::date - window_start), id LIMIT 1
-FOR UPDATE
+SELECT v.id
+FROM joint_visits v JOIN inspections i ON i.joint_visit_id = v.id
+WHERE v.target_id = $1
+GROUP BY v.id
+HAVING $2::date BETWEEN max(i.planned_on) - $3::int AND min(i.planned_on) + $3::int
+ORDER BY abs($2::date - min(i.planned_on)), v.id
+LIMIT 1
 """
 NEW_JOINT = """
 INSERT INTO joint_visits (target_id, lead_department, window_start, day)

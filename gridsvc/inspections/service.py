@@ -32,7 +32,7 @@ class InspectionInvalid(Invalid):
         super().__init__(f"{field}: {reason}", fields=[{"field": field, "reason": reason}])
 
 
-class ImportError_(Invalid):
+class TargetImportError(Invalid):
     """A bad row of an import file: names the file, the row and the column."""
 
     def __init__(self, file: str, row: int, column: str, reason: str) -> None:
@@ -195,9 +195,9 @@ def read_table(path: Path) -> list[list[str]]:
 
 def parse_targets(file: str, table: list[list[str]]) -> list[TargetRow]:
     """Validate every row (row numbers as a spreadsheet shows them: the header is row 1);
-    the first bad one raises :class:`ImportError_`."""
+    the first bad one raises :class:`TargetImportError`."""
     if not table:
-        raise ImportError_(file, 1, "header", "the file is empty")
+        raise TargetImportError(file, 1, "header", "the file is empty")
     columns: dict[str, int] = {}
     for i, header in enumerate(table[0]):
         key = HEADERS.get(header.strip().lower()) or HEADERS.get(header.strip())
@@ -205,7 +205,7 @@ def parse_targets(file: str, table: list[list[str]]) -> list[TargetRow]:
             columns[key] = i
     for key in REQUIRED:
         if key not in columns:
-            raise ImportError_(file, 1, key, "column missing from the header")
+            raise TargetImportError(file, 1, key, "column missing from the header")
     seen: dict[str, int] = {}
     rows: list[TargetRow] = []
     for number, cells in enumerate(table[1:], start=2):
@@ -218,17 +218,17 @@ def parse_targets(file: str, table: list[list[str]]) -> list[TargetRow]:
 
         name = cell("name")
         if not name:
-            raise ImportError_(file, number, "name", "empty")
+            raise TargetImportError(file, number, "name", "empty")
         code = cell("credit_code").upper()
         problem = models.credit_code_problem(code)
         if problem:
-            raise ImportError_(file, number, "credit_code", problem)
+            raise TargetImportError(file, number, "credit_code", problem)
         if code in seen:
-            raise ImportError_(file, number, "credit_code", f"{code} repeats row {seen[code]}")
+            raise TargetImportError(file, number, "credit_code", f"{code} repeats row {seen[code]}")
         seen[code] = number
         kind = TYPE_WORDS.get(cell("type").lower()) or TYPE_WORDS.get(cell("type"))
         if kind is None:
-            raise ImportError_(
+            raise TargetImportError(
                 file, number, "type", f"{cell('type')!r} is not one of company, shop, small_venue"
             )
         coordinates = {}
@@ -236,9 +236,9 @@ def parse_targets(file: str, table: list[list[str]]) -> list[TargetRow]:
             try:
                 value = float(cell(key))
             except ValueError:
-                raise ImportError_(file, number, key, f"{cell(key)!r} is not a number") from None
+                raise TargetImportError(file, number, key, f"{cell(key)!r} is not a number") from None
             if not -limit <= value <= limit:
-                raise ImportError_(file, number, key, f"{value} is out of range ±{limit:g}")
+                raise TargetImportError(file, number, key, f"{value} is out of range ±{limit:g}")
             coordinates[key] = value
         rows.append(
             TargetRow(number, name, code, cell("address"), kind, coordinates["lng"], coordinates["lat"])
