@@ -27,12 +27,13 @@ WHERE ($1::text IS NULL OR j.level = $1)
 ORDER BY j.code
 """
 
-# A jurisdiction and those directly below it (a county and its townships), for pickers.
-WITH_CHILDREN = """
+# The jurisdictions that own grid layers (those events are routed in and figures kept for),
+# counties first, for pickers.
+WITH_LAYERS = """
 SELECT j.code, coalesce(j.name_zh, j.name) AS name, j.level
-FROM jurisdictions j LEFT JOIN jurisdictions p ON p.id = j.parent_id
-WHERE j.code = $1 OR p.code = $1
-ORDER BY (j.code = $1) DESC, j.code
+FROM jurisdictions j
+WHERE EXISTS (SELECT 1 FROM layers l WHERE l.jurisdiction_id = j.id)
+ORDER BY (j.level = 'county') DESC, j.code
 """
 
 # For finding the jurisdiction of a point in memory (the ETA state, per process).

@@ -44,9 +44,9 @@ async def list_all(
     return [dict(r) for r in await connection.fetch(queries.LIST, level)]
 
 
-async def with_children(connection: asyncpg.Connection | asyncpg.Pool, *, code: str) -> list[dict[str, Any]]:
-    """``code`` first, then the jurisdictions directly below it: code, name (Chinese first), level."""
-    return [dict(r) for r in await connection.fetch(queries.WITH_CHILDREN, code)]
+async def with_layers(connection: asyncpg.Connection | asyncpg.Pool) -> list[dict[str, Any]]:
+    """The jurisdictions that own grid layers, counties first: code, name (Chinese first), level."""
+    return [dict(r) for r in await connection.fetch(queries.WITH_LAYERS)]
 
 
 async def boundaries(connection: asyncpg.Connection | asyncpg.Pool) -> list[dict[str, Any]]:

@@ -64,8 +64,9 @@ async def dashboard_page(request: Request) -> Response:
     code = await opsmap.default_jurisdiction(pool)
     info = await opsmap.jurisdiction_info(pool, code) if code else None
     zone = info["timezone"] if info else "Asia/Shanghai"
-    # the filter's choices: the home jurisdiction and its townships
-    units: list[dict[str, Any]] = await jurisdictions.with_children(pool, code=code) if code else []
+    # the filter's choices: the jurisdictions figures are kept for (events are counted by the
+    # jurisdiction of their grid layers; a township is a unit of by=township, not a filter)
+    units: list[dict[str, Any]] = await jurisdictions.with_layers(pool)
     config = {
         "user": {"name": who.name, "display_name": who.display_name, "role": who.role},
         "jurisdiction": info["code"] if info else None,
