@@ -33,6 +33,7 @@ from gridsvc.grids.live_overlay import OverlayHolder
 from gridsvc.health.api import router as health_router
 from gridsvc.hotspots.api import router as hotspots_router
 from gridsvc.inspections.api import router as inspections_router
+from gridsvc.inspections.page import router as inspection_lists_page
 from gridsvc.jsonsafe import JSONBodyGuard
 from gridsvc.jurisdictions.api import router as jurisdictions_router
 from gridsvc.listener import Listener
@@ -173,6 +174,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app.include_router(reports_router)
     app.include_router(patrols_router)
     app.include_router(inspections_router)
+    app.include_router(inspection_lists_page)
     app.include_router(live_router)
     app.include_router(attachments_router)
     app.include_router(tiles_router)

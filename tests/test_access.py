@@ -748,6 +748,13 @@ CASES: list[Case] = [
     ),
     Case(
         "GET",
+        "/inspection-lists",
+        at("/inspection-lists"),
+        {**public(303), "admin": 200, "operator": 200, "leader": 200, "department": 200},
+        "desk, departments, leaders; others to /inbox or /login",
+    ),
+    Case(
+        "GET",
         "/inbox",
         at("/inbox"),
         {**public(303), **dict.fromkeys(STAFF | LEADER, 200), "integration": 403},

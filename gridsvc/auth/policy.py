@@ -182,6 +182,7 @@ RULES: dict[tuple[str, str], Rule] = {
     # cookie), their data come from the scoped routes below
     ("GET", "/ops"): public("page shell: desk only, else redirect to /login or /inbox"),
     ("GET", "/dashboard"): public("page shell: desk and leaders, else redirect to /login or /inbox"),
+    ("GET", "/inspection-lists"): public("page shell: desk, departments, leaders; else /login or /inbox"),
     ("GET", "/inbox"): public("page shell: redirects to /login without a valid cookie"),
     ("GET", "/static/{path}"): public("the pages' scripts, styles and dictionaries"),
     ("GET", "/map/layers"): Rule(DESK, "the /ops map's grid layers (with the grid heads' phones)"),
