@@ -62,7 +62,10 @@ def artifacts() -> Path:
 
 
 class Outside:
-    """Every request a page makes that leaves the app under test (there must be none)."""
+    """Every request a page makes that leaves the app under test (there must be none), and
+    every request for the page's own files or map tiles that the app refused (a page asking
+    for a tile that cannot exist, e.g. at a fractional zoom, is broken too): both land in
+    ``requests``, which each test holds to be empty."""
 
     def __init__(self, base_url: str) -> None:
         self.base_url = base_url
@@ -70,6 +73,12 @@ class Outside:
 
     def watch(self, context: BrowserContext) -> None:
         context.on("request", self._seen)
+        context.on("response", self._answered)
+
+    def _answered(self, response: Any) -> None:
+        own = (f"{self.base_url}/tiles/", f"{self.base_url}/static/")
+        if response.url.startswith(own) and response.status >= 400:
+            self.requests.append(f"refused {response.status}: {response.url}")
 
     def _seen(self, request: Any) -> None:
         url = request.url
