@@ -333,6 +333,10 @@ def test_a_department_sees_and_records_its_own_inspections(api: TestClient, sett
     market = bearer(settings.database_url, "department", department_code="market")
     seen = api.get("/inspections", params={"from": str(day), "to": str(day)}, headers=market).json()
     assert {i["id"] for i in seen} == {mine["id"]}
+    alone = new_target(api)
+    plan(api, alone["id"], "housing", ["ZJ-燃气"], day)  # a visit without market
+    joint = api.get("/inspections/joint", params={"from": str(day), "to": str(day)}, headers=market).json()
+    assert {v["target_id"] for v in joint} == {shop["id"]}  # only visits market takes part in
     other = api.post(f"/inspections/{theirs['id']}/result", json={"violation": False}, headers=market)
     assert other.status_code == 404
     own = api.post(f"/inspections/{mine['id']}/result", json={"violation": False}, headers=market)
