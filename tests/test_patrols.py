@@ -193,6 +193,10 @@ def test_check_in_scope_and_adjustments(
 ) -> None:
     client, clock = patrol
     day = date(2026, 4, 1)  # Wednesday of 2026-W14
+    # last week planned too and never patrolled: its visits are carried onto today, beside
+    # today's own visits of the same grids (one stay must count once, findings go to one)
+    clock.set(local(date(2026, 3, 20), 7))
+    plan(client, "2026-W13")
     clock.set(local(date(2026, 3, 27), 7))
     plans = plan(client, "2026-W14")
     p, visit = _visit_today(plans, day)
@@ -250,6 +254,10 @@ def test_check_in_scope_and_adjustments(
     event_id = report.json()["id"]
     found = client.get("/patrols/today", headers=mine).json()
     assert event_id in next(v for v in found["visits"] if v["id"] == visit["id"])["findings"]
+    same_grid = [
+        v for v in found["visits"] if v["grid_code"] == visit["grid_code"] and v["id"] != visit["id"]
+    ]
+    assert same_grid and all(v["status"] == "planned" and not v["findings"] for v in same_grid)
     wrong = client.post(
         "/events", json={"title": "x", "location": point, "visit_id": other_visit["id"]}, headers=mine
     )

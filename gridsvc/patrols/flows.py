@@ -46,11 +46,12 @@ async def sync_dwell(
     if not visit_ids:
         return 0
     done = 0
-    # One stay in a grid counts for one visit: when a grid has two open visits on one day
-    # (a carried one beside the planned one) the checked-in one, else the first, takes it.
+    # One stay in a grid counts for one visit: when a squad has two open visits of a grid on
+    # one day (a carried one beside the planned one, maybe from last week's plan) the
+    # checked-in one, else the first, takes it.
     taken: set[tuple[int, str, date]] = set()
     for row in await connection.fetch(queries.DWELL, visit_ids, float(dwell_s), timezone):
-        key = (row["plan_id"], row["grid_code"], row["day"])
+        key = (row["squad_id"], row["grid_code"], row["day"])
         if key in taken or row["sibling_started"]:
             continue
         taken.add(key)

@@ -150,8 +150,8 @@ MAX_SEQ = "SELECT COALESCE(max(seq), 0) FROM patrol_visits WHERE plan_id = $1 AN
 DWELL = """
 WITH v AS (
     SELECT pv.id, pv.plan_id, pv.grid_code, pv.day, pv.seq, pv.checked_in_at, p.squad_id, g.geom,
-           EXISTS (SELECT 1 FROM patrol_visits o
-                   WHERE o.plan_id = pv.plan_id AND o.grid_code = pv.grid_code AND o.day = pv.day
+           EXISTS (SELECT 1 FROM patrol_visits o JOIN patrol_plans op ON op.id = o.plan_id
+                   WHERE op.squad_id = p.squad_id AND o.grid_code = pv.grid_code AND o.day = pv.day
                      AND o.id <> pv.id AND o.status IN ('arrived', 'done')) AS sibling_started,
            (pv.day::timestamp AT TIME ZONE $3) AS day_start,
            ((pv.day + 1)::timestamp AT TIME ZONE $3) AS day_end
@@ -172,7 +172,7 @@ WITH v AS (
     SELECT visit_id, min(observed_at) AS first_at, max(observed_at) AS last_at
     FROM numbered WHERE inside GROUP BY visit_id, run
 )
-SELECT v.id AS visit_id, v.plan_id, v.grid_code, v.day, v.sibling_started, r.arrived_at, r.done_at
+SELECT v.id AS visit_id, v.squad_id, v.grid_code, v.day, v.sibling_started, r.arrived_at, r.done_at
 FROM (
     SELECT visit_id, min(first_at) AS arrived_at,
            min(first_at + make_interval(secs => $2)) FILTER (
@@ -222,7 +222,8 @@ JOIN patrol_plans p ON p.id = v.plan_id
 JOIN grids g ON g.id = v.grid_id
 WHERE p.squad_id = $1 AND v.day = $2 AND v.status <> 'missed'
   AND ST_Covers(g.geom, ST_SetSRID(ST_MakePoint($3, $4), 4326))
-ORDER BY v.arrived_at IS NULL, v.arrived_at DESC, v.seq LIMIT 1  -- the visit under way first
+ORDER BY v.checked_in_at IS NULL, v.arrived_at IS NULL, v.arrived_at DESC, v.seq, v.id
+LIMIT 1  -- the visit under way first
 """
 
 LINK_FINDING = """

@@ -70,13 +70,14 @@ def visit_points(
 
 
 # Bounded searches: a squad's points lie within a few kilometres of each other, so a search
-# from each point stops once it has gone this far in time beyond what the crow-fly extent of
-# the points needs at a slow town speed; a pair it did not reach is searched again without
-# bound. On a 100k-node graph this cut the benchmark's matrices from ~0.1 s to a few ms per
-# tree (a full tree visits the whole graph, most of which no patrol of that squad touches).
-_SLOW_MPS = 15 / 3.6
-_DETOUR = 3.0
-_MARGIN_S = 600.0
+# from each point stops at a time bound from the points' crow-fly extent at a slow town speed
+# (2x the extent at 20 km/h, + 5 min); when some pair is not reached well within it, every
+# tree is searched again without bound, so the matrix is always the full-tree one (a test
+# holds them equal). A full tree visits the whole graph, most of which no patrol of that
+# squad touches (benchmarks/patrol.py: matrix time on a 100k-node graph, README).
+_SLOW_MPS = 20 / 3.6
+_DETOUR = 2.0
+_MARGIN_S = 300.0
 
 
 def _bounded_origins(engine: EtaEngine, snap: Snap, limit_s: float) -> Origins:
@@ -104,7 +105,14 @@ def travel_matrix(
     limit_s = _DETOUR * extent_m / _SLOW_MPS + _MARGIN_S
     result = engine.matrix(_bounded_origins(engine, snap, limit_s), snap)
     off = ~np.eye(len(snap), dtype=bool)
-    if not np.isfinite(result.total_s[off]).all():
+    # Exact when every pair's drive fits the bound with room for the partial edges at both
+    # ends (a way out by the other end of an edge could otherwise hide beyond the bound).
+    graph = engine.graph
+    twin = graph.edge_twin[snap.edge]
+    edge_s = float(
+        np.max(np.maximum(graph.edge_time[snap.edge], np.where(twin >= 0, graph.edge_time[twin], 0)))
+    )
+    if not (len(snap) < 2 or float(np.max(result.drive_s[off])) + 2 * edge_s <= limit_s):
         result = engine.matrix(snap, snap)  # some pair lies beyond the bound: full trees
     metres = result.drive_m + snap.offroad_m[:, None] + snap.offroad_m[None, :]
     seconds = np.array(result.total_s, dtype=float)
