@@ -78,7 +78,8 @@ def test_week_plan_covers_every_grid_within_shifts(patrol: tuple[TestClient, Clo
         client.delete(f"/calendar/LI/{holiday}")
     visited = {v["grid_code"] for p in plans for v in p["visits"]}
     assert visited == community_grids(client)
-    assert len(plans) == 11  # one per squad of the demo county
+    # one per squad of the demo county (a squad another test adds for a while may plan too)
+    assert len([p for p in plans if p["squad_code"].startswith("SQ-LI-")]) == 11
     for p in plans:
         assert p["unplanned"] == []
         shift_s = 9 * 3600  # 08:30-17:30 (GRIDSVC_PATROL_SHIFT_START/END defaults)
