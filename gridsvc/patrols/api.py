@@ -140,14 +140,16 @@ async def today(
             )
     if not plans:
         return {"plan_id": None, "squad_code": None, "day": local, "station": None, "visits": [], "route": []}
-    visits = [
-        v
+    # a visit carried from last week is listed by both weeks' answers: once here
+    unique = {
+        v["id"]: v
         for p in plans
         for d in p["days"]
         if d["day"] == local
         for v in d["visits"]
         if v["status"] != "missed"
-    ]
+    }
+    visits = list(unique.values())
     visits.sort(key=lambda v: (v["planned_at"], v["seq"]))
     plan = next((p for p in reversed(plans) if any(v["plan_id"] == p["id"] for v in visits)), plans[-1])
     line: list[list[float]] = []
@@ -173,15 +175,22 @@ async def today(
 async def coverage(
     request: Request,
     jurisdiction: Annotated[str, Query(min_length=1, max_length=60)],
-    week: Annotated[str, Query(min_length=1, max_length=10)],
+    week: Annotated[
+        str | None, Query(min_length=1, max_length=10, description="default: this week in the jurisdiction")
+    ] = None,
 ) -> dict[str, Any]:
-    """Visited / planned per township (enforcement grid) and per squad (a squad: its own)."""
+    """Visited / planned per township (enforcement grid) and per squad (a squad: its own).
+    A visit carried into the next week counts in the week it was planned in."""
+    now = _clock(request).now()
     async with request.app.state.pool.acquire() as connection:
+        if week is None:  # the app's clock, not the browser's: /ops asks for "this week"
+            zone = (await service.jurisdiction(connection, jurisdiction, "query.jurisdiction"))["timezone"]
+            week = service.week_of(now.astimezone(ZoneInfo(zone)).date())
         return await flows.coverage(
             connection,
             jurisdiction_code=jurisdiction,
             week=week,
-            now=_clock(request).now(),
+            now=now,
             engine=_engine(request, jurisdiction),
             squad_id=_own_squad(request),
         )

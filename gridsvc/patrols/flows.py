@@ -79,16 +79,15 @@ async def refresh(
     for timezone, group in by_zone.items():
         today = today_in(timezone, now)
         ids = [p["id"] for p in group]
+        # one call per dwell time, not per plan: two plans' visits of a grid on one day (one
+        # carried from last week's) compete for a stay in one ordering (queries.DWELL)
+        by_dwell: dict[float, list[int]] = {}
         for plan in group:
-            open_ids = [
-                r["id"]
-                for r in await connection.fetch(
-                    queries.OPEN_UP_TO,
-                    plan["id"],
-                    today,
-                )
-            ]
-            await sync_dwell(connection, visit_ids=open_ids, dwell_s=plan["dwell_s"], timezone=timezone)
+            by_dwell.setdefault(plan["dwell_s"], []).extend(
+                r["id"] for r in await connection.fetch(queries.OPEN_UP_TO, plan["id"], today)
+            )
+        for dwell_s, open_ids in by_dwell.items():
+            await sync_dwell(connection, visit_ids=open_ids, dwell_s=dwell_s, timezone=timezone)
         async with connection.transaction():
             overdue = await connection.fetch(queries.OVERDUE, ids, today)
             if overdue:
@@ -148,18 +147,67 @@ async def plans_for(
     squad_id: int | None = None,
     plan_id: int | None = None,
 ) -> list[dict[str, Any]]:
-    """Plans brought up to ``now`` (dwell, carry-over) in their read model."""
+    """Plans brought up to ``now`` (dwell, carry-over) in their read model.
+
+    A week's plans also list the visits carried into that week from an earlier week's plan
+    (a Friday miss carried to Monday): marked ``carried_from_week``, they stay in, and are
+    counted by, the plan of the week they were planned in. The previous week's plans are
+    brought up to ``now`` too, so that such a carry has happened before the week is read."""
     plans = await service.plan_rows(
         connection, jurisdiction_code=jurisdiction_code, week=week, squad_id=squad_id, plan_id=plan_id
     )
+    earlier: list[dict[str, Any]] = []
+    if week is not None:
+        before = service.week_of(service.parse_week(week) - timedelta(days=7))
+        squad_ids = {p["squad_id"] for p in plans}
+        earlier = [
+            p
+            for p in await service.plan_rows(
+                connection, jurisdiction_code=jurisdiction_code, week=before, squad_id=squad_id
+            )
+            if p["squad_id"] in squad_ids
+        ]
     zones = {}
-    for plan in plans:
+    for plan in plans + earlier:
         code = plan["jurisdiction_code"]
         if code not in zones:
             zones[code] = (await service.jurisdiction(connection, code))["timezone"]
         plan["timezone"] = zones[code]
-    await refresh(connection, plans=plans, now=now, engine=engine)
-    return await service.plans_view(connection, plans)
+    await refresh(connection, plans=earlier + plans, now=now, engine=engine)
+    view = await service.plans_view(connection, plans)
+    if week is not None and view:
+        await _with_carried_in(connection, view, week)
+    return view
+
+
+async def _with_carried_in(connection: asyncpg.Connection, view: list[dict[str, Any]], week: str) -> None:
+    """Add to each plan of ``week`` the visits carried into its days from earlier weeks."""
+    rows = await connection.fetch(
+        queries.CARRIED_INTO, [p["squad_id"] for p in view], service.parse_week(week), week
+    )
+    for plan in view:
+        mine = [r for r in rows if r["squad_id"] == plan["squad_id"]]
+        if not mine:
+            continue
+        days = {d["day"]: d for d in plan["days"]}
+        touched = set()
+        for row in mine:
+            visit = service.visit_view(row) | {"carried_from_week": row["from_week"]}
+            day = days.get(row["day"])
+            if day is None:  # a day the week's own plan has no visit on
+                day = days[row["day"]] = {
+                    "day": row["day"],
+                    "distance_m": 0.0,
+                    "duration_s": 0.0,
+                    "nearest_neighbour_distance_m": 0.0,
+                    "visits": [],
+                }
+            day["visits"].append(visit)
+            touched.add(row["day"])
+        for when in touched:  # two plans' visits on one day: in the order of their times
+            days[when]["visits"].sort(key=lambda v: (v["planned_at"], v["seq"], v["id"]))
+        plan["days"] = sorted(days.values(), key=lambda d: d["day"])
+        plan["visits"] = [v for d in plan["days"] for v in d["visits"]]
 
 
 async def visit_row(connection: asyncpg.Connection, visit_id: int, *, squad_id: int | None) -> dict[str, Any]:

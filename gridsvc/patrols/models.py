@@ -32,6 +32,14 @@ class VisitOut(BaseModel):
     done_at: datetime | None
     done_by: Literal["avl", "check_in"] | None
     carried_from: int | None = Field(description="the missed visit this one carries over")
+    carried: bool = Field(default=False, description="a missed visit carried over to this day")
+    original_day: date | None = Field(
+        default=None, description="carried: the day the visit was first planned for"
+    )
+    carried_from_week: str | None = Field(
+        default=None,
+        description="listed in a later week's plan: the week of the plan that holds it (and counts it)",
+    )
     added_by: str
     findings: list[int] = Field(description="ids of patrol events reported during this visit")
 

@@ -93,6 +93,16 @@ _VISIT_COLUMNS = """
 v.id, v.plan_id, v.grid_id, v.grid_code, g.name AS grid_name, g.name_zh AS grid_name_zh,
 g.enforcement_code AS township, v.day, v.seq, v.planned_at, ST_X(v.point) AS lng, ST_Y(v.point) AS lat,
 v.status, v.arrived_at, v.checked_in_at, v.done_at, v.done_by, v.carried_from, v.added_by,
+CASE WHEN v.carried_from IS NOT NULL THEN (
+    -- the day the first visit of the chain was planned for (a carried visit missed again is
+    -- carried again)
+    WITH RECURSIVE up AS (
+        SELECT o.id, o.carried_from, o.day FROM patrol_visits o WHERE o.id = v.carried_from
+        UNION ALL
+        SELECT o.id, o.carried_from, o.day FROM patrol_visits o JOIN up ON o.id = up.carried_from
+    )
+    SELECT up.day FROM up WHERE up.carried_from IS NULL
+) END AS original_day,
 COALESCE((SELECT array_agg(f.event_id ORDER BY f.event_id) FROM patrol_findings f WHERE f.visit_id = v.id),
          '{}') AS findings
 """
@@ -108,6 +118,16 @@ VISIT = f"""
 SELECT {_VISIT_COLUMNS}, p.squad_id, p.week, p.jurisdiction_code
 FROM patrol_visits v JOIN grids g ON g.id = v.grid_id JOIN patrol_plans p ON p.id = v.plan_id
 WHERE v.id = $1
+"""  # noqa: S608
+
+# Visits carried into the week ($2 = its Monday) from an earlier week's plan of these squads
+# (a Friday miss carried to Monday stays in the plan it was planned in).
+CARRIED_INTO = f"""
+SELECT {_VISIT_COLUMNS}, p.squad_id, p.week AS from_week
+FROM patrol_visits v JOIN grids g ON g.id = v.grid_id JOIN patrol_plans p ON p.id = v.plan_id
+WHERE p.squad_id = ANY($1::bigint[]) AND p.week <> $3 AND v.carried_from IS NOT NULL
+  AND v.day >= $2 AND v.day < $2 + 7
+ORDER BY v.day, v.planned_at, v.seq, v.id
 """  # noqa: S608
 
 LOCK_PLAN = "SELECT id FROM patrol_plans WHERE id = $1 FOR UPDATE"
@@ -146,10 +166,13 @@ MAX_SEQ = "SELECT COALESCE(max(seq), 0) FROM patrol_visits WHERE plan_id = $1 AN
 
 # Dwell from the squad's AVL track: per open visit, the runs of consecutive pings (of the
 # visit's local day) inside its community grid; the first run lasting the dwell marks it.
-# $1 visit ids, $2 dwell seconds, $3 the jurisdiction's time zone.
+# $1 visit ids, $2 dwell seconds, $3 the jurisdiction's time zone. Of two visits of a grid on
+# one day, a stay goes to the checked-in one, else to the day's own planned visit before a
+# carried one (the route the squad follows; a carried visit needs a tap or a second stay).
 DWELL = """
 WITH v AS (
-    SELECT pv.id, pv.plan_id, pv.grid_code, pv.day, pv.seq, pv.checked_in_at, p.squad_id, g.geom,
+    SELECT pv.id, pv.plan_id, pv.grid_code, pv.day, pv.seq, pv.checked_in_at, pv.carried_from,
+           p.squad_id, g.geom,
            EXISTS (SELECT 1 FROM patrol_visits o JOIN patrol_plans op ON op.id = o.plan_id
                    WHERE op.squad_id = p.squad_id AND o.grid_code = pv.grid_code AND o.day = pv.day
                      AND o.id <> pv.id AND o.status IN ('arrived', 'done')) AS sibling_started,
@@ -179,7 +202,7 @@ FROM (
                WHERE last_at - first_at >= make_interval(secs => $2)) AS done_at
     FROM runs GROUP BY visit_id
 ) r JOIN v ON v.id = r.visit_id
-ORDER BY v.checked_in_at IS NULL, v.seq, v.id
+ORDER BY v.checked_in_at IS NULL, v.carried_from IS NOT NULL, v.seq, v.id
 """
 
 MARK_ARRIVED = """

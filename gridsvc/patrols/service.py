@@ -324,6 +324,8 @@ def visit_view(row: asyncpg.Record | dict[str, Any]) -> dict[str, Any]:
         "done_at": row["done_at"],
         "done_by": row["done_by"],
         "carried_from": row["carried_from"],
+        "carried": row["carried_from"] is not None,
+        "original_day": row["original_day"],
         "added_by": row["added_by"],
         "findings": list(row["findings"]),
     }
