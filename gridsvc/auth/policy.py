@@ -42,6 +42,14 @@ EVENT_READERS = STAFF | {INTEGRATION}  # scoped by scope.event_visible
 ANYONE = STAFF | {INTEGRATION, LEADER}  # any valid token
 DUBAN_RECIPIENTS = DESK | FIELD | {LEADER}  # 督办: the desk all, the others their own
 
+# Who may open each page (the page handlers redirect the others; /ops links the pages its
+# viewer may open).
+PAGE_READERS: dict[str, frozenset[str]] = {
+    "/ops": DESK,
+    "/dashboard": DESK | {LEADER},
+    "/inspection-lists": DESK | {DEPARTMENT, LEADER},
+}
+
 # What grid heads, squads and departments may do to their own events; dispatching, transfer, verification,
 # closing, 挂账 and decisions on 延期 stay with the dispatch centre.
 FIELD_ACTIONS = frozenset({"sign_for", "arrive", "handle", "return"})

@@ -10,13 +10,13 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import RedirectResponse
 
 from gridsvc.auth.deps import principal_or_none
-from gridsvc.auth.policy import ADMIN, DEPARTMENT, LEADER, OPERATOR
+from gridsvc.auth.policy import PAGE_READERS
 from gridsvc.pages import opsmap
 from gridsvc.pages.templating import render
 
 router = APIRouter(tags=["pages"], include_in_schema=False)
 # who may read the lists (the same roles as GET /negative-list)
-READERS = {ADMIN, OPERATOR, DEPARTMENT, LEADER}
+READERS = PAGE_READERS["/inspection-lists"]
 
 
 @router.get("/inspection-lists")

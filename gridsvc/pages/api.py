@@ -16,6 +16,7 @@ from fastapi.responses import RedirectResponse
 
 from gridsvc.auth.deps import principal_or_none
 from gridsvc.auth.models import Principal
+from gridsvc.auth.policy import PAGE_READERS
 from gridsvc.errors import APIError
 from gridsvc.pages import opsmap
 from gridsvc.pages.templating import StaticFileMissing, render, static_file
@@ -24,6 +25,7 @@ router = APIRouter(tags=["pages"], include_in_schema=False)
 DESK_ROLES = {"admin", "operator"}
 FIELD_ROLES = {"grid_head", "squad", "department"}
 FACETS = ("state", "stage", "sla", "township", "grid", "matter_class", "responsible", "source", "located")
+NAV = ("/dashboard", "/inspection-lists")  # the pages the top bar of /ops links to
 COLUMNS = ("state", "time_left", "matter", "address", "where", "responsible", "source", "work_order")
 # a year: the URL carries the file's hash (static_url), so a changed file is another URL
 IMMUTABLE = "public, max-age=31536000, immutable"
@@ -114,7 +116,8 @@ async def ops_page(request: Request) -> Response:
         "tile_url": request.app.state.settings.ops_tile_url,
     }
     title = (info.get("name_zh") or info["name"]) if info else ""
-    return render(request, "ops.html", title=title, config=config, facets=FACETS, columns=COLUMNS)
+    nav = [path for path in NAV if who.role in PAGE_READERS[path]]
+    return render(request, "ops.html", title=title, config=config, facets=FACETS, columns=COLUMNS, nav=nav)
 
 
 @router.get("/inbox")

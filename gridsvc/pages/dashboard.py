@@ -17,7 +17,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import RedirectResponse
 
 from gridsvc.auth.deps import principal_or_none
-from gridsvc.auth.policy import ADMIN, INTEGRATION, LEADER, OPERATOR
+from gridsvc.auth.policy import INTEGRATION, PAGE_READERS
 from gridsvc.clock import SYSTEM, Clock
 from gridsvc.errors import APIError
 from gridsvc.jurisdictions import service as jurisdictions
@@ -26,7 +26,7 @@ from gridsvc.pages.templating import render
 
 router = APIRouter(tags=["pages"], include_in_schema=False)
 # the dispatch centre and leaders (a township leader's figures are its own: the APIs scope them)
-READERS = {ADMIN, OPERATOR, LEADER}
+READERS = PAGE_READERS["/dashboard"]
 # the table under the charts: the summary's figures (dictionary keys dash.fig.<name>)
 COLUMNS = (
     "name",

@@ -164,6 +164,9 @@
 
   var Labels = L.VectorGrid.Protobuf.extend({
     _getVectorTilePromise: function (coords) { return tilePromise(this, coords); },
+    // Leaflet's redraw() (on a language switch) takes the map's zoom unrounded: at a
+    // fractional zoom (/ops fits the county with zoomSnap 0.25) it asked for /tiles/11.75/...
+    _clampZoom: function (zoom) { return L.GridLayer.prototype._clampZoom.call(this, Math.round(zoom)); },
     createTile: function (coords, done) {
       var size = this.getTileSize(), ratio = window.devicePixelRatio || 1;
       var canvas = L.DomUtil.create("canvas", "leaflet-tile basemap-labels");
