@@ -8,7 +8,11 @@
   var panel = document.getElementById("panel");
   var currentId = null, squadsById = {}, loading = null, squadsLoading = null;
   // Unlocated events: the geocoder's candidates (also drawn on the map) and click-to-place.
-  var placeCandidates = [], candidateLayer = null, picking = null;
+  var where = window.OpsLocate(panel, {
+    post: function (path, body) { return post(path, body); },
+    refresh: function () { return refresh(); },
+    current: function () { return currentId; }
+  });
 
   function api(path, options) { return window.OpsApi(path, options); }
 
@@ -211,94 +215,6 @@
     }).join("") + "</div>";
   }
 
-  function unlocated(e) {
-    return e.lng == null && ["received", "returned"].indexOf(e.state) >= 0;
-  }
-
-  // The candidates GET /geocode found for the address, each placeable with one click, and
-  // the map as the fallback (the operator clicks where the event is).
-  function locate(e, found) {
-    if (!unlocated(e)) return "";
-    placeCandidates = (found && found.candidates) || [];
-    var rows = placeCandidates.map(function (c, i) {
-      return "<li data-testid='geocode-candidate' data-lng='" + esc(c.lng) + "' data-lat='" +
-        esc(c.lat) + "'><span class='text'>" + esc(c.text) + "</span> <span class='tag'>" +
-        esc(I.tOr("precision." + c.precision, c.precision)) + "</span> <span class='conf' title='" +
-        esc(T("panel.confidence")) + "'>" + esc(Math.round(c.confidence * 100)) + "%</span> " +
-        "<button class='small' data-act='place-candidate' data-index='" + i + "'>" +
-        esc(T("panel.place_here")) + "</button></li>";
-    }).join("");
-    var hint = !e.address ? "panel.no_address" :
-      placeCandidates.length ? "panel.geocode_pick" : "panel.geocode_none";
-    return "<section class='locate' data-testid='locate'><h3>" + esc(T("panel.locate")) + "</h3>" +
-      "<p class='note'>" + esc(T(hint)) + "</p>" +
-      (rows ? "<ol class='geocode' data-testid='geocode-candidates'>" + rows + "</ol>" : "") +
-      "<button data-act='pick-on-map' data-testid='place-on-map'>" + esc(T("panel.pick_on_map")) +
-      "</button><p class='hint' data-testid='pick-hint' hidden>" + esc(T("panel.pick_hint")) +
-      "</p></section>";
-  }
-
-  function clearCandidates() {
-    if (candidateLayer) { candidateLayer.remove(); candidateLayer = null; }
-  }
-
-  function drawCandidates(e) {
-    clearCandidates();
-    if (!window.OpsMap || !unlocated(e) || !placeCandidates.length) return;
-    candidateLayer = L.layerGroup().addTo(window.OpsMap.map);
-    placeCandidates.forEach(function (c, i) {
-      L.circleMarker([c.lat, c.lng], {radius: 8, color: "#6a1b9a", weight: 2, fillOpacity: 0.3})
-        .bindTooltip(esc(c.text) + " " + esc(Math.round(c.confidence * 100)) + "%")
-        .on("click", function () { placeAt(c.lng, c.lat, T("panel.placed_candidate") + ": " + c.text); })
-        .addTo(candidateLayer);
-      if (i === 0) window.OpsMap.map.panTo([c.lat, c.lng]);
-    });
-  }
-
-  function stopPicking() {
-    if (!picking) return;
-    picking.map.off("click", picking.handler);
-    picking.map.getContainer().classList.remove("picking");
-    document.removeEventListener("keydown", picking.escape);
-    picking = null;
-  }
-
-  function pickOnMap() {
-    if (!window.OpsMap) return;
-    stopPicking();
-    var map = window.OpsMap.map;
-    var id = currentId;
-    var hint = panel.querySelector("[data-testid=pick-hint]");
-    if (hint) hint.hidden = false;
-    picking = {
-      map: map,
-      handler: function (ev) {
-        stopPicking();
-        if (id === currentId) placeAt(ev.latlng.lng, ev.latlng.lat, T("panel.placed_on_map"));
-      },
-      escape: function (ev) {
-        if (ev.key !== "Escape") return;
-        stopPicking();
-        if (hint) hint.hidden = true;
-      }
-    };
-    map.getContainer().classList.add("picking");
-    map.on("click", picking.handler);
-    document.addEventListener("keydown", picking.escape);
-  }
-
-  // POST /events/{id}/location: the server stores the point and routes the event by the rules.
-  function placeAt(lng, lat, note) {
-    var error = panel.querySelector(".error");
-    panel.querySelectorAll("button").forEach(function (b) { b.disabled = true; });
-    return post("/events/" + currentId + "/location", {location: {lng: lng, lat: lat}, note: note})
-      .then(function () { clearCandidates(); return refresh(); })
-      .catch(function (err) {
-        panel.querySelectorAll("button").forEach(function (b) { b.disabled = false; });
-        if (error) { error.textContent = T("msg.error") + ": " + err.message; error.hidden = false; }
-      });
-  }
-
   function actions(e, ranked) {
     var allowed = e.allowed_actions || [];
     var out = [];
@@ -435,7 +351,7 @@
       row(T("panel.redo_count"), e.redo_count ?
         "<span data-testid='redo-count'>" + esc(e.redo_count) + "</span>" : "") +
       "</table>" + (e.description ? "<p class='desc'>" + esc(e.description) + "</p>" : "") +
-      actions(e, ranked) + locate(e, found) + "<div class='duban-slot'></div>" + merging(e) +
+      actions(e, ranked) + where.section(e, found) + "<div class='duban-slot'></div>" + merging(e) +
       routing(e) +
       candidates(e, ranked) + photos(attachments) + history(e);
     if (window.OpsBoards) window.OpsBoards.section(e.id, panel);  // 督办 and their replies
@@ -443,7 +359,7 @@
     panel.setAttribute("data-event", e.id);
     panel.setAttribute("data-state", e.state);
     panel.setAttribute("data-located", e.lng == null ? "false" : "true");
-    drawCandidates(e);
+    where.draw(e);
   }
 
   function refresh() {
@@ -457,7 +373,7 @@
         .catch(function () { return []; })
     ]).then(function (parts) {
       var e = parts[0];
-      var ask = unlocated(e) && e.address ?
+      var ask = where.unlocated(e) && e.address ?
         api("/geocode?q=" + encodeURIComponent(e.address)).catch(function () { return null; }) :
         Promise.resolve(null);
       return ask.then(function (found) {
@@ -475,7 +391,7 @@
   }
 
   function open(id) {
-    if (id !== currentId) { stopPicking(); clearCandidates(); }
+    if (id !== currentId) { where.stop(); where.clear(); }
     currentId = id;
     panel.hidden = false;
     layout(true);
@@ -493,14 +409,10 @@
     if (!button) return;
     var what = button.getAttribute("data-act");
     if (what === "close-panel") {
-      currentId = null; panel.hidden = true; stopPicking(); clearCandidates(); layout(false); return;
+      currentId = null; panel.hidden = true; where.stop(); where.clear(); layout(false); return;
     }
-    if (what === "pick-on-map") { pickOnMap(); return; }
-    if (what === "place-candidate") {
-      var c = placeCandidates[+button.getAttribute("data-index")];
-      if (c) placeAt(c.lng, c.lat, T("panel.placed_candidate") + ": " + c.text);
-      return;
-    }
+    if (what === "pick-on-map") { where.pick(); return; }
+    if (what === "place-candidate") { where.placeCandidate(+button.getAttribute("data-index")); return; }
     if (what === "cancel") { panel.querySelector("form.target").hidden = true; return; }
     if (what === "route-form") { targetForm("route"); return; }
     if (what === "transfer-form") { targetForm("transfer"); return; }
