@@ -260,14 +260,11 @@ def up(
     db_upgrade()
 
     async def has_demo(_: Settings, url: str) -> bool:
+        from gridsvc.demo.build import demo_is_loaded
+
         connection = await connect(url)
         try:
-            return bool(
-                await connection.fetchval(
-                    "SELECT EXISTS (SELECT 1 FROM layers l JOIN jurisdictions j "
-                    "ON j.id = l.jurisdiction_id WHERE j.code = 'LI')"
-                )
-            )
+            return await demo_is_loaded(connection)
         finally:
             await connection.close()
 

@@ -59,6 +59,11 @@ class Settings(BaseSettings):
         return self.shared_geodata / "osm" / "liechtenstein-latest.osm.pbf"
 
     @property
+    def demo_ninghua_osm(self) -> Path:
+        """The demo's second county: the Ninghua county seat (Fujian), OSM XML."""
+        return self.shared_geodata / "osm" / "cn_sanming_ninghua.osm"
+
+    @property
     def county_boundaries(self) -> Path:
         return self.shared_geodata / "boundaries" / "cn_target_counties_gcj02.geojson"
 

@@ -305,7 +305,7 @@ CASES: list[Case] = [
     Case("GET", "/jurisdictions", at("/jurisdictions"), expect(200, STAFF)),
     Case("GET", "/jurisdictions/{code}", at("/jurisdictions/LI"), expect(200, STAFF)),
     # roads, squads, ETA, coverage
-    Case("GET", "/roads", at("/roads"), expect(200, DESK)),
+    Case("GET", "/roads", at("/roads?jurisdiction=LI"), expect(200, DESK)),
     Case("GET", "/roads/networks", at("/roads/networks"), expect(200, DESK)),
     Case(
         "GET", "/roads/edges", at("/roads/edges", params={"bbox": "9.50,47.12,9.54,47.15"}), expect(200, DESK)

@@ -17,7 +17,7 @@ from gridsvc.coverage.service import refresh
 from gridsvc.database.pool import connect
 from gridsvc.eta.engine import EtaEngine
 from gridsvc.jurisdictions import service as jurisdictions
-from gridsvc.roads.service import import_roads, load_graph
+from gridsvc.roads.service import current_network, import_roads, load_graph
 from gridsvc.settings import Settings
 from gridsvc.squads.service import SquadRecord, upsert_squads
 from tests.roads_support import scratch_database
@@ -58,7 +58,8 @@ async def test_stored_times_equal_the_engine(
         "ON j.id = s.jurisdiction_id AND j.code = 'LI' "
         "WHERE s.code LIKE 'SQ-LI-%' ORDER BY s.id"
     )
-    graph = await load_graph(db, cache_dir=settings.road_cache_dir)
+    network = await current_network(db, jurisdiction="LI")  # the demo has two counties' networks
+    graph = await load_graph(db, cache_dir=settings.road_cache_dir, network=network)
     assert graph is not None
     engine = EtaEngine(graph, offroad_speed_kmh=settings.eta_offroad_speed_kmh)
     stations = engine.snapper.snap(

@@ -135,8 +135,9 @@ def test_d1_a_ping_too_far_from_any_road_is_refused_naming_the_distance(
 def test_d1_a_ping_where_no_roads_are_loaded_is_stored_and_left_out_of_eta(
     client: TestClient, squad: dict[str, Any]
 ) -> None:
-    """Ninghua (Fujian) is a demo jurisdiction without imported roads: the ping is kept for
-    the track, and /eta says the squad cannot be reached instead of failing."""
+    """A Liechtenstein squad pinging from Ninghua (Fujian), off its own network (Liechtenstein's
+    roads): the ping is kept for the track, and /eta says the squad cannot be reached instead
+    of failing."""
     response = client.post(
         f"/squads/{squad['id']}/positions", json={"lat": 26.2625, "lng": 116.6405, "timestamp": _now()}
     )
@@ -247,8 +248,11 @@ async def test_d1_the_app_starts_with_bad_stations_and_positions_stored(
     settings: Settings, planted: int, db: asyncpg.Connection, demo: Any
 ) -> None:
     """Rows stored before the checks existed: flagged and skipped, never a failed start."""
+    # Of Liechtenstein: a squad of no jurisdiction stationed outside every county would go on
+    # the network with the nearest road (Ninghua's, from the equator), not the one asked here.
     await db.execute(
-        "UPDATE squads SET station = ST_SetSRID(ST_MakePoint($2, $3), 4326) WHERE id = $1",
+        "UPDATE squads SET station = ST_SetSRID(ST_MakePoint($2, $3), 4326), "
+        "jurisdiction_id = (SELECT id FROM jurisdictions WHERE code = 'LI') WHERE id = $1",
         planted,
         BAD["lng"],
         BAD["lat"],

@@ -282,7 +282,7 @@ def test_bounded_travel_matrix_equals_full_trees(patrol: tuple[TestClient, Clock
     from gridsvc.patrols import routes
 
     client, _clock = patrol
-    engine = client.app.state.eta.engine  # type: ignore[attr-defined]
+    engine = client.app.state.eta.state_for("LI").engine  # type: ignore[attr-defined]
     graph = engine.graph
     rng = np.random.default_rng(3)
     centre = int(rng.integers(graph.node_count))

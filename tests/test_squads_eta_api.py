@@ -92,7 +92,7 @@ def test_eta_endpoint_agrees_with_networkx(client: TestClient) -> None:
     """The API wiring adds nothing: drive time equals networkx on the loaded graph."""
     from test_eta_engine import reference_graph, with_points
 
-    engine = client.app.state.eta.engine  # type: ignore[attr-defined]
+    engine = client.app.state.eta.state_for("LI").engine  # type: ignore[attr-defined]
     scene_point = {"lat": 47.0660, "lng": 9.4990}  # Balzers
     body = client.get("/eta", params=scene_point).json()
     scene = engine.snapper.snap(np.array([scene_point["lng"]]), np.array([scene_point["lat"]]))

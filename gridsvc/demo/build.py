@@ -1,7 +1,9 @@
 """``gridsvc demo build``: a complete demo jurisdiction from real data, through the real importers.
 
 Liechtenstein plays one county (its 11 municipalities the townships); the GCJ-02 county
-boundaries of Fujian, Wenzhou and Ankang are loaded as boundary-only jurisdictions. Each
+boundaries of Fujian, Wenzhou and Ankang are loaded as jurisdictions, and one of them,
+Ninghua (350424), becomes a second working county (:mod:`gridsvc.demo.ninghua`), so one
+centre dispatches for two jurisdictions. Each
 demo layer is written to ``geodata/demo/*.geojson`` and imported with the same code path
 as ``gridsvc grids import``, so the demo exercises what an operator would run.
 """
@@ -12,11 +14,14 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import asyncpg
 from tqdm import tqdm
 
 from gridsvc.database.migrate import upgrade
 from gridsvc.database.pool import connect
 from gridsvc.demo.events import build_demo_events
+from gridsvc.demo.ninghua import NINGHUA
+from gridsvc.demo.ninghua_import import build_ninghua
 from gridsvc.demo.osm import DemoLayers, build_demo_layers
 from gridsvc.demo.roads import build_demo_roads
 from gridsvc.geocode.service import BUILD_STEPS, build_index
@@ -53,6 +58,18 @@ def write_demo_files(layers: DemoLayers, directory: Path = DEMO_DIR) -> dict[str
     layers.stations.to_file(stations, driver="GeoJSON", engine="pyogrio")
     files["stations"] = stations
     return files
+
+
+async def demo_is_loaded(connection: asyncpg.Connection) -> bool:
+    """Both demo counties have grid layers (``gridsvc up`` rebuilds a demo from before
+    Ninghua was added)."""
+    loaded: bool = await connection.fetchval(
+        "SELECT count(DISTINCT j.code) = $2 FROM layers l JOIN jurisdictions j "
+        "ON j.id = l.jurisdiction_id WHERE j.code = ANY($1)",
+        [DEMO_COUNTY, NINGHUA],
+        2,
+    )
+    return loaded
 
 
 async def build_demo(
@@ -122,9 +139,13 @@ async def build_demo(
                 f"{h3_info['cells']} cells ({h3_info['straddling']} straddling)"
             )
         await build_demo_roads(connection, settings, pbf=pbf, layers=layers, echo=echo)
+        # The second county needs the boundaries (its real GCJ-02 polygon, in WGS84 now).
+        extracts: list[tuple[Path, str | None]] = [(pbf, DEMO_COUNTY)]
+        if await build_ninghua(connection, settings, directory=DEMO_DIR, echo=echo):
+            extracts.append((settings.demo_ninghua_osm, NINGHUA))
         with tqdm(total=len(BUILD_STEPS), desc="geocoder", unit="step", file=sys.stderr, disable=None) as bar:
             geocoder = await build_index(
-                connection, settings=settings, source=pbf, progress=lambda _step: bar.update(1)
+                connection, settings=settings, extracts=extracts, progress=lambda _step: bar.update(1)
             )
         echo(f"geocoder: build {geocoder.build_id}, {geocoder.entries} entries {geocoder.by_kind}")
         # the offline street base map (/tiles) from the same extract

@@ -2,8 +2,8 @@
 
 The real Yuncheng city-management standard becomes the matter catalogue. Following the
 pattern of the source articles (city-management matters delegated down to township squads,
-specialist matters kept by county departments), each township's delegation list holds the
-matters owned by urban management (城市管理), plus, for the larger townships, the
+specialist matters kept by county departments), each township's delegation list (Liechtenstein's
+and Ninghua's) holds the matters owned by urban management (城市管理), plus, for the larger townships, the
 market-supervision matters; the rest go to their departments (清单之外无执法). Urgent matters
 (limits in hours) are auto-dispatched; the others wait for an operator to confirm.
 """
@@ -23,6 +23,8 @@ from gridsvc.settings import PROJECT_ROOT, Settings
 from gridsvc.webhooks.service import save_integration
 
 DEMO_INTEGRATION = "hotline-demo"
+# Liechtenstein and Ninghua (gridsvc.demo.ninghua): one centre, two counties.
+DEMO_COUNTIES = ("LI", "350424")
 LARGER_TOWNSHIPS = {"LI-VADUZ", "LI-SCHAAN", "LI-TRIESEN", "LI-BALZERS", "LI-ESCHEN"}
 
 
@@ -53,8 +55,9 @@ async def build_demo_events(
     towns = [
         r["code"]
         for r in await connection.fetch(
-            "SELECT code FROM current_grids WHERE layer = 'enforcement' AND jurisdiction_id = "
-            "(SELECT id FROM jurisdictions WHERE code = 'LI') ORDER BY code"
+            "SELECT code FROM current_grids WHERE layer = 'enforcement' AND jurisdiction_id IN "
+            "(SELECT id FROM jurisdictions WHERE code = ANY($1)) ORDER BY code",
+            list(DEMO_COUNTIES),
         )
     ]
     city = [
@@ -69,12 +72,17 @@ async def build_demo_events(
             "SELECT code FROM matters WHERE owner_department = 'market' ORDER BY code"
         )
     ]
-    has_lists = await connection.fetchval(
-        "SELECT count(*) FROM delegation_lists WHERE enforcement_code = ANY($1)", towns
-    )
-    if not has_lists:
+    # Per township: a re-run adds the lists of a county added since (Ninghua) and keeps the rest.
+    listed = {
+        r["enforcement_code"]
+        for r in await connection.fetch(
+            "SELECT DISTINCT enforcement_code FROM delegation_lists WHERE enforcement_code = ANY($1)", towns
+        )
+    }
+    missing = [town for town in towns if town not in listed]
+    if missing:
         start = datetime.now(UTC) - timedelta(days=30)
-        for town in towns:
+        for town in missing:
             codes = city + (market if town in LARGER_TOWNSHIPS else [])
             await create_list(
                 connection,
@@ -85,7 +93,7 @@ async def build_demo_events(
                 source="gridsvc demo",
             )
         echo(
-            f"delegation lists: {len(towns)} townships, {len(city)} urban-management matters "
+            f"delegation lists: {len(missing)} townships, {len(city)} urban-management matters "
             f"each (+{len(market)} market matters for the larger ones)"
         )
     integration = await save_integration(connection, name=DEMO_INTEGRATION, callback_url=callback_url)

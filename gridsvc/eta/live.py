@@ -296,7 +296,7 @@ class EtaHolder:
         squads: dict[int, SquadOrigin] = {}
         groups: dict[int, list[dict[str, Any]]] = {}
         for row in rows:
-            state = _state_for(states, network_of, row["jurisdiction"])
+            state = self._squad_state(states, network_of, row)
             if state is not None:
                 groups.setdefault(state.network["id"], []).append(row)
         for network_id, members in groups.items():
@@ -343,6 +343,23 @@ class EtaHolder:
                 await self._refresh_coverage_with(connection, settings=self.settings, engines=engines)
         except Exception:  # coverage is a planning view; never take the app down for it
             log.exception("coverage refresh failed")
+
+    def _squad_state(
+        self, states: dict[int, NetworkState], network_of: dict[str, int | None], row: dict[str, Any]
+    ) -> NetworkState | None:
+        """A squad's network: its jurisdiction's. A squad of no jurisdiction is placed like a
+        scene at its station (the jurisdiction the station lies in, the rule its scope follows),
+        so that it keeps a network when several counties have one and none is the default."""
+        if row["jurisdiction"] is not None:
+            return _state_for(states, network_of, row["jurisdiction"])
+        x, y = row["station"].x, row["station"].y
+        code = self.jurisdiction_at(x, y)
+        if code is not None:
+            return _state_for(states, network_of, code)
+        if (state := _default(states)) is not None or not states:
+            return state
+        lng, lat = np.array([x]), np.array([y])
+        return min(states.values(), key=lambda st: float(st.engine.snapper.snap(lng, lat).offroad_m[0]))
 
     def _engine_of(self, squad: SquadOrigin | None) -> EtaEngine | None:
         state = self.states.get(squad.network_id) if squad and squad.network_id is not None else None

@@ -134,6 +134,7 @@ class GeocodeIndex:
             precision=precision,  # type: ignore[arg-type]
             town=town,
             osm_id=entry.osm_id,
+            jurisdiction=entry.jurisdiction,
         )
 
     def _with_number(self, parsed: Parsed, text_key: str) -> list[Candidate]:

@@ -24,6 +24,9 @@ class Entry:
     postcode: str | None = None
     towns: list[str] = field(default_factory=list)
     osm_id: str | None = None
+    # The jurisdiction whose extract the entry comes from (None: division names, or a
+    # build from one extract given without one).
+    jurisdiction: str | None = None
 
 
 class Candidate(BaseModel):
@@ -39,6 +42,9 @@ class Candidate(BaseModel):
     )
     town: str | None = None
     osm_id: str | None = None
+    jurisdiction: str | None = Field(
+        default=None, description="code of the jurisdiction whose extract holds the entry"
+    )
 
 
 class GeocodeAnswer(BaseModel):

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import json
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -90,20 +91,45 @@ def _division_code_entries(
 
 
 async def build_index(
-    connection: asyncpg.Connection, *, settings: Settings, source: Path, progress: Progress | None = None
+    connection: asyncpg.Connection,
+    *,
+    settings: Settings,
+    source: Path | None = None,
+    extracts: Sequence[tuple[Path, str | None]] = (),
+    progress: Progress | None = None,
 ) -> BuildReport:
-    """Build the geocoder's index from ``source`` and make it current (atomic replace).
+    """Build the geocoder's index from ``source`` or from several ``extracts`` (file,
+    jurisdiction code: each entry is tagged with the jurisdiction of its extract) and make
+    it current (atomic replace).
 
     Raises
     ------
     ExtractError
-        The extract is missing or holds nothing to index (the current index is kept).
+        An extract is missing or holds nothing to index (the current index is kept).
     """
     started = time.monotonic()
     step = progress or (lambda _s: None)
+    sources = list(extracts) + ([(source, None)] if source is not None else [])
+    if not sources:
+        raise ExtractError("no OSM extract given")
     step("read extract")
-    extract = await asyncio.to_thread(read_extract, source)
-    entries = extract.entries
+    entries: list[Entry] = []
+    ranges = []  # the entries of each extract are contiguous: their ids tell the jurisdiction
+    skipped: Counter[str] = Counter()
+    for path, jurisdiction in sources:
+        extract = await asyncio.to_thread(read_extract, path)
+        for entry in extract.entries:
+            entry.jurisdiction = jurisdiction
+        ranges.append(
+            {
+                "source": str(path),
+                "jurisdiction": jurisdiction,
+                "first": len(entries),
+                "entries": len(extract.entries),
+            }
+        )
+        entries += extract.entries
+        skipped.update(extract.skipped)
     step("jurisdictions")
     areas = await _jurisdiction_areas(connection)
     townships = [
@@ -116,15 +142,15 @@ async def build_index(
     add_towns(entries, townships)
     entries += _division_entries({c: a for c, a in areas.items() if a["level"] == "township"})
     step("division codes")
-    skipped = Counter(extract.skipped)
     entries += _division_code_entries(settings.division_codes_dir, areas, skipped)
     by_kind: Counter[str] = Counter(e.kind for e in entries)
     towns = {t for e in entries for t in e.towns}
-    report = {"by_kind": dict(by_kind), "towns": len(towns), "skipped": dict(skipped)}
+    report = {"by_kind": dict(by_kind), "towns": len(towns), "skipped": dict(skipped), "extracts": ranges}
+    source_text = ", ".join(str(path) for path, _ in sources)
     step("write PostGIS")
     async with connection.transaction():
         await connection.execute(queries.LOCK_BUILDS)
-        build_id: int = await connection.fetchval(queries.INSERT_BUILD, str(source), len(entries), report)
+        build_id: int = await connection.fetchval(queries.INSERT_BUILD, source_text, len(entries), report)
         await _copy_entries(connection, build_id, entries)
         retired = [r["id"] for r in await connection.fetch(queries.RETIRE_CURRENT)]
         if retired:
@@ -133,7 +159,7 @@ async def build_index(
     step("done")
     return BuildReport(
         build_id=build_id,
-        source=str(source),
+        source=source_text,
         entries=len(entries),
         by_kind=dict(by_kind),
         towns=len(towns),
@@ -154,6 +180,15 @@ async def _copy_entries(connection: asyncpg.Connection, build_id: int, entries: 
         await connection.copy_records_to_table(
             "geocode_entries", records=rows[start : start + _COPY_CHUNK], columns=queries.ENTRY_COLUMNS
         )
+
+
+def _tag_jurisdictions(entries: list[Entry], report: Any) -> None:
+    """Tag entries with their extract's jurisdiction from the build report's id ranges."""
+    if isinstance(report, str):
+        report = json.loads(report)
+    for extract in (report or {}).get("extracts", []):
+        for entry in entries[extract["first"] : extract["first"] + extract["entries"]]:
+            entry.jurisdiction = extract["jurisdiction"]
 
 
 # -- the index of this process -------------------------------------------------------------
@@ -178,6 +213,7 @@ async def current_index(connection: asyncpg.Connection | asyncpg.Pool) -> Geocod
         if hit is None:
             rows = await connection.fetch(queries.BUILD_ENTRIES, build["id"])
             entries = [Entry(**dict(r)) for r in rows]
+            _tag_jurisdictions(entries, build["report"])
             hit = await asyncio.to_thread(GeocodeIndex, build["id"], entries)
             _loaded.clear()  # keep only the newest build of this process
             _loaded[identity] = hit

@@ -40,6 +40,7 @@ async def import_layer(
     resolution: int,
     progress: Callable[[int], None] | None = None,
     allow_outside: bool = False,
+    extent: BaseGeometry | None = None,
 ) -> ImportResult:
     """Replace the current version of a layer with ``prepared``, all or nothing.
 
@@ -47,6 +48,9 @@ async def import_layer(
     queryable. Raises :class:`GridImportError` when the jurisdiction is unknown, or when
     no grid touches the jurisdiction's boundary (a wrong ``--jurisdiction`` or ``--crs``)
     unless ``allow_outside``; grids outside it are listed in the report either way.
+    ``extent`` (default: the jurisdiction's boundary) is the area whose cells no grid touches
+    are stored as explicit gaps; a layer drawn over part of a large county (the demo's
+    Ninghua seat) passes that part, rather than storing a gap row for every cell of the county.
     """
     jurisdiction = await jurisdictions.get(connection, code=jurisdiction_code)
     if jurisdiction is None:
@@ -67,7 +71,11 @@ async def import_layer(
     outside = _outside(prepared, boundary, jurisdiction_code, allow_outside=allow_outside)
     # The cover is the CPU-heavy part; keep the event loop free while it runs.
     cover = await asyncio.to_thread(
-        cover_layer, geometries, resolution=resolution, extent=boundary, progress=progress
+        cover_layer,
+        geometries,
+        resolution=resolution,
+        extent=boundary if extent is None else extent,
+        progress=progress,
     )
     report = dict(prepared.report)
     report["h3"] = {
