@@ -20,6 +20,7 @@ from shapely.geometry import shape
 from gridsvc.demo.build import demo_is_loaded
 from gridsvc.demo.ninghua import NINGHUA
 from gridsvc.geo.crs import gcj02_to_wgs84
+from gridsvc.live.demo import DemoFeed
 from gridsvc.settings import Settings
 from tests.test_roads_jurisdictions import assert_matches_networkx
 
@@ -199,3 +200,14 @@ async def test_up_rebuilds_a_demo_without_ninghua(rollback: asyncpg.Connection) 
         "DELETE FROM layers WHERE jurisdiction_id = (SELECT id FROM jurisdictions WHERE code = $1)", NINGHUA
     )
     assert not await demo_is_loaded(rollback)
+
+
+async def test_the_up_feed_posts_work_orders_in_both_counties(database_url: str) -> None:
+    """`gridsvc up`'s background feed takes its batches of work orders from each county in turn."""
+    feed = DemoFeed(base_url="http://127.0.0.1:9", database_url=database_url, rate=1.0, token="unused")
+    counties = []
+    for _ in range(2):
+        placed = [o["location"] for o in await feed._orders() if o.get("location")]
+        assert placed
+        counties.append({"LI" if p["lng"] < 30 else NINGHUA for p in placed})
+    assert counties == [{"LI"}, {NINGHUA}]

@@ -17,7 +17,7 @@ import shapely
 from gridsvc.eta.engine import EtaEngine, Snap
 from gridsvc.roads.cache import RoadGraph
 from gridsvc.roads.graph import build_network, compact
-from gridsvc.roads.service import load_graph
+from gridsvc.roads.service import current_network, load_graph
 from gridsvc.roads.speeds import load_speed_table
 from gridsvc.settings import PROJECT_ROOT, Settings
 
@@ -32,7 +32,9 @@ async def li_graph(demo: dict[str, Path], settings: Settings, database_url: str)
 
     connection = await connect(database_url)
     try:
-        graph = await load_graph(connection, cache_dir=settings.road_cache_dir)
+        # the demo has two counties' networks: this is Liechtenstein's
+        network = await current_network(connection, jurisdiction="LI")
+        graph = await load_graph(connection, cache_dir=settings.road_cache_dir, network=network)
     finally:
         await connection.close()
     assert graph is not None

@@ -324,6 +324,15 @@ def test_geocode_build_and_search_commands(server_url: str, shared_geodata: Path
         assert "not found" in missing.output and "Traceback" not in missing.output
         again = runner.invoke(app, ["geocode", "search", street])
         assert json.loads(again.stdout)["build_id"] == answer["build_id"]
+        # Two counties in one index, each entry tagged with its extract's jurisdiction.
+        liechtenstein = shared_geodata / "osm" / "liechtenstein-latest.osm.pbf"
+        both = runner.invoke(
+            app, ["geocode", "build", "--osm", f"{liechtenstein}=LI", "--osm", f"{extract}=350424"]
+        )
+        assert both.exit_code == 0, both.output
+        for typed, jurisdiction in ((street, "350424"), ("Städtle 1, Vaduz", "LI")):
+            best = json.loads(runner.invoke(app, ["geocode", "search", typed]).stdout)["candidates"][0]
+            assert best["jurisdiction"] == jurisdiction, (typed, best)
     finally:
         get_settings.cache_clear()
         asyncio.run(in_scratch(lambda admin: admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')))

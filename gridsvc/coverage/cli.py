@@ -52,14 +52,14 @@ async def _import_roads(
         networks = await current_networks(connection)
         if source is not None and len(networks) <= 1:
             # The geocoder indexes the same extract, so addresses and roads agree.
-            report = await build_with_bar(settings, url, source)
+            report = await build_with_bar(settings, url, [(source, jurisdiction)])
             typer.echo(f"geocoder build {report.build_id}: {report.entries} entries {report.by_kind}")
         elif source is not None:
-            # The geocoder indexes one extract: rebuilding it from this county's would lose
-            # the other counties' addresses.
+            # Rebuilding from this county's extract alone would lose the other counties'
+            # addresses: the index of several is built with one --osm FILE=CODE per county.
             typer.echo(
-                f"geocoder kept: {len(networks)} jurisdictions have roads and the geocoder "
-                "indexes one extract (gridsvc geocode build --osm FILE to choose)"
+                f"geocoder kept: {len(networks)} jurisdictions have roads (rebuild it with "
+                "gridsvc geocode build --osm FILE=CODE, once per county)"
             )
         return result
     finally:

@@ -15,8 +15,8 @@ from gridsvc.settings import Settings
 geocode_app = typer.Typer(help="The offline geocoder (addresses -> points).", no_args_is_help=True)
 
 
-async def build_with_bar(settings: Settings, url: str, source: Path) -> Any:
-    """Build the index from ``source``, a progress bar over the build's steps."""
+async def build_with_bar(settings: Settings, url: str, extracts: list[tuple[Path, str | None]]) -> Any:
+    """Build the index from ``extracts`` (file, jurisdiction), a progress bar over the steps."""
     from gridsvc.geocode.service import BUILD_STEPS, build_index
 
     connection = await connect(url)
@@ -27,7 +27,7 @@ async def build_with_bar(settings: Settings, url: str, source: Path) -> Any:
         bar.update(1)
 
     try:
-        return await build_index(connection, settings=settings, source=source, progress=step)
+        return await build_index(connection, settings=settings, extracts=extracts, progress=step)
     finally:
         bar.close()
         await connection.close()
@@ -36,12 +36,22 @@ async def build_with_bar(settings: Settings, url: str, source: Path) -> Any:
 @geocode_app.command("build")
 def geocode_build(
     osm: Annotated[
-        Path | None, typer.Option(help="OSM extract, .osm.pbf or .osm (default: the demo's Liechtenstein)")
+        list[str] | None,
+        typer.Option(
+            help="OSM extract, .osm.pbf or .osm, as FILE or FILE=JURISDICTION (the entries are "
+            "tagged with it); repeat for several counties (default: the demo's Liechtenstein)"
+        ),
     ] = None,
 ) -> None:
-    """Build the geocoder's index from an OSM extract and the division codes (replaces the
+    """Build the geocoder's index from OSM extracts and the division codes (replaces the
     current index atomically)."""
-    report = run(lambda settings, url: build_with_bar(settings, url, osm or settings.demo_pbf))
+    extracts: list[tuple[Path, str | None]] = []
+    for given in osm or []:
+        path, sep, code = given.rpartition("=")
+        if not sep or Path(given).exists():  # a file whose name holds "=" is a file
+            path, code = given, ""
+        extracts.append((Path(path), code.strip() or None))
+    report = run(lambda settings, url: build_with_bar(settings, url, extracts or [(settings.demo_pbf, None)]))
     typer.echo(
         f"geocoder build {report.build_id}: {report.entries} entries {report.by_kind}, "
         f"{report.towns} towns, {report.seconds} s"

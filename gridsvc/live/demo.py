@@ -1,7 +1,7 @@
 """A living demo for ``gridsvc up``: accounts to log in with, and a stream of work orders.
 
 Once the server answers, a background thread posts generated 12345 work orders over the
-demo jurisdiction, signed with the ``hotline-demo`` integration's secret, at a steady rate
+demo counties (a batch from each in turn), signed with the ``hotline-demo`` integration's secret, at a steady rate
 (``--replay-rate``, orders per second), exactly as the hotline would. So that the map does
 not only fill up, the same thread plays the field: for each order it moves a few open demo
 events one step along the main path (派遣 → 签收 → 到场, the squad's AVL position jumping to
@@ -74,7 +74,7 @@ class DemoFeed(threading.Thread):
         database_url: str,
         rate: float,
         token: str,
-        jurisdiction: str = "LI",
+        jurisdictions: tuple[str, ...] = ("LI", "350424"),
         steps_per_order: int = 3,
     ) -> None:
         super().__init__(name="gridsvc-demo-feed", daemon=True)
@@ -82,9 +82,11 @@ class DemoFeed(threading.Thread):
         self.database_url = database_url
         self.rate = rate
         self.token = token
-        self.jurisdiction = jurisdiction
+        # one centre, two counties: each batch of orders comes from the next one in turn
+        self.jurisdictions = jurisdictions
         self.steps_per_order = steps_per_order
         self.posted = 0
+        self.batches = 0
         self.rng = random.Random()
         self._stub: asyncio.Server | None = None
 
@@ -160,11 +162,13 @@ class DemoFeed(threading.Thread):
             await connection.close()
 
     async def _orders(self) -> list[dict[str, Any]]:
+        jurisdiction = self.jurisdictions[self.batches % len(self.jurisdictions)]
+        self.batches += 1
         connection = await connect(self.database_url)
         try:
             return await generate_work_orders(
                 connection,
-                jurisdiction=self.jurisdiction,
+                jurisdiction=jurisdiction,
                 count=BATCH,
                 seed=self.rng.randrange(1 << 30),
                 prefix=f"DEMO{datetime.now(UTC):%H%M%S}-",

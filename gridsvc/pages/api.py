@@ -14,6 +14,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import RedirectResponse
 
+from gridsvc.auth import scope
 from gridsvc.auth.deps import principal_or_none
 from gridsvc.auth.models import Principal
 from gridsvc.auth.policy import PAGE_READERS
@@ -59,9 +60,13 @@ def _config(request: Request, who: Principal, info: dict[str, Any] | None) -> di
     }
 
 
-async def _jurisdiction(request: Request) -> dict[str, Any] | None:
+async def _jurisdiction(request: Request, who: Principal) -> dict[str, Any] | None:
     pool = request.app.state.pool
-    code = request.query_params.get("j") or await opsmap.default_jurisdiction(pool)
+    code = request.query_params.get("j")
+    if code is None and (own := await scope.jurisdiction_codes(pool, who)):
+        # a field account's page opens on its own county (a Ninghua grid head on Ninghua)
+        code = await opsmap.default_jurisdiction(pool, within=own)
+    code = code or await opsmap.default_jurisdiction(pool)
     if code is None:
         return None
     info = await opsmap.jurisdiction_info(pool, code)
@@ -105,7 +110,7 @@ async def ops_page(request: Request) -> Response:
         return _login(request)
     if who.role not in DESK_ROLES:
         return RedirectResponse("/inbox", status_code=303)
-    info = await _jurisdiction(request)
+    info = await _jurisdiction(request, who)
     config = _config(request, who, info)
     # the layer keys before their data: ops.js builds the layer control at once, map.js fills it
     layers = await _map_layers(request, info) if info else None
@@ -127,7 +132,7 @@ async def inbox_page(request: Request) -> Response:
         return _login(request)
     if who.role == "integration":
         raise APIError(403, "forbidden", "the hotline has no inbox")
-    info = await _jurisdiction(request)
+    info = await _jurisdiction(request, who)
     return render(
         request, "inbox.html", who_name=who.display_name or who.name, config=_config(request, who, info)
     )

@@ -37,10 +37,15 @@ JURISDICTION = """
 SELECT code, name, name_zh, timezone, ST_SimplifyPreserveTopology(boundary, 0.0001) AS boundary
 FROM jurisdictions WHERE code = $1
 """
+# With several counties (the demo's Liechtenstein and Ninghua) the one whose grids were
+# imported first, so the map a page opens on does not change when a county is added.
 DEFAULT_JURISDICTION = """
 SELECT j.code FROM jurisdictions j
 WHERE EXISTS (SELECT 1 FROM layers l WHERE l.jurisdiction_id = j.id)
-ORDER BY (j.level = 'county') DESC, j.code LIMIT 1
+  AND ($1::text[] IS NULL OR j.code = ANY($1))
+ORDER BY (j.level = 'county') DESC,
+         (SELECT min(l.id) FROM layers l WHERE l.jurisdiction_id = j.id), j.code
+LIMIT 1
 """
 VERSION = "SELECT coalesce(max(id), 0) FROM layer_versions"
 
@@ -64,8 +69,11 @@ class MapLayers:
     etag: str
 
 
-async def default_jurisdiction(connection: asyncpg.Connection | asyncpg.Pool) -> str | None:
-    code: str | None = await connection.fetchval(DEFAULT_JURISDICTION)
+async def default_jurisdiction(
+    connection: asyncpg.Connection | asyncpg.Pool, *, within: list[str] | None = None
+) -> str | None:
+    """The jurisdiction a page's map opens on (limited to ``within`` when given)."""
+    code: str | None = await connection.fetchval(DEFAULT_JURISDICTION, within)
     return code
 
 
