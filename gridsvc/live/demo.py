@@ -1,11 +1,12 @@
 """A living demo for ``gridsvc up``: accounts to log in with, and a stream of work orders.
 
 Once the server answers, a background thread posts generated 12345 work orders over the
-demo counties (a batch from each in turn), signed with the ``hotline-demo`` integration's secret, at a steady rate
-(``--replay-rate``, orders per second), exactly as the hotline would. So that the map does
-not only fill up, the same thread plays the field: for each order it moves a few open demo
-events one step along the main path (派遣 → 签收 → 到场, the squad's AVL position jumping to
-the scene → 处置 → 核查 → 结案), through the real API with a demo account's token.
+demo counties (a batch from each in turn), signed with the ``hotline-demo`` integration's
+secret, at a steady rate (``--replay-rate``, orders per second), exactly as the hotline
+would. So that the map does not only fill up, the same thread plays the field: for each
+order it moves a few open demo events one step along the main path (派遣 → 签收 → 到场, the
+squad's AVL position jumping to the scene → 处置 → 核查 → 结案), through the real API with a
+demo account's token.
 """
 
 from __future__ import annotations
