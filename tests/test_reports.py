@@ -264,17 +264,46 @@ async def test_rollups_give_the_direct_answer(
             "SELECT count(*) FROM report_rollup_days WHERE day BETWEEN $1 AND $2", previous_first, LAST
         )
         assert rolled_days == 6
-        # a change after the rollup (a late 退单 on E5) is picked up by the job's refresh
-        act(app_client, scenario["ids"]["E5"], "return", note="改由部门处理")
-        await stamp(db, scenario["ids"]["E5"], "return", local(LAST, 18))
-        await db.execute("UPDATE events SET updated_at = now() WHERE id = $1", scenario["ids"]["E5"])
-        days = await service.refresh(db, now=now, sign_for_minutes=30)
-        assert LAST in days
-        after = await service.summary(db, by="township", sign_for_minutes=30, **args)
-        direct = await service.summary(db, by="township", sign_for_minutes=30, use_rollups=False, **args)
-        assert after.total.returns == 2 and after.model_dump() == direct.model_dump()
     finally:
         await db.close()
+
+
+async def test_a_late_change_after_the_rollup_is_picked_up(
+    app_client: TestClient, scenario: dict, clock: FrozenClock, database_url: str
+) -> None:
+    """A late 退单 on a day already rolled up is picked up by the job's refresh. On a day of its
+    own (April 2031): the module's scenario stays as the table above says, whatever the order
+    the tests run in."""
+    day = date(2031, 4, 8)
+    now = local(day + timedelta(days=10), 12)
+    db = await connect(database_url)
+    try:
+        ((grid, _town),) = await quiet_grids(db, 1)
+        at(clock, local(day, 9))
+        case = await receive(app_client, db, grid=grid)
+        for action in ("dispatch", "sign_for", "arrive"):
+            act(app_client, case["id"], action)
+        at(clock, now)
+        await service.rebuild(db, first=day, last=day, now=now, sign_for_minutes=30)
+        args: dict[str, Any] = {
+            "first": day,
+            "last": day,
+            "jurisdiction": None,
+            "scope": service.ReportScope(),
+            "now": now,
+        }
+        before = await service.summary(db, by="township", sign_for_minutes=30, **args)
+        assert before.total.received == 1 and before.total.returns == 0
+        act(app_client, case["id"], "return", note="改由部门处理")
+        await stamp(db, case["id"], "return", local(day, 18))
+        await db.execute("UPDATE events SET updated_at = now() WHERE id = $1", case["id"])
+        days = await service.refresh(db, now=now, sign_for_minutes=30)
+        assert day in days
+        after = await service.summary(db, by="township", sign_for_minutes=30, **args)
+        direct = await service.summary(db, by="township", sign_for_minutes=30, use_rollups=False, **args)
+        assert after.total.returns == 1 and after.model_dump() == direct.model_dump()
+    finally:
+        await db.close()  # the clock stays in April: the other tests only need it past LAST
 
 
 async def test_a_township_leader_sees_its_township_only(
