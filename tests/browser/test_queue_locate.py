@@ -105,11 +105,25 @@ async def test_unlocated_filter_then_a_click_on_the_map_places_and_routes(
     await ops.evaluate("p => OpsMap.map.setView([p.lat, p.lng], 16, {animate: false})", where)
     await panel.locator("[data-testid=place-on-map]").click()
     await expect(panel.locator("[data-testid=pick-hint]")).to_be_visible()
+    # The pixel of the spot, or the nearest one within 4 px (~6 m at z16) that a marker, a
+    # label or a control does not cover: those take the click themselves (a squad's label
+    # drawn over the spot would swallow it and the test would wait for nothing).
     point = await ops.evaluate(
-        "p => { const m = OpsMap.map, xy = m.latLngToContainerPoint([p.lat, p.lng]),"
-        " box = m.getContainer().getBoundingClientRect(); return {x: box.left + xy.x, y: box.top + xy.y}; }",
+        """p => {
+          const m = OpsMap.map, c = m.latLngToContainerPoint([p.lat, p.lng]),
+                box = m.getContainer().getBoundingClientRect(), seen = [];
+          for (let r = 0; r <= 4; r++) for (let dx = -r; dx <= r; dx++) for (let dy = -r; dy <= r; dy++) {
+            if (Math.max(Math.abs(dx), Math.abs(dy)) !== r) continue;
+            const x = box.left + c.x + dx, y = box.top + c.y + dy, el = document.elementFromPoint(x, y);
+            const cover = el && el.closest(".leaflet-marker-icon, .leaflet-tooltip, .leaflet-control");
+            if (el && m.getContainer().contains(el) && !cover) return {x: x, y: y};
+            if (cover) seen.push(cover.className);
+          }
+          return {covered: seen.slice(0, 3)};
+        }""",
         where,
     )
+    assert "x" in point, f"the spot is covered on the map: {point}"
     await ops.mouse.click(point["x"], point["y"])
 
     # 4. placed and routed by the rules: out of the unlocated filter, the unit and grid shown
