@@ -27,9 +27,11 @@ from tests.reports_support import act, quiet_grids, receive, revisit, stamp
 pytestmark = pytest.mark.usefixtures("demo")
 
 ZONE = ZoneInfo("Europe/Vaduz")  # the demo county's time zone
-# This module's periods lie in 2031, far from every other test's events (received now).
-FIRST = date(2031, 3, 3)
-LAST = date(2031, 3, 5)
+# This module's periods (and the three days before them) lie in 2038, a year no other test
+# files events in: the summary counts every event of the period, not only this module's
+# (tests/test_inspections.py files closed events on its clock's 2031-03-02).
+FIRST = date(2038, 3, 1)
+LAST = date(2038, 3, 3)
 
 
 def local(day: date, hour: int, minute: int = 0) -> datetime:
@@ -230,7 +232,7 @@ def test_total_received_equals_the_events_list(app_client: TestClient, scenario:
     )
     assert listed.status_code == 200, listed.text
     assert listed.json()["total"] == body["total"]["received"] == 6
-    naive = app_client.get("/events", params={"received_from": "2031-03-03T00:00:00"})
+    naive = app_client.get("/events", params={"received_from": "2038-03-01T00:00:00"})
     assert naive.status_code == 422 and naive.json()["fields"][0]["field"] == "query.received_from"
 
 
@@ -272,9 +274,9 @@ async def test_a_late_change_after_the_rollup_is_picked_up(
     app_client: TestClient, scenario: dict, clock: FrozenClock, database_url: str
 ) -> None:
     """A late 退单 on a day already rolled up is picked up by the job's refresh. On a day of its
-    own (April 2031): the module's scenario stays as the table above says, whatever the order
+    own (April 2038): the module's scenario stays as the table above says, whatever the order
     the tests run in."""
-    day = date(2031, 4, 8)
+    day = date(2038, 4, 6)
     now = local(day + timedelta(days=10), 12)
     db = await connect(database_url)
     try:
