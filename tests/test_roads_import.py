@@ -6,7 +6,7 @@ importing Ninghua or refusing an extract never touches the demo's Liechtenstein 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,7 @@ from gridsvc.roads.service import current_network, import_roads, load_graph
 from gridsvc.roads.speeds import SpeedTableError, load_speed_table, parse_maxspeed
 from gridsvc.settings import PROJECT_ROOT, Settings
 from tests.auth_support import bearer
-from tests.roads_support import scratch_database
+from tests.roads_support import own_database_fixtures, scratch_database
 from tests.waiting import await_until
 
 FOOTWAYS_ONLY = """<?xml version='1.0' encoding='UTF-8'?>
@@ -40,30 +40,7 @@ FOOTWAYS_ONLY = """<?xml version='1.0' encoding='UTF-8'?>
 """
 
 
-@pytest.fixture(scope="module")
-async def own_database(server_url: str) -> AsyncIterator[str]:
-    async with scratch_database(server_url, "roads") as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
-def own_settings(
-    own_database: str, shared_geodata: Path, tmp_path_factory: pytest.TempPathFactory
-) -> Settings:
-    return Settings(
-        database_url=own_database,
-        shared_geodata=shared_geodata,
-        road_cache_dir=tmp_path_factory.mktemp("road-cache"),
-    )
-
-
-@pytest.fixture
-async def own_db(own_database: str) -> AsyncIterator[asyncpg.Connection]:
-    connection = await connect(own_database)
-    try:
-        yield connection
-    finally:
-        await connection.close()
+own_database, own_settings, own_db = own_database_fixtures("roads")
 
 
 @pytest.fixture(scope="module")

@@ -35,7 +35,7 @@ from gridsvc.roads.speeds import load_speed_table
 from gridsvc.settings import Settings
 from gridsvc.squads.service import SquadRecord, upsert_squads
 from tests.auth_support import bearer
-from tests.roads_support import scratch_database
+from tests.roads_support import own_database_fixtures, scratch_database
 from tests.test_eta_engine import reference_graph, with_points
 from tests.waiting import await_until
 
@@ -73,30 +73,7 @@ def cut_by_box(source: Path, target: Path, box: tuple[float, float, float, float
         writer.close()
 
 
-@pytest.fixture(scope="module")
-async def own_database(server_url: str) -> AsyncIterator[str]:
-    async with scratch_database(server_url, "roadsjur") as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
-def own_settings(
-    own_database: str, shared_geodata: Path, tmp_path_factory: pytest.TempPathFactory
-) -> Settings:
-    return Settings(
-        database_url=own_database,
-        shared_geodata=shared_geodata,
-        road_cache_dir=tmp_path_factory.mktemp("road-cache"),
-    )
-
-
-@pytest.fixture
-async def own_db(own_database: str) -> AsyncIterator[asyncpg.Connection]:
-    connection = await connect(own_database)
-    try:
-        yield connection
-    finally:
-        await connection.close()
+own_database, own_settings, own_db = own_database_fixtures("roadsjur")
 
 
 @pytest.fixture(scope="module")
