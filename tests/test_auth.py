@@ -220,15 +220,18 @@ async def test_event_list_is_the_visible_set_and_actions_are_recorded_by_name(
     grid = await community_grid(db, VADUZ["lng"], VADUZ["lat"])
     matter = await db.fetchval(
         "SELECT code FROM matters WHERE owner_department = "
-        "'urban_management' AND kind = 'event' AND NOT auto_dispatch "
+        "'urban_management' AND kind = 'event' AND NOT auto_dispatch AND NOT auto_merge "
         "ORDER BY code LIMIT 1"
     )
     squad_id, squad_code = await db.fetchrow("SELECT id, code FROM squads WHERE code = 'SQ-LI-VADUZ'")
+    # The spot furthest from any open event of the grid (none within 400 m ranks first), so
+    # no 并单 candidate can touch the new event whatever other modules left in Vaduz.
     spot = await db.fetchrow(
         "SELECT ST_X(p) AS lng, ST_Y(p) AS lat FROM (SELECT (ST_Dump(ST_GeneratePoints(geom, "
-        "300))).geom AS p FROM current_grids WHERE layer = 'community' AND code = $1) s WHERE "
-        "NOT EXISTS (SELECT 1 FROM events e WHERE ST_DWithin(e.geom::geography, "
-        "s.p::geography, 250)) LIMIT 1",
+        "300))).geom AS p FROM current_grids WHERE layer = 'community' AND code = $1) s ORDER BY "
+        "(SELECT min(ST_Distance(e.geom::geography, s.p::geography)) FROM events e WHERE "
+        "e.state <> 'closed' AND ST_DWithin(e.geom::geography, s.p::geography, 400)) DESC NULLS FIRST "
+        "LIMIT 1",
         grid,
     )
     created = client.post(
