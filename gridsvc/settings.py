@@ -137,6 +137,22 @@ class Settings(BaseSettings):
     eta_tree_cache_size: int = Field(
         default=256, ge=4, description="Shortest-path trees (one per road node) kept in memory."
     )
+    eta_method: Literal["auto", "trees", "cch"] = Field(
+        default="auto",
+        description="How squads' ETAs are prepared: 'trees' (a shortest-path tree per road node a "
+        "squad leaves by: fastest per event, a graph search per move), 'cch' (a customizable "
+        "contraction hierarchy: a move is nearly free, an event costs a sweep), or 'auto' (the CCH "
+        "from GRIDSVC_ETA_CCH_MIN_NODES nodes on).",
+    )
+    eta_cch_min_nodes: int = Field(
+        default=200_000, ge=0, description="With eta_method 'auto', graphs this large use the CCH."
+    )
+    eta_cch_distance_top: int = Field(
+        default=5,
+        ge=1,
+        le=1000,
+        description="With the CCH, how many fastest squads per scene get road metres.",
+    )
 
     # events / webhooks / SLA
     webhook_max_body_bytes: int = Field(default=64 * 1024, description="Largest webhook body.")

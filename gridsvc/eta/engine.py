@@ -30,6 +30,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pyproj
@@ -38,9 +39,12 @@ import shapely.ops
 from numpy.typing import NDArray
 from scipy.sparse.csgraph import dijkstra
 
+from gridsvc.eta.cch import CchIndex, matrix_arrays
 from gridsvc.roads.cache import RoadGraph
+from gridsvc.settings import Settings
 
 _NO_PRED = -9999  # scipy's marker for "no predecessor"
+_NO_TREE = np.empty(0, dtype=np.float32)
 
 
 @dataclass(frozen=True)
@@ -113,6 +117,8 @@ class Origins:
 
     snap: Snap
     ways: list[list[tuple[int, float, float, NDArray[np.float32], NDArray[np.float32]]]]
+    cch: bool = False
+    """True when prepared for the CCH (no trees: the arrays are empty)."""
 
     def __len__(self) -> int:
         return len(self.snap)
@@ -206,6 +212,21 @@ class Snapper:
             coords = coords[::-1]
         lng, lat = self._inverse.transform(coords[:, 0], coords[:, 1])
         return np.column_stack([lng, lat])
+
+
+def engine_for(graph: RoadGraph, settings: Settings) -> EtaEngine:
+    """The engine the settings ask for (``eta_method``; 'auto' picks the CCH for big graphs)."""
+    method = settings.eta_method
+    if method == "auto":
+        method = "cch" if graph.node_count >= settings.eta_cch_min_nodes else "trees"
+    return EtaEngine(
+        graph,
+        offroad_speed_kmh=settings.eta_offroad_speed_kmh,
+        tree_capacity=settings.eta_tree_cache_size,
+        method=method,
+        cache_dir=settings.road_cache_dir,
+        distance_top=settings.eta_cch_distance_top,
+    )
 
 
 def reachable(snap: Snap, max_offroad_m: float) -> NDArray[np.bool_]:
@@ -307,13 +328,34 @@ class EtaEngine:
         Speed of the leg between a point and its road (walking pace by default).
     tree_capacity : int
         Trees kept in memory (8 bytes per node each).
+    method : {"trees", "cch"}
+        How origins are prepared: a shortest-path tree per exit node (county graphs), or a
+        customizable contraction hierarchy (city graphs; :mod:`gridsvc.eta.cch` says why).
+    cache_dir : Path, optional
+        Where the CCH keeps its node order between processes.
+    distance_top : int
+        With the CCH, how many of the fastest origins per scene get road metres.
     """
 
-    def __init__(self, graph: RoadGraph, *, offroad_speed_kmh: float = 5.0, tree_capacity: int = 256) -> None:
+    def __init__(
+        self,
+        graph: RoadGraph,
+        *,
+        offroad_speed_kmh: float = 5.0,
+        tree_capacity: int = 256,
+        method: str = "trees",
+        cache_dir: Path | None = None,
+        distance_top: int = 5,
+    ) -> None:
+        if method not in ("trees", "cch"):
+            raise ValueError(f"unknown ETA method {method!r}: 'trees' or 'cch'")
         self.graph = graph
+        self.method = method
         self.offroad_mps = offroad_speed_kmh / 3.6
         self.snapper = Snapper(graph)
         self.trees = TreeCache(graph, tree_capacity)
+        self.cch = CchIndex(graph, cache_dir=cache_dir) if method == "cch" else None
+        self.distance_top = distance_top
 
     # -- how points join the graph --------------------------------------------------
 
@@ -354,12 +396,22 @@ class EtaEngine:
 
     def ready(self, origins: Snap) -> bool:
         """Whether every tree these origins need is in memory (cheap to prepare then)."""
-        return not self.trees.missing(self.tree_nodes(origins))
+        return self.cch is not None or not self.trees.missing(self.tree_nodes(origins))
 
     def origins(self, snap: Snap) -> Origins:
         """Prepare origins for ETAs, computing missing trees (CPU-heavy off the cache:
-        call off the event loop unless :meth:`ready`)."""
+        call off the event loop unless :meth:`ready`); with the CCH, pin their exits."""
         exits = self.exits(snap)
+        if self.cch is not None:
+            self.cch.pin(tuple(sorted({node for ways in exits for node, _s, _m in ways})))
+            return Origins(
+                snap=snap,
+                ways=[
+                    [(node, out_s, out_m, _NO_TREE, _NO_TREE) for node, out_s, out_m in ways]
+                    for ways in exits
+                ],
+                cch=True,
+            )
         trees = self.trees.get(node for ways in exits for node, _s, _m in ways)
         return Origins(
             snap=snap,
@@ -372,6 +424,8 @@ class EtaEngine:
         """Fastest travel from every origin to every scene."""
         if isinstance(origins, Snap):
             origins = self.origins(origins)
+        if origins.cch:
+            return self._cch_matrix(origins, scenes)
         if len(scenes) == 1:
             return self._one_scene(origins, scenes)
         entry_node, entry_s, entry_m = self._entries(scenes)
@@ -396,6 +450,16 @@ class EtaEngine:
         best_exit = np.take_along_axis(exit_node, best // 2, axis=1)
         best_entry = entry_node[best % 2, np.arange(m)[None, :]]
         return self._finish(origins.snap, scenes, best_s, best_m, best_exit, best_entry)
+
+    def _cch_matrix(self, origins: Origins, scenes: Snap) -> EtaMatrix:
+        if self.cch is None:
+            raise ValueError("these origins were prepared for the CCH; this engine has none")
+        entry_node, entry_s, entry_m = self._entries(scenes)
+        exits = [[(node, out_s, out_m) for node, out_s, out_m, _t, _m in ways] for ways in origins.ways]
+        drive_s, drive_m, exit_node, entry = matrix_arrays(
+            self.cch, exits, entry_node, entry_s, entry_m, metres_top=self.distance_top
+        )
+        return self._finish(origins.snap, scenes, drive_s, drive_m, exit_node, entry)
 
     def _one_scene(self, origins: Origins, scene: Snap) -> EtaMatrix:
         """One scene: plain scalar look-ups beat numpy's per-call cost at this size."""
@@ -496,6 +560,9 @@ class EtaEngine:
         g = self.graph
         if source == target:
             return np.empty((0, 2))
+        if self.cch is not None:  # the hierarchy unpacks the path without a graph search
+            _s, _nodes, arcs = self.cch.path([(source, 0.0)], [(target, 0.0)])
+            return np.vstack([g.geom_xy[g.geom_ptr[e] : g.geom_ptr[e + 1]] for e in arcs])
         _times, pred = dijkstra(
             self.trees._csr, directed=True, indices=source, return_predecessors=True, limit=limit
         )

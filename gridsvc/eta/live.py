@@ -29,7 +29,7 @@ import numpy as np
 import shapely
 from shapely.geometry.base import BaseGeometry
 
-from gridsvc.eta.engine import EtaEngine, Origins, Snap, reachable
+from gridsvc.eta.engine import EtaEngine, Origins, Snap, engine_for, reachable
 from gridsvc.jurisdictions import service as jurisdictions
 from gridsvc.listener import Gap, Listener
 from gridsvc.roads.service import current_networks, load_graph, networks_by_jurisdiction
@@ -247,12 +247,7 @@ class EtaHolder:
                 graph = await load_graph(self._pool, cache_dir=self.settings.road_cache_dir, network=network)
                 if graph is None:
                     continue
-                engine = await asyncio.to_thread(
-                    EtaEngine,
-                    graph,
-                    offroad_speed_kmh=self.settings.eta_offroad_speed_kmh,
-                    tree_capacity=self.settings.eta_tree_cache_size,
-                )
+                engine = await asyncio.to_thread(engine_for, graph, self.settings)
                 states[network["id"]] = NetworkState(network=network, engine=engine, squads={})
                 log.info(
                     "road graph %s (%s) loaded: %d nodes, %d edges",

@@ -110,7 +110,8 @@ async def squads_eta(
                 },
                 "eta_s": round(float(result.total_s[i, 0]), 1),
                 "drive_s": round(float(result.drive_s[i, 0]), 1),
-                "distance_m": round(float(result.drive_m[i, 0]), 1),
+                # NaN: the CCH gives metres to the fastest few squads only (eta_cch_distance_top)
+                "distance_m": _metres(result.drive_m[i, 0]),
                 "offroad_m": round(offroad_m, 1),
                 "offroad_s": round(offroad_m / engine.offroad_mps, 1),
                 "origin": origin,
@@ -139,6 +140,10 @@ async def squads_eta(
         "road_network_id": state.network["id"],
         "offroad_speed_kmh": holder.settings.eta_offroad_speed_kmh,
     }
+
+
+def _metres(value: float) -> float | None:
+    return round(float(value), 1) if np.isfinite(value) else None
 
 
 def _snap_of(choice: tuple[Any, str, str | None]) -> Snap:

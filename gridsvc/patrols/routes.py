@@ -25,6 +25,9 @@ def planning_engine(engine: EtaEngine, *, trees: int = 64) -> EtaEngine:
     dispatch relies on (``EtaEngine.trees`` is an LRU of limited size)."""
     clone = copy.copy(engine)
     clone.trees = TreeCache(engine.graph, capacity=trees)
+    # Plans need road metres between every pair of visits, which trees give for free and
+    # the city-scale CCH only for the fastest few: planning always uses trees.
+    clone.cch, clone.method = None, "trees"
     return clone
 
 
