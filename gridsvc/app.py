@@ -75,7 +75,10 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         url = await asyncio.to_thread(resolve_database_url, settings)
-        pool = await create_pool(url, min_size=settings.pool_min_size, max_size=settings.pool_max_size)
+        bouncer = settings.database_pgbouncer
+        pool = await create_pool(
+            url, min_size=settings.pool_min_size, max_size=settings.pool_max_size, pgbouncer=bouncer
+        )
         # reads that may be a second stale go to the replica (gridsvc/database/replica.py)
         read_pool = pool
         if settings.database_replica_url:
@@ -83,16 +86,21 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
                 # min_size 0: a replica that is down does not keep the node from starting
                 # (/health reports it; the reads routed to it fail until it is back)
                 read_pool = await create_pool(
-                    settings.database_replica_url, min_size=0, max_size=settings.pool_max_size
+                    settings.database_replica_url,
+                    min_size=0,
+                    max_size=settings.pool_max_size,
+                    pgbouncer=bouncer,
                 )
             except BaseException:
                 await pool.close()
                 raise
         app.state.read_pool = read_pool
         # the process's one LISTEN connection (not a pool one); the holders and the hub
-        # register their channels and resyncs on it before it connects
+        # register their channels and resyncs on it before it connects. LISTEN needs a session
+        # of its own, which a transaction-pooling PgBouncer does not keep: it may go direct.
+        listen_url = settings.database_listen_url or url
         listener = Listener(
-            url,
+            listen_url,
             health_interval_s=settings.listener_health_interval_s,
             backoff_max_s=settings.listener_backoff_max_s,
         )
@@ -103,7 +111,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         # roads / squads / ETA: the road graph loads off the event loop; no roads -> 503s
         app.state.eta = EtaHolder(pool, settings, listener, refresh_coverage=refresh_coverage)
         # callbacks, notices, SLA checks: pgqueuer jobs (gridsvc/background.py)
-        jobs = JobWorker(url, settings)
+        jobs = JobWorker(listen_url, settings)  # pgqueuer LISTENs on its pool: direct too
         app.state.live = new_hub(app.state)  # LISTEN/NOTIFY -> SSE pages
         try:
             await listener.start()  # listening before the first loads: nothing falls between

@@ -39,7 +39,9 @@ def run(coroutine_factory: Callable[[Settings, str], Coroutine[Any, Any, T]]) ->
     """Resolve the database (starting the private cluster if needed) and run one task."""
     settings = get_settings()
     try:
-        url = resolve_database_url(settings)
+        # Command-line tasks keep a session (migrations' advisory lock, imports, the job
+        # worker's LISTEN): past a transaction-pooling PgBouncer they connect directly.
+        url = settings.database_listen_url or resolve_database_url(settings)
         return asyncio.run(coroutine_factory(settings, url))
     except EXPECTED_ERRORS as error:
         fail(str(error))

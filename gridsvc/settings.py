@@ -32,6 +32,18 @@ class Settings(BaseSettings):
         "reports) go to it; writes and read-your-write views stay on the primary. Unset: "
         "everything reads the primary.",
     )
+    database_pgbouncer: bool = Field(
+        default=False,
+        description="The database URLs (primary and replica) point at PgBouncer in transaction "
+        "pooling: asyncpg's prepared statement cache is turned off. LISTEN connections go to "
+        "GRIDSVC_DATABASE_LISTEN_URL instead.",
+    )
+    database_listen_url: str | None = Field(
+        default=None,
+        description="Direct PostgreSQL URL (not through a transaction-pooling PgBouncer) for the "
+        "connections that keep a session: each process's LISTEN connection and the job worker's "
+        "pool (pgqueuer LISTENs too). Unset: GRIDSVC_DATABASE_URL.",
+    )
     embedded_dir: Path = Field(
         default=PROJECT_ROOT / ".gridsvc",
         description="Where the private cluster keeps its data, password and log.",

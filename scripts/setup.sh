@@ -20,6 +20,8 @@ python3 -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3-venv)
 # (with the two of its recommended packages that rendering can need, as recommends are off)
 # tests/test_two_nodes.py puts two app nodes behind Debian's HAProxy (deploy/haproxy.cfg)
 command -v haproxy >/dev/null || [ -x /usr/sbin/haproxy ] || missing+=(haproxy)
+# tests/test_pgbouncer.py runs the app through Debian's PgBouncer (deploy/pgbouncer.ini)
+command -v pgbouncer >/dev/null || [ -x /usr/sbin/pgbouncer ] || missing+=(pgbouncer)
 command -v chromium >/dev/null || missing+=(chromium libgl1-mesa-dri fonts-liberation)
 [ -d /usr/share/fonts/opentype/noto ] && ls /usr/share/fonts/opentype/noto/NotoSansCJK* >/dev/null 2>&1 \
   || missing+=(fonts-noto-cjk)

@@ -36,13 +36,23 @@ async def init_connection(connection: asyncpg.Connection) -> None:
         )
 
 
-async def create_pool(url: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
+async def create_pool(
+    url: str, *, min_size: int = 1, max_size: int = 10, pgbouncer: bool = False
+) -> asyncpg.Pool:
+    """``pgbouncer``: ``url`` is a PgBouncer in transaction pooling (``GRIDSVC_DATABASE_PGBOUNCER``).
+
+    There each transaction may run on another server connection, where the named prepared
+    statements asyncpg caches per connection do not exist ("prepared statement
+    __asyncpg_stmt_1__ does not exist"; PgBouncer < 1.21 cannot track them), so the cache is
+    off: every query is prepared unnamed, in the same round trip as its execution.
+    """
     pool = await asyncpg.create_pool(
         url,
         min_size=min_size,
         max_size=max_size,
         init=init_connection,
         command_timeout=300,
+        statement_cache_size=0 if pgbouncer else 100,
     )
     assert pool is not None
     return pool
