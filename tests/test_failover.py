@@ -142,6 +142,20 @@ async def test_second_stale_reads_go_to_the_replica_and_writes_to_the_primary(te
                     assert listed.json()["events"] == []
                     exported = await client.get("/events-export", params={"q": order["work_order_no"]})
                     assert order["work_order_no"] not in exported.text
+                    # the road network comes from the replica too: an edit on the primary
+                    # (as an import would make) is not seen while replay is paused
+                    network = (await client.get("/roads", params={"jurisdiction": "LI"})).json()
+                    renamed = f"{network['source_file']} (re-imported)"
+                    primary_db = await asyncpg.connect(primary.url(DATABASE))
+                    try:
+                        await primary_db.execute(
+                            "UPDATE road_networks SET source_file = $2 WHERE id = $1", network["id"], renamed
+                        )
+                    finally:
+                        await primary_db.close()
+                    roads = await client.get("/roads", params={"jurisdiction": "LI"})
+                    assert roads.status_code == 200, roads.text
+                    assert roads.json()["source_file"] == network["source_file"]
                     stale: dict[str, Any] = await await_until(lagging_replica, within=10)
                     assert stale["in_recovery"] is True
                     assert stale["last_replayed_commit"] is not None
@@ -155,6 +169,12 @@ async def test_second_stale_reads_go_to_the_replica_and_writes_to_the_primary(te
 
                 listed_at_last: bool = await await_until(listed_now, within=10)
                 assert listed_at_last
+
+                async def renamed_roads() -> bool | None:
+                    answer = await client.get("/roads", params={"jurisdiction": "LI"})
+                    return answer.json()["source_file"] == renamed or None
+
+                assert await await_until(renamed_roads, within=10)
                 # the layers of the map come from the replica too, and agree with the primary's
                 layers = await client.get("/layers")
                 assert layers.status_code == 200 and layers.json(), layers.text

@@ -18,6 +18,7 @@ from gridsvc.auth import scope
 from gridsvc.auth.deps import principal_or_none
 from gridsvc.auth.models import Principal
 from gridsvc.auth.policy import PAGE_READERS
+from gridsvc.database.replica import read_pool
 from gridsvc.errors import APIError
 from gridsvc.pages import opsmap
 from gridsvc.pages.templating import StaticFileMissing, render, static_file
@@ -76,8 +77,10 @@ async def _jurisdiction(request: Request, who: Principal) -> dict[str, Any] | No
 
 
 async def _map_layers(request: Request, info: dict[str, Any]) -> opsmap.MapLayers:
-    """The jurisdiction's layers, built once per layers version (a new import: a new version)."""
-    pool = request.app.state.pool
+    """The jurisdiction's layers, built once per layers version (a new import: a new version).
+
+    From the replica when there is one: the page's largest read, changed by imports only."""
+    pool = read_pool(request)
     cache: dict[tuple[str, int], opsmap.MapLayers] = request.app.state.__dict__.setdefault(
         "ops_map_layers", {}
     )
@@ -145,7 +148,7 @@ async def map_layers(request: Request, jurisdiction: str) -> Response:
     ``ETag`` of the bytes with ``no-cache``: a browser asks every time and gets ``304`` until a
     layer is imported again.
     """
-    info = await opsmap.jurisdiction_info(request.app.state.pool, jurisdiction)
+    info = await opsmap.jurisdiction_info(read_pool(request), jurisdiction)
     if info is None:
         raise APIError(422, "invalid", f"query.jurisdiction: no jurisdiction {jurisdiction!r}")
     layers = await _map_layers(request, info)

@@ -19,6 +19,7 @@ from fastapi.responses import RedirectResponse
 from gridsvc.auth.deps import principal_or_none
 from gridsvc.auth.policy import INTEGRATION, PAGE_READERS
 from gridsvc.clock import SYSTEM, Clock
+from gridsvc.database.replica import read_pool
 from gridsvc.errors import APIError
 from gridsvc.jurisdictions import service as jurisdictions
 from gridsvc.pages import opsmap
@@ -60,7 +61,7 @@ async def dashboard_page(request: Request) -> Response:
         raise APIError(403, "forbidden", "the hotline has no dashboard")
     if who.role not in READERS:
         return RedirectResponse("/inbox", status_code=303)
-    pool = request.app.state.pool
+    pool = read_pool(request)  # the page's choices: read-only, a second stale is fine
     code = await opsmap.default_jurisdiction(pool)
     info = await opsmap.jurisdiction_info(pool, code) if code else None
     zone = info["timezone"] if info else "Asia/Shanghai"

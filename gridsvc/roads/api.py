@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import shapely
 from fastapi import APIRouter, Query, Request
 
+from gridsvc.database.replica import read_pool
 from gridsvc.errors import APIError
 from gridsvc.jurisdictions import service as jurisdictions
 from gridsvc.roads import models, queries
@@ -25,7 +26,8 @@ JurisdictionQuery = Annotated[
 
 
 async def _network_of(request: Request, jurisdiction: str | None) -> dict[str, Any]:
-    pool = request.app.state.pool
+    # networks change by import only: a second-stale replica answers for maps and audits
+    pool = read_pool(request)
     if jurisdiction is not None and await jurisdictions.get(pool, code=jurisdiction) is None:
         raise APIError(
             404,
@@ -68,7 +70,7 @@ async def road_network(request: Request, jurisdiction: JurisdictionQuery = None)
     summary="Every current road network (one per jurisdiction that has its own)",
 )
 async def road_networks(request: Request) -> list[dict[str, Any]]:
-    return await current_networks(request.app.state.pool)
+    return await current_networks(read_pool(request))
 
 
 @router.get(
@@ -102,9 +104,7 @@ async def road_edges(
             fields=[{"field": "query.bbox", "reason": "bad box"}],
         )
     only = None if jurisdiction is None else [(await _network_of(request, jurisdiction))["id"]]
-    rows = await request.app.state.pool.fetch(
-        queries.EDGES_IN_BBOX, west, south, east, north, limit + 1, only
-    )
+    rows = await read_pool(request).fetch(queries.EDGES_IN_BBOX, west, south, east, north, limit + 1, only)
     features = [
         {
             "type": "Feature",
