@@ -1,6 +1,7 @@
 """ETA benchmark: all-squads ETA per event vs networkx and pgRouting, on two graphs.
 
-Run: ``python benchmarks/eta.py`` (``--quick`` for fewer repetitions). Uses
+Run: ``python benchmarks/eta.py`` (``--quick`` for fewer repetitions); ``--scenario city``
+runs ``benchmarks/eta_city.py`` instead (300 moving squads, CCH against trees). Uses
 GRIDSVC_DATABASE_URL's server or the private cluster, in a scratch database of its own
 (dropped at the end) with PostGIS and pgRouting.
 
@@ -480,6 +481,18 @@ def report(results: list[dict[str, Any]], *, import_s: float, generate_s: float,
 
 
 if __name__ == "__main__":
+    if "--scenario" in sys.argv:
+        # ``--scenario county`` (default): this file; ``city``: benchmarks/eta_city.py
+        at = sys.argv.index("--scenario")
+        scenario = sys.argv[at + 1] if at + 1 < len(sys.argv) else ""
+        del sys.argv[at : at + 2]
+        if scenario == "city":
+            from benchmarks import eta_city
+
+            eta_city.main(eta_city.parser().parse_args())
+            sys.exit(0)
+        if scenario != "county":
+            sys.exit(f"--scenario: 'county' or 'city', not {scenario!r}")
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer repetitions")
     parser.add_argument(

@@ -29,6 +29,7 @@ import threading
 import weakref
 from collections.abc import Callable
 from concurrent.futures import Future
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -203,7 +204,33 @@ def _pinned(state: dict[str, Any], sources: tuple[int, ...]) -> Any:
     return state["m2o"]
 
 
-Exits = list[list[tuple[int, float, float]]]
+@dataclass(frozen=True)
+class Exits:
+    """Origins' ways out, padded to two per origin (one-way roads have one).
+
+    ``nodes`` are the distinct exit nodes (sorted: what the index pins); per origin and way,
+    ``position`` indexes ``nodes``, ``node`` is the node (-1: no such way), ``seconds`` and
+    ``metres`` the drive from the origin to it (inf and 0 where there is no way).
+    """
+
+    nodes: tuple[int, ...]
+    position: NDArray[np.intp]
+    node: NDArray[np.int32]
+    seconds: NDArray[np.float64]
+    metres: NDArray[np.float64]
+
+    @staticmethod
+    def of(ways: list[list[tuple[int, float, float]]]) -> Exits:
+        k = len(ways)
+        node = np.full((k, 2), -1, dtype=np.int32)
+        seconds = np.full((k, 2), np.inf)
+        metres = np.zeros((k, 2))
+        for row, found in enumerate(ways):
+            for way, (n, out_s, out_m) in enumerate(found):
+                node[row, way], seconds[row, way], metres[row, way] = n, out_s, out_m
+        distinct = np.unique(node[node >= 0])
+        position = np.searchsorted(distinct, np.maximum(node, 0)).clip(0, max(len(distinct) - 1, 0))
+        return Exits(tuple(distinct.tolist()), position, node, seconds, metres)
 
 
 def matrix_arrays(
@@ -215,20 +242,21 @@ def matrix_arrays(
     *,
     metres_top: int,
 ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.int32], NDArray[np.int32]]:
-    """Fastest drive from each origin (its ways out: node, seconds, metres) to each scene
-    (its two ways in, ``(2, m)`` arrays as :meth:`EtaEngine._entries` gives them).
+    """Fastest drive from each origin to each scene (its two ways in, ``(2, m)`` arrays as
+    :meth:`EtaEngine._entries` gives them).
 
     Returns drive seconds, metres, exit node and entry node, each ``(k, m)``. Metres need a
     path unpacked per origin, so only the ``metres_top`` fastest origins of each scene get
     them (NaN for the others): a dispatcher reads the distance of the few it may send.
     """
-    k, m = len(exits), entry_node.shape[1]
-    nodes = tuple(sorted({node for ways in exits for node, _s, _m in ways}))
-    position = {node: i for i, node in enumerate(nodes)}
-    # seconds from each pinned node to each scene (entry leg included)
+    k, m = len(exits.node), entry_node.shape[1]
+    nodes = exits.nodes
+    # seconds from each pinned node to each scene (entry leg included), and by which side
     to_scene = np.full((len(nodes), m), np.inf)
-    side_of = np.full((len(nodes), m), -1, dtype=np.int8)  # -1: not known yet
-    if m <= 2 or 2 * m <= len(nodes):
+    side_of = np.full((len(nodes), m), -1, dtype=np.int8)  # -1: not known (one sweep, both sides)
+    if not nodes:
+        pass
+    elif m <= 2 or 2 * m <= len(nodes):
         # few scenes (an event): one sweep per scene over every pinned origin
         for col in range(m):
             entries = [
@@ -239,32 +267,30 @@ def matrix_arrays(
             to_scene[:, col] = index.to_scene(nodes, entries)
     else:
         # many scenes (coverage): one sweep per origin node over every scene's entries
-        targets = entry_node.reshape(-1).astype(np.int64)
+        targets = entry_node.reshape(-1).astype(np.int64).tolist()
         for i, node in enumerate(nodes):
-            seconds = index.from_origin(node, targets.tolist()).reshape(2, m) + entry_s
+            seconds = index.from_origin(node, targets).reshape(2, m) + entry_s
             side_of[i] = np.argmin(seconds, axis=0)
             to_scene[i] = np.min(seconds, axis=0)
-    drive_s = np.full((k, m), np.inf)
-    exit_node = np.full((k, m), -1, dtype=np.int32)
-    side = np.full((k, m), -1, dtype=np.int8)
-    for row, ways in enumerate(exits):
-        for node, out_s, _out_m in ways:
-            total = to_scene[position[node]] + out_s
-            better = total < drive_s[row]
-            drive_s[row, better] = total[better]
-            exit_node[row, better] = node
-            side[row, better] = side_of[position[node], better]
+    # (origin, way out, scene): pick the faster way out
+    totals = to_scene[exits.position] + exits.seconds[:, :, None]
+    way = np.argmin(totals, axis=1)
+    drive_s = np.take_along_axis(totals, way[:, None, :], axis=1)[:, 0, :]
+    rows = np.arange(k)[:, None]
+    exit_node = np.where(np.isfinite(drive_s), exits.node[rows, way], -1).astype(np.int32)
+    side = side_of[exits.position[rows, way], np.arange(m)[None, :]]
+    best_entry = np.where(side >= 0, entry_node[np.maximum(side, 0), np.arange(m)[None, :]], -1).astype(
+        np.int32
+    )
     drive_m = np.full((k, m), np.nan)
-    best_entry = np.full((k, m), -1, dtype=np.int32)
-    exit_m = {(row, node): metres for row, ways in enumerate(exits) for node, _s, metres in ways}
-    exit_s = {(row, node): seconds for row, ways in enumerate(exits) for node, seconds, _m in ways}
     for col in range(m):
         finite = np.flatnonzero(np.isfinite(drive_s[:, col]))
         for row in finite[np.argsort(drive_s[finite, col], kind="stable")][:metres_top].tolist():
-            start = int(exit_node[row, col])
+            chosen = int(way[row, col])
+            start = int(exits.node[row, chosen])
             sides = [s for s in (0, 1) if np.isfinite(entry_s[s, col])]
             _total, path_nodes, arcs = index.path(
-                [(start, exit_s[row, start])],
+                [(start, float(exits.seconds[row, chosen]))],
                 [(int(entry_node[s, col]), float(entry_s[s, col])) for s in sides],
             )
             if not path_nodes:
@@ -272,11 +298,8 @@ def matrix_arrays(
             joined = next(s for s in sides if int(entry_node[s, col]) == path_nodes[-1])
             best_entry[row, col] = path_nodes[-1]
             drive_m[row, col] = (
-                exit_m[row, start]
+                float(exits.metres[row, chosen])
                 + float(index.graph.edge_length[np.asarray(arcs, dtype=np.int64)].sum())
                 + float(entry_m[joined, col])
             )
-    for row, col in zip(*np.nonzero(side >= 0), strict=True):
-        if best_entry[row, col] < 0:
-            best_entry[row, col] = entry_node[side[row, col], col]
     return drive_s, drive_m, exit_node, best_entry

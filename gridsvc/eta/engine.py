@@ -39,7 +39,7 @@ import shapely.ops
 from numpy.typing import NDArray
 from scipy.sparse.csgraph import dijkstra
 
-from gridsvc.eta.cch import CchIndex, matrix_arrays
+from gridsvc.eta.cch import CchIndex, Exits, matrix_arrays
 from gridsvc.roads.cache import RoadGraph
 from gridsvc.settings import Settings
 
@@ -117,8 +117,8 @@ class Origins:
 
     snap: Snap
     ways: list[list[tuple[int, float, float, NDArray[np.float32], NDArray[np.float32]]]]
-    cch: bool = False
-    """True when prepared for the CCH (no trees: the arrays are empty)."""
+    exits: Exits | None = None
+    """Set when prepared for the CCH (no trees then: the arrays of ``ways`` are empty)."""
 
     def __len__(self) -> int:
         return len(self.snap)
@@ -403,14 +403,12 @@ class EtaEngine:
         call off the event loop unless :meth:`ready`); with the CCH, pin their exits."""
         exits = self.exits(snap)
         if self.cch is not None:
-            self.cch.pin(tuple(sorted({node for ways in exits for node, _s, _m in ways})))
+            padded = Exits.of(exits)
+            self.cch.pin(padded.nodes)
             return Origins(
                 snap=snap,
-                ways=[
-                    [(node, out_s, out_m, _NO_TREE, _NO_TREE) for node, out_s, out_m in ways]
-                    for ways in exits
-                ],
-                cch=True,
+                ways=[[(n, out_s, out_m, _NO_TREE, _NO_TREE) for n, out_s, out_m in ways] for ways in exits],
+                exits=padded,
             )
         trees = self.trees.get(node for ways in exits for node, _s, _m in ways)
         return Origins(
@@ -424,8 +422,8 @@ class EtaEngine:
         """Fastest travel from every origin to every scene."""
         if isinstance(origins, Snap):
             origins = self.origins(origins)
-        if origins.cch:
-            return self._cch_matrix(origins, scenes)
+        if origins.exits is not None:
+            return self._cch_matrix(origins, origins.exits, scenes)
         if len(scenes) == 1:
             return self._one_scene(origins, scenes)
         entry_node, entry_s, entry_m = self._entries(scenes)
@@ -451,11 +449,10 @@ class EtaEngine:
         best_entry = entry_node[best % 2, np.arange(m)[None, :]]
         return self._finish(origins.snap, scenes, best_s, best_m, best_exit, best_entry)
 
-    def _cch_matrix(self, origins: Origins, scenes: Snap) -> EtaMatrix:
+    def _cch_matrix(self, origins: Origins, exits: Exits, scenes: Snap) -> EtaMatrix:
         if self.cch is None:
             raise ValueError("these origins were prepared for the CCH; this engine has none")
         entry_node, entry_s, entry_m = self._entries(scenes)
-        exits = [[(node, out_s, out_m) for node, out_s, out_m, _t, _m in ways] for ways in origins.ways]
         drive_s, drive_m, exit_node, entry = matrix_arrays(
             self.cch, exits, entry_node, entry_s, entry_m, metres_top=self.distance_top
         )
