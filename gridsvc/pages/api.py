@@ -123,6 +123,10 @@ async def ops_page(request: Request) -> Response:
         "layers_url": f"/map/layers?jurisdiction={quote(info['code'])}" if info else None,
         "tile_url": request.app.state.settings.ops_tile_url,
     }
+    # the county switcher: the jurisdictions with grids this account sees (the header shows
+    # it from two on; each choice reloads the page with ?j=CODE)
+    pool = read_pool(request)
+    config["jurisdictions"] = await opsmap.switchable(pool, within=await scope.jurisdiction_codes(pool, who))
     title = (info.get("name_zh") or info["name"]) if info else ""
     nav = [path for path in NAV if who.role in PAGE_READERS[path]]
     return render(request, "ops.html", title=title, config=config, facets=FACETS, columns=COLUMNS, nav=nav)

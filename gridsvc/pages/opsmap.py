@@ -48,6 +48,15 @@ ORDER BY (j.level = 'county') DESC,
 LIMIT 1
 """
 VERSION = "SELECT coalesce(max(id), 0) FROM layer_versions"
+# The /ops county switcher's choices: the jurisdictions with grids (limited to $1 when not
+# NULL), in the order DEFAULT_JURISDICTION prefers them.
+SWITCHABLE = """
+SELECT j.code, j.name, coalesce(j.name_zh, j.name) AS name_zh FROM jurisdictions j
+WHERE EXISTS (SELECT 1 FROM layers l WHERE l.jurisdiction_id = j.id)
+  AND ($1::text[] IS NULL OR j.code = ANY($1))
+ORDER BY (j.level = 'county') DESC,
+         (SELECT min(l.id) FROM layers l WHERE l.jurisdiction_id = j.id), j.code
+"""
 
 # Layer keys the page's script knows (labels come from the i18n dictionaries).
 ORDER = ["zone", "enforcement", "community"]
@@ -75,6 +84,13 @@ async def default_jurisdiction(
     """The jurisdiction a page's map opens on (limited to ``within`` when given)."""
     code: str | None = await connection.fetchval(DEFAULT_JURISDICTION, within)
     return code
+
+
+async def switchable(
+    connection: asyncpg.Connection | asyncpg.Pool, *, within: list[str] | None = None
+) -> list[dict[str, str]]:
+    """The jurisdictions a page may switch its map between (code, name, name_zh)."""
+    return [dict(r) for r in await connection.fetch(SWITCHABLE, within)]
 
 
 async def jurisdiction_info(

@@ -336,5 +336,28 @@
     tick();
     setInterval(tick, 1000);
   });
+  // The county switcher (present when the account sees several jurisdictions): names in the
+  // page's language, a choice reopens /ops on that county (map, layers, coverage follow ?j=).
+  var switcher = document.getElementById("jurisdiction-switcher");
+  function nameSwitcher() {
+    var names = {};
+    (I.config.jurisdictions || []).forEach(function (j) {
+      names[j.code] = I.lang() === "en" ? j.name : j.name_zh;
+    });
+    Array.prototype.forEach.call(switcher.options, function (o) {
+      if (names[o.value]) o.textContent = names[o.value];
+    });
+    switcher.setAttribute("aria-label", I.t("ops.switch_jurisdiction"));
+    switcher.title = I.t("ops.switch_jurisdiction");
+  }
+  if (switcher) {
+    I.ready.then(nameSwitcher);
+    I.onChange(nameSwitcher);
+    switcher.addEventListener("change", function () {
+      var url = new URL(location.href);
+      url.searchParams.set("j", switcher.value);
+      location.assign(url.pathname + url.search);
+    });
+  }
   window.OpsMap = {events: events, squads: squads, map: map, eventLayer: eventLayer, show: show};
 })();
