@@ -14,7 +14,8 @@ import shapely
 
 from gridsvc.coverage import queries
 from gridsvc.coverage.compute import compute_coverage, jurisdiction_cells
-from gridsvc.eta.engine import EtaEngine, reachable
+from gridsvc.eta.engine import EtaEngine
+from gridsvc.eta.snap import reachable
 from gridsvc.jurisdictions import service as jurisdictions
 from gridsvc.roads.service import current_network, load_graph
 from gridsvc.settings import Settings

@@ -14,7 +14,7 @@ import geopandas as gpd
 import numpy as np
 from shapely.geometry import Point
 
-from gridsvc.eta.engine import Snapper
+from gridsvc.eta.snap import Snapper
 from gridsvc.squads.service import SquadRecord
 
 STATION_PREFERENCE = ("fire_station", "townhall", "police")

@@ -29,7 +29,8 @@ import numpy as np
 import shapely
 from shapely.geometry.base import BaseGeometry
 
-from gridsvc.eta.engine import EtaEngine, Origins, Snap, engine_for, reachable
+from gridsvc.eta.engine import EtaEngine, Origins, engine_for
+from gridsvc.eta.snap import Snap, reachable
 from gridsvc.jurisdictions import service as jurisdictions
 from gridsvc.listener import Gap, Listener
 from gridsvc.roads.service import current_networks, load_graph, networks_by_jurisdiction

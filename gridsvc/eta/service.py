@@ -9,8 +9,9 @@ from typing import Any
 import numpy as np
 
 from gridsvc.errors import Invalid
-from gridsvc.eta.engine import EtaEngine, Snap, reachable
+from gridsvc.eta.engine import EtaEngine
 from gridsvc.eta.live import EtaHolder, EtaUnavailable
+from gridsvc.eta.snap import Snap, reachable
 from gridsvc.observability.metrics import timed_eta
 
 
