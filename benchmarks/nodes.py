@@ -9,7 +9,9 @@ streaming standby (``pg_basebackup``), and sends signed work orders open-loop at
 - ``2 nodes``: two ``uvicorn --workers 1`` behind ``deploy/haproxy.cfg`` (round robin), the
   standby asynchronous;
 - ``2 nodes, sync``: the same with ``synchronous_standby_names = '*'`` (each commit waits
-  until the standby has flushed it).
+  until the standby has flushed it);
+- ``2n, sync, pgb``: the same with PgBouncer (``deploy/pgbouncer.ini``, transaction pooling,
+  its default 20 server connections) between the nodes and the primary, the listeners direct.
 
 Prints latency of work order → routed + dispatched (the webhook answers after the commit) per
 rate, and the highest rate each sustains with p95 <= 50 ms. On one machine the two nodes share
@@ -44,15 +46,16 @@ from gridsvc.settings import get_settings  # noqa: E402
 from gridsvc.webhooks.signing import signed_headers  # noqa: E402
 from tests.cluster_support import ThrowawayCluster  # noqa: E402
 from tests.events_support import free_port  # noqa: E402
+from tests.pgbouncer_support import pgbouncer  # noqa: E402
 from tests.proxy_support import haproxy  # noqa: E402
 
 P95_TARGET_MS = 50.0
 LOG_DIR = Path(tempfile.gettempdir()) / "gridsvc-nodes-bench"
 
 
-def start_node(url: str, workers: int) -> tuple[subprocess.Popen[bytes], str]:
+def start_node(url: str, workers: int, **extra: str) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
-    env = {**os.environ, "GRIDSVC_DATABASE_URL": url, "GRIDSVC_POOL_MAX_SIZE": "20"}
+    env = {**os.environ, "GRIDSVC_DATABASE_URL": url, "GRIDSVC_POOL_MAX_SIZE": "20", **extra}
     command = [sys.executable, "-m", "uvicorn", "gridsvc.asgi:app", "--port", str(port)]
     command += ["--workers", str(workers), "--log-level", "warning", "--no-access-log"]
     process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL)
@@ -76,11 +79,11 @@ def wait_ready(processes: list[tuple[subprocess.Popen[bytes], str]]) -> None:
 
 
 @contextmanager
-def nodes(url: str, count: int, workers: int) -> Iterator[list[str]]:
+def nodes(url: str, count: int, workers: int, **extra: str) -> Iterator[list[str]]:
     started: list[tuple[subprocess.Popen[bytes], str]] = []
     try:
         for _ in range(count):
-            started.append(start_node(url, workers))
+            started.append(start_node(url, workers, **extra))
         wait_ready(started)
         yield [u for _, u in started]
     finally:
@@ -151,6 +154,13 @@ async def main_async(args: argparse.Namespace) -> None:
             rows += await measure("2 nodes", url, proxy, secret, rates, seconds)
             await asyncio.to_thread(primary.set_synchronous, True)
             rows += await measure("2 nodes, sync", url, proxy, secret, rates, seconds)
+        bouncer = {"GRIDSVC_DATABASE_PGBOUNCER": "true", "GRIDSVC_DATABASE_LISTEN_URL": url}
+        with (
+            pgbouncer(url, LOG_DIR / "pgbouncer") as bounced,
+            nodes(bounced, 2, 1, **bouncer) as two,
+            haproxy(two, LOG_DIR) as proxy,
+        ):
+            rows += await measure("2n, sync, pgb", url, proxy, secret, rates, seconds)
     finally:
         if standby is not None:
             await asyncio.to_thread(standby.destroy)
@@ -160,7 +170,7 @@ async def main_async(args: argparse.Namespace) -> None:
         f"{os.cpu_count()} cores ({platform.processor() or platform.machine()}), nodes, proxy, load "
         "generator, primary and standby on this one machine"
     )
-    for setup in ("1 node", "2 nodes", "2 nodes, sync"):
+    for setup in ("1 node", "2 nodes", "2 nodes, sync", "2n, sync, pgb"):
         sustained = None
         for r in (r for r in rows if r["setup"] == setup):
             if r["p95"] > P95_TARGET_MS or r["errors"] or r["achieved"] < 0.95 * r["rate"]:
