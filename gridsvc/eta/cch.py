@@ -141,9 +141,15 @@ class CchIndex:
             if path is not None:
                 _save_order(path, order)
         weights = np.maximum(np.rint(graph.edge_time / UNIT_S), 0).astype(np.int64).tolist()
+        inputs = [order, tail, head, weights]
+        del order, tail, head, weights
 
         def build() -> dict[str, Any]:
+            # the Python lists (hundreds of MB on 1M nodes) are dropped once RoutingKit has them
+            order, tail, head, weights = inputs
+            inputs.clear()
             cch = rk.CCH(order, tail, head, False)
+            del order, tail, head
             metric = rk.CCHMetric(cch, weights)
             return {"cch": cch, "metric": metric, "query": rk.CCHQuery(metric), "pinned": None, "m2o": None}
 
@@ -220,14 +226,20 @@ class Exits:
     metres: NDArray[np.float64]
 
     @staticmethod
-    def of(ways: list[list[tuple[int, float, float]]]) -> Exits:
-        k = len(ways)
-        node = np.full((k, 2), -1, dtype=np.int32)
-        seconds = np.full((k, 2), np.inf)
-        metres = np.zeros((k, 2))
-        for row, found in enumerate(ways):
-            for way, (n, out_s, out_m) in enumerate(found):
-                node[row, way], seconds[row, way], metres[row, way] = n, out_s, out_m
+    def of(graph: RoadGraph, edge: NDArray[np.int32], frac: NDArray[np.float64]) -> Exits:
+        """The ways out of points at ``frac`` along canonical edges: forward to the edge's
+        ``v``, and on two-way roads back along its twin to ``u`` (vectorised: a squad's
+        move costs microseconds here, whatever the number of squads)."""
+        twin = graph.edge_twin[edge]
+        two = twin >= 0
+        back = np.where(two, twin, edge)
+        node = np.stack([graph.edge_v[edge], np.where(two, graph.edge_u[edge], -1)], axis=1).astype(np.int32)
+        seconds = np.stack(
+            [(1 - frac) * graph.edge_time[edge], np.where(two, frac * graph.edge_time[back], np.inf)], axis=1
+        )
+        metres = np.stack(
+            [(1 - frac) * graph.edge_length[edge], np.where(two, frac * graph.edge_length[back], 0.0)], axis=1
+        ).astype(np.float64)
         distinct = np.unique(node[node >= 0])
         position = np.searchsorted(distinct, np.maximum(node, 0)).clip(0, max(len(distinct) - 1, 0))
         return Exits(tuple(distinct.tolist()), position, node, seconds, metres)

@@ -45,7 +45,6 @@ from gridsvc.roads.cache import RoadGraph
 from gridsvc.settings import Settings
 
 _NO_PRED = -9999  # scipy's marker for "no predecessor"
-_NO_TREE = np.empty(0, dtype=np.float32)
 
 
 @dataclass
@@ -257,15 +256,11 @@ class EtaEngine:
     def origins(self, snap: Snap) -> Origins:
         """Prepare origins for ETAs, computing missing trees (CPU-heavy off the cache:
         call off the event loop unless :meth:`ready`); with the CCH, pin their exits."""
-        exits = self.exits(snap)
         if self.cch is not None:
-            padded = Exits.of(exits)
+            padded = Exits.of(self.graph, snap.edge, snap.frac)
             self.cch.pin(padded.nodes)
-            return Origins(
-                snap=snap,
-                ways=[[(n, out_s, out_m, _NO_TREE, _NO_TREE) for n, out_s, out_m in ways] for ways in exits],
-                exits=padded,
-            )
+            return Origins(snap=snap, ways=[], exits=padded)
+        exits = self.exits(snap)
         trees = self.trees.get(node for ways in exits for node, _s, _m in ways)
         return Origins(
             snap=snap,
