@@ -227,7 +227,7 @@ def main(args: argparse.Namespace) -> None:
     other = None
     if not args.no_other:
         print("pyroutingkit: ordering, customising, events ...", flush=True)
-        other = measure_pyroutingkit(graph, cch["engine"], squads, scenes, 30 if args.quick else 100)
+        other = measure_pyroutingkit(graph, cch["engine"], squads, scenes, 10 if args.quick else 20)
     report(graph, cch, trees, other, worst)
 
 
