@@ -37,7 +37,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.eta import random_points, synthetic_graph  # noqa: E402
-from gridsvc.eta.engine import EtaEngine, Snap  # noqa: E402
+from gridsvc.eta.cch import CchIndex  # noqa: E402
+from gridsvc.eta.engine import EtaEngine  # noqa: E402
+from gridsvc.eta.snap import Snap  # noqa: E402
 from gridsvc.roads.cache import RoadGraph  # noqa: E402
 
 SQUADS = 300
@@ -145,6 +147,41 @@ def measure_cch(
     return {**out, "engine": engine, "build_s": build_s, "memory": memory, "sweep": sweep}
 
 
+def worker_memory(nodes: int, cache_dir: Path, squads: Snap) -> dict[str, float]:
+    """What a worker holds for the CCH when it starts with the order kept on disk (as the
+    service does after the first start): measured in a process of its own, because freed
+    memory of the first build is not given back to the system."""
+    import json
+    import subprocess
+
+    code = (
+        f"import sys; sys.path.insert(0, {str(ROOT)!r}); from benchmarks.eta_city import _worker; "
+        f"_worker({nodes}, {str(cache_dir)!r}, {squads.edge.tolist()!r}, {squads.frac.tolist()!r})"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    found: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
+    return found
+
+
+def _worker(nodes: int, cache_dir: str, edges: list[int], fracs: list[float]) -> None:
+    import json
+
+    graph = synthetic_graph(nodes)
+    engine = EtaEngine(graph)  # graph and snapper: the same for either method
+    before = rss_bytes()
+    started = time.perf_counter()
+    engine.cch = index = CchIndex(graph, cache_dir=Path(cache_dir))
+    engine.method = "cch"
+    snap = Snap(np.asarray(edges, dtype=np.int32), np.asarray(fracs), *(np.zeros(len(edges)),) * 3)
+    engine.origins(snap)
+    print(
+        json.dumps(
+            {"cch": rss_bytes() - before, "process": rss_bytes(), "start_s": time.perf_counter() - started}
+        )
+    )
+    del index
+
+
 def measure_trees(graph: RoadGraph, squads: Snap, plan: list[Any], scenes: Any, count: int) -> dict[str, Any]:
     few = squads.take(np.arange(count))
     engine = EtaEngine(graph, method="trees", tree_capacity=4 * count + 16)
@@ -219,6 +256,8 @@ def main(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory() as cache_dir:
         print("CCH: ordering, customising, then moves and events ...", flush=True)
         cch = measure_cch(graph, squads, plan, scenes, Path(cache_dir))
+        print("CCH: a fresh worker process loading the kept order ...", flush=True)
+        cch["worker"] = worker_memory(args.nodes, Path(cache_dir), squads)
     print("checking the CCH against Dijkstra ...", flush=True)
     worst = check_exact(cch["engine"], reference, cch["results"], 5 if args.quick else 20)
     print(f"trees: {args.tree_squads} squads ...", flush=True)
@@ -271,7 +310,13 @@ def report(
         "time and memory scaled by 300/that (8 bytes a node per tree, two trees per squad on two-way roads); "
         "a move costs one new tree whatever the squad count"
     )
-    print("memory: resident-set growth of the process while the method's index was built")
+    print(
+        "memory: resident-set growth while the method's index was built (CCH: with the order computed "
+        "in the same process); a fresh worker loading the kept order grows by "
+        f"{cch['worker']['cch'] / gb:.2f} GB "
+        f"for the CCH in {cch['worker']['start_s']:.1f} s, and holds {cch['worker']['process'] / gb:.2f} GB "
+        "in all (graph, snapper, CCH)"
+    )
     ratio = pct(trees["move"], 95) / pct(c_move, 95)
     slower = pct(cch["event"], 50) / pct(trees["event_scaled"], 50)
     print(f"move p95: trees / CCH = {ratio:,.0f}x; event p50: CCH / trees = {slower:,.1f}x")
@@ -284,7 +329,11 @@ def report(
             1 / statistics.mean(c_move) >= 100,
             f"{1 / statistics.mean(c_move):,.0f}/s",
         ),
-        ("memory <= 2 GB", cch["memory"] <= 2 * gb, f"{cch['memory'] / gb:.2f} GB"),
+        (
+            "memory <= 2 GB (CCH of a worker, order kept)",
+            cch["worker"]["cch"] <= 2 * gb,
+            f"{cch['worker']['cch'] / gb:.2f} GB (whole worker {cch['worker']['process'] / gb:.2f} GB)",
+        ),
         ("exact to the second (vs Dijkstra)", worst < 1.0, f"{worst * 1e3:.1f} ms"),
     ]
     print()
