@@ -56,7 +56,7 @@ def test_cch_is_exact_on_its_integer_weights(li_graph: RoadGraph, tmp_path: Path
     index = CchIndex(li_graph, cache_dir=tmp_path)
     units = np.maximum(np.rint(li_graph.edge_time / UNIT_S), 0)
     # parallel edges: the cheapest counts (a CSR built from duplicates would sum them)
-    best = {}
+    best: dict[tuple[int, int], float] = {}
     for u, v, w in zip(li_graph.edge_u.tolist(), li_graph.edge_v.tolist(), units.tolist(), strict=True):
         best[(v, u)] = min(best.get((v, u), np.inf), w)
     rows, cols = zip(*best.keys(), strict=True)

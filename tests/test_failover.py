@@ -174,7 +174,8 @@ async def test_second_stale_reads_go_to_the_replica_and_writes_to_the_primary(te
                     answer = await client.get("/roads", params={"jurisdiction": "LI"})
                     return answer.json()["source_file"] == renamed or None
 
-                assert await await_until(renamed_roads, within=10)
+                roads_renamed: bool = await await_until(renamed_roads, within=10)
+                assert roads_renamed
                 # the layers of the map come from the replica too, and agree with the primary's
                 layers = await client.get("/layers")
                 assert layers.status_code == 200 and layers.json(), layers.text
