@@ -69,6 +69,11 @@ async def test_an_operator_switches_the_map_from_liechtenstein_to_ninghua(
     await expect(options.nth(1)).to_have_text("宁化县")
     assert await options.nth(1).get_attribute("value") == NINGHUA
     await expect(switcher).to_have_attribute("aria-label", "切换辖区")
+    # Whatever the jurisdictions are called (other tests add long hostile names), the
+    # switcher never pushes the header's controls off the screen.
+    for control in ("#patrol-toggle", "#conn", "#lang", "#jurisdiction-switcher"):
+        box = await ops.locator(control).bounding_box()
+        assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 1600, (control, box)
     await ops.wait_for_function(CENTRE_INSIDE)
     before = await ops.evaluate("() => OpsMap.map.getCenter()")
     await ops.screenshot(path=artifacts / "switcher-1-liechtenstein.png")
