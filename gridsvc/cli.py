@@ -14,6 +14,7 @@ from typing import Annotated, TypeVar
 
 import typer
 
+from gridsvc.archive.cli import events_app
 from gridsvc.auth.cli import users_app
 from gridsvc.background import jobs_app
 from gridsvc.calendar.cli import app as calendar_app
@@ -75,6 +76,7 @@ app.add_typer(duban_app, name="duban")
 app.add_typer(report_app, name="report")
 app.add_typer(patrols_app, name="patrols")
 app.add_typer(inspections_app, name="inspections")
+app.add_typer(events_app, name="events")
 app.command("replay")(replay_command)
 
 T = TypeVar("T")

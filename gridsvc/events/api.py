@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
+from gridsvc.archive import service as archive
 from gridsvc.auth import scope
 from gridsvc.auth.actor import actor_of
 from gridsvc.auth.deps import current
@@ -290,12 +291,23 @@ async def export_events(
 async def get_event(request: Request, event_id: int) -> Response:
     """Outside the caller's scope (another grid's, another squad's event): 404."""
     who = current(request)
-    view = await service.get_event(
-        request.app.state.pool,
-        event_id=event_id,
-        viewer=flows.viewer_of(who),
-        settings=request.app.state.settings,
-    )
+    try:
+        view = await service.get_event(
+            request.app.state.pool,
+            event_id=event_id,
+            viewer=flows.viewer_of(who),
+            settings=request.app.state.settings,
+        )
+    except service.EventNotFound:
+        # An archived case is shown read-only (``archived: true``, no actions): a citizen who
+        # calls again years later, or an old notice's link, must find what was done, not a
+        # 404 that reads as "this case never existed".
+        found = await archive.archived_event(
+            request.app.state.pool, event_id=event_id, viewer=flows.viewer_of(who), now=_clock(request).now()
+        )
+        if found is None:
+            raise
+        view = found
     if not scope.event_visible(who, view):
         raise scope.not_found("event", event_id)
     return json_response(view)

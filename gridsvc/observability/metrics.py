@@ -97,19 +97,24 @@ def timed_eta(function: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
 
 # Whole-table counts come from the trigger-kept tallies (migration 023): grouping events,
 # outbox and escalations on every scrape took a second once years of history piled up. The
-# overdue and oldest-pending figures read only open rows, through partial indexes.
+# overdue and oldest-pending figures read only open rows, through partial indexes. The 督办
+# counters add those archived (archive.tallies, migration 026): a counter never goes down.
 DATABASE_FIGURES = """
+WITH counted AS (
+    SELECT kind, label, n FROM tallies WHERE kind IN ('escalation_level', 'escalation_replied_level')
+    UNION ALL SELECT kind, label, n FROM archive.tallies
+)
 SELECT 'state' AS kind, label, sum(n)::float8 AS value FROM tallies
 WHERE kind = 'events_state' GROUP BY label
 UNION ALL
 SELECT 'overdue', stage, count(*) FROM events
 WHERE state NOT IN ('closed', 'suspended') AND due_at < now() GROUP BY stage
 UNION ALL
-SELECT 'escalations', '', coalesce(sum(n), 0) FROM tallies WHERE kind = 'escalation_level'
+SELECT 'escalations', '', coalesce(sum(n), 0) FROM counted WHERE kind = 'escalation_level'
 UNION ALL
-SELECT 'duban', label, sum(n) FROM tallies WHERE kind = 'escalation_level' GROUP BY label
+SELECT 'duban', label, sum(n) FROM counted WHERE kind = 'escalation_level' GROUP BY label
 UNION ALL
-SELECT 'duban_replied', label, sum(n) FROM tallies WHERE kind = 'escalation_replied_level'
+SELECT 'duban_replied', label, sum(n) FROM counted WHERE kind = 'escalation_replied_level'
 GROUP BY label
 UNION ALL
 SELECT 'duban_unreplied', level::text, count(*) FROM escalations WHERE replied_at IS NULL
