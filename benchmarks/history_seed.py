@@ -129,13 +129,14 @@ FROM events e, (VALUES (1, 'signed_for'), (2, 'handled'), (3, 'closed')) AS k(n,
 WHERE e.id BETWEEN $1 AND $2 AND e.integration_id IS NOT NULL AND e.state = 'closed'
 """
 
+# nine in ten answered: (id / 20) % 10, as every id with id % 20 = 3 has id % 10 = 3
 ESCALATIONS = """
 INSERT INTO escalations (event_id, stage, due_at, raised_at, level, audience, factor,
                          reply, replied_by, replied_at)
 SELECT e.id, 'handle', e.received_at + interval '1 day', e.received_at + l.level * interval '1 day',
        l.level, CASE l.level WHEN 1 THEN 'unit' ELSE 'township' END, l.level,
-       CASE WHEN e.id % 10 <> 3 THEN '已督促' END, CASE WHEN e.id % 10 <> 3 THEN 'leader:seed' END,
-       CASE WHEN e.id % 10 <> 3 THEN e.received_at + interval '30 hours' END
+       CASE WHEN e.id / 20 % 10 <> 3 THEN '已督促' END, CASE WHEN e.id / 20 % 10 <> 3 THEN 'leader:seed' END,
+       CASE WHEN e.id / 20 % 10 <> 3 THEN e.received_at + interval '30 hours' END
 FROM events e, (VALUES (1), (2)) AS l(level)
 WHERE e.id BETWEEN $1 AND $2 AND e.state = 'closed' AND e.id % 20 = 3 AND (l.level = 1 OR e.id % 200 = 3)
 """
