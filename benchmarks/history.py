@@ -195,7 +195,11 @@ async def measure(url: str, settings: Settings, token: str, secret: str, seconds
             "GET /metrics": ("/metrics", {}),
         }
         for name, (path, params) in cases.items():
-            found[name] = p95(await timed(40, lambda _i, p=path, q=params: get(p, **q)))
+
+            async def ask(_: int, path: str = path, params: dict[str, str] = params) -> None:
+                await get(path, **params)
+
+            found[name] = p95(await timed(40, ask))
         open_ids = [
             r["id"]
             for r in await db.fetch("SELECT id FROM events WHERE state <> 'closed' ORDER BY id LIMIT 20")
