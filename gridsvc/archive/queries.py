@@ -5,8 +5,6 @@ the jurisdiction asked for or NULL (every event)."""
 
 from __future__ import annotations
 
-from gridsvc.events.queries import EVENT_COLUMNS
-
 # What may leave the live tables: closed, received in the period, in the jurisdiction, with
 # no hotline callback or recipient notice still waiting to be sent (the senders read the live
 # tables; a message is archived once delivered or dead).
@@ -85,19 +83,4 @@ UNION ALL
 SELECT 'escalation_replied_level', level::text, count(*) FROM escalations
 WHERE event_id = ANY ($1::bigint[]) AND replied_at IS NOT NULL GROUP BY level
 ON CONFLICT (kind, label) DO UPDATE SET n = archive.tallies.n + EXCLUDED.n
-"""
-
-# The read-only view of an archived event: the live read model's columns and answers.
-ARCHIVED_EVENT = f"""
-SELECT {EVENT_COLUMNS} FROM archive.events e LEFT JOIN matters m ON m.code = e.matter_code
-WHERE e.id = $1
-"""
-ARCHIVED_TRANSITIONS = """
-SELECT id, at, actor, action, from_state, to_state, note, data
-FROM archive.event_transitions WHERE event_id = $1 ORDER BY id
-"""
-ARCHIVED_DUPLICATES = "SELECT id, external_id, state FROM archive.events WHERE duplicate_of = $1 ORDER BY id"
-ARCHIVED_EXTENSIONS = """
-SELECT id, requested_by, requested_at, extra_minutes, reason, decided_by, decided_at, approved
-FROM archive.event_extensions WHERE event_id = $1 ORDER BY id
 """

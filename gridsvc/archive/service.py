@@ -12,7 +12,6 @@ still waiting to be sent.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 from datetime import UTC, date, datetime, time
 from typing import Any
@@ -22,8 +21,6 @@ import asyncpg
 from gridsvc.archive import queries
 from gridsvc.archive.models import TABLES, ArchiveInvalid, ArchiveRequest, ArchiveResult
 from gridsvc.clock import SYSTEM, Clock
-from gridsvc.events.models import Viewer
-from gridsvc.events.read import present, view_of
 
 # Copied rows of target_violations stay live too (unlinked by their foreign key's SET NULL):
 # a target's violations count toward the negative list whatever the age of the event.
@@ -166,20 +163,3 @@ async def _move(connection: asyncpg.Connection, ids: list[int]) -> dict[str, int
 def _count(status: str) -> int:
     """The row count of a command tag: 'INSERT 0 12', 'DELETE 12'."""
     return int(status.rsplit(" ", 1)[1])
-
-
-async def archived_event(
-    connection: asyncpg.Connection | asyncpg.Pool, *, event_id: int, viewer: Viewer, now: datetime
-) -> dict[str, Any] | None:
-    """The API answer of an archived event, read-only (no actions, no 并单 candidates), with
-    ``archived: true``; None when the archive does not hold it."""
-    row = await connection.fetchrow(queries.ARCHIVED_EVENT, event_id)
-    if row is None:
-        return None
-    view = dataclasses.replace(view_of(row, now=now, viewer=viewer), allowed_actions=[])
-    answer = present(view)
-    answer["archived"] = True
-    answer["history"] = [dict(r) for r in await connection.fetch(queries.ARCHIVED_TRANSITIONS, event_id)]
-    answer["duplicates"] = [dict(r) for r in await connection.fetch(queries.ARCHIVED_DUPLICATES, event_id)]
-    answer["extensions"] = [dict(r) for r in await connection.fetch(queries.ARCHIVED_EXTENSIONS, event_id)]
-    return answer

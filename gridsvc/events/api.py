@@ -9,7 +9,6 @@ from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
-from gridsvc.archive import service as archive
 from gridsvc.auth import scope
 from gridsvc.auth.actor import actor_of
 from gridsvc.auth.deps import current
@@ -18,7 +17,18 @@ from gridsvc.clock import SYSTEM, Clock
 from gridsvc.database.replica import read_pool
 from gridsvc.dispatch import service as dispatch
 from gridsvc.errors import APIError
-from gridsvc.events import contact, export, flows, merging, models, search, service, supervision, transitions
+from gridsvc.events import (
+    archived,
+    contact,
+    export,
+    flows,
+    merging,
+    models,
+    search,
+    service,
+    supervision,
+    transitions,
+)
 from gridsvc.events.lifecycle import ACTIONS, STATES
 from gridsvc.events.models import Viewer
 from gridsvc.events.read import created_body
@@ -302,7 +312,7 @@ async def get_event(request: Request, event_id: int) -> Response:
         # An archived case is shown read-only (``archived: true``, no actions): a citizen who
         # calls again years later, or an old notice's link, must find what was done, not a
         # 404 that reads as "this case never existed".
-        found = await archive.archived_event(
+        found = await archived.archived_event(
             request.app.state.pool, event_id=event_id, viewer=flows.viewer_of(who), now=_clock(request).now()
         )
         if found is None:

@@ -202,3 +202,19 @@ UPDATE events SET geom = ST_SetSRID(ST_MakePoint($2, $3), 4326), source_crs = $4
     updated_at = now()
 WHERE id = $1
 """
+
+
+# The read-only view of an archived event: the live read model's columns and answers.
+ARCHIVED_EVENT = f"""
+SELECT {EVENT_COLUMNS} FROM archive.events e LEFT JOIN matters m ON m.code = e.matter_code
+WHERE e.id = $1
+"""  # noqa: S608 - a constant column list, no values
+ARCHIVED_TRANSITIONS = """
+SELECT id, at, actor, action, from_state, to_state, note, data
+FROM archive.event_transitions WHERE event_id = $1 ORDER BY id
+"""
+ARCHIVED_DUPLICATES = "SELECT id, external_id, state FROM archive.events WHERE duplicate_of = $1 ORDER BY id"
+ARCHIVED_EXTENSIONS = """
+SELECT id, requested_by, requested_at, extra_minutes, reason, decided_by, decided_at, approved
+FROM archive.event_extensions WHERE event_id = $1 ORDER BY id
+"""
