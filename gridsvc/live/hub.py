@@ -218,10 +218,14 @@ class LiveHub:
     async def _push_events(self, changed: dict[int, str]) -> None:
         async with self._pool.acquire() as connection:
             found = await views.event_views(connection, sorted(changed), viewer=views.STREAM)
-            counters = await views.counters(connection) if self._has_operators() else None
+        # The events go out before the counters are read: the counter strip's queries grow
+        # with the open desk and the history's tallies, and a new case on the map must not
+        # wait for them (benchmarks/history.py: webhook -> stream at 5M events).
         for view in found:
             self.publish_event(view, op=changed.get(view.id, "UPDATE"))
-        if counters is not None:
+        if self._has_operators():
+            async with self._pool.acquire() as connection:
+                counters = await views.counters(connection)
             self._publish("counters", counters, view=None)
 
     async def _push_squads(self, ids: set[int] | None) -> None:
