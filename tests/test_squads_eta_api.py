@@ -155,6 +155,27 @@ def test_stale_position_falls_back_to_the_station(client: TestClient, squad: dic
     assert live["eta_s"] > from_station["eta_s"] + 120
 
 
+def test_a_ping_survives_a_reload_that_read_the_positions_before_it(
+    client: TestClient, squad: dict[str, Any]
+) -> None:
+    """A squads reload (any squad's change, heard over LISTEN) reads the positions from the
+    database and publishes later; a ping applied in between, or one for a squad the process
+    had not loaded yet, must not be dropped. Here the ping is applied as the position
+    endpoint applies it but is not in the database, as when the reload read before it was
+    stored: after the reload the squad still answers from it."""
+    holder = client.app.state.eta  # type: ignore[attr-defined]
+    portal = client.portal
+    assert portal is not None
+    portal.call(holder.reload_squads)
+    assert _eta_of(client, squad["id"])["origin"]["kind"] == "station"
+    ping = {"lng": 9.4990, "lat": 47.0660, "observed_at": datetime.now(UTC), "accuracy_m": 8.0}
+    portal.call(holder.set_position, squad["id"], ping)
+    assert _eta_of(client, squad["id"])["origin"]["kind"] == "live"
+    portal.call(holder.reload_squads)
+    after = _eta_of(client, squad["id"])
+    assert after["origin"]["kind"] == "live", after["origin"]
+
+
 def test_out_of_order_and_future_pings(client: TestClient, squad: dict[str, Any]) -> None:
     now = datetime.now(UTC)
     url = f"/squads/{squad['id']}/positions"

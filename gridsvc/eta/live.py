@@ -130,6 +130,10 @@ class EtaHolder:
         self.network_of: dict[str, int | None] = {}  # jurisdiction code -> network id
         self._areas: list[tuple[int, str, BaseGeometry]] = []  # (depth, code, boundary)
         self.squads: dict[int, SquadOrigin] = {}
+        # the newest ping this process applied per squad: a reload reads positions from the
+        # database first and publishes later, so a ping applied in between (or one for a
+        # squad this process has not loaded yet) is applied again on publishing, not lost
+        self._pings: dict[int, dict[str, Any]] = {}
         self.unavailable = "the road graph is still loading"
         self._lock = asyncio.Lock()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -282,6 +286,8 @@ class EtaHolder:
         self.squads = squads
         for network_id, state in self.states.items():
             state.squads = {i: s for i, s in squads.items() if s.network_id == network_id}
+        for squad_id in self._pings.keys() & squads.keys():
+            self._move(squad_id, self._pings[squad_id])
             state.origins = None
 
     async def _build_squads(
@@ -372,15 +378,23 @@ class EtaHolder:
 
     def set_position(self, squad_id: int, position: dict[str, Any]) -> None:
         """Move a squad to a newer applied position (older ones are ignored)."""
+        kept = self._pings.get(squad_id)
+        if kept is None or kept["observed_at"] < position["observed_at"]:
+            self._pings[squad_id] = position
+        if self._move(squad_id, position):
+            self._warm()
+
+    def _move(self, squad_id: int, position: dict[str, Any]) -> bool:
+        """Whether the squad moved to ``position`` (it is known and the position newer)."""
         squad = self.squads.get(squad_id)
         engine = self._engine_of(squad)
         if engine is None or squad is None:
-            return
+            return False
         if squad.live is not None and squad.live.observed_at >= position["observed_at"]:
-            return
+            return False
         squad.live = self._live(engine, position)
         self._flag_unreachable([squad])
-        self._warm()
+        return True
 
     # -- origins with no road within reach (issue 13, D1) -------------------------------
 
