@@ -357,7 +357,10 @@ async def main_async(args: argparse.Namespace) -> None:
         finally:
             await db.close()
     finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        if args.keep:
+            print(f"kept the scratch database: {url}", file=sys.stderr)
+        else:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
     print(
         f"\n{sizes['events']:,} events ({sizes['open']:,} open), {sizes['audit']:,} audit rows, "
@@ -415,6 +418,9 @@ def main() -> None:
         "--archive", action="store_true", help="then archive all but the last year, measure again"
     )
     parser.add_argument("--seconds", type=float, default=10, help="seconds of intake at 200/s per phase")
+    parser.add_argument(
+        "--keep", action="store_true", help="keep the scratch database (its URL is printed) to look into"
+    )
     args = parser.parse_args()
     if args.events <= BASELINE:
         parser.error("--events: must be more than the 10,000 of the baseline")

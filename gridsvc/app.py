@@ -156,7 +156,9 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     # JSON, CSV and tiles gzipped for clients that take it: the operator's page loads ~340 KB
     # of events and queue JSON. Starlette skips text/event-stream (the live stream must not
     # be buffered) and answers that already carry a Content-Encoding (pre-gzipped statics).
-    app.add_middleware(GZipMiddleware, minimum_size=settings.gzip_minimum_bytes)
+    # zlib's default level: level 9 (Starlette's) took 3.4 ms for a 337 KB work-queue page, 6 takes
+    # 2.1 ms for 2 % more bytes
+    app.add_middleware(GZipMiddleware, minimum_size=settings.gzip_minimum_bytes, compresslevel=6)
     # request id, access log line and request metrics for every request
     app.add_middleware(RequestContextMiddleware)
     app.include_router(health_router)

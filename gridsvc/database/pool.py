@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 import asyncpg
+import orjson
 import shapely
 from shapely.geometry.base import BaseGeometry
 
@@ -19,10 +20,17 @@ def _decode_geometry(data: bytes) -> BaseGeometry:
     return shapely.from_wkb(data)
 
 
+def _loads(text: str) -> Any:
+    """jsonb text to Python with orjson: 3-4x faster than json, and decoding the jsonb
+    columns was the largest part of a work-queue page of 100 events. (An integer beyond 64
+    bits, which only a free-form payload could hold, comes back as a float.)"""
+    return orjson.loads(text)
+
+
 async def init_connection(connection: asyncpg.Connection) -> None:
     """Register codecs on every new connection (the pool's ``init`` hook)."""
-    await connection.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
-    await connection.set_type_codec("json", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+    await connection.set_type_codec("jsonb", encoder=json.dumps, decoder=_loads, schema="pg_catalog")
+    await connection.set_type_codec("json", encoder=json.dumps, decoder=_loads, schema="pg_catalog")
     has_postgis = await connection.fetchval(
         "SELECT EXISTS (SELECT 1 FROM pg_type WHERE typname = 'geometry')"
     )
