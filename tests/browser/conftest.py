@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import struct
 import zlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from playwright.async_api import Browser, BrowserContext, Locator, Page, async_playwright
 
-from gridsvc.settings import PROJECT_ROOT
+from gridsvc.settings import PROJECT_ROOT, Settings
+from tests.events_support import AppServer
+from tests.live_support import start_server
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = [
@@ -53,6 +55,18 @@ async def browser(chromium: str) -> AsyncIterator[Browser]:
             yield launched
         finally:
             await launched.close()
+
+
+@pytest.fixture(scope="module")
+def server(settings: Settings, demo: Any) -> Iterator[AppServer]:  # noqa: ARG001 - the demo first
+    """The real app on a port of its own with the demo loaded, one per test module. A module
+    that needs its own clock or settings (or a layer loaded before the app starts) defines
+    its own ``server``, which takes precedence over this one."""
+    app = start_server(settings)
+    try:
+        yield app
+    finally:
+        app.__exit__()
 
 
 @pytest.fixture(scope="session")

@@ -17,7 +17,6 @@ from playwright.async_api import BrowserContext, Page, expect
 from playwright.async_api import TimeoutError as PlaywrightTimeout
 
 from tests.browser.conftest import PHONE, Outside, log_in
-from tests.live_support import start_server
 
 pytestmark = pytest.mark.usefixtures("demo")
 
@@ -65,15 +64,6 @@ LOADED = """
   });
 }
 """
-
-
-@pytest.fixture(scope="module")
-def server(settings, demo):  # noqa: ARG001
-    app = start_server(settings)
-    try:
-        yield app
-    finally:
-        app.__exit__()
 
 
 async def street_points(db: asyncpg.Connection) -> tuple[str, str, tuple[float, float], list[Any]]:

@@ -14,7 +14,6 @@ import pytest
 from playwright.async_api import expect
 
 from tests.browser.conftest import Outside, log_in
-from tests.live_support import start_server
 
 pytestmark = pytest.mark.usefixtures("demo")
 NINGHUA = "350424"
@@ -24,15 +23,6 @@ CENTRE_INSIDE = """() => {
   const c = OpsMap.map.getCenter(), b = I18N.config.bounds;
   return !!b && c.lng >= b[0] && c.lng <= b[2] && c.lat >= b[1] && c.lat <= b[3];
 }"""
-
-
-@pytest.fixture(scope="module")
-def server(settings, demo):  # noqa: ARG001
-    app = start_server(settings)
-    try:
-        yield app
-    finally:
-        app.__exit__()
 
 
 async def test_an_operator_switches_the_map_from_liechtenstein_to_ninghua(

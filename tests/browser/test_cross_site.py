@@ -16,18 +16,9 @@ import pytest
 
 from gridsvc.webhooks.signing import signed_headers
 from tests.browser.conftest import log_in
-from tests.live_support import hotline_secret, order_in_a_quiet_grid, start_server
+from tests.live_support import hotline_secret, order_in_a_quiet_grid
 
 pytestmark = pytest.mark.usefixtures("demo")
-
-
-@pytest.fixture(scope="module")
-def server(settings, demo):  # noqa: ARG001
-    app = start_server(settings)
-    try:
-        yield app
-    finally:
-        app.__exit__()
 
 
 class Trap:

@@ -20,19 +20,9 @@ from playwright.async_api import Page, expect
 from gridsvc.duban.service import set_leader
 from tests.browser.conftest import Outside, log_in
 from tests.hotspots_support import World, centre, clear, grids_at, new_world, seed
-from tests.live_support import start_server
 
 pytestmark = pytest.mark.usefixtures("demo")
 CHARTS = ("chart-units", "chart-trend", "chart-hotspots")
-
-
-@pytest.fixture(scope="module")
-def server(settings, demo):  # noqa: ARG001
-    app = start_server(settings)
-    try:
-        yield app
-    finally:
-        app.__exit__()
 
 
 async def seeded(db: Any) -> World:

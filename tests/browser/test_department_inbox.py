@@ -10,18 +10,9 @@ from playwright.async_api import FilePayload, expect
 
 from tests.browser.conftest import PHONE, Outside, log_in, png
 from tests.department_support import create_event, grid_at, matter_of, quiet_spot, summon
-from tests.live_support import act, get, start_server
+from tests.live_support import act, get
 
 pytestmark = pytest.mark.usefixtures("demo")
-
-
-@pytest.fixture(scope="module")
-def server(settings, demo):  # noqa: ARG001
-    app = start_server(settings)
-    try:
-        yield app
-    finally:
-        app.__exit__()
 
 
 async def test_a_department_signs_for_and_handles_a_case_with_a_photo(

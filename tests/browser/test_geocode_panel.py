@@ -24,22 +24,12 @@ from tests.live_support import (
     get,
     hotline_secret,
     spot_in,
-    start_server,
 )
 
 pytestmark = pytest.mark.usefixtures("demo")
 
 # A street name that runs through several municipalities: never placed on its own.
 VAGUE_ADDRESS = "Landstrasse"
-
-
-@pytest.fixture(scope="module")
-def server(settings, demo):  # noqa: ARG001
-    app = start_server(settings)
-    try:
-        yield app
-    finally:
-        app.__exit__()
 
 
 async def unlocated_order(server, db, title: str) -> int:

@@ -15,19 +15,9 @@ from playwright.async_api import expect
 
 from gridsvc.inspections.models import CREDIT_CHARSET, credit_check_char
 from tests.browser.conftest import Outside, log_in
-from tests.live_support import start_server
 
 pytestmark = pytest.mark.usefixtures("demo")
 VADUZ = {"lng": 9.5209, "lat": 47.1410}
-
-
-@pytest.fixture(scope="module")
-def server(settings, demo):  # noqa: ARG001
-    app = start_server(settings)
-    try:
-        yield app
-    finally:
-        app.__exit__()
 
 
 async def violation(http: httpx.AsyncClient, target_id: int, day: date, matter: str, *, minor: bool) -> Any:

@@ -15,7 +15,7 @@ import pytest
 from playwright.async_api import expect
 
 from tests.browser.conftest import Outside, log_in
-from tests.live_support import BUSY_TOWNS, QUIET_GRIDS, get, spot_in, start_server
+from tests.live_support import BUSY_TOWNS, QUIET_GRIDS, get, spot_in
 
 pytestmark = pytest.mark.usefixtures("demo")
 
@@ -52,15 +52,6 @@ CLUSTERS = """() => {
   });
   return out;
 }"""
-
-
-@pytest.fixture(scope="module")
-def server(settings, demo):  # noqa: ARG001
-    app = start_server(settings)
-    try:
-        yield app
-    finally:
-        app.__exit__()
 
 
 async def test_clusters_coloured_by_the_worst_sla_legend_and_squads_above(

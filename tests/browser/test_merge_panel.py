@@ -12,21 +12,12 @@ from playwright.async_api import expect
 
 from tests.browser.conftest import Outside, event_marker, log_in
 from tests.events_support import post_order
-from tests.live_support import get, hotline_secret, spot_in, start_server, work_order
+from tests.live_support import get, hotline_secret, spot_in, work_order
 
 pytestmark = pytest.mark.usefixtures("demo")
 
 RAMP = "EV-01-03"  # 违章接坡
 METRES_PER_DEGREE_LAT = 111_320.0
-
-
-@pytest.fixture(scope="module")
-def server(settings, demo):  # noqa: ARG001
-    app = start_server(settings)
-    try:
-        yield app
-    finally:
-        app.__exit__()
 
 
 async def test_operator_confirms_a_merge_candidate_from_the_panel(server, browser, artifacts, make_token, db):

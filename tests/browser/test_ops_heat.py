@@ -18,19 +18,9 @@ from playwright.async_api import Page, expect
 
 from tests.browser.conftest import Outside, log_in
 from tests.hotspots_support import VADUZ, centre, clear, grids_at, new_world, seed
-from tests.live_support import start_server
 
 pytestmark = pytest.mark.usefixtures("demo")
 HEAT = ".leaflet-control-layers label:has(span[data-layer='heat'])"
-
-
-@pytest.fixture(scope="module")
-def server(settings, demo):  # noqa: ARG001
-    app = start_server(settings)
-    try:
-        yield app
-    finally:
-        app.__exit__()
 
 
 async def cells_expected(http: httpx.AsyncClient, res: int) -> list[dict]:

@@ -14,18 +14,9 @@ from playwright.async_api import FilePayload, expect
 
 from tests.browser.conftest import PHONE, Outside, event_marker, log_in, png
 from tests.events_support import post_order
-from tests.live_support import delegated_matter, get, hotline_secret, spot_in, start_server, work_order
+from tests.live_support import delegated_matter, get, hotline_secret, spot_in, work_order
 
 pytestmark = pytest.mark.usefixtures("demo")
-
-
-@pytest.fixture(scope="module")
-def server(settings, demo):  # noqa: ARG001
-    app = start_server(settings)
-    try:
-        yield app
-    finally:
-        app.__exit__()
 
 
 async def test_operator_map_and_grid_head_inbox_live(server, browser, artifacts, make_token, db):

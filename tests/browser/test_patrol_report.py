@@ -16,18 +16,9 @@ import pytest
 from playwright.async_api import FilePayload, expect
 
 from tests.browser.conftest import PHONE, Outside, log_in, png
-from tests.live_support import BUSY_TOWNS, QUIET_GRIDS, get, spot_in, start_server
+from tests.live_support import BUSY_TOWNS, QUIET_GRIDS, get, spot_in
 
 pytestmark = pytest.mark.usefixtures("demo")
-
-
-@pytest.fixture(scope="module")
-def server(settings, demo):  # noqa: ARG001
-    app = start_server(settings)
-    try:
-        yield app
-    finally:
-        app.__exit__()
 
 
 async def test_grid_head_reports_a_finding_with_a_photo(

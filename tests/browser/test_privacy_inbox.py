@@ -13,18 +13,9 @@ from playwright.async_api import expect
 
 from tests.browser.conftest import PHONE, event_marker, log_in
 from tests.events_support import post_order
-from tests.live_support import act, delegated_matter, hotline_secret, spot_in, start_server, work_order
+from tests.live_support import act, delegated_matter, hotline_secret, spot_in, work_order
 
 pytestmark = pytest.mark.usefixtures("demo")
-
-
-@pytest.fixture(scope="module")
-def server(settings: Any, demo: Any) -> Any:  # noqa: ARG001
-    app = start_server(settings)
-    try:
-        yield app
-    finally:
-        app.__exit__()
 
 
 async def test_the_inbox_masks_callers_and_reveals_a_consented_number_on_tap(

@@ -27,22 +27,12 @@ from tests.live_support import (
     get,
     hotline_secret,
     spot_in,
-    start_server,
 )
 
 pytestmark = pytest.mark.usefixtures("demo")
 
 # A street name that runs through several municipalities: never placed on its own.
 VAGUE_ADDRESS = "Landstrasse"
-
-
-@pytest.fixture(scope="module")
-def server(settings, demo):  # noqa: ARG001
-    app = start_server(settings)
-    try:
-        yield app
-    finally:
-        app.__exit__()
 
 
 async def test_unlocated_filter_then_a_click_on_the_map_places_and_routes(

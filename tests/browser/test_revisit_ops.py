@@ -14,18 +14,9 @@ from playwright.async_api import expect
 from gridsvc.webhooks.signing import signed_headers
 from tests.browser.conftest import Outside, event_marker, log_in
 from tests.events_support import post_order
-from tests.live_support import get, hotline_secret, order_in_a_quiet_grid, start_server
+from tests.live_support import get, hotline_secret, order_in_a_quiet_grid
 
 pytestmark = pytest.mark.usefixtures("demo")
-
-
-@pytest.fixture(scope="module")
-def server(settings, demo):  # noqa: ARG001
-    app = start_server(settings)
-    try:
-        yield app
-    finally:
-        app.__exit__()
 
 
 async def test_operator_sees_a_revisit_and_declines_the_redo(

@@ -15,19 +15,9 @@ import pytest
 from playwright.async_api import Page, expect
 
 from tests.browser.conftest import Outside, log_in
-from tests.live_support import start_server
 from tests.queue_support import build_world
 
 pytestmark = pytest.mark.usefixtures("demo")
-
-
-@pytest.fixture(scope="module")
-def server(settings, demo):  # noqa: ARG001
-    app = start_server(settings)
-    try:
-        yield app
-    finally:
-        app.__exit__()
 
 
 async def rows_shown(page: Page) -> list[int]:
