@@ -61,10 +61,22 @@ def _default(value: Any) -> Any:
     return str(value)
 
 
+class _Message(ServerSentEvent):
+    """An SSE message written out once, however many streams send it (sse-starlette writes
+    a message out on every send)."""
+
+    written: bytes | None = None
+
+    def encode(self) -> bytes:
+        if self.written is None:
+            self.written = super().encode()
+        return self.written
+
+
 def encode(name: str, data: dict[str, Any], message_id: str | None = None) -> ServerSentEvent:
     """One SSE message (``data`` is one line of JSON), written out by sse-starlette."""
     body = orjson.dumps(data, default=_default, option=orjson.OPT_NON_STR_KEYS).decode()
-    return ServerSentEvent(body, event=name, id=message_id, sep="\n")
+    return _Message(body, event=name, id=message_id, sep="\n")
 
 
 @dataclass(eq=False)
@@ -96,6 +108,14 @@ class _Sent:
     name: str
     data: dict[str, Any]
     view: EventView | None  # the event's read model, for the scope check; None: operators only
+    # the message, encoded once for every subscriber that may see it: with 50 pages open,
+    # encoding it per subscriber cost intake more than the event's own database work
+    encoded: ServerSentEvent | None = None
+
+    def message(self, boot: str) -> ServerSentEvent:
+        if self.encoded is None:
+            self.encoded = encode(self.name, self.data, f"{boot}.{self.seq}")
+        return self.encoded
 
 
 class LiveHub:
@@ -262,18 +282,17 @@ class LiveHub:
             self._offer(subscriber, sent)
 
     def _offer(self, subscriber: Subscriber, sent: _Sent) -> None:
-        message_id = f"{self.boot}.{sent.seq}"
         if sent.view is None:
             if subscriber.operator:
-                subscriber.put(encode(sent.name, sent.data, message_id))
+                subscriber.put(sent.message(self.boot))
             return
         event_id = sent.view.id
         if self._may_see(subscriber, sent.view):
             subscriber.seen.add(event_id)
-            subscriber.put(encode(sent.name, sent.data, message_id))
+            subscriber.put(sent.message(self.boot))
         elif event_id in subscriber.seen:
             subscriber.seen.discard(event_id)
-            subscriber.put(encode("removed", {"id": event_id}, message_id))
+            subscriber.put(encode("removed", {"id": event_id}, f"{self.boot}.{sent.seq}"))
 
     def _may_see(self, subscriber: Subscriber, view: EventView) -> bool:
         try:
