@@ -72,12 +72,18 @@ async def stream(
     interval = request.app.state.settings.live_heartbeat_s
     subscriber = hub.subscribe(who, last_event_id=last_event_id)
 
-    async def body() -> AsyncIterator[ServerSentEvent]:
+    async def body() -> AsyncIterator[ServerSentEvent | bytes]:
         try:
             yield ServerSentEvent(retry=3000, sep="\n")
             yield hub.hello(subscriber)
             while not hub.closing:
-                yield await subscriber.queue.get()
+                # what the hub queued meanwhile goes out in one write: a burst of changes
+                # (the hub gathers 50 ms of them) costs one send per stream, not one per
+                # message per stream (50 pages open at 200 work orders a second)
+                batch = [await subscriber.queue.get()]
+                while not subscriber.queue.empty() and len(batch) < 200:
+                    batch.append(subscriber.queue.get_nowait())
+                yield batch[0] if len(batch) == 1 else b"".join(m.encode() for m in batch)
                 if subscriber.overflowed:
                     return
         finally:
