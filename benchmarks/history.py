@@ -10,7 +10,8 @@ integration) and a fixed set of 2,000 open cases, then closed history up to 10,0
 is drawn; seeding time printed), measured again. Each phase runs a real uvicorn (2 workers,
 background jobs on, the reports' rollup job off: it would roll up five years of days during
 the measurement) and, the whole time, two operator sessions (each an SSE stream plus the work
-queue with counts and the counter strip every 2 s, as /ops does) and 50 SSE subscribers, in a process of their own.
+queue with counts and the counter strip every 2 s, as /ops does) and 50 SSE subscribers, in a
+process of their own.
 
 Measured, p95 of each (ms): intake at 200 work orders/s through the signed webhook (open
 loop, latency from the scheduled send); webhook 201 -> the event on /live/stream; GET /events
