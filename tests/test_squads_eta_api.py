@@ -176,6 +176,25 @@ def test_a_ping_survives_a_reload_that_read_the_positions_before_it(
     assert after["origin"]["kind"] == "live", after["origin"]
 
 
+def test_a_moved_station_is_answered_from_after_the_reload(client: TestClient, squad: dict[str, Any]) -> None:
+    """Prepared origins are cached per network by squad, kind and ping time, not by station:
+    the squads reload that follows a station change must drop every network's cache, or
+    /eta keeps answering from the old station."""
+    holder = client.app.state.eta  # type: ignore[attr-defined]
+    portal = client.portal
+    assert portal is not None
+    portal.call(holder.reload_squads)
+    at_schaan = _eta_of(client, squad["id"])
+    assert at_schaan["origin"]["kind"] == "station"
+    moved = client.patch(f"/squads/{squad['id']}", json={"station": {"lat": 47.0660, "lng": 9.4990}})
+    assert moved.status_code == 200, moved.text
+    portal.call(holder.reload_squads)
+    at_balzers = _eta_of(client, squad["id"])
+    assert at_balzers["origin"]["kind"] == "station"
+    # Balzers lies far south of Vaduz, Schaan just north of it
+    assert at_balzers["eta_s"] > at_schaan["eta_s"] + 120, (at_schaan["eta_s"], at_balzers["eta_s"])
+
+
 def test_out_of_order_and_future_pings(client: TestClient, squad: dict[str, Any]) -> None:
     now = datetime.now(UTC)
     url = f"/squads/{squad['id']}/positions"

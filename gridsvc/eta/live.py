@@ -286,9 +286,9 @@ class EtaHolder:
         self.squads = squads
         for network_id, state in self.states.items():
             state.squads = {i: s for i, s in squads.items() if s.network_id == network_id}
+            state.origins = None
         for squad_id in self._pings.keys() & squads.keys():
             self._move(squad_id, self._pings[squad_id])
-            state.origins = None
 
     async def _build_squads(
         self, states: dict[int, NetworkState], network_of: dict[str, int | None]
