@@ -28,21 +28,11 @@ from gridsvc.duban import flows as duban
 from gridsvc.settings import Settings, get_settings
 from tests.auth_support import bearer
 from tests.reports_support import act, quiet_grids, receive, revisit
+from tests.tallies_support import tallies_match
 
 pytestmark = pytest.mark.usefixtures("demo")
 
 LATER = FrozenClock(datetime(2043, 1, 1, tzinfo=UTC))  # "now" of the archive runs
-
-REAL_COUNTS = """
-SELECT 'events_state' AS kind, state AS label, count(*) AS n FROM events GROUP BY state
-UNION ALL SELECT 'outbox_status', status, count(*) FROM outbox GROUP BY status
-UNION ALL SELECT 'escalation_level', level::text, count(*) FROM escalations GROUP BY level
-UNION ALL SELECT 'escalation_replied_level', level::text, count(*) FROM escalations
-          WHERE replied_at IS NOT NULL GROUP BY level
-UNION ALL SELECT 'notice_kind_status', kind || ':' || status, count(*) FROM recipient_notices
-          GROUP BY kind, status
-"""
-TALLIED = "SELECT kind, label, sum(n) AS n FROM tallies GROUP BY kind, label HAVING sum(n) <> 0"
 
 
 @pytest.fixture
@@ -56,12 +46,6 @@ def app_client(settings: Settings, demo: Any, clock: FrozenClock) -> Iterator[Te
     with TestClient(create_app(settings, clock=clock)) as client:
         client.headers.update(bearer(settings.database_url, "admin"))
         yield client
-
-
-async def tallies_match(db: asyncpg.Connection) -> None:
-    real = {(r["kind"], r["label"]): int(r["n"]) for r in await db.fetch(REAL_COUNTS)}
-    kept = {(r["kind"], r["label"]): int(r["n"]) for r in await db.fetch(TALLIED)}
-    assert kept == real
 
 
 def metric(client: TestClient, name: str, **labels: str) -> float:

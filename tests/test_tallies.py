@@ -13,26 +13,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.events_support import post_order
+from tests.tallies_support import tallies_match
 
 pytestmark = pytest.mark.usefixtures("demo")
-
-REAL_COUNTS = """
-SELECT 'events_state' AS kind, state AS label, count(*) AS n FROM events GROUP BY state
-UNION ALL SELECT 'outbox_status', status, count(*) FROM outbox GROUP BY status
-UNION ALL SELECT 'escalation_level', level::text, count(*) FROM escalations GROUP BY level
-UNION ALL SELECT 'escalation_replied_level', level::text, count(*) FROM escalations
-          WHERE replied_at IS NOT NULL GROUP BY level
-UNION ALL SELECT 'notice_kind_status', kind || ':' || status, count(*) FROM recipient_notices
-          GROUP BY kind, status
-"""
-
-TALLIED = "SELECT kind, label, sum(n) AS n FROM tallies GROUP BY kind, label HAVING sum(n) <> 0"
-
-
-async def tallies_match(db: asyncpg.Connection) -> None:
-    real = {(r["kind"], r["label"]): int(r["n"]) for r in await db.fetch(REAL_COUNTS)}
-    kept = {(r["kind"], r["label"]): int(r["n"]) for r in await db.fetch(TALLIED)}
-    assert kept == real
 
 
 async def new_event(client: TestClient, db: asyncpg.Connection) -> int:
